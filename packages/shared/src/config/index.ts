@@ -1,0 +1,6 @@
+export * from "./ConfigError";
+export * from "./expandSweep";
+export * from "./loadSweep";
+export * from "./pipeline";
+export * from "./sweepFile";
+export * from "./yamlSource";

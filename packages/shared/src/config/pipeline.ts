@@ -1,0 +1,67 @@
+import { z } from "zod";
+import { MODEL_NAMES } from "../models";
+
+const positiveInt = z.number().int().positive();
+const probability = z.number().min(0).lt(1);
+
+export const classWeightingSchema = z.union([
+  z.enum(["none", "balanced"]),
+  z.array(z.number().positive()).min(2),
+]);
+export type ClassWeighting = z.infer<typeof classWeightingSchema>;
+
+export const stageSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("fe") }),
+  z.strictObject({
+    kind: z.literal("ft"),
+    /** How many of the backbone's last non-normalisation layers to unfreeze; "all" trains every one. */
+    trainableLayers: z.union([z.number().int().min(0), z.literal("all")]),
+  }),
+]);
+export type StageConfig = z.infer<typeof stageSchema>;
+
+/** One training pipeline: every setting of the original study's hydra configs, and nothing implicit. */
+export const pipelineSchema = z.strictObject({
+  task: z.string().min(1),
+  seed: z.number().int().min(0),
+  data: z.strictObject({
+    dir: z.string().min(1),
+    /** When given, must equal the class folders found on disk (sorted). */
+    classNames: z.array(z.string().min(1)).min(2).optional(),
+    imageSize: z.number().int().min(32).max(1024),
+    augment: z.boolean(),
+    /** With a frozen backbone and no augmentation, compute backbone features once and train the head on them. */
+    cacheFeatures: z.boolean().default(false),
+  }),
+  model: z.strictObject({
+    arch: z.enum(MODEL_NAMES),
+    widthMultiplier: z.number().positive().max(2).default(1),
+    dropout: probability,
+    pretrainedDir: z.string().min(1).nullable().default(null),
+  }),
+  stage: stageSchema,
+  classWeighting: classWeightingSchema,
+  train: z.strictObject({
+    batchSize: positiveInt.max(1024),
+    epochs: positiveInt.max(10_000),
+    learningRate: z.number().positive().max(10),
+    weightDecay: z.number().min(0).max(1),
+    warmupEpochs: z.number().int().min(0).default(0),
+    earlyStopping: z.strictObject({ patience: positiveInt }),
+    plateau: z.strictObject({
+      factor: z.number().gt(0).lt(1),
+      patience: positiveInt,
+      minLr: z.number().min(0),
+    }),
+    /** Optional cap on batches per epoch, for smoke tests on large data sets. */
+    maxBatchesPerEpoch: positiveInt.nullable().default(null),
+  }),
+  eval: z.strictObject({
+    average: z.literal("weighted"),
+    /** Images per class in the fixed probe set used to score explanation quality. */
+    probePerClass: z.number().int().min(0).default(4),
+  }),
+});
+
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type PipelineConfigInput = z.input<typeof pipelineSchema>;
