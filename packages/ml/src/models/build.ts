@@ -1,0 +1,104 @@
+import * as tf from "@tensorflow/tfjs";
+import { Builder, type ST } from "./blocks.js";
+import { CONVNEXT_V2, convNeXtV2Backbone } from "./convnext_v2.js";
+import { mobileNetV2Backbone } from "./mobilenet_v2.js";
+import { loadPretrainedBackbone } from "./pretrained.js";
+import { resnet18Backbone, resnet50Backbone } from "./resnet.js";
+
+export const ARCHS = ["mobilenet_v2", "resnet18", "resnet50", "convnext_v2_atto", "convnext_v2_tiny"] as const;
+export type Arch = (typeof ARCHS)[number];
+
+export interface BuildModelOptions {
+  arch: Arch;
+  /** MobileNetV2 only (alpha); default 1.0. Values other than 1 are rejected for other archs so a sweep can't silently ignore them. */
+  widthMultiplier?: number;
+  imageSize: number;
+  numClasses: number;
+  dropout: number;
+  seed: number;
+  pretrainedDir?: string;
+}
+
+export interface BuiltModel {
+  model: tf.LayersModel;
+  init: "random" | "pretrained";
+  /** Backbone layer names in model.layers order (the order configureStage counts "last N" in). */
+  backboneLayerNames: string[];
+}
+
+export const HEAD_PREFIX = "head_";
+export const INPUT_NAME = "image";
+const HEAD_UNITS = [20, 10, 5] as const;
+
+export function isHeadLayerName(name: string): boolean {
+  return name.startsWith(HEAD_PREFIX);
+}
+
+export async function buildModel(opts: BuildModelOptions): Promise<BuiltModel> {
+  validate(opts);
+  const b = new Builder(opts.seed);
+  const input = tf.input({ name: INPUT_NAME, shape: [opts.imageSize, opts.imageSize, 3] });
+
+  let features: ST;
+  switch (opts.arch) {
+    case "mobilenet_v2":
+      features = mobileNetV2Backbone(b, input, opts.widthMultiplier ?? 1);
+      break;
+    case "resnet18":
+      features = resnet18Backbone(b, input);
+      break;
+    case "resnet50":
+      features = resnet50Backbone(b, input);
+      break;
+    case "convnext_v2_atto":
+    case "convnext_v2_tiny":
+      features = convNeXtV2Backbone(b, input, CONVNEXT_V2[opts.arch === "convnext_v2_atto" ? "atto" : "tiny"]);
+      break;
+  }
+
+  let x = tf.layers.globalAveragePooling2d({ name: `${HEAD_PREFIX}gap` }).apply(features) as ST;
+  if (opts.arch.startsWith("convnext")) {
+    // ConvNeXt normalises the pooled feature (its own head norm); part of the pretrained
+    // backbone, so it is named without the head prefix.
+    x = b.ln(x, "final_norm");
+  }
+  HEAD_UNITS.forEach((units, i) => {
+    const n = i + 1;
+    x = b.dense(x, `${HEAD_PREFIX}dense_${n}`, units, "he");
+    x = b.relu(x, `${HEAD_PREFIX}relu_${n}`);
+    x = tf.layers
+      .dropout({ name: `${HEAD_PREFIX}dropout_${n}`, rate: opts.dropout, seed: deriveDropoutSeed(opts.seed, n) })
+      .apply(x) as ST;
+  });
+  // Logits layer has no ReLU after it: Glorot keeps initial logits small (near-uniform softmax).
+  const logits = b.dense(x, `${HEAD_PREFIX}logits`, opts.numClasses, "glorot");
+
+  const model = tf.model({ name: `xnn_${opts.arch}`, inputs: input, outputs: logits });
+  const backboneLayerNames = model.layers.filter((l) => l.name !== INPUT_NAME && !isHeadLayerName(l.name)).map((l) => l.name);
+
+  let init: BuiltModel["init"] = "random";
+  if (opts.pretrainedDir !== undefined) {
+    await loadPretrainedBackbone(model, backboneLayerNames, opts.pretrainedDir);
+    init = "pretrained";
+  }
+  return { model, init, backboneLayerNames };
+}
+
+function deriveDropoutSeed(seed: number, n: number): number {
+  return (Math.imul(seed ^ 0x9e3779b9, 31) + n) >>> 0;
+}
+
+function validate(o: BuildModelOptions): void {
+  if (!ARCHS.includes(o.arch)) throw new Error(`buildModel: unknown arch '${String(o.arch)}' (expected one of ${ARCHS.join(", ")})`);
+  if (o.widthMultiplier !== undefined) {
+    if (o.arch !== "mobilenet_v2" && o.widthMultiplier !== 1) {
+      throw new Error(`buildModel: widthMultiplier applies to mobilenet_v2 only, got ${o.widthMultiplier} for arch '${o.arch}'`);
+    }
+    if (!(o.widthMultiplier > 0)) throw new Error(`buildModel: widthMultiplier must be > 0, got ${o.widthMultiplier}`);
+  }
+  // 32 px is the smallest size every backbone reduces to >= 1x1 (overall stride 32).
+  if (!Number.isInteger(o.imageSize) || o.imageSize < 32) throw new Error(`buildModel: imageSize must be an integer >= 32, got ${o.imageSize}`);
+  if (!Number.isInteger(o.numClasses) || o.numClasses < 2) throw new Error(`buildModel: numClasses must be an integer >= 2, got ${o.numClasses}`);
+  if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`buildModel: dropout must be in [0, 1), got ${o.dropout}`);
+  if (!Number.isInteger(o.seed)) throw new Error(`buildModel: seed must be an integer, got ${o.seed}`);
+}
