@@ -1,0 +1,93 @@
+import * as tf from "@tensorflow/tfjs";
+
+type GradientsArg = Parameters<tf.AdamOptimizer["applyGradients"]>[0];
+
+export interface AdamWOptions {
+  learningRate: number;
+  /** PyTorch default 0.01. */
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  /** PyTorch default 1e-8 (tfjs' Adam would take the backend epsilon, 1e-7). */
+  epsilon?: number;
+  /**
+   * Which variables get weight decay, by variable name. Default: every variable that receives a
+   * gradient, because torch.optim.AdamW with default param groups (what the original study used)
+   * decays biases and normalisation parameters too.
+   */
+  decay?: (variableName: string) => boolean;
+}
+
+/**
+ * AdamW as in torch.optim.AdamW (Loshchilov & Hutter): p <- p * (1 - lr * wd) first, then the
+ * ordinary Adam step with the same lr. tf.train has no AdamW, and folding decay into the gradient
+ * (L2) is not equivalent under Adam's per-parameter scaling.
+ *
+ * The learning rate is mutable so schedules (warm-up, reduce-on-plateau) can change it between steps
+ * without rebuilding the optimizer and losing its moments.
+ */
+export class AdamW extends tf.AdamOptimizer {
+  static override get className(): string {
+    return "XnnAdamW";
+  }
+
+  weightDecay: number;
+  private readonly decayFilter: (variableName: string) => boolean;
+
+  constructor(opts: AdamWOptions) {
+    const beta1 = opts.beta1 ?? 0.9;
+    const beta2 = opts.beta2 ?? 0.999;
+    super(opts.learningRate, beta1, beta2, opts.epsilon ?? 1e-8);
+    if (!(opts.learningRate >= 0)) throw new RangeError(`learningRate must be >= 0, got ${opts.learningRate}`);
+    this.weightDecay = opts.weightDecay ?? 0.01;
+    if (!(this.weightDecay >= 0)) throw new RangeError(`weightDecay must be >= 0, got ${this.weightDecay}`);
+    this.decayFilter = opts.decay ?? (() => true);
+  }
+
+  get lr(): number {
+    return this.learningRate;
+  }
+
+  set lr(value: number) {
+    if (!(value >= 0) || !Number.isFinite(value)) throw new RangeError(`learning rate must be finite and >= 0, got ${value}`);
+    this.learningRate = value;
+  }
+
+  override applyGradients(variableGradients: GradientsArg): void {
+    const factor = 1 - this.learningRate * this.weightDecay;
+    if (factor !== 1) {
+      const entries = Array.isArray(variableGradients)
+        ? variableGradients.map((g) => [g.name, g.tensor] as const)
+        : Object.entries(variableGradients as Record<string, tf.Tensor | null>);
+      tf.tidy(() => {
+        for (const [name, grad] of entries) {
+          // Like PyTorch, a parameter without a gradient this step is neither decayed nor stepped.
+          if (grad == null || !this.decayFilter(name)) continue;
+          const v = tf.engine().registeredVariables[name];
+          if (!v) throw new Error(`AdamW: no registered variable named '${name}'`);
+          v.assign(tf.mul(v, factor));
+        }
+      });
+    }
+    super.applyGradients(variableGradients);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), weightDecay: this.weightDecay };
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    return new (cls as unknown as new (o: AdamWOptions) => T)({
+      learningRate: config.learningRate as number,
+      beta1: config.beta1 as number,
+      beta2: config.beta2 as number,
+      epsilon: config.epsilon as number,
+      weightDecay: config.weightDecay as number,
+    });
+  }
+}
+
+tf.serialization.registerClass(AdamW);
