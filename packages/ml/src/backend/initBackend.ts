@@ -1,0 +1,207 @@
+import { existsSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import * as tf from "@tensorflow/tfjs";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { registerWasmGradKernels } from "./wasmGradKernels.js";
+
+export type BackendKind = "auto" | "tensorflow" | "wasm" | "cpu";
+export type BackendLog = (msg: string, fields: Record<string, unknown>) => void;
+export interface BackendChoice {
+  backend: string;
+  reason: string;
+}
+
+const require = createRequire(import.meta.url);
+
+// Held as variables so neither TypeScript nor the bundler tries to resolve
+// packages that are normally absent on this machine.
+const TFJS_NODE_GPU: string = "@tensorflow/tfjs-node-gpu";
+const TFJS_NODE: string = "@tensorflow/tfjs-node";
+
+const WASM_BINARIES = [
+  "tfjs-backend-wasm.wasm",
+  "tfjs-backend-wasm-simd.wasm",
+  "tfjs-backend-wasm-threaded-simd.wasm",
+] as const;
+
+let wasmPathsSet = false;
+const inFlight = new Map<BackendKind, Promise<BackendChoice>>();
+const settled = new Map<BackendKind, BackendChoice>();
+
+function errMsg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function canResolve(spec: string): boolean {
+  try {
+    require.resolve(spec);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loading tfjs-node-gpu on a host without a driver pulls in libcudart and
+ * either aborts or silently runs on CPU, so look for a device node first.
+ */
+function cudaDevicePresent(): boolean {
+  try {
+    if (existsSync("/proc/driver/nvidia/gpus") && readdirSync("/proc/driver/nvidia/gpus").length > 0) {
+      return true;
+    }
+  } catch {
+    // unreadable procfs: fall through to the device-node check
+  }
+  return existsSync("/dev/nvidia0");
+}
+
+async function trySetBackend(name: string): Promise<boolean> {
+  try {
+    const ok = await tf.setBackend(name);
+    if (!ok) return false;
+    await tf.ready();
+    // A backend whose factory succeeded can still fail on first use (e.g.
+    // missing shared libraries are resolved lazily), so run one op.
+    const probe = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(1)));
+    const v = (await probe.data())[0];
+    probe.dispose();
+    return v === 2 && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+async function tryNodeGpu(): Promise<{ ok: boolean; why: string }> {
+  if (!canResolve(TFJS_NODE_GPU)) return { ok: false, why: `${TFJS_NODE_GPU} is not installed` };
+  if (!cudaDevicePresent()) return { ok: false, why: `${TFJS_NODE_GPU} is installed but no CUDA device was found` };
+  try {
+    await import(TFJS_NODE_GPU);
+  } catch (e) {
+    return { ok: false, why: `${TFJS_NODE_GPU} failed to load: ${errMsg(e)}` };
+  }
+  if (!(await trySetBackend("tensorflow"))) {
+    return { ok: false, why: `${TFJS_NODE_GPU} loaded but the tensorflow backend did not initialise` };
+  }
+  const b = tf.backend() as unknown as { isUsingGpuDevice?: boolean };
+  if (b.isUsingGpuDevice === false) {
+    return { ok: false, why: `${TFJS_NODE_GPU} loaded but libtensorflow reports no usable GPU` };
+  }
+  return { ok: true, why: `${TFJS_NODE_GPU} with a CUDA device` };
+}
+
+async function tryNode(): Promise<{ ok: boolean; why: string }> {
+  if (!canResolve(TFJS_NODE)) return { ok: false, why: `${TFJS_NODE} is not installed` };
+  try {
+    await import(TFJS_NODE);
+  } catch (e) {
+    return { ok: false, why: `${TFJS_NODE} failed to load: ${errMsg(e)}` };
+  }
+  if (!(await trySetBackend("tensorflow"))) {
+    return { ok: false, why: `${TFJS_NODE} loaded but the tensorflow backend did not initialise` };
+  }
+  return { ok: true, why: `${TFJS_NODE} (libtensorflow on CPU)` };
+}
+
+function ensureWasmPaths(): void {
+  if (wasmPathsSet) return;
+  // A file map of absolute paths works whatever the process cwd is; the
+  // default (relative to the bundle URL) breaks under tsx and vitest.
+  const map: Record<string, string> = {};
+  for (const name of WASM_BINARIES) {
+    map[name] = require.resolve(`@tensorflow/tfjs-backend-wasm/dist/${name}`);
+  }
+  try {
+    setWasmPaths(map);
+  } catch {
+    // setWasmPaths throws only once the backend has already initialised,
+    // which means paths were good enough already.
+  }
+  wasmPathsSet = true;
+}
+
+async function tryWasm(): Promise<{ ok: boolean; why: string }> {
+  try {
+    ensureWasmPaths();
+  } catch (e) {
+    return { ok: false, why: `wasm binaries not found: ${errMsg(e)}` };
+  }
+  // The gradient kernels must exist before any model trains on wasm.
+  registerWasmGradKernels();
+  if (!(await trySetBackend("wasm"))) return { ok: false, why: "wasm backend failed to initialise" };
+  return { ok: true, why: "tfjs-backend-wasm (SIMD, one thread in Node) with conv gradient kernels added" };
+}
+
+async function choose(kind: BackendKind, log: BackendLog): Promise<BackendChoice> {
+  const skipped: string[] = [];
+  const attempt = async (
+    name: string,
+    fn: () => Promise<{ ok: boolean; why: string }>,
+  ): Promise<BackendChoice | undefined> => {
+    const r = await fn();
+    if (r.ok) return { backend: name, reason: r.why };
+    skipped.push(r.why);
+    log("backend candidate skipped", { candidate: name, why: r.why });
+    return undefined;
+  };
+  const withSkips = (c: BackendChoice): BackendChoice =>
+    skipped.length === 0 ? c : { ...c, reason: `${c.reason}; skipped: ${skipped.join("; ")}` };
+
+  switch (kind) {
+    case "tensorflow": {
+      const c = (await attempt("tensorflow", tryNodeGpu)) ?? (await attempt("tensorflow", tryNode));
+      if (c) return withSkips(c);
+      throw new Error(
+        `backend "tensorflow" requested but neither ${TFJS_NODE_GPU} nor ${TFJS_NODE} is usable (${skipped.join(
+          "; ",
+        )}). Install one of them on a host that can download libtensorflow, or use backend "wasm".`,
+      );
+    }
+    case "wasm": {
+      const c = await attempt("wasm", tryWasm);
+      if (c) return c;
+      throw new Error(`backend "wasm" requested but it failed: ${skipped.join("; ")}`);
+    }
+    case "cpu": {
+      if (await trySetBackend("cpu")) return { backend: "cpu", reason: "requested explicitly" };
+      throw new Error('backend "cpu" failed to initialise');
+    }
+    case "auto": {
+      const c =
+        (await attempt("tensorflow", tryNodeGpu)) ??
+        (await attempt("tensorflow", tryNode)) ??
+        (await attempt("wasm", tryWasm));
+      if (c) return withSkips(c);
+      if (await trySetBackend("cpu")) return withSkips({ backend: "cpu", reason: "pure-JS fallback (slow)" });
+      throw new Error(`no TensorFlow.js backend could be initialised: ${skipped.join("; ")}`);
+    }
+  }
+}
+
+/**
+ * Select and initialise a TensorFlow.js backend. Safe to call repeatedly:
+ * a settled choice is re-applied (cheap) rather than re-probed, because
+ * other code may have switched backends in between.
+ */
+export async function initBackend(kind: BackendKind, log?: BackendLog): Promise<BackendChoice> {
+  const logger: BackendLog = log ?? (() => {});
+  const done = settled.get(kind);
+  if (done) {
+    if (tf.getBackend() !== done.backend) await tf.setBackend(done.backend);
+    await tf.ready();
+    return done;
+  }
+  let p = inFlight.get(kind);
+  if (!p) {
+    p = choose(kind, logger);
+    inFlight.set(kind, p);
+  }
+  try {
+    const choice = await p;
+    settled.set(kind, choice);
+    logger("backend selected", { requested: kind, backend: choice.backend, reason: choice.reason });
+    return choice;
+  } finally {
+    inFlight.delete(kind);
+  }
+}

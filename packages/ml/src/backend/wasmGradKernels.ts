@@ -1,0 +1,625 @@
+/**
+ * Convolution gradient kernels for tfjs-backend-wasm.
+ *
+ * The wasm backend ships no Conv2DBackpropFilter / DepthwiseConv2dNative
+ * backprop kernels (tfjs#8474) and its Conv2DBackpropInput is a scalar C++
+ * loop. Everything here is expressed through the backend's XNNPACK-backed
+ * Conv2D / DepthwiseConv2dNative / BatchMatMul plus JS loops that only move
+ * data (layout changes) or do work too small to matter.
+ *
+ * Measured on this machine (see bench-kernels.ts), the shipped wasm
+ * BatchMatMul falls to a scalar path whenever transposeA/transposeB is set
+ * (~13x slower) and the wasm Transpose/StridedSlice kernels are slower than a
+ * JS copy loop, so layout changes are done in JS and matmuls are always fed
+ * un-transposed operands.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { TensorInfo } from "@tensorflow/tfjs";
+
+const BACKEND = "wasm";
+
+/** The parts of BackendWasm these kernels rely on. */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+type Pad = "valid" | "same" | number | [[number, number], [number, number], [number, number], [number, number]];
+type Pair = number | [number, number];
+
+interface ConvGeom {
+  N: number;
+  H: number;
+  W: number;
+  Ci: number;
+  Ho: number;
+  Wo: number;
+  Co: number;
+  Kh: number;
+  Kw: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pb: number;
+  pl: number;
+  pr: number;
+  /** depthwise channel multiplier (1 for ordinary conv) */
+  M: number;
+}
+
+function pairOf(v: Pair | undefined, what: string): [number, number] {
+  if (v === undefined) return [1, 1];
+  if (typeof v === "number") return [v, v];
+  const [a, b] = v;
+  if (a === undefined || b === undefined) throw new Error(`wasm conv gradient: malformed ${what}`);
+  return [a, b];
+}
+
+function geometry(
+  kernel: string,
+  xShape: number[],
+  filterShape: number[],
+  strides: Pair,
+  dilations: Pair | undefined,
+  pad: Pad,
+  dimRoundingMode: "floor" | "round" | "ceil" | undefined,
+  dataFormat: string | undefined,
+  depthwise: boolean,
+): ConvGeom {
+  if (dataFormat !== undefined && dataFormat !== "NHWC" && dataFormat !== "channelsLast") {
+    throw new Error(`${kernel} on wasm supports only NHWC data, got dataFormat=${dataFormat}`);
+  }
+  const [dh, dw] = pairOf(dilations, "dilations");
+  if (dh !== 1 || dw !== 1) {
+    throw new Error(`${kernel} on wasm supports only dilation 1, got dilations=[${dh},${dw}]`);
+  }
+  if (xShape.length !== 4 || filterShape.length !== 4) {
+    throw new Error(`${kernel} on wasm expects rank-4 input and filter, got ${xShape} and ${filterShape}`);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    depthwise,
+    "channelsLast",
+  );
+  return {
+    N: info.batchSize,
+    H: info.inHeight,
+    W: info.inWidth,
+    Ci: info.inChannels,
+    Ho: info.outHeight,
+    Wo: info.outWidth,
+    Co: info.outChannels,
+    Kh: info.filterHeight,
+    Kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    pt: info.padInfo.top,
+    pb: info.padInfo.bottom,
+    pl: info.padInfo.left,
+    pr: info.padInfo.right,
+    M: depthwise ? (filterShape[3] ?? 1) : 1,
+  };
+}
+
+function checkShape(kernel: string, what: string, got: readonly number[], want: readonly number[]): void {
+  if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
+    throw new Error(`${kernel}: ${what} has shape [${got}] but the convolution geometry implies [${want}]`);
+  }
+}
+
+function checkFloat(kernel: string, ...ts: TensorInfo[]): void {
+  for (const t of ts) {
+    if (t.dtype !== "float32") throw new Error(`${kernel} on wasm supports float32 only, got ${t.dtype}`);
+  }
+}
+
+// --- thin wrappers over the wasm backend's own kernels -----------------------
+// Calling the kernel functions directly (not through the engine) keeps the
+// intermediates off the engine's tape and tensor count; each is freed with
+// disposeData as soon as it has been consumed.
+
+function wasmKernel(name: string): tf.KernelFunc {
+  const k = tf.getKernel(name, BACKEND);
+  if (!k) throw new Error(`wasm kernel ${name} is not registered (is @tensorflow/tfjs-backend-wasm loaded?)`);
+  return k.kernelFunc;
+}
+
+function run(
+  name: string,
+  backend: WasmBackendLike,
+  inputs: Record<string, TensorInfo>,
+  attrs: Record<string, unknown>,
+): TensorInfo {
+  const out = wasmKernel(name)({
+    inputs,
+    backend: backend as unknown as tf.KernelBackend,
+    attrs: attrs as tf.NamedAttrMap,
+  });
+  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
+  return out;
+}
+
+function conv2dValidPadded(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  filter: TensorInfo,
+  pads: [number, number, number, number],
+  dilations: [number, number] = [1, 1],
+): TensorInfo {
+  const [t, b, l, r] = pads;
+  return run(
+    "Conv2D",
+    backend,
+    { x, filter },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [t, b],
+        [l, r],
+        [0, 0],
+      ],
+      dataFormat: "NHWC",
+      dilations,
+      dimRoundingMode: undefined,
+    },
+  );
+}
+
+function depthwisePadded(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  filter: TensorInfo,
+  pads: [number, number, number, number],
+): TensorInfo {
+  const [t, b, l, r] = pads;
+  return run(
+    "DepthwiseConv2dNative",
+    backend,
+    { x, filter },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [t, b],
+        [l, r],
+        [0, 0],
+      ],
+      dataFormat: "NHWC",
+      dilations: [1, 1],
+      dimRoundingMode: undefined,
+    },
+  );
+}
+
+/**
+ * Heap views go stale when the wasm memory grows (any allocation may grow
+ * it), so views are taken only after the last allocation of a step.
+ */
+function f32(backend: WasmBackendLike, t: TensorInfo): Float32Array {
+  const a = backend.typedArrayFromHeap(t);
+  if (!(a instanceof Float32Array)) throw new Error("expected a float32 tensor");
+  return a;
+}
+
+function free(backend: WasmBackendLike, ...ts: TensorInfo[]): void {
+  for (const t of ts) backend.disposeData(t.dataId);
+}
+
+// --- Conv2DBackpropInput ------------------------------------------------------
+
+/**
+ * dx is a full correlation of dy with the spatially flipped filter. With
+ * stride s the taps split into s*s phases (tap index mod s); each phase is a
+ * plain stride-1 convolution of dy with a sub-filter, and the phases
+ * interleave into dx. That keeps all arithmetic inside XNNPACK and avoids the
+ * s*s-fold waste of convolving a zero-dilated dy. Stride 1 is the one-phase
+ * case, where explicit padding lands the result exactly on dx.
+ */
+function backpropInputByPhases(
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  g: ConvGeom,
+  depthwise: boolean,
+): TensorInfo {
+  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pb, pl, pr } = g;
+  const conv = depthwise ? depthwisePadded : conv2dValidPadded;
+  // Depthwise sub-filters are [kh, kw, C, 1]; ordinary ones [kh, kw, Co, Ci].
+  const subInner = depthwise ? Ci : Co * Ci;
+
+  const makeSubFilter = (rh: number, rw: number, krh: number, krw: number): TensorInfo => {
+    const sub = backend.makeOutput(depthwise ? [krh, krw, Ci, 1] : [krh, krw, Co, Ci], "float32");
+    const s = f32(backend, sub);
+    const w = f32(backend, filter);
+    for (let j = 0; j < krh; j++) {
+      const kh = rh + sh * (krh - 1 - j);
+      for (let i = 0; i < krw; i++) {
+        const kw = rw + sw * (krw - 1 - i);
+        const src = (kh * Kw + kw) * subInner;
+        const dst = (j * krw + i) * subInner;
+        if (depthwise) {
+          s.set(w.subarray(src, src + Ci), dst);
+        } else {
+          // filter tap is [Ci, Co]; XNNPACK wants [Co, Ci] for this direction
+          for (let co = 0; co < Co; co++) {
+            const d = dst + co * Ci;
+            for (let ci = 0; ci < Ci; ci++) s[d + ci] = w[src + ci * Co + co] as number;
+          }
+        }
+      }
+    }
+    return sub;
+  };
+
+  if (sh === 1 && sw === 1 && Kh - 1 - pt >= 0 && Kh - 1 - pb >= 0 && Kw - 1 - pl >= 0 && Kw - 1 - pr >= 0) {
+    const sub = makeSubFilter(0, 0, Kh, Kw);
+    const dx = conv(backend, dy, sub, [Kh - 1 - pt, Kh - 1 - pb, Kw - 1 - pl, Kw - 1 - pr]);
+    free(backend, sub);
+    return dx;
+  }
+
+  interface Phase {
+    rh: number;
+    rw: number;
+    z: TensorInfo | null;
+    zh: number;
+    zw: number;
+  }
+  const phases: Phase[] = [];
+  for (let rh = 0; rh < sh; rh++) {
+    for (let rw = 0; rw < sw; rw++) {
+      const krh = rh < Kh ? Math.ceil((Kh - rh) / sh) : 0;
+      const krw = rw < Kw ? Math.ceil((Kw - rw) / sw) : 0;
+      if (krh === 0 || krw === 0) {
+        phases.push({ rh, rw, z: null, zh: 0, zw: 0 });
+        continue;
+      }
+      const sub = makeSubFilter(rh, rw, krh, krw);
+      const z = conv(backend, dy, sub, [krh - 1, krh - 1, krw - 1, krw - 1]);
+      free(backend, sub);
+      phases.push({ rh, rw, z, zh: Ho + krh - 1, zw: Wo + krw - 1 });
+    }
+  }
+
+  const dx = backend.makeOutput([N, H, W, Ci], "float32");
+  const out = f32(backend, dx);
+  for (const p of phases) {
+    const z = p.z ? f32(backend, p.z) : null;
+    // dx row y belongs to this phase when (y + pt) % sh == rh, and reads z row m = (y + pt - rh) / sh.
+    const y0 = (((p.rh - pt) % sh) + sh) % sh;
+    const x0 = (((p.rw - pl) % sw) + sw) % sw;
+    for (let n = 0; n < N; n++) {
+      for (let y = y0; y < H; y += sh) {
+        const m = (y + pt - p.rh) / sh;
+        const rowOk = z !== null && m >= 0 && m < p.zh;
+        for (let x = x0; x < W; x += sw) {
+          const d = ((n * H + y) * W + x) * Ci;
+          const k = (x + pl - p.rw) / sw;
+          if (rowOk && k >= 0 && k < p.zw) {
+            const s = ((n * p.zh + m) * p.zw + k) * Ci;
+            out.set((z as Float32Array).subarray(s, s + Ci), d);
+          } else {
+            out.fill(0, d, d + Ci);
+          }
+        }
+      }
+    }
+  }
+  for (const p of phases) if (p.z) free(backend, p.z);
+  return dx;
+}
+
+// --- Conv2DBackpropFilter -----------------------------------------------------
+
+/** [N, A, C] -> [C, A, N] (both "A" axes flattened), the layout XNNPACK needs. */
+function transposeNAC(src: Float32Array, dst: Float32Array, N: number, A: number, C: number, aStride = A): void {
+  // Blocked over channels so each pass writes a few contiguous destination rows.
+  const AN = A * N;
+  for (let n = 0; n < N; n++) {
+    for (let a = 0; a < A; a++) {
+      const s = (n * aStride + a) * C;
+      let d = a * N + n;
+      for (let c = 0; c < C; c++, d += AN) dst[d] = src[s + c] as number;
+    }
+  }
+}
+
+/**
+ * dW[kh,kw,ci,co] = sum over (n,oy,ox) of x[n, oy*s+kh-p, ox*s+kw-p, ci] * dy[n,oy,ox,co].
+ * Read with ci as the batch axis, n as the channel axis and dy as a
+ * (dilation = stride) filter, that is a single XNNPACK convolution whose
+ * output [Ci, Kh, Kw, Co] is dW up to a cheap axis swap - no im2col buffer.
+ * 1x1 stride-1 unpadded convolutions are a plain GEMM instead.
+ */
+function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
+  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
+
+  if (Kh === 1 && Kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && Ho === H && Wo === W) {
+    const P = N * H * W;
+    // Transpose whichever operand is narrower; the GEMM then runs un-transposed.
+    if (Ci <= Co) {
+      const xT = backend.makeOutput([Ci, P], "float32");
+      transposeNAC(f32(backend, x), f32(backend, xT), 1, P, Ci);
+      const dy2 = run("Reshape", backend, { x: dy }, { shape: [P, Co] });
+      const r = run("BatchMatMul", backend, { a: xT, b: dy2 }, { transposeA: false, transposeB: false });
+      free(backend, xT, dy2);
+      const out = run("Reshape", backend, { x: r }, { shape: [1, 1, Ci, Co] });
+      free(backend, r);
+      return out;
+    }
+    const dyT = backend.makeOutput([Co, P], "float32");
+    transposeNAC(f32(backend, dy), f32(backend, dyT), 1, P, Co);
+    const x2 = run("Reshape", backend, { x }, { shape: [P, Ci] });
+    const r = run("BatchMatMul", backend, { a: dyT, b: x2 }, { transposeA: false, transposeB: false });
+    free(backend, dyT, x2);
+    const out = backend.makeOutput([1, 1, Ci, Co], "float32");
+    transposeNAC(f32(backend, r), f32(backend, out), 1, Co, Ci);
+    free(backend, r);
+    return out;
+  }
+
+  // Only input rows/cols some output actually reads; a 'valid' strided conv
+  // may skip trailing ones, and explicit padding cannot be negative.
+  const Hc = Math.min(H, (Ho - 1) * sh + Kh - pt);
+  const Wc = Math.min(W, (Wo - 1) * sw + Kw - pl);
+  const padB = (Ho - 1) * sh + Kh - pt - Hc;
+  const padR = (Wo - 1) * sw + Kw - pl - Wc;
+
+  const xT = backend.makeOutput([Ci, Hc, Wc, N], "float32");
+  const dyT = backend.makeOutput([Ho, Wo, N, Co], "float32");
+  {
+    const xs = f32(backend, x);
+    const xd = f32(backend, xT);
+    // x[n, h, w, ci] -> xT[ci, h, w, n], cropping to Hc x Wc.
+    const HWN = Hc * Wc * N;
+    for (let n = 0; n < N; n++) {
+      for (let h = 0; h < Hc; h++) {
+        for (let w = 0; w < Wc; w++) {
+          const s = ((n * H + h) * W + w) * Ci;
+          let d = (h * Wc + w) * N + n;
+          for (let c = 0; c < Ci; c++, d += HWN) xd[d] = xs[s + c] as number;
+        }
+      }
+    }
+    // dy[n, oy, ox, co] -> dyT[oy, ox, n, co]: moves whole channel rows.
+    const ds = f32(backend, dy);
+    const dd = f32(backend, dyT);
+    const HoWo = Ho * Wo;
+    for (let n = 0; n < N; n++) {
+      for (let p = 0; p < HoWo; p++) {
+        const s = (n * HoWo + p) * Co;
+        dd.set(ds.subarray(s, s + Co), (p * N + n) * Co);
+      }
+    }
+  }
+  const z = conv2dValidPadded(backend, xT, dyT, [pt, padB, pl, padR], [sh, sw]);
+  free(backend, xT, dyT);
+  // z is [Ci, Kh, Kw, Co] -> dW [Kh, Kw, Ci, Co]
+  const out = backend.makeOutput([Kh, Kw, Ci, Co], "float32");
+  const zs = f32(backend, z);
+  const o = f32(backend, out);
+  const KK = Kh * Kw;
+  for (let ci = 0; ci < Ci; ci++) {
+    for (let t = 0; t < KK; t++) {
+      const s = (ci * KK + t) * Co;
+      o.set(zs.subarray(s, s + Co), (t * Ci + ci) * Co);
+    }
+  }
+  free(backend, z);
+  return out;
+}
+
+// --- DepthwiseConv2dNativeBackpropFilter ------------------------------------
+
+/**
+ * Per tap this is a channel-wise dot product over every output position. The
+ * arithmetic (N*Ho*Wo*Kh*Kw*C MACs) is a few % of the forward pointwise convs,
+ * so one JS pass with float64 accumulators is fast enough and more accurate
+ * than composing it from wasm slice + multiply + sum kernels (3 calls per tap,
+ * each streaming the whole activation).
+ */
+function depthwiseBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
+  const { N, H, W, Ci: C, Ho, Wo, Kh, Kw, sh, sw, pt, pl, M } = g;
+  const CM = C * M;
+  const acc = new Float64Array(Kh * Kw * CM);
+  const out = backend.makeOutput([Kh, Kw, C, M], "float32");
+  const xs = f32(backend, x);
+  const ds = f32(backend, dy);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < Ho; oy++) {
+      const kh0 = Math.max(0, pt - oy * sh);
+      const kh1 = Math.min(Kh, H + pt - oy * sh);
+      for (let ox = 0; ox < Wo; ox++) {
+        const kw0 = Math.max(0, pl - ox * sw);
+        const kw1 = Math.min(Kw, W + pl - ox * sw);
+        const db = ((n * Ho + oy) * Wo + ox) * CM;
+        for (let kh = kh0; kh < kh1; kh++) {
+          const rowBase = (n * H + oy * sh + kh - pt) * W;
+          for (let kw = kw0; kw < kw1; kw++) {
+            const xb = (rowBase + ox * sw + kw - pl) * C;
+            const ab = (kh * Kw + kw) * CM;
+            if (M === 1) {
+              for (let c = 0; c < C; c++) acc[ab + c] = (acc[ab + c] as number) + (xs[xb + c] as number) * (ds[db + c] as number);
+            } else {
+              for (let c = 0; c < C; c++) {
+                const xv = xs[xb + c] as number;
+                for (let m = 0; m < M; m++) {
+                  const i = c * M + m;
+                  acc[ab + i] = (acc[ab + i] as number) + xv * (ds[db + i] as number);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  f32(backend, out).set(acc);
+  return out;
+}
+
+// --- DepthwiseConv2dNativeBackpropInput (channel multiplier > 1) ------------
+
+/** Gather form for multiplier > 1, which XNNPACK's depthwise conv cannot reduce over. */
+function depthwiseBackpropInputLoop(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, g: ConvGeom): TensorInfo {
+  const { N, H, W, Ci: C, Ho, Wo, Kh, Kw, sh, sw, pt, pl, M } = g;
+  const CM = C * M;
+  const out = backend.makeOutput([N, H, W, C], "float32");
+  const o = f32(backend, out);
+  const ds = f32(backend, dy);
+  const ws = f32(backend, filter);
+  const acc = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        acc.fill(0);
+        for (let kh = 0; kh < Kh; kh++) {
+          const ty = y + pt - kh;
+          if (ty < 0 || ty % sh !== 0) continue;
+          const oy = ty / sh;
+          if (oy >= Ho) continue;
+          for (let kw = 0; kw < Kw; kw++) {
+            const tx = x + pl - kw;
+            if (tx < 0 || tx % sw !== 0) continue;
+            const ox = tx / sw;
+            if (ox >= Wo) continue;
+            const db = ((n * Ho + oy) * Wo + ox) * CM;
+            const wb = (kh * Kw + kw) * CM;
+            for (let c = 0; c < C; c++) {
+              let s = 0;
+              for (let m = 0; m < M; m++) s += (ds[db + c * M + m] as number) * (ws[wb + c * M + m] as number);
+              acc[c] = (acc[c] as number) + s;
+            }
+          }
+        }
+        o.set(acc, ((n * H + y) * W + x) * C);
+      }
+    }
+  }
+  return out;
+}
+
+// --- kernel configs -----------------------------------------------------------
+
+interface ConvGradAttrs {
+  strides: Pair;
+  pad: Pad;
+  dataFormat?: string;
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  dilations?: Pair;
+  filterShape?: number[];
+  inputShape?: number[];
+}
+
+function attrsOf(a: unknown): ConvGradAttrs {
+  return a as ConvGradAttrs;
+}
+
+function backendOf(b: unknown): WasmBackendLike {
+  return b as WasmBackendLike;
+}
+
+function input(inputs: tf.NamedTensorInfoMap, name: string, kernel: string): TensorInfo {
+  const t = inputs[name];
+  if (!t) throw new Error(`${kernel}: missing input ${name}`);
+  return t;
+}
+
+function shapeAttr(v: number[] | undefined, name: string, kernel: string): number[] {
+  if (!v) throw new Error(`${kernel}: missing attribute ${name}`);
+  return Array.from(v);
+}
+
+const conv2DBackpropInputConfig: tf.KernelConfig = {
+  kernelName: "Conv2DBackpropInput",
+  backendName: BACKEND,
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const K = "Conv2DBackpropInput";
+    const dy = input(inputs, "dy", K);
+    const filter = input(inputs, "filter", K);
+    checkFloat(K, dy, filter);
+    const a = attrsOf(attrs);
+    const inputShape = shapeAttr(a.inputShape, "inputShape", K);
+    const g = geometry(K, inputShape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, false);
+    checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
+    return backpropInputByPhases(backendOf(backend), dy, filter, g, false);
+  },
+};
+
+const conv2DBackpropFilterConfig: tf.KernelConfig = {
+  kernelName: "Conv2DBackpropFilter",
+  backendName: BACKEND,
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const K = "Conv2DBackpropFilter";
+    const x = input(inputs, "x", K);
+    const dy = input(inputs, "dy", K);
+    checkFloat(K, x, dy);
+    const a = attrsOf(attrs);
+    const filterShape = shapeAttr(a.filterShape, "filterShape", K);
+    const g = geometry(K, x.shape, filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, false);
+    checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
+    return conv2dBackpropFilterImpl(backendOf(backend), x, dy, g);
+  },
+};
+
+const depthwiseBackpropInputConfig: tf.KernelConfig = {
+  kernelName: "DepthwiseConv2dNativeBackpropInput",
+  backendName: BACKEND,
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const K = "DepthwiseConv2dNativeBackpropInput";
+    const dy = input(inputs, "dy", K);
+    const filter = input(inputs, "filter", K);
+    checkFloat(K, dy, filter);
+    const a = attrsOf(attrs);
+    const inputShape = shapeAttr(a.inputShape, "inputShape", K);
+    const g = geometry(K, inputShape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, true);
+    checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
+    const b = backendOf(backend);
+    return g.M === 1 ? backpropInputByPhases(b, dy, filter, g, true) : depthwiseBackpropInputLoop(b, dy, filter, g);
+  },
+};
+
+const depthwiseBackpropFilterConfig: tf.KernelConfig = {
+  kernelName: "DepthwiseConv2dNativeBackpropFilter",
+  backendName: BACKEND,
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const K = "DepthwiseConv2dNativeBackpropFilter";
+    const x = input(inputs, "x", K);
+    const dy = input(inputs, "dy", K);
+    checkFloat(K, x, dy);
+    const a = attrsOf(attrs);
+    const filterShape = shapeAttr(a.filterShape, "filterShape", K);
+    const g = geometry(K, x.shape, filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, true);
+    checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
+    return depthwiseBackpropFilterImpl(backendOf(backend), x, dy, g);
+  },
+};
+
+export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
+  conv2DBackpropInputConfig,
+  conv2DBackpropFilterConfig,
+  depthwiseBackpropInputConfig,
+  depthwiseBackpropFilterConfig,
+];
+
+/**
+ * Install the kernels for backend "wasm". Idempotent; replaces the shipped
+ * Conv2DBackpropInput. Works before or after the wasm backend initialises
+ * because kernels are looked up per call.
+ */
+export function registerWasmGradKernels(): void {
+  for (const cfg of wasmGradKernelConfigs) {
+    const existing = tf.getKernel(cfg.kernelName, BACKEND);
+    if (existing?.kernelFunc === cfg.kernelFunc) continue;
+    // unregister first: registerKernel would warn about the replacement
+    if (existing) tf.unregisterKernel(cfg.kernelName, BACKEND);
+    tf.registerKernel(cfg);
+  }
+}
