@@ -1,4 +1,4 @@
-import { z } from "zod";
+import type { z } from "zod";
 import { contentHash } from "../hash";
 import { MODEL_NAMES, type ModelName, STAGES, type StageKind } from "../models";
 import { classWeightingSchema, type PipelineConfig, pipelineSchema } from "./pipeline";
@@ -116,7 +116,10 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
     }
 
     const merged = structuredClone(base) as Record<string, unknown>;
-    const origins = new Map<string, ExpansionIssue["source"] | { axis: string; index: number } | "override">();
+    const origins = new Map<
+      string,
+      ExpansionIssue["source"] | { axis: string; index: number } | "override"
+    >();
     for (const [key, value] of Object.entries(sweep.overrides)) {
       setPath(merged, key.split("."), structuredClone(value));
       origins.set(key, "override");
@@ -135,7 +138,8 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
         const message = describeZodIssue(zi, valueAt(merged, zi.path));
         const origin = findOrigin(origins, fullPath.map(String));
         if (origin?.kind === "override") {
-          issues.push({ source: "sweep", path: ["overrides", origin.key], message: `${fullPath.join(".")}: ${message}` });
+          const inner = fullPath.join(".") === origin.key ? message : `${fullPath.join(".")}: ${message}`;
+          issues.push({ source: "sweep", path: ["overrides", origin.key], message: inner });
         } else if (origin?.kind === "axis") {
           issues.push({ source: "sweep", path: ["axes", origin.axis, origin.index], message });
         } else {
@@ -314,11 +318,16 @@ export function weightingLabel(w: PipelineConfig["classWeighting"]): string {
 }
 
 function formatAxisValue(v: unknown): string {
-  return typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : JSON.stringify(v);
+  return typeof v === "string" || typeof v === "number" || typeof v === "boolean"
+    ? String(v)
+    : JSON.stringify(v);
 }
 
 function cartesian(lists: number[][]): number[][] {
-  return lists.reduce<number[][]>((acc, list) => acc.flatMap((prefix) => list.map((v) => [...prefix, v])), [[]]);
+  return lists.reduce<number[][]>(
+    (acc, list) => acc.flatMap((prefix) => list.map((v) => [...prefix, v])),
+    [[]],
+  );
 }
 
 function dedupe(issues: ExpansionIssue[]): ExpansionIssue[] {

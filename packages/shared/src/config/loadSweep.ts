@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { contentHash } from "../hash";
-import { type ConfigIssue, ConfigError, formatPath } from "./ConfigError";
+import { ConfigError, type ConfigIssue, formatPath } from "./ConfigError";
 import { type ExpansionIssue, expandSweep, type RunSpec } from "./expandSweep";
 import { DEFAULT_MAX_RUNS, type SweepFile, sweepFileSchema } from "./sweepFile";
 import { YamlSource } from "./yamlSource";
@@ -31,7 +31,9 @@ export function loadSweepFile(file: string, options: Omit<LoadSweepOptions, "fil
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: "", message: `cannot read file: ${(err as Error).message}` }]);
+    throw new ConfigError([
+      { file, line: 1, col: 1, path: "", message: `cannot read file: ${(err as Error).message}` },
+    ]);
   }
   return loadSweepText(text, { ...options, file });
 }
@@ -49,7 +51,11 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
     throw new ConfigError(
       parsed.error.issues.map((zi) => {
         const p = (zi.code === "unrecognized_keys" ? [...zi.path, zi.keys[0]!] : zi.path) as PropertyKey[];
-        return source.issue(p, describeZodIssue(zi, valueAt(source.value, zi.path)), zi.code === "unrecognized_keys");
+        return source.issue(
+          p,
+          describeZodIssue(zi, valueAt(source.value, zi.path)),
+          zi.code === "unrecognized_keys",
+        );
       }),
     );
   }
@@ -57,7 +63,9 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
   const baseRoot = file ? path.dirname(file) : (options.baseDir ?? process.cwd());
   const basePath = path.resolve(baseRoot, sweep.base);
   if (!existsSync(basePath)) {
-    throw new ConfigError([source.issue(["base"], `base not found: ${path.relative(process.cwd(), basePath) || basePath}`)]);
+    throw new ConfigError([
+      source.issue(["base"], `base not found: ${path.relative(process.cwd(), basePath) || basePath}`),
+    ]);
   }
   const baseIsDirectory = statSync(basePath).isDirectory();
   const { bases, baseSources, issues: baseIssues } = readBases(basePath, baseIsDirectory, sweep);
@@ -69,7 +77,9 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
   }
   const tasks = [...new Set(result.runs.map((r) => r.config.task))];
   if (tasks.length !== 1) {
-    throw new ConfigError([source.issue(["base"], `all runs must share one task; found ${tasks.join(", ")}`)]);
+    throw new ConfigError([
+      source.issue(["base"], `all runs must share one task; found ${tasks.join(", ")}`),
+    ]);
   }
   const fingerprint = contentHash({ name: sweep.name, runs: result.runs.map((r) => r.configHash).sort() });
   return {
@@ -93,7 +103,11 @@ function readBases(basePath: string, isDirectory: boolean, sweep: SweepFile) {
     for (const m of sweep.axes.model ?? []) for (const s of sweep.axes.stage ?? []) wanted.add(`${m}_${s}`);
     const present = new Set(readdirSync(basePath).filter((f) => /\.ya?ml$/.test(f)));
     for (const key of wanted) {
-      const name = present.has(`${key}.yaml`) ? `${key}.yaml` : present.has(`${key}.yml`) ? `${key}.yml` : null;
+      const name = present.has(`${key}.yaml`)
+        ? `${key}.yaml`
+        : present.has(`${key}.yml`)
+          ? `${key}.yml`
+          : null;
       if (name) files.push([key, path.join(basePath, name)]);
     }
   } else {

@@ -16,7 +16,8 @@ export class YamlSource {
     for (const err of this.doc.errors) {
       const { line, col } = this.lineCounter.linePos(err.pos[0]);
       const message = err.code === "DUPLICATE_KEY" ? "duplicate key" : err.message.split("\n")[0]!;
-      this.issues.push({ file, line, col, path: "", message: `invalid YAML: ${message}` });
+      const keyPath = formatPath(this.pathAt(err.pos[0]));
+      this.issues.push({ file, line, col, path: keyPath, message: `invalid YAML: ${message}` });
     }
     this.value = this.issues.length === 0 ? this.doc.toJS({ maxAliasCount: 100 }) : undefined;
   }
@@ -32,7 +33,9 @@ export class YamlSource {
       const part = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(part));
+        const pair = node.items.find(
+          (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(part),
+        );
         if (!pair) break;
         if (last && atKey && isScalar(pair.key)) {
           best = pair.key;
@@ -51,8 +54,57 @@ export class YamlSource {
     return this.lineCounter.linePos(offset);
   }
 
+  /** Key path of the deepest node whose source range contains `offset` (for syntax errors). */
+  pathAt(offset: number): (string | number)[] {
+    const path: (string | number)[] = [];
+    let node: unknown = this.doc.contents;
+    const contains = (n: unknown) => {
+      const r = (n as Node | null)?.range;
+      return !!r && offset >= r[0] && offset <= r[2];
+    };
+    for (let depth = 0; depth < 64; depth++) {
+      let next: unknown;
+      if (isMap(node)) {
+        for (const pair of node.items) {
+          const keyStart = (pair.key as Node | null)?.range?.[0] ?? Number.POSITIVE_INFINITY;
+          if (
+            contains(pair.value) ||
+            (offset >= keyStart && !contains(pair.key) && isLastStartingBefore(node.items, pair, offset))
+          ) {
+            path.push(isScalar(pair.key) ? String(pair.key.value) : "?");
+            next = pair.value;
+            break;
+          }
+          if (contains(pair.key)) {
+            path.push(isScalar(pair.key) ? String(pair.key.value) : "?");
+            return path;
+          }
+        }
+      } else if (isSeq(node)) {
+        const idx = node.items.findIndex((item) => contains(item));
+        if (idx >= 0) {
+          path.push(idx);
+          next = node.items[idx];
+        }
+      }
+      if (next === undefined) return path;
+      node = next;
+    }
+    return path;
+  }
+
   issue(path: readonly PropertyKey[], message: string, atKey = false): ConfigIssue {
     const { line, col } = this.locate(path, atKey);
     return { file: this.file, line, col, path: formatPath(path), message };
   }
+}
+
+function isLastStartingBefore(
+  items: readonly { key: unknown }[],
+  pair: { key: unknown },
+  offset: number,
+): boolean {
+  const start = (p: { key: unknown }) => (p.key as Node | null)?.range?.[0] ?? Number.POSITIVE_INFINITY;
+  const before = items.filter((p) => start(p) <= offset);
+  return before[before.length - 1] === pair;
 }

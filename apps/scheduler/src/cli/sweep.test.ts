@@ -1,0 +1,148 @@
+import { execFile } from "node:child_process";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { createPrisma, type PrismaClient } from "@xnn/db";
+import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
+import { createRedis, RUNS_QUEUE } from "@xnn/shared";
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../../../..");
+const tsx = path.join(root, "node_modules/.bin/tsx");
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function sweepCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(tsx, [path.join(here, "sweep.ts"), ...args], {
+      cwd: root,
+      env: { ...process.env, ...env, XNN_LOG_LEVEL: "warn" },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let prisma: PrismaClient;
+let redis: Redis;
+let queue: Queue;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  db = await createTestDatabase(testDatabaseServerUrl());
+  prisma = createPrisma(db.url);
+  redis = createRedis(testRedisUrl(), "worker");
+  const prefix = testQueuePrefix();
+  queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
+  env = { DATABASE_URL: db.url, REDIS_URL: testRedisUrl(), XNN_QUEUE_PREFIX: prefix };
+});
+
+afterAll(async () => {
+  await queue?.obliterate({ force: true });
+  await queue?.close();
+  redis?.disconnect();
+  await prisma?.$disconnect();
+  await db?.drop();
+});
+
+describe("pnpm sweep", () => {
+  it("--dry-run --json prints the 12 runs of the study: 6 FE, 6 FT each after the FE run of its model and weighting", async () => {
+    // Unreachable services prove that a dry run touches neither.
+    const res = await sweepCli(["conf/xray.yaml", "--dry-run", "--json"], {
+      DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none",
+      REDIS_URL: "redis://127.0.0.1:1",
+    });
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const out = JSON.parse(res.stdout) as {
+      sweep: { name: string };
+      runs: {
+        key: string;
+        model: string;
+        classWeighting: string;
+        stage: string;
+        dependsOn: string | null;
+        configHash: string;
+      }[];
+    };
+    expect(out.sweep.name).toBe("xray-study");
+    expect(out.runs).toHaveLength(12);
+    const fe = out.runs.filter((r) => r.stage === "fe");
+    const ft = out.runs.filter((r) => r.stage === "ft");
+    expect(fe).toHaveLength(6);
+    expect(ft).toHaveLength(6);
+    for (const r of ft) {
+      const parent = fe.find((f) => f.key === r.dependsOn)!;
+      expect(parent).toMatchObject({ model: r.model, classWeighting: r.classWeighting });
+    }
+    expect(new Set(out.runs.map((r) => r.model))).toEqual(
+      new Set(["mobilenet_v2", "resnet50", "convnext_v2_tiny"]),
+    );
+    expect(new Set(out.runs.map((r) => r.classWeighting))).toEqual(new Set(["none", "balanced"]));
+  });
+
+  it("creates 1 sweep, 12 runs and 12 jobs; a second identical call creates nothing", async () => {
+    const first = await sweepCli(["conf/xray.yaml"], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/Created sweep xray-study-\w+: 12 runs, 12 jobs/);
+    const second = await sweepCli(["conf/xray.yaml"], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/already exists .*nothing new was enqueued/);
+    expect(await prisma.sweep.count()).toBe(1);
+    expect(await prisma.run.count()).toBe(12);
+    expect(await queue.getJobCounts("waiting-children", "wait")).toEqual({ "waiting-children": 6, wait: 6 });
+  });
+
+  it("with Redis unreachable it fails naming the URL and writes nothing", async () => {
+    const before = await prisma.sweep.count();
+    const res = await sweepCli(["conf/demo.yaml"], { ...env, REDIS_URL: "redis://127.0.0.1:1" });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain("redis://127.0.0.1:1");
+    expect(await prisma.sweep.count()).toBe(before);
+  });
+
+  const badDir = path.join(here, "fixtures/bad");
+  const expectations: Record<string, RegExp> = {
+    "01-bad-yaml-syntax.yaml": /:5:3 axes\.model\[1\]: invalid YAML/,
+    "02-unknown-key.yaml": /:6:1 retries: unknown key "retries"/,
+    "03-unknown-model.yaml":
+      /:7:7 axes\.model\[2\]: unknown model "mobilenet_v3"; expected one of mobilenet_v2, /,
+    "04-negative-lr.yaml": /:4:23 overrides\.train\.learningRate: must be > 0, got -0\.001/,
+    "05-empty-axis.yaml": /:5:19 axes\.classWeighting: must have at least 1 item/,
+    "06-ft-without-fe.yaml": /:5:11 axes\.stage\[0\]: ft run \S+ has no fe run/,
+    "07-over-limit.yaml": /:4:3 axes: expands to 10,008 runs, over the limit of 10,000/,
+    "08-missing-base.yaml": /:2:7 base: base not found/,
+    "09-wrong-types.yaml": /:4:17 overrides\.train\.epochs: expected number, got string "ten"/,
+    "10-duplicate-axis.yaml": /:6:3 axes\.model: invalid YAML: duplicate key/,
+  };
+
+  it("covers ten kinds of malformed sweep file", () => {
+    expect(readdirSync(badDir).sort()).toEqual(Object.keys(expectations).sort());
+  });
+
+  it.concurrent.each(Object.entries(expectations))(
+    "%s exits non-zero naming file:line:col and key path, writing nothing",
+    async (name, pattern) => {
+      const file = path.relative(root, path.join(badDir, name));
+      const sweepsBefore = await prisma.sweep.count();
+      const jobsBefore = await queue.count();
+      const res = await sweepCli([file], env);
+      expect(res.code).toBe(2);
+      expect(res.stderr.startsWith(`${file}:`), res.stderr).toBe(true);
+      expect(res.stderr).toMatch(pattern);
+      expect(await prisma.sweep.count()).toBe(sweepsBefore);
+      expect(await queue.count()).toBe(jobsBefore);
+    },
+  );
+});

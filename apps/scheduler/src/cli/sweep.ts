@@ -1,0 +1,214 @@
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { PrismaClient } from "@xnn/db";
+import {
+  ConfigError,
+  connectRedis,
+  createRedis,
+  DEFAULT_MAX_RUNS,
+  EnvError,
+  type LoadedSweep,
+  loadSweepFile,
+  parseEnv,
+  postgresUrl,
+  queuePrefix,
+  RUNS_QUEUE,
+  redisUrl,
+  sweepIdFor,
+} from "@xnn/shared";
+import cliProgress from "cli-progress";
+import type { RunState } from "../services/watchSweep";
+
+const USAGE = `Usage: pnpm sweep <sweep.yaml> [options]
+
+Validates a sweep file, expands it into runs, stores them in Postgres and enqueues them on Redis.
+
+Options:
+  --dry-run        print the expansion; touch neither Postgres nor Redis
+  --json           machine-readable output
+  --watch          follow the sweep with live progress until it ends, then print the leaderboard
+  --new            start a fresh sweep even if this one was submitted before
+  --max-runs N     allow expanding to more than ${DEFAULT_MAX_RUNS} runs
+  -h, --help       this text
+
+Environment: DATABASE_URL (postgres://...), REDIS_URL (redis://...), XNN_QUEUE_PREFIX (default bull).`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let args: ReturnType<typeof parse>;
+  const parse = () =>
+    parseArgs({
+      allowPositionals: true,
+      options: {
+        "dry-run": { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        watch: { type: "boolean", default: false },
+        new: { type: "boolean", default: false },
+        "max-runs": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  try {
+    args = parse();
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const { values, positionals } = args;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (positionals.length !== 1) fail(`expected one sweep file, got ${positionals.length}\n\n${USAGE}`);
+  const maxRuns = values["max-runs"] === undefined ? DEFAULT_MAX_RUNS : Number(values["max-runs"]);
+  if (!Number.isInteger(maxRuns) || maxRuns < 1)
+    fail(`--max-runs must be a positive integer, got ${values["max-runs"]}`);
+
+  const file = path.relative(process.cwd(), path.resolve(positionals[0]!)) || positionals[0]!;
+  let loaded: LoadedSweep;
+  try {
+    loaded = loadSweepFile(file, { maxRuns });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+
+  if (values["dry-run"]) {
+    printExpansion(loaded, values.json);
+    return;
+  }
+
+  let env: { DATABASE_URL: string; REDIS_URL: string; XNN_QUEUE_PREFIX: string };
+  try {
+    env = parseEnv({ DATABASE_URL: postgresUrl, REDIS_URL: redisUrl, XNN_QUEUE_PREFIX: queuePrefix });
+  } catch (err) {
+    if (err instanceof EnvError) fail(err.message);
+    throw err;
+  }
+  // Loaded only now: validation and dry runs should not pay for the database and queue clients.
+  const [
+    { createPrisma },
+    { FlowProducer },
+    { formatLeaderboard, sweepLeaderboard },
+    { EnqueueError, submitSweep },
+  ] = await Promise.all([
+    import("@xnn/db"),
+    import("bullmq"),
+    import("../services/leaderboard"),
+    import("../services/submitSweep"),
+  ]);
+  const prisma = createPrisma(env.DATABASE_URL);
+  const connection = createRedis(env.REDIS_URL, "producer");
+  // Checked before anything is written, so an unreachable Redis leaves no trace at all.
+  try {
+    await connectRedis(connection, env.REDIS_URL);
+  } catch (err) {
+    await prisma.$disconnect();
+    fail((err as Error).message, 1);
+  }
+  const flows = new FlowProducer({ connection, prefix: env.XNN_QUEUE_PREFIX });
+  try {
+    const result = await submitSweep({ prisma, flows }, loaded, { fresh: values.new, createdBy: "cli" });
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ ...result, ...expansionJson(loaded, result.sweepId) })}\n`);
+    } else if (result.created) {
+      process.stdout.write(
+        `Created sweep ${result.sweepId}: ${result.runs} runs, ${result.jobs} jobs queued on ${RUNS_QUEUE}.\n`,
+      );
+    } else {
+      process.stdout.write(
+        `Sweep ${result.sweepId} already exists (status ${result.status}); nothing new was enqueued. Use --new to run it again.\n`,
+      );
+    }
+    if (values.watch) {
+      await followWithProgress(prisma, result.sweepId);
+      process.stdout.write(`\n${formatLeaderboard(await sweepLeaderboard(prisma, result.sweepId))}\n`);
+    }
+  } catch (err) {
+    if (err instanceof EnqueueError) fail(err.message, 1);
+    fail(`sweep failed: ${(err as Error).message}`, 1);
+  } finally {
+    await flows.close().catch(() => {});
+    connection.disconnect();
+    await prisma.$disconnect();
+  }
+}
+
+function expansionJson(loaded: LoadedSweep, sweepId: string) {
+  return {
+    sweep: {
+      id: sweepId,
+      name: loaded.name,
+      task: loaded.task,
+      fingerprint: loaded.fingerprint,
+      source: loaded.sourcePath ?? null,
+      runs: loaded.runs.length,
+    },
+    runs: loaded.runs.map((r) => ({
+      key: r.key,
+      model: r.model,
+      classWeighting: r.classWeighting,
+      stage: r.stage,
+      dependsOn: r.dependsOn,
+      configHash: r.configHash,
+    })),
+  };
+}
+
+function printExpansion(loaded: LoadedSweep, json: boolean): void {
+  const sweepId = sweepIdFor(loaded.name, loaded.fingerprint);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(expansionJson(loaded, sweepId), null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`Sweep ${loaded.name} (task ${loaded.task}) expands to ${loaded.runs.length} runs:\n`);
+  for (const r of loaded.runs) {
+    const after = r.dependsOn ? `  after ${r.dependsOn}` : "";
+    process.stdout.write(`  ${r.key.padEnd(40)} ${r.configHash.slice(0, 12)}${after}\n`);
+  }
+}
+
+async function followWithProgress(prisma: PrismaClient, sweepId: string): Promise<void> {
+  const { watchSweep } = await import("../services/watchSweep");
+  const tty = process.stdout.isTTY;
+  const multibar = tty
+    ? new cliProgress.MultiBar(
+        {
+          format: " {key} |{bar}| {value}/{total} epochs  {status}  val F1 {f1}",
+          hideCursor: true,
+          clearOnComplete: false,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  const bars = new Map<string, cliProgress.SingleBar>();
+  const last = new Map<string, string>();
+  const render = (runs: RunState[]) => {
+    for (const r of runs) {
+      const payload = {
+        key: r.key.padEnd(32),
+        status: r.status.padEnd(9),
+        f1: r.bestValF1?.toFixed(3) ?? "-",
+      };
+      if (multibar) {
+        let bar = bars.get(r.id);
+        if (!bar) {
+          bar = multibar.create(Math.max(r.epochs, 1), 0, payload);
+          bars.set(r.id, bar);
+        }
+        bar.update(r.epochsDone, payload);
+      } else {
+        const line = `${r.key} ${r.status} ${r.epochsDone}/${r.epochs} val F1 ${payload.f1}`;
+        if (last.get(r.id) !== line) process.stdout.write(`${line}\n`);
+        last.set(r.id, line);
+      }
+    }
+  };
+  await watchSweep(prisma, sweepId, render);
+  multibar?.stop();
+}
+
+main().catch((err) => fail(`unexpected error: ${(err as Error).stack ?? err}`, 1));

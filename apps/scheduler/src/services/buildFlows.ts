@@ -1,0 +1,56 @@
+import {
+  type LoadedSweep,
+  RUN_JOB_NAME,
+  RUN_JOB_VERSION,
+  RUNS_QUEUE,
+  type RunJobPayload,
+  type RunSpec,
+  runIdFor,
+  runJobId,
+  runJobOptions,
+} from "@xnn/shared";
+import type { FlowJob } from "bullmq";
+
+function jobFor(sweepId: string, run: RunSpec, runsByKey: Map<string, RunSpec>): Omit<FlowJob, "children"> {
+  const fe = run.dependsOn ? runsByKey.get(run.dependsOn)! : null;
+  const data: RunJobPayload = {
+    v: RUN_JOB_VERSION,
+    runId: runIdFor(sweepId, run.key),
+    sweepId,
+    runKey: run.key,
+    configHash: run.configHash,
+    config: run.config,
+    feRunId: fe ? runIdFor(sweepId, fe.key) : null,
+  };
+  return {
+    name: RUN_JOB_NAME,
+    queueName: RUNS_QUEUE,
+    data,
+    opts: { ...runJobOptions, jobId: runJobId(sweepId, run.configHash) },
+  };
+}
+
+/**
+ * One BullMQ flow per FE run: the FE job is the child, the FT runs that start from it are parents
+ * (a parent runs only after its child finished). A failed FE child does not leave its FT parent
+ * waiting forever: the parent runs, sees the failure, and records it.
+ */
+export function buildFlows(sweepId: string, loaded: Pick<LoadedSweep, "runs">): FlowJob[] {
+  const runsByKey = new Map(loaded.runs.map((r) => [r.key, r]));
+  // expandSweep pairs each FT run with the one FE run that shares all its other axis values.
+  const ftByFe = new Map<string, RunSpec>();
+  for (const run of loaded.runs) if (run.dependsOn) ftByFe.set(run.dependsOn, run);
+  const flows: FlowJob[] = [];
+  for (const run of loaded.runs) {
+    if (run.stage !== "fe") continue;
+    const fe = jobFor(sweepId, run, runsByKey);
+    const ft = ftByFe.get(run.key);
+    if (!ft) {
+      flows.push(fe);
+      continue;
+    }
+    const child = { ...fe, opts: { ...fe.opts, ignoreDependencyOnFailure: true } };
+    flows.push({ ...jobFor(sweepId, ft, runsByKey), children: [child] });
+  }
+  return flows;
+}
