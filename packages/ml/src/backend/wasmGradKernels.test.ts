@@ -108,6 +108,9 @@ const dwCases: Case[] = [
   { N: 1, H: 9, W: 8, C: 3, O: 1, Kh: 3, Kw: 3, s: [2, 2], pad: P(1, 2, 0, 1) },
   { N: 2, H: 9, W: 9, C: 3, O: 2, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
   { N: 1, H: 11, W: 9, C: 2, O: 3, Kh: 5, Kw: 5, s: [2, 2], pad: "valid" },
+  // channel counts exercising the SIMD kernel's 16-wide, 4-wide and scalar tails
+  { N: 2, H: 7, W: 6, C: 37, O: 1, Kh: 3, Kw: 3, s: [2, 2], pad: "same" },
+  { N: 1, H: 8, W: 9, C: 20, O: 1, Kh: 5, Kw: 5, s: [1, 1], pad: "same" },
 ];
 
 const name = (c: Case) =>

@@ -1,0 +1,168 @@
+/**
+ * ms per call of the wasm conv-gradient kernels vs the cpu backend's kernels
+ * (and the shipped wasm Conv2DBackpropInput) on MobileNetV2-like shapes,
+ * 128 px input, batch 16.
+ *
+ *   npx tsx packages/ml/src/backend/bench-kernels.ts [--reps 5] [--cpu-reps 1] [--no-cpu] [--batch 16]
+ *
+ * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "./initBackend.js";
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : Number.NaN;
+  return Number.isFinite(v) ? v : dflt;
+}
+const REPS = arg("reps", 5);
+const CPU_REPS = arg("cpu-reps", 1);
+const BATCH = arg("batch", 16);
+const WITH_CPU = !process.argv.includes("--no-cpu");
+
+interface Shape {
+  label: string;
+  H: number;
+  W: number;
+  C: number;
+  /** output channels (conv) or 1 (depthwise) */
+  O: number;
+  K: number;
+  s: number;
+  pad: "same" | "valid";
+  depthwise: boolean;
+}
+
+const shapes: Shape[] = [
+  { label: "stem conv 3x3 s2 128x128x3->32", H: 128, W: 128, C: 3, O: 32, K: 3, s: 2, pad: "same", depthwise: false },
+  { label: "conv 3x3 s1 64x64x32->32", H: 64, W: 64, C: 32, O: 32, K: 3, s: 1, pad: "same", depthwise: false },
+  { label: "conv 3x3 s2 64x64x32->32", H: 64, W: 64, C: 32, O: 32, K: 3, s: 2, pad: "same", depthwise: false },
+  { label: "pointwise 1x1 64x64x32->16", H: 64, W: 64, C: 32, O: 16, K: 1, s: 1, pad: "valid", depthwise: false },
+  { label: "pointwise 1x1 32x32x16->96", H: 32, W: 32, C: 16, O: 96, K: 1, s: 1, pad: "valid", depthwise: false },
+  { label: "pointwise 1x1 16x16x96->24", H: 16, W: 16, C: 96, O: 24, K: 1, s: 1, pad: "valid", depthwise: false },
+  { label: "pointwise 1x1 4x4x320->1280", H: 4, W: 4, C: 320, O: 1280, K: 1, s: 1, pad: "valid", depthwise: false },
+  { label: "depthwise 3x3 s1 64x64x32", H: 64, W: 64, C: 32, O: 1, K: 3, s: 1, pad: "same", depthwise: true },
+  { label: "depthwise 3x3 s2 64x64x96", H: 64, W: 64, C: 96, O: 1, K: 3, s: 2, pad: "same", depthwise: true },
+  { label: "depthwise 3x3 s1 16x16x192", H: 16, W: 16, C: 192, O: 1, K: 3, s: 1, pad: "same", depthwise: true },
+  { label: "depthwise 3x3 s1 4x4x960", H: 4, W: 4, C: 960, O: 1, K: 3, s: 1, pad: "same", depthwise: true },
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+function timeKernel(
+  backendName: string,
+  kernel: string,
+  make: () => tf.NamedTensorMap,
+  attrs: tf.NamedAttrMap,
+  reps: number,
+): number {
+  const inputs = make();
+  const once = () => {
+    const out = tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor;
+    out.dataSync();
+    out.dispose();
+  };
+  if (backendName !== "cpu") once(); // warm-up (XNNPACK operator creation, JIT)
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    once();
+    ts.push(performance.now() - t0);
+  }
+  tf.dispose(Object.values(inputs));
+  return median(ts);
+}
+
+/** The shipped wasm Conv2DBackpropInput, captured before initBackend replaces it. */
+let shippedBackpropInput: tf.KernelConfig | undefined;
+
+function timeShipped(make: () => tf.NamedTensorMap, attrs: tf.NamedAttrMap, reps: number): number {
+  if (!shippedBackpropInput) return Number.NaN;
+  const inputs = make();
+  const backend = tf.engine().backend;
+  const run = shippedBackpropInput.kernelFunc;
+  const ts: number[] = [];
+  for (let i = 0; i <= reps; i++) {
+    const t0 = performance.now();
+    const out = run({ inputs, backend, attrs }) as tf.TensorInfo;
+    if (i > 0) ts.push(performance.now() - t0);
+    backend.disposeData(out.dataId);
+  }
+  tf.dispose(Object.values(inputs));
+  return median(ts);
+}
+
+async function main(): Promise<void> {
+  // Import the wasm package first so its stock kernels are registered and
+  // the shipped Conv2DBackpropInput can be captured for comparison.
+  await import("@tensorflow/tfjs-backend-wasm");
+  shippedBackpropInput = tf.getKernel("Conv2DBackpropInput", "wasm");
+  const choice = await initBackend("wasm");
+  // its setup (binding the C function) only runs for kernels registered at backend init
+  shippedBackpropInput?.setupFunc?.(tf.engine().backend);
+  await tf.setBackend("cpu");
+  await tf.setBackend("wasm");
+  console.log(`backend: ${choice.backend} (${choice.reason})`);
+  console.log(`batch ${BATCH}, wasm median of ${REPS}, cpu median of ${CPU_REPS}\n`);
+
+  const rows: string[][] = [["shape", "kernel", "wasm ms", "cpu ms", "cpu/wasm", "shipped wasm ms"]];
+  for (const sh of shapes) {
+    const info = tf.backend_util.computeConv2DInfo(
+      [BATCH, sh.H, sh.W, sh.C],
+      [sh.K, sh.K, sh.C, sh.O],
+      sh.s,
+      1,
+      sh.pad,
+      undefined,
+      sh.depthwise,
+    );
+    const xShape = [BATCH, sh.H, sh.W, sh.C];
+    const fShape = [sh.K, sh.K, sh.C, sh.O];
+    const dyShape = [BATCH, info.outHeight, info.outWidth, info.outChannels];
+    const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
+    const prefix = sh.depthwise ? "DepthwiseConv2dNative" : "Conv2D";
+    const common: Record<string, unknown> = sh.depthwise
+      ? { strides: sh.s, pad: sh.pad, dilations: [1, 1] }
+      : { strides: sh.s, pad: sh.pad, dataFormat: "NHWC" };
+    const jobs: Array<{ kernel: string; make: () => tf.NamedTensorMap; attrs: tf.NamedAttrMap }> = [
+      {
+        kernel: `${prefix}BackpropFilter`,
+        make: () => ({ x: rand(xShape), dy: rand(dyShape) }),
+        attrs: { ...common, filterShape: fShape } as tf.NamedAttrMap,
+      },
+      {
+        kernel: `${prefix}BackpropInput`,
+        make: () => ({ dy: rand(dyShape), filter: rand(fShape) }),
+        attrs: { ...common, inputShape: xShape } as tf.NamedAttrMap,
+      },
+    ];
+    for (const job of jobs) {
+      await tf.setBackend("wasm");
+      const w = timeKernel("wasm", job.kernel, job.make, job.attrs, REPS);
+      const shipped =
+        job.kernel === "Conv2DBackpropInput" ? timeShipped(job.make, job.attrs, Math.min(REPS, 3)) : Number.NaN;
+      let c = Number.NaN;
+      if (WITH_CPU) {
+        await tf.setBackend("cpu");
+        c = timeKernel("cpu", job.kernel, job.make, job.attrs, CPU_REPS);
+        await tf.setBackend("wasm");
+      }
+      const row = [
+        sh.label,
+        job.kernel.replace(prefix, sh.depthwise ? "Dw" : "Conv"),
+        w.toFixed(2),
+        Number.isNaN(c) ? "-" : c.toFixed(1),
+        Number.isNaN(c) ? "-" : `${(c / w).toFixed(1)}x`,
+        Number.isNaN(shipped) ? "" : shipped.toFixed(1),
+      ];
+      rows.push(row);
+      console.log(row.join(" | "));
+    }
+  }
+  console.log("\n| " + rows.map((r) => r.join(" | ")).join(" |\n| ") + " |");
+}
+
+await main();
