@@ -9,9 +9,15 @@ describe("headerSize", () => {
     const png = await sharp(data, raw).png().toBuffer();
     const jpg = await sharp(data, raw).jpeg().toBuffer();
     const prog = await sharp(data, raw).jpeg({ progressive: true }).toBuffer();
-    expect(headerSize(png)).toEqual({ width: 37, height: 21 });
-    expect(headerSize(jpg)).toEqual({ width: 37, height: 21 });
-    expect(headerSize(prog)).toEqual({ width: 37, height: 21 });
+    expect(headerSize(png)).toEqual({ width: 37, height: 21, gray: false });
+    expect(headerSize(jpg)).toEqual({ width: 37, height: 21, gray: false });
+    expect(headerSize(prog)).toEqual({ width: 37, height: 21, gray: false });
+    const g = Buffer.alloc(37 * 21, 90);
+    const graw = { raw: { width: 37, height: 21, channels: 1 as const } };
+    const gpng = await sharp(g, graw).toColourspace("b-w").png().toBuffer();
+    const gjpg = await sharp(g, graw).toColourspace("b-w").jpeg().toBuffer();
+    expect(headerSize(gpng)).toEqual({ width: 37, height: 21, gray: true });
+    expect(headerSize(gjpg)).toEqual({ width: 37, height: 21, gray: true });
   });
 
   it("declines when unsure: EXIF orientation, garbage, other formats", async () => {

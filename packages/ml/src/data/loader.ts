@@ -104,8 +104,8 @@ async function decodeOne(absPath: string, spec: DecodeSpec): Promise<DecodedImag
   let flip = false;
   let srcW = 0;
   let srcH = 0;
+  const fast = headerSize(buf);
   if (spec.augment) {
-    const fast = headerSize(buf);
     if (fast) {
       srcW = fast.width;
       srcH = fast.height;
@@ -127,7 +127,11 @@ async function decodeOne(absPath: string, spec: DecodeSpec): Promise<DecodedImag
   pipe = pipe.resize(spec.size, spec.size, { fit: "fill", kernel: "linear" });
   // No libvips grayscale: it weights linear-light values, while the original PyTorch pipeline
   // (PIL convert("L")) uses ITU-R 601 luma on gamma-encoded values; that is done in writeImage.
-  const { data, info } = await pipe.flatten().raw().toBuffer({ resolveWithObject: true });
+  pipe = pipe.flatten();
+  // sharp outputs sRGB by default, tripling the bytes for the (usual) gray X-ray; a file known to
+  // be gray stays single-channel, which is exact because there is no colour to convert.
+  if (fast?.gray) pipe = pipe.toColourspace("b-w");
+  const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
   if (info.width !== spec.size || info.height !== spec.size) {
     throw new Error(`decoded to ${info.width}x${info.height}, expected ${spec.size}x${spec.size}`);
   }
