@@ -24,11 +24,21 @@ await runCli(USAGE, async () => {
   if (!v.out) throw new UsageError("--out is required");
   const seed = intArg("seed", v.seed, 42);
   const progress = progressReporter("split");
-  const summary = await splitDataset({ raw: v.raw, out: v.out, seed, force: v.force, onProgress: progress.update }).finally(
-    progress.stop,
+  const summary = await splitDataset({
+    raw: v.raw,
+    out: v.out,
+    seed,
+    force: v.force,
+    onProgress: progress.update,
+  }).finally(progress.stop);
+  process.stdout.write(
+    `split ${v.raw} -> ${path.relative(process.cwd(), summary.out) || "."} (seed ${seed})\n`,
   );
-  process.stdout.write(`split ${v.raw} -> ${path.relative(process.cwd(), summary.out) || "."} (seed ${seed})\n`);
   for (const [split, counts] of Object.entries(summary.counts)) {
-    process.stdout.write(`  ${split.padEnd(7)} ${Object.entries(counts).map(([c, k]) => `${c}=${k}`).join(" ")}\n`);
+    process.stdout.write(
+      `  ${split.padEnd(7)} ${Object.entries(counts)
+        .map(([c, k]) => `${c}=${k}`)
+        .join(" ")}\n`,
+    );
   }
 });

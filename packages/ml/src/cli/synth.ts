@@ -35,8 +35,14 @@ await runCli(USAGE, async () => {
     onProgress: progress.update,
   }).finally(progress.stop);
   const rel = path.relative(process.cwd(), summary.out) || ".";
-  process.stdout.write(`wrote ${n} images + ${summary.predict.length} predict images to ${rel} in ${(summary.elapsedMs / 1000).toFixed(2)} s\n`);
+  process.stdout.write(
+    `wrote ${n} images + ${summary.predict.length} predict images to ${rel} in ${(summary.elapsedMs / 1000).toFixed(2)} s\n`,
+  );
   for (const [split, counts] of Object.entries(summary.counts)) {
-    process.stdout.write(`  ${split.padEnd(5)} ${Object.entries(counts).map(([c, k]) => `${c}=${k}`).join(" ")}\n`);
+    process.stdout.write(
+      `  ${split.padEnd(5)} ${Object.entries(counts)
+        .map(([c, k]) => `${c}=${k}`)
+        .join(" ")}\n`,
+    );
   }
 });

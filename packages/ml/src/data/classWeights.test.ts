@@ -9,7 +9,9 @@ describe("computeClassWeights", () => {
     expect(w[1]).toBeCloseTo(600 / (3 * 162), 12);
     expect(w[2]).toBeCloseTo(600 / (3 * 153), 12);
     // Weighted counts are equal across classes: the defining property.
-    expect(w.map((x, i) => x * ([285, 162, 153][i] as number))).toEqual([200, 200, 200].map((v) => expect.closeTo(v, 9)));
+    expect(w.map((x, i) => x * ([285, 162, 153][i] as number))).toEqual(
+      [200, 200, 200].map((v) => expect.closeTo(v, 9)),
+    );
   });
 
   it("accepts a {class: count} map in code-point order or a given class order", () => {

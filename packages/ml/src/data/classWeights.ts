@@ -43,7 +43,8 @@ export function computeClassWeights(
     const total = list.reduce((a, b) => a + b, 0);
     return list.map((c, i) => {
       // An absent class would get an infinite weight; that is a data bug, not something to train on.
-      if (c === 0) throw new RangeError(`Class ${names?.[i] ?? i} has 0 samples; "balanced" weights undefined`);
+      if (c === 0)
+        throw new RangeError(`Class ${names?.[i] ?? i} has 0 samples; "balanced" weights undefined`);
       return total / (k * c);
     });
   }
@@ -51,11 +52,14 @@ export function computeClassWeights(
   if (Array.isArray(spec)) {
     weights = [...(spec as readonly number[])];
     if (weights.length !== k) {
-      throw new RangeError(`Explicit class weights have ${weights.length} values, expected ${k} (one per class)`);
+      throw new RangeError(
+        `Explicit class weights have ${weights.length} values, expected ${k} (one per class)`,
+      );
     }
   } else {
     const rec = spec as Readonly<Record<string, number>>;
-    if (!names) throw new RangeError("A {class: weight} map needs class names (pass classNames or a count map)");
+    if (!names)
+      throw new RangeError("A {class: weight} map needs class names (pass classNames or a count map)");
     const unknown = Object.keys(rec).filter((key) => !names.includes(key));
     if (unknown.length > 0) throw new RangeError(`Class weights for unknown classes: ${unknown.join(", ")}`);
     weights = names.map((n) => {
@@ -65,7 +69,8 @@ export function computeClassWeights(
     });
   }
   for (const [i, w] of weights.entries()) {
-    if (!Number.isFinite(w) || w < 0) throw new RangeError(`Invalid class weight ${w} for class ${names?.[i] ?? i}`);
+    if (!Number.isFinite(w) || w < 0)
+      throw new RangeError(`Invalid class weight ${w} for class ${names?.[i] ?? i}`);
   }
   return weights;
 }

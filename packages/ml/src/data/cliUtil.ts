@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { DatasetError } from "./errors.js";
 
@@ -27,12 +27,16 @@ export function intArg(name: string, value: string | undefined, fallback?: numbe
   }
   if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`--${name} must be an integer, got "${value}"`);
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`);
   return n;
 }
 
 /** cli-progress bar on a terminal; sparse plain lines otherwise (CI logs, piped output). */
-export function progressReporter(label: string): { update: (done: number, total: number) => void; stop: () => void } {
+export function progressReporter(label: string): {
+  update: (done: number, total: number) => void;
+  stop: () => void;
+} {
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
       { format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta}s`, stream: process.stderr },

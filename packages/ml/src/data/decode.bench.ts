@@ -29,21 +29,33 @@ try {
   await generateSynthetic({ out: dir, n, size, seed: 1 });
   const ds = await scanDataset(dir);
   const items = [...ds.splits.train, ...ds.splits.val, ...ds.splits.test];
-  console.log(`${items.length} PNGs ${size}x${size}, batch ${batchSize}, ${os.cpus().length} cores, load ${os.loadavg()[0]?.toFixed(2)}`);
+  console.log(
+    `${items.length} PNGs ${size}x${size}, batch ${batchSize}, ${os.cpus().length} cores, load ${os.loadavg()[0]?.toFixed(2)}`,
+  );
   for (const augment of [false, true]) {
     for (const concurrency of [1, 2, 3, 4, 6, 8]) {
       const rates: number[] = [];
       for (let r = 0; r < repeats; r++) {
         const t0 = performance.now();
         let count = 0;
-        for await (const b of batches(items, { root: dir, batchSize, imageSize: size, augment, concurrency, seed: r, shuffle: true })) {
+        for await (const b of batches(items, {
+          root: dir,
+          batchSize,
+          imageSize: size,
+          augment,
+          concurrency,
+          seed: r,
+          shuffle: true,
+        })) {
           count += b.shape[0];
         }
         rates.push(count / ((performance.now() - t0) / 1000));
       }
       rates.sort((a, b) => a - b);
       const median = rates[Math.floor(rates.length / 2)] as number;
-      console.log(`augment=${String(augment).padEnd(5)} concurrency=${concurrency}  median ${median.toFixed(0)} img/s  (runs ${rates.map((x) => x.toFixed(0)).join(", ")})`);
+      console.log(
+        `augment=${String(augment).padEnd(5)} concurrency=${concurrency}  median ${median.toFixed(0)} img/s  (runs ${rates.map((x) => x.toFixed(0)).join(", ")})`,
+      );
     }
   }
 } finally {

@@ -28,7 +28,9 @@ describe("headerSize", () => {
       .toBuffer();
     expect(headerSize(exif)).toBeUndefined();
     expect(headerSize(Buffer.from("garbage bytes, not an image at all"))).toBeUndefined();
-    const webp = await sharp(data, { raw: { width: 30, height: 10, channels: 3 } }).webp().toBuffer();
+    const webp = await sharp(data, { raw: { width: 30, height: 10, channels: 3 } })
+      .webp()
+      .toBuffer();
     expect(headerSize(webp)).toBeUndefined();
   });
 });

@@ -24,7 +24,13 @@ function isPng(buf: Uint8Array): boolean {
 }
 
 function u32(buf: Uint8Array, o: number): number {
-  return (((buf[o] as number) << 24) | ((buf[o + 1] as number) << 16) | ((buf[o + 2] as number) << 8) | (buf[o + 3] as number)) >>> 0;
+  return (
+    (((buf[o] as number) << 24) |
+      ((buf[o + 1] as number) << 16) |
+      ((buf[o + 2] as number) << 8) |
+      (buf[o + 3] as number)) >>>
+    0
+  );
 }
 
 function u16(buf: Uint8Array, o: number): number {
@@ -42,7 +48,12 @@ function pngSize(buf: Uint8Array): HeaderInfo | undefined {
   let o = 8;
   while (o + 8 <= buf.length) {
     const len = u32(buf, o);
-    const type = String.fromCharCode(buf[o + 4] as number, buf[o + 5] as number, buf[o + 6] as number, buf[o + 7] as number);
+    const type = String.fromCharCode(
+      buf[o + 4] as number,
+      buf[o + 5] as number,
+      buf[o + 6] as number,
+      buf[o + 7] as number,
+    );
     if (type === "eXIf") return undefined;
     if (type === "IDAT" || type === "IEND") break;
     o += 12 + len;

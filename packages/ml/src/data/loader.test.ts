@@ -74,7 +74,12 @@ describe("batches", () => {
     expect(rgb?.xs[1]).toBeCloseTo(norm(gray, 1), 4);
     // grayscale: false keeps colour.
     const [col] = await collect(
-      batches([{ path: "train/c1/rgb.png", label: 1 }], { root, batchSize: 1, imageSize: 4, grayscale: false }),
+      batches([{ path: "train/c1/rgb.png", label: 1 }], {
+        root,
+        batchSize: 1,
+        imageSize: 4,
+        grayscale: false,
+      }),
     );
     expect(col?.xs[0]).toBeCloseTo(norm(255, 0), 5);
     expect(col?.xs[1]).toBeCloseTo(norm(0, 1), 5);
@@ -163,7 +168,9 @@ describe("batches", () => {
 
   it("rejects bad options", () => {
     expect(() => batches(items, { batchSize: 0, imageSize: 8 })).toThrow(/batchSize/);
-    expect(() => batches(items, { batchSize: 2, imageSize: 8, augment: { scale: [0.5, 2] } })).toThrow(/scale/);
+    expect(() => batches(items, { batchSize: 2, imageSize: 8, augment: { scale: [0.5, 2] } })).toThrow(
+      /scale/,
+    );
   });
 });
 
@@ -182,8 +189,18 @@ describe("sampleResizedCrop", () => {
       expect(box.height).toBeGreaterThan(0);
     }
     // Full-scale, square ratio on a square image is the whole image.
-    expect(sampleResizedCrop(40, 40, rng, [1, 1], [1, 1])).toEqual({ left: 0, top: 0, width: 40, height: 40 });
+    expect(sampleResizedCrop(40, 40, rng, [1, 1], [1, 1])).toEqual({
+      left: 0,
+      top: 0,
+      width: 40,
+      height: 40,
+    });
     // Impossible ratio falls back to a centred crop clamped to the ratio range.
-    expect(sampleResizedCrop(100, 10, createRng(2), [1, 1], [2, 2])).toEqual({ left: 40, top: 0, width: 20, height: 10 });
+    expect(sampleResizedCrop(100, 10, createRng(2), [1, 1], [2, 2])).toEqual({
+      left: 40,
+      top: 0,
+      width: 20,
+      height: 10,
+    });
   });
 });

@@ -340,7 +340,10 @@ function writeImage(
         const v =
           ch < 3
             ? (src[s] as number)
-            : ((src[s] as number) * 19595 + (src[s + 1] as number) * 38470 + (src[s + 2] as number) * 7471 + 0x8000) >>
+            : ((src[s] as number) * 19595 +
+                (src[s + 1] as number) * 38470 +
+                (src[s + 2] as number) * 7471 +
+                0x8000) >>
               16;
         dst[d] = l0[v] as number;
         dst[d + 1] = l1[v] as number;
@@ -373,7 +376,12 @@ export interface DecodeImageOptions {
 /** Eval-path decode of a single file (prediction / explanation): [1, size, size, 3] NHWC. */
 export async function decodeImage(absPath: string, options: DecodeImageOptions): Promise<Float32Array> {
   const size = options.imageSize;
-  const img = await decodeOne(absPath, { size, grayscale: options.grayscale ?? true, augment: null, seed: 0 });
+  const img = await decodeOne(absPath, {
+    size,
+    grayscale: options.grayscale ?? true,
+    augment: null,
+    seed: 0,
+  });
   const out = new Float32Array(size * size * 3);
   writeImage(out, 0, img, size, normaliseLuts(options.mean, options.std));
   return out;

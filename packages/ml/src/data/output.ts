@@ -31,7 +31,11 @@ export async function prepareOutput(
   // --force deletes `out`; never let that reach the input data, the working tree or $HOME.
   const forbidden = [path.parse(abs).root, process.cwd(), os.homedir()];
   if (forbidden.some((f) => isInside(f, abs))) {
-    throw new DatasetError("BAD_ARGUMENT", abs, `Refusing to use ${abs} as output: it contains ${process.cwd()} or $HOME`);
+    throw new DatasetError(
+      "BAD_ARGUMENT",
+      abs,
+      `Refusing to use ${abs} as output: it contains ${process.cwd()} or $HOME`,
+    );
   }
   for (const p of protect) {
     const pa = path.resolve(p);
@@ -82,7 +86,10 @@ export function apportion(total: number, fractions: readonly number[]): number[]
 }
 
 /** 80/10/10 stratified counts for one class: val and test get round(10%), train the rest. */
-export function splitCounts(n: number, fractions: readonly [number, number, number] = [0.8, 0.1, 0.1]): [number, number, number] {
+export function splitCounts(
+  n: number,
+  fractions: readonly [number, number, number] = [0.8, 0.1, 0.1],
+): [number, number, number] {
   const val = Math.round(n * fractions[1]);
   const test = Math.round(n * fractions[2]);
   return [n - val - test, val, test];

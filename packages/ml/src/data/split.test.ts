@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -73,15 +73,21 @@ describe("splitDataset", () => {
     for (const f of images) {
       const [, cls, name] = f.split(path.sep);
       expect(name?.startsWith(`${cls}_`)).toBe(true);
-      expect((await readFile(path.join(out, f))).equals(await readFile(path.join(raw, cls ?? "", name ?? "")))).toBe(true);
+      expect(
+        (await readFile(path.join(out, f))).equals(await readFile(path.join(raw, cls ?? "", name ?? ""))),
+      ).toBe(true);
     }
     expect(tree.filter((f) => f.startsWith(`predict${path.sep}`)).length).toBe(3);
     expect(summary.predict.length).toBe(3);
     // The output is a valid dataset, with the mask carried beside its image.
     const ds = await scanDataset(out);
     expect(ds.classNames).toEqual(["bacteria", "normal", "virus"]);
-    const masked = Object.values(ds.splits).flat().filter((i) => i.maskPath);
-    const maskedPredict = tree.some((f) => f === path.join("masks", "predict", "bacteria", "bacteria_03.png"));
+    const masked = Object.values(ds.splits)
+      .flat()
+      .filter((i) => i.maskPath);
+    const maskedPredict = tree.some(
+      (f) => f === path.join("masks", "predict", "bacteria", "bacteria_03.png"),
+    );
     expect(masked.length + (maskedPredict ? 1 : 0)).toBe(1);
   });
 
@@ -117,13 +123,23 @@ describe("splitDataset", () => {
 
   it("names folders in errors and refuses an output overlapping the raw folder", async () => {
     const bad = path.join(base, "raw-bad");
-    await writeFiles(bad, { "normal/a.png": "x", "normal/b.png": "x", "normal/c.png": "x", "normal/d.png": "x", "virus/notes.txt": "x" });
+    await writeFiles(bad, {
+      "normal/a.png": "x",
+      "normal/b.png": "x",
+      "normal/c.png": "x",
+      "normal/d.png": "x",
+      "virus/notes.txt": "x",
+    });
     const e1 = await splitDataset({ raw: bad, out: path.join(base, "o1") }).catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(DatasetError);
     expect((e1 as Error).message).toContain(path.join(bad, "virus"));
-    const e2 = await splitDataset({ raw: path.join(base, "nope"), out: path.join(base, "o2") }).catch((e: unknown) => e);
+    const e2 = await splitDataset({ raw: path.join(base, "nope"), out: path.join(base, "o2") }).catch(
+      (e: unknown) => e,
+    );
     expect((e2 as Error).message).toContain(path.join(base, "nope"));
-    const e3 = await splitDataset({ raw, out: path.join(raw, "processed"), force: true }).catch((e: unknown) => e);
+    const e3 = await splitDataset({ raw, out: path.join(raw, "processed"), force: true }).catch(
+      (e: unknown) => e,
+    );
     expect((e3 as DatasetError).code).toBe("BAD_ARGUMENT");
     expect(await listTree(raw)).not.toContain(path.join("processed", "train"));
   });

@@ -92,7 +92,11 @@ export async function splitDataset(opts: SplitOptions): Promise<SplitSummary> {
       };
       for (const split of SPLITS) {
         if (parts[split].length === 0) {
-          throw new DatasetError("BAD_ARGUMENT", path.join(raw, cls), `Class folder ${path.join(raw, cls)} is too small: split ${split} would be empty`);
+          throw new DatasetError(
+            "BAD_ARGUMENT",
+            path.join(raw, cls),
+            `Class folder ${path.join(raw, cls)} is too small: split ${split} would be empty`,
+          );
         }
         counts[split][cls] = parts[split].length;
         for (const name of parts[split].sort(byCodePoint)) plan.push({ from: name, split, cls, name });
@@ -105,7 +109,12 @@ export async function splitDataset(opts: SplitOptions): Promise<SplitSummary> {
       await mkdir(dstDir, { recursive: true });
       await copyFile(path.join(raw, p.cls, p.from), path.join(dstDir, p.name));
       const mask = path.join(raw, MASKS_DIR, p.cls, p.from);
-      if (await stat(mask).then((s) => s.isFile(), () => false)) {
+      if (
+        await stat(mask).then(
+          (s) => s.isFile(),
+          () => false,
+        )
+      ) {
         const maskDir = path.join(tmp, MASKS_DIR, p.split, p.cls);
         await mkdir(maskDir, { recursive: true });
         await copyFile(mask, path.join(maskDir, p.name));

@@ -79,17 +79,29 @@ describe("generateSynthetic", () => {
     const other = await generateSynthetic({ out: path.join(base, "c"), n: 80, size: 64, seed: 4 });
     const rel = ds.splits.val.map((i) => i.path).concat(ds.splits.val.map((i) => i.maskPath ?? ""));
     for (const f of rel) {
-      expect((await readFile(path.join(again.out, f))).equals(await readFile(path.join(summary.out, f))), f).toBe(true);
+      expect(
+        (await readFile(path.join(again.out, f))).equals(await readFile(path.join(summary.out, f))),
+        f,
+      ).toBe(true);
     }
     const differs = await Promise.all(
-      ds.splits.val.map(async (i) => !(await readFile(path.join(other.out, i.path))).equals(await readFile(path.join(summary.out, i.path)))),
+      ds.splits.val.map(
+        async (i) =>
+          !(await readFile(path.join(other.out, i.path))).equals(
+            await readFile(path.join(summary.out, i.path)),
+          ),
+      ),
     );
     expect(differs.every(Boolean)).toBe(true);
   });
 
   it("refuses a non-empty output and too small an n", async () => {
-    await expect(generateSynthetic({ out: summary.out, n: 80, size: 64 })).rejects.toMatchObject({ code: "OUTPUT_NOT_EMPTY" });
-    const err = await generateSynthetic({ out: path.join(base, "tiny"), n: 5, size: 64 }).catch((e: unknown) => e);
+    await expect(generateSynthetic({ out: summary.out, n: 80, size: 64 })).rejects.toMatchObject({
+      code: "OUTPUT_NOT_EMPTY",
+    });
+    const err = await generateSynthetic({ out: path.join(base, "tiny"), n: 5, size: 64 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(DatasetError);
     expect((err as Error).message).toMatch(/--n 5 is too small.*--n >= \d+/);
   });

@@ -132,7 +132,12 @@ interface Scene {
   reticFreq: number;
 }
 
-function sampleScene(cls: SynthClass, size: number, seed: number, rng: Rng): { scene: Scene; side?: "left" | "right" } {
+function sampleScene(
+  cls: SynthClass,
+  size: number,
+  seed: number,
+  rng: Rng,
+): { scene: Scene; side?: "left" | "right" } {
   const rot = rng.uniform(-4, 4) * (Math.PI / 180);
   const lungW = rng.uniform(0.26, 0.32);
   const lungH = rng.uniform(0.55, 0.66);
@@ -146,8 +151,18 @@ function sampleScene(cls: SynthClass, size: number, seed: number, rng: Rng): { s
     scale: rng.uniform(0.88, 1.04),
     tx: rng.uniform(-0.06, 0.06),
     ty: rng.uniform(-0.05, 0.05),
-    lungL: { cu: -rng.uniform(0.37, 0.43), cv: rng.uniform(-0.1, 0.0), ru: lungW * rng.uniform(0.95, 1.05), rv: lungH },
-    lungR: { cu: rng.uniform(0.37, 0.43), cv: rng.uniform(-0.1, 0.0), ru: lungW * rng.uniform(0.9, 1.0), rv: lungH * 0.97 },
+    lungL: {
+      cu: -rng.uniform(0.37, 0.43),
+      cv: rng.uniform(-0.1, 0.0),
+      ru: lungW * rng.uniform(0.95, 1.05),
+      rv: lungH,
+    },
+    lungR: {
+      cu: rng.uniform(0.37, 0.43),
+      cv: rng.uniform(-0.1, 0.0),
+      ru: lungW * rng.uniform(0.9, 1.0),
+      rv: lungH * 0.97,
+    },
     heartU: rng.uniform(0.1, 0.16),
     heartV: rng.uniform(0.3, 0.38),
     heartRu: rng.uniform(0.3, 0.36),
@@ -180,7 +195,12 @@ function sampleScene(cls: SynthClass, size: number, seed: number, rng: Rng): { s
     const k = rng.int(3, 6);
     for (let i = 0; i < k; i++) {
       const s = rng.uniform(0.05, 0.11);
-      scene.blobs.push({ u: cu + rng.normal() * 0.05, v: cv + rng.normal() * 0.05, s2: 2 * s * s, w: rng.uniform(0.6, 1) });
+      scene.blobs.push({
+        u: cu + rng.normal() * 0.05,
+        v: cv + rng.normal() * 0.05,
+        s2: 2 * s * s,
+        w: rng.uniform(0.6, 1),
+      });
     }
     scene.lesionContrast = rng.uniform(0.05, 0.3);
   } else if (cls === "virus") {
@@ -207,7 +227,14 @@ function sampleScene(cls: SynthClass, size: number, seed: number, rng: Rng): { s
  * nested loop) so V8 optimises it with full type feedback; the monolithic version kept
  * deoptimising after on-stack replacement and ran ~5x slower.
  */
-function shadeRow(s: Scene, py: number, base: Float32Array, lesionAdd: Float32Array, mask: Uint8Array, lungMask: Uint8Array): void {
+function shadeRow(
+  s: Scene,
+  py: number,
+  base: Float32Array,
+  lesionAdd: Float32Array,
+  mask: Uint8Array,
+  lungMask: Uint8Array,
+): void {
   const size = s.size;
   const inv = 2 / size;
   const y = (py + 0.5) * inv - 1 - s.ty;
@@ -226,7 +253,7 @@ function shadeRow(s: Scene, py: number, base: Float32Array, lesionAdd: Float32Ar
 
     const rl = lungRadius(s.lungL, u, v);
     const rr = lungRadius(s.lungR, u, v);
-    const rmin = rl < rr ? rl : rr;
+    const rmin = Math.min(rl, rr);
     const lungEdge = 1 - smoothstep(0.9, 1.0, rmin);
     const hu = (u - s.heartU) / s.heartRu;
     const hv = (v - s.heartV) / s.heartRv;
@@ -245,7 +272,7 @@ function shadeRow(s: Scene, py: number, base: Float32Array, lesionAdd: Float32Ar
     if (lungAmt > 0) {
       const dl = (u - s.hilaLU) * (u - s.hilaLU) + (v - s.hilaLV) * (v - s.hilaLV);
       const dr = (u - s.hilaRU) * (u - s.hilaRU) + (v - s.hilaRV) * (v - s.hilaRV);
-      const d2 = dl < dr ? dl : dr;
+      const d2 = Math.min(dl, dr);
       if (d2 < 0.04) val += 0.07 * bump(Math.sqrt(d2) / 0.2) * lungAmt;
     }
 
@@ -306,7 +333,8 @@ function blurRowV(src: Float32Array, dst: Float32Array, y: number, size: number)
   const dn = (y < size - 1 ? y + 1 : y) * size;
   const r = y * size;
   for (let x = 0; x < size; x++) {
-    dst[r + x] = 0.25 * (src[up + x] as number) + 0.5 * (src[r + x] as number) + 0.25 * (src[dn + x] as number);
+    dst[r + x] =
+      0.25 * (src[up + x] as number) + 0.5 * (src[r + x] as number) + 0.25 * (src[dn + x] as number);
   }
 }
 
@@ -328,7 +356,7 @@ function finishRow(
     const z = NORMAL_TABLE[(tStart + i * tStride) & m] as number;
     const val = ((blurred[i] as number) + (lesionAdd[i] as number)) * contrast + offset + noiseSigma * z;
     const b = Math.round(val * 255);
-    image[i] = b < 0 ? 0 : b > 255 ? 255 : b;
+    image[i] = b < 0 ? 0 : Math.min(b, 255);
   }
 }
 
@@ -394,13 +422,15 @@ interface Job {
 }
 
 function encodeGray(data: Uint8Array, size: number): Promise<Buffer> {
-  return sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
-    raw: { width: size, height: size, channels: 1 },
-  })
-    // Without this sharp writes 3-channel PNGs; X-rays and masks are single-channel.
-    .toColourspace("b-w")
-    .png({ compressionLevel: 6 })
-    .toBuffer();
+  return (
+    sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
+      raw: { width: size, height: size, channels: 1 },
+    })
+      // Without this sharp writes 3-channel PNGs; X-rays and masks are single-channel.
+      .toColourspace("b-w")
+      .png({ compressionLevel: 6 })
+      .toBuffer()
+  );
 }
 
 export function synthCounts(n: number): Record<SynthClass, [number, number, number]> {
@@ -423,7 +453,8 @@ export async function generateSynthetic(opts: SynthOptions): Promise<SynthSummar
   const started = performance.now();
   const { n, size } = opts;
   const seed = opts.seed ?? 1;
-  if (!Number.isInteger(n) || n < 1) throw new DatasetError("BAD_ARGUMENT", opts.out, `--n must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new DatasetError("BAD_ARGUMENT", opts.out, `--n must be a positive integer, got ${n}`);
   if (!Number.isInteger(size) || size < 16 || size > 2048) {
     throw new DatasetError("BAD_ARGUMENT", opts.out, `--size must be an integer in [16, 2048], got ${size}`);
   }
@@ -450,7 +481,12 @@ export async function generateSynthetic(opts: SynthOptions): Promise<SynthSummar
       const m = plan[cls][si] as number;
       counts[split][cls] = m;
       for (let j = 0; j < m; j++, k++) {
-        jobs.push({ cls, split, name: `${cls}-${String(k).padStart(4, "0")}.png`, seed: mixSeed(seed, ci, k) });
+        jobs.push({
+          cls,
+          split,
+          name: `${cls}-${String(k).padStart(4, "0")}.png`,
+          seed: mixSeed(seed, ci, k),
+        });
       }
     });
     jobs.push({ cls, split: "predict", name: `${cls}-predict.png`, seed: mixSeed(seed, ci, 0x7ffff) });
@@ -504,4 +540,3 @@ export async function generateSynthetic(opts: SynthOptions): Promise<SynthSummar
     throw err;
   }
 }
-
