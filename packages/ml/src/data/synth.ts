@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import sharp from "sharp";
 import { DatasetError } from "./errors.js";
 import { abortOutput, apportion, commitOutput, prepareOutput, splitCounts } from "./output.js";
+import { encodeGrayPng } from "./png.js";
 import { createRng, hash32, mixSeed, type Rng } from "./prng.js";
 import { MASKS_DIR, SPLITS, type SplitName } from "./scan.js";
 
@@ -421,18 +421,6 @@ interface Job {
   seed: number;
 }
 
-function encodeGray(data: Uint8Array, size: number): Promise<Buffer> {
-  return (
-    sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
-      raw: { width: size, height: size, channels: 1 },
-    })
-      // Without this sharp writes 3-channel PNGs; X-rays and masks are single-channel.
-      .toColourspace("b-w")
-      .png({ compressionLevel: 6 })
-      .toBuffer()
-  );
-}
-
 export function synthCounts(n: number): Record<SynthClass, [number, number, number]> {
   const perClass = apportion(
     n,
@@ -509,7 +497,10 @@ export async function generateSynthetic(opts: SynthOptions): Promise<SynthSummar
       const maskBytes = new Uint8Array(ph.mask.length);
       for (let i = 0; i < maskBytes.length; i++) maskBytes[i] = ph.mask[i] ? 255 : 0;
       const p = (async () => {
-        const [img, msk] = await Promise.all([encodeGray(ph.image, size), encodeGray(maskBytes, size)]);
+        const [img, msk] = await Promise.all([
+          encodeGrayPng(ph.image, size, size),
+          encodeGrayPng(maskBytes, size, size),
+        ]);
         await Promise.all([
           writeFile(path.join(tmp, job.split, job.cls, job.name), img),
           writeFile(path.join(tmp, MASKS_DIR, job.split, job.cls, job.name), msk),
