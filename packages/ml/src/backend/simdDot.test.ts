@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "./initBackend.js";
-import { channelDotFor, type WasmMemory } from "./simdDot.js";
+import { channelDotFor, simdKernelsFor, type WasmMemory } from "./simdDot.js";
 
 interface WasmInternals {
   wasm: { asm: { memory: WasmMemory } };
@@ -41,6 +41,34 @@ describe("channelDot (wasm SIMD on the tfjs heap)", () => {
         else expect(got[c]).toBe(7);
       }
       tf.dispose([x, d, out]);
+    }
+  });
+
+  it("channelAxpy adds scaled strided rows and leaves tail channels alone", () => {
+    const b = tf.findBackend("wasm") as unknown as WasmInternals;
+    const k = simdKernelsFor(b.wasm.asm.memory);
+    if (!k) throw new Error("SIMD kernel unavailable");
+    for (const groups of [1, 2, 4, 6]) {
+      const C = groups * 4 + 2;
+      const nPix = 11;
+      const dstStride = 2 * C;
+      const dv = Float32Array.from({ length: nPix * dstStride }, (_, i) => Math.sin(i * 0.21));
+      const sv = Float32Array.from({ length: nPix * C }, (_, i) => Math.cos(i * 0.13));
+      const wv = Float32Array.from({ length: C }, (_, i) => 0.5 - i * 0.07);
+      const dst = tf.tensor1d(dv);
+      const src = tf.tensor1d(sv);
+      const w = tf.tensor1d(wv);
+      const off = (t: tf.Tensor) => b.dataIdMap.get(t.dataId).memoryOffset;
+      k.channelAxpy(off(dst), off(src), off(w), nPix, groups, dstStride * 4, C * 4);
+      const got = dst.dataSync();
+      for (let i = 0; i < dv.length; i++) {
+        const pix = Math.floor(i / dstStride);
+        const c = i % dstStride;
+        const touched = c < groups * 4 && pix < nPix;
+        const ref = touched ? (dv[i] as number) + (sv[pix * C + c] as number) * (wv[c] as number) : dv[i];
+        expect(Math.abs((got[i] as number) - (ref as number))).toBeLessThan(1e-6);
+      }
+      tf.dispose([dst, src, w]);
     }
   });
 });

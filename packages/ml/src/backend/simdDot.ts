@@ -1,19 +1,18 @@
 /**
- * A tiny hand-assembled WebAssembly SIMD kernel that runs directly on the
- * tfjs wasm heap (it imports the backend's own WebAssembly.Memory, so no data
- * is copied). It exists because the depthwise filter gradient - a per-channel
- * dot product over every output position - has no XNNPACK equivalent, and a
- * JS loop over typed arrays measured ~4 ns per multiply-add here (75 ms for a
- * 64x64x32 batch-16 layer), an order of magnitude slower than SIMD.
+ * Two tiny hand-assembled WebAssembly SIMD kernels that run directly on the
+ * tfjs wasm heap (the module imports the backend's own WebAssembly.Memory, so
+ * no data is copied). They exist because the depthwise gradients are
+ * per-channel products with no XNNPACK equivalent, and a JS loop over typed
+ * arrays measured ~4 ns per multiply-add here (75 ms for one 64x64x32
+ * batch-16 filter gradient) - an order of magnitude slower than 128-bit SIMD.
  *
- * Exported function (all pointers and strides in bytes):
- *   channelDot(x, dy, out, nPix, groups, xStride, dyStride)
- *     for g < groups (4 float32 channels each):
- *       out[g] = sum_{i < nPix} x[i*xStride + g] * dy[i*dyStride + g]
- * `out` is overwritten, not accumulated: callers sum rows in float64.
+ * Both take (a, b, c, nPix, groups, aStride, bStride), pointers and strides
+ * in bytes, channels in groups of 4 float32:
+ *   channelDot:  c[g] = sum_{i < nPix} a[i*aStride + g] * b[i*bStride + g]
+ *                (c is overwritten; callers sum rows in float64)
+ *   channelAxpy: a[i*aStride + g] += b[i*bStride + g] * c[g]
  */
 
-/** The WebAssembly.Memory the tfjs wasm module exports (opaque here). */
 export interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
@@ -101,6 +100,12 @@ const P_NPIX = 3;
 const P_GROUPS = 4;
 const P_XS = 5;
 const P_DS = 6;
+// channelAxpy(dst, src, w, nPix, groups, dstStride, srcStride) reuses the slots
+const P_DST = 0;
+const P_SRC = 1;
+const P_W = 2;
+const P_DSTS = 5;
+const P_SRCS = 6;
 const L_G = 7;
 const L_I = 8;
 const L_XP = 9;
@@ -139,43 +144,83 @@ function groupBlock(width: number): number[] {
   return code;
 }
 
-function buildModule(): Uint8Array {
+/**
+ * Loop for `width` groups of channelAxpy at g: w stays in registers, dst is
+ * read-modified-written per pixel (taps of one pixel arrive in separate calls).
+ */
+function axpyBlock(width: number): number[] {
+  const code: number[] = [];
+  // acc locals hold w[g..g+width)
+  for (let k = 0; k < width; k++) {
+    code.push(...get(P_W), ...get(L_G), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...v128Load(16 * k), ...set(L_ACC + k));
+  }
+  code.push(...get(P_DST), ...get(L_G), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...set(L_XP));
+  code.push(...get(P_SRC), ...get(L_G), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...set(L_DP));
+  code.push(...get(P_NPIX), ...set(L_I));
+  code.push(BLOCK, VOID, LOOP, VOID);
+  code.push(...get(L_I), I32_EQZ, BR_IF, 1);
+  for (let k = 0; k < width; k++) {
+    code.push(...get(L_XP)); // address for the store
+    code.push(...get(L_XP), ...v128Load(16 * k));
+    code.push(...get(L_DP), ...v128Load(16 * k), ...get(L_ACC + k), ...F32X4_MUL, ...F32X4_ADD);
+    code.push(...v128Store(16 * k));
+  }
+  code.push(...get(L_XP), ...get(P_DSTS), I32_ADD, ...set(L_XP));
+  code.push(...get(L_DP), ...get(P_SRCS), I32_ADD, ...set(L_DP));
+  code.push(...get(L_I), I32_CONST, ...sleb(1), I32_SUB, ...set(L_I));
+  code.push(BR, 0, END, END);
+  code.push(...get(L_G), I32_CONST, ...sleb(width), I32_ADD, ...set(L_G));
+  return code;
+}
+
+/** Function body: a 4-group (16-channel) main loop, then single groups. */
+function body(block: (width: number) => number[]): number[] {
   const I32 = 0x7f;
   const V128 = 0x7b;
+  const b: number[] = [];
+  b.push(2, 4, I32, 4, V128); // local decls
+  b.push(I32_CONST, 0, ...set(L_G));
+  // four groups at a time: independent registers hide the add latency
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(L_G), I32_CONST, ...sleb(4), I32_ADD, ...get(P_GROUPS), I32_GT_S, BR_IF, 1);
+  b.push(...block(4));
+  b.push(BR, 0, END, END);
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(L_G), ...get(P_GROUPS), I32_GE_S, BR_IF, 1);
+  b.push(...block(1));
+  b.push(BR, 0, END, END);
+  b.push(END);
+  return [...uleb(b.length), ...b];
+}
+
+function buildModule(): Uint8Array {
+  const I32 = 0x7f;
   const type = section(1, [1, 0x60, 7, ...new Array<number>(7).fill(I32), 0]);
   // memory imported without a maximum so it matches whatever tfjs allocated
   const imports = section(2, [1, ...str("env"), ...str("memory"), 0x02, 0x00, 0x01]);
-  const funcs = section(3, [1, 0]);
-  const exports = section(7, [1, ...str("channelDot"), 0x00, 0]);
-
-  const body: number[] = [];
-  body.push(2, 4, I32, 4, V128); // local decls
-  // g = 0
-  body.push(I32_CONST, 0, ...set(L_G));
-  // four groups (16 channels) at a time: four independent accumulators hide add latency
-  body.push(BLOCK, VOID, LOOP, VOID);
-  body.push(...get(L_G), I32_CONST, ...sleb(4), I32_ADD, ...get(P_GROUPS), I32_GT_S, BR_IF, 1);
-  body.push(...groupBlock(4));
-  body.push(BR, 0, END, END);
-  // remaining groups one at a time
-  body.push(BLOCK, VOID, LOOP, VOID);
-  body.push(...get(L_G), ...get(P_GROUPS), I32_GE_S, BR_IF, 1);
-  body.push(...groupBlock(1));
-  body.push(BR, 0, END, END);
-  body.push(END);
-  const code = section(10, [1, ...uleb(body.length), ...body]);
-
+  const funcs = section(3, [2, 0, 0]);
+  const exports = section(7, [2, ...str("channelDot"), 0x00, 0, ...str("channelAxpy"), 0x00, 1]);
+  const code = section(10, [2, ...body(groupBlock), ...body(axpyBlock)]);
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
+export interface SimdKernels {
+  channelDot: ChannelDot;
+  /**
+   * channelAxpy(dst, src, w, nPix, groups, dstStride, srcStride):
+   *   dst[i*dstStride + g] += src[i*srcStride + g] * w[g]  for g < groups*4, i < nPix
+   */
+  channelAxpy: ChannelDot;
+}
+
 let compiled: object | null | undefined;
-const instances = new WeakMap<WasmMemory, ChannelDot>();
+const instances = new WeakMap<WasmMemory, SimdKernels>();
 
 /**
  * Returns the kernel bound to `memory`, or null when this runtime cannot
  * compile wasm SIMD (callers then use a JS loop).
  */
-export function channelDotFor(memory: WasmMemory | undefined): ChannelDot | null {
+export function simdKernelsFor(memory: WasmMemory | undefined): SimdKernels | null {
   if (!memory) return null;
   const hit = instances.get(memory);
   if (hit) return hit;
@@ -188,7 +233,15 @@ export function channelDotFor(memory: WasmMemory | undefined): ChannelDot | null
   }
   if (compiled === null) return null;
   const inst = new WebAssembly.Instance(compiled, { env: { memory } });
-  const fn = inst.exports.channelDot as ChannelDot;
-  instances.set(memory, fn);
-  return fn;
+  const k: SimdKernels = {
+    channelDot: inst.exports.channelDot as ChannelDot,
+    channelAxpy: inst.exports.channelAxpy as ChannelDot,
+  };
+  instances.set(memory, k);
+  return k;
+}
+
+/** The channelDot kernel bound to `memory`, or null without wasm SIMD. */
+export function channelDotFor(memory: WasmMemory | undefined): ChannelDot | null {
+  return simdKernelsFor(memory)?.channelDot ?? null;
 }

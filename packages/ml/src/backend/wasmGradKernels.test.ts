@@ -7,9 +7,9 @@
  * that cancel to ~0). Tolerance 1e-4.
  */
 import * as tf from "@tensorflow/tfjs";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "./initBackend.js";
-import { registerWasmGradKernels, wasmGradKernelConfigs } from "./wasmGradKernels.js";
+import { registerWasmGradKernels, setWasmGradSimd, wasmGradKernelConfigs } from "./wasmGradKernels.js";
 
 const TOL = 1e-4;
 
@@ -143,6 +143,8 @@ function data(shape: number[], r: () => number) {
   return { shape, data: randArr(shape.reduce((a, b) => a * b, 1), r) };
 }
 
+afterEach(() => setWasmGradSimd(true));
+
 beforeAll(async () => {
   const choice = await initBackend("wasm");
   expect(choice.backend).toBe("wasm");
@@ -187,8 +189,12 @@ describe("wasm gradient kernels vs cpu", () => {
     });
   }
 
-  for (const [i, c] of dwCases.entries()) {
-    it(`DepthwiseConv2dNativeBackpropFilter ${name(c)}`, async () => {
+  // Depthwise kernels have a SIMD path and a fallback (XNNPACK phases / JS
+  // loops) for runtimes without wasm SIMD; both must match.
+  for (const [i, c] of dwCases.flatMap((c) => [true, false].map((simd) => ({ ...c, simd }))).entries()) {
+    const tag = c.simd ? "" : " [no-simd fallback]";
+    it(`DepthwiseConv2dNativeBackpropFilter ${name(c)}${tag}`, async () => {
+      setWasmGradSimd(c.simd);
       const r = rng(300 + i);
       const [Ho, Wo] = outSize(c);
       const res = await compareKernel(
@@ -200,7 +206,8 @@ describe("wasm gradient kernels vs cpu", () => {
       expect(res.leakedTensors).toBe(0);
       expect(res.leakedData).toBe(0);
     });
-    it(`DepthwiseConv2dNativeBackpropInput ${name(c)}`, async () => {
+    it(`DepthwiseConv2dNativeBackpropInput ${name(c)}${tag}`, async () => {
+      setWasmGradSimd(c.simd);
       const r = rng(400 + i);
       const [Ho, Wo] = outSize(c);
       const res = await compareKernel(

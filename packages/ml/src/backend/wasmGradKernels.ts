@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TensorInfo } from "@tensorflow/tfjs";
-import { channelDotFor, type WasmMemory } from "./simdDot.js";
+import { type ChannelDot, simdKernelsFor, type WasmMemory } from "./simdDot.js";
 
 const BACKEND = "wasm";
 
@@ -26,6 +26,20 @@ interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   wasm?: { asm?: { memory?: WasmMemory } };
+}
+
+let simdAllowed = true;
+
+/**
+ * Tests use this to exercise the fallback paths (taken on runtimes without
+ * wasm SIMD) on a machine that has it.
+ */
+export function setWasmGradSimd(enabled: boolean): void {
+  simdAllowed = enabled;
+}
+
+function simdFor(backend: WasmBackendLike) {
+  return simdAllowed ? simdKernelsFor(backend.wasm?.asm?.memory) : null;
 }
 
 function heapOffset(backend: WasmBackendLike, t: TensorInfo): number {
@@ -455,7 +469,7 @@ function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: T
  */
 function depthwiseBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
   const { M } = g;
-  const dot = M === 1 ? channelDotFor(backend.wasm?.asm?.memory) : null;
+  const dot = M === 1 ? (simdFor(backend)?.channelDot ?? null) : null;
   return dot ? depthwiseBackpropFilterSimd(backend, x, dy, g, dot) : depthwiseBackpropFilterLoop(backend, x, dy, g);
 }
 
@@ -470,7 +484,7 @@ function depthwiseBackpropFilterSimd(
   x: TensorInfo,
   dy: TensorInfo,
   g: ConvGeom,
-  dot: NonNullable<ReturnType<typeof channelDotFor>>,
+  dot: ChannelDot,
 ): TensorInfo {
   const { N, H, W, Ci: C, Ho, Wo, Kh, Kw, sh, sw, pt, pl } = g;
   const groups = C >> 2;
@@ -562,6 +576,69 @@ function depthwiseBackpropFilterLoop(backend: WasmBackendLike, x: TensorInfo, dy
     }
   }
   f32(backend, out).set(acc);
+  return out;
+}
+
+// --- DepthwiseConv2dNativeBackpropInput, strided -----------------------------
+
+/**
+ * Scatter form: every dy row, scaled per channel by one tap, is added onto
+ * the dx row it came from. Only real taps are visited, unlike the phase
+ * decomposition whose phase kernels must be zero-padded to 3x3 for XNNPACK.
+ * Measured best-of-5 against the phase version (batch 16): 64x64x96 s2
+ * 16 vs 110 ms, 32x32x144 s2 6 vs 33 ms, 64x64x32 s1 16 vs 19 ms,
+ * 16x16x192 s1 2.3 vs 4.4 ms. The phase version stays as the fallback for
+ * runtimes without wasm SIMD.
+ */
+function depthwiseBackpropInputSimd(
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  g: ConvGeom,
+  axpy: ChannelDot,
+): TensorInfo {
+  const { N, H, W, Ci: C, Ho, Wo, Kh, Kw, sh, sw, pt, pl } = g;
+  const groups = C >> 2;
+  const out = backend.makeOutput([N, H, W, C], "float32");
+  const o = f32(backend, out);
+  o.fill(0);
+  const ds = f32(backend, dy);
+  const ws = f32(backend, filter);
+  const outOff = heapOffset(backend, out);
+  const dyOff = heapOffset(backend, dy);
+  const wOff = heapOffset(backend, filter);
+  const ox0s: number[] = [];
+  const ox1s: number[] = [];
+  for (let kw = 0; kw < Kw; kw++) {
+    ox0s.push(Math.max(0, Math.ceil((pl - kw) / sw)));
+    ox1s.push(Math.min(Wo, Math.floor((W - 1 + pl - kw) / sw) + 1));
+  }
+  const xStep = sw * C;
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < Ho; oy++) {
+      const dyRow = (n * Ho + oy) * Wo * C;
+      for (let kh = 0; kh < Kh; kh++) {
+        const iy = oy * sh + kh - pt;
+        if (iy < 0 || iy >= H) continue;
+        const xRow = (n * H + iy) * W;
+        for (let kw = 0; kw < Kw; kw++) {
+          const ox0 = ox0s[kw] as number;
+          const ox1 = ox1s[kw] as number;
+          if (ox1 <= ox0) continue;
+          const xi = (xRow + ox0 * sw + kw - pl) * C;
+          const di = dyRow + ox0 * C;
+          const wi = (kh * Kw + kw) * C;
+          if (groups > 0) axpy(outOff + xi * 4, dyOff + di * 4, wOff + wi * 4, ox1 - ox0, groups, xStep * 4, C * 4);
+          for (let c = groups * 4; c < C; c++) {
+            const wv = ws[wi + c] as number;
+            for (let k = 0, a = xi + c, b = di + c; k < ox1 - ox0; k++, a += xStep, b += C) {
+              o[a] = (o[a] as number) + (ds[b] as number) * wv;
+            }
+          }
+        }
+      }
+    }
+  }
   return out;
 }
 
@@ -682,7 +759,9 @@ const depthwiseBackpropInputConfig: tf.KernelConfig = {
     const g = geometry(K, inputShape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, true);
     checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
     const b = backendOf(backend);
-    return g.M === 1 ? backpropInputByPhases(b, dy, filter, g, true) : depthwiseBackpropInputLoop(b, dy, filter, g);
+    if (g.M !== 1) return depthwiseBackpropInputLoop(b, dy, filter, g);
+    const axpy = simdFor(b)?.channelAxpy;
+    return axpy ? depthwiseBackpropInputSimd(b, dy, filter, g, axpy) : backpropInputByPhases(b, dy, filter, g, true);
   },
 };
 
