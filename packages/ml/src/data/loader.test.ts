@@ -160,6 +160,26 @@ describe("batches", () => {
     }
   });
 
+  it("decodes a bounded number of images ahead of a slow consumer", async () => {
+    const many = Array.from({ length: 40 }, (_, i) => items[i % items.length] as DatasetItem);
+    const stream = batches(many, { root, batchSize: 2, imageSize: 8, prefetch: 3, concurrency: 2 });
+    let n = 0;
+    for await (const b of stream) {
+      n += b.shape[0];
+      // A consumer slower than decoding: without the bound, everything would be decoded by now.
+      await new Promise((r) => setTimeout(r, 5));
+      expect(stream.stats.decoded).toBeLessThanOrEqual(n + 3);
+    }
+    expect(n).toBe(40);
+    expect(stream.stats.maxAhead).toBe(3);
+    // Default bound: max(batchSize, 4 * concurrency).
+    const d = batches(many, { root, batchSize: 4, imageSize: 8 });
+    for await (const _ of d) {
+      // drain
+    }
+    expect(d.stats.maxAhead).toBe(8);
+  });
+
   it("decodeImage matches the eval path of batches", async () => {
     const x = await decodeImage(path.join(root, items[4]?.path ?? ""), { imageSize: 8 });
     const [b] = await collect(batches(items.slice(4, 5), { root, batchSize: 1, imageSize: 8 }));
