@@ -1,5 +1,6 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IMAGENET_MEAN, IMAGENET_STD, sampleResizedCrop } from "./augment.js";
 import { batches, decodeImage, formatSkipped, type ImageBatch, type SkipReport } from "./loader.js";
@@ -29,6 +30,15 @@ beforeAll(async () => {
   files["train/c0/half.png"] = await patternPng(32, 32, (x) => (x < 16 ? 255 : 0));
   files["masks/train/c0/half.png"] = await patternPng(32, 32, (x) => (x < 16 ? 255 : 0));
   files["train/c1/rgb.png"] = await solidPng(8, 8, [255, 0, 0]);
+  const g = Buffer.alloc(10 * 10, 200);
+  files["train/c1/gray16.png"] = await sharp(g, { raw: { width: 10, height: 10, channels: 1 } })
+    .toColourspace("grey16")
+    .png()
+    .toBuffer();
+  files["train/c1/gray.jpg"] = await sharp(g, { raw: { width: 10, height: 10, channels: 1 } })
+    .toColourspace("b-w")
+    .jpeg({ quality: 100 })
+    .toBuffer();
   files["train/c1/corrupt.png"] = Buffer.from("this is not a png at all, just garbage bytes");
   files["train/c1/truncated.png"] = (await solidPng(64, 64, 77)).subarray(0, 60);
   await writeFiles(root, files);
@@ -72,6 +82,18 @@ describe("batches", () => {
     // PIL's convert("L") maps pure red to 76 (ITU-R 601 luma).
     expect(gray).toBe(76);
     expect(rgb?.xs[1]).toBeCloseTo(norm(gray, 1), 4);
+    // 16-bit PNG and grayscale JPEG inputs land on the same 8-bit scale.
+    const [deep] = await collect(
+      batches(
+        [
+          { path: "train/c1/gray16.png", label: 1 },
+          { path: "train/c1/gray.jpg", label: 1 },
+        ],
+        { root, batchSize: 2, imageSize: 4 },
+      ),
+    );
+    expect(deep?.xs[0]).toBeCloseTo(norm(200, 0), 4);
+    expect(deep?.xs[4 * 4 * 3 + 2]).toBeCloseTo(norm(200, 2), 1);
     // grayscale: false keeps colour.
     const [col] = await collect(
       batches([{ path: "train/c1/rgb.png", label: 1 }], {

@@ -140,7 +140,8 @@ async function decodeOne(absPath: string, spec: DecodeSpec): Promise<DecodedImag
   // sharp outputs sRGB by default, tripling the bytes for the (usual) gray X-ray; a file known to
   // be gray stays single-channel, which is exact because there is no colour to convert.
   if (fast?.gray) pipe = pipe.toColourspace("b-w");
-  const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
+  // 16-bit PNGs are common for radiographs; the float path below indexes 8-bit lookup tables.
+  const { data, info } = await pipe.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
   if (info.width !== spec.size || info.height !== spec.size) {
     throw new Error(`decoded to ${info.width}x${info.height}, expected ${spec.size}x${spec.size}`);
   }
