@@ -1,0 +1,95 @@
+import type { Sql } from "@xnn/db";
+import { type ConfigDiffEntry, configDiff } from "./configDiff";
+import type { RunCurves } from "./runCurves";
+import { runCurves } from "./runCurves";
+import { epochSeries } from "./runMetrics";
+
+export const MAX_COMPARE_RUNS = 500;
+export const COMPARE_CURVE_POINTS = 200;
+
+export interface ComparedRun {
+  id: string;
+  key: string;
+  model: string;
+  classWeighting: string;
+  stage: string;
+  status: string;
+  testF1: number | null;
+  bestValF1: number | null;
+  metrics: { test: Record<string, unknown> | null };
+  epochs: Record<string, Record<string, (number | null)[]>>;
+  curves: RunCurves["curves"];
+  confusion: { classNames: string[]; counts: unknown } | null;
+}
+
+export interface Comparison {
+  runs: ComparedRun[];
+  configDiff: ConfigDiffEntry[];
+  /** Explanation-quality scores per run, once the worker records them; null until then. */
+  explanation: Record<string, unknown> | null;
+}
+
+/**
+ * Everything the comparison view draws for up to 500 runs, in five set-based queries (postgres.js,
+ * no per-run round trips). Runs come back in the order asked for; unknown ids are listed in `missing`.
+ */
+export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison & { missing: string[] }> {
+  const runIds = [...new Set(ids)];
+  const arr = sql.array(runIds);
+  const [runs, evaluations, confusions, series, curves] = await Promise.all([
+    sql<
+      {
+        id: string;
+        key: string;
+        model: string;
+        classWeighting: string;
+        stage: string;
+        status: string;
+        testF1: number | null;
+        bestValF1: number | null;
+        config: unknown;
+      }[]
+    >`SELECT id, key, model, "classWeighting", stage::text AS stage, status::text AS status,
+             "testF1", "bestValF1", config
+      FROM "Run" WHERE id = ANY(${arr})`,
+    sql<{ runId: string; accuracy: number; precision: number; recall: number; f1: number; microAp: number; loss: number | null; perClass: unknown }[]>`
+      SELECT "runId", accuracy, precision, recall, f1, "microAp", loss, "perClass"
+      FROM "Evaluation" WHERE "runId" = ANY(${arr}) AND split = 'test'`,
+    sql<{ runId: string; classNames: string[]; counts: unknown }[]>`
+      SELECT "runId", "classNames", counts FROM "ConfusionMatrix"
+      WHERE "runId" = ANY(${arr}) AND split = 'test'`,
+    epochSeries(sql, runIds),
+    runCurves(sql, runIds, "test", COMPARE_CURVE_POINTS),
+  ]);
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const evalById = new Map(evaluations.map((e) => [e.runId, e]));
+  const confusionById = new Map(confusions.map((c) => [c.runId, c]));
+  const ordered = runIds.flatMap((id) => {
+    const r = byId.get(id);
+    return r ? [r] : [];
+  });
+  return {
+    runs: ordered.map((r) => {
+      const ev = evalById.get(r.id);
+      const cm = confusionById.get(r.id);
+      const { runId: _evRun, ...test } = ev ?? { runId: "" };
+      return {
+        id: r.id,
+        key: r.key,
+        model: r.model,
+        classWeighting: r.classWeighting,
+        stage: r.stage,
+        status: r.status,
+        testF1: r.testF1,
+        bestValF1: r.bestValF1,
+        metrics: { test: ev ? test : null },
+        epochs: series.get(r.id) ?? {},
+        curves: curves.get(r.id)?.curves ?? {},
+        confusion: cm ? { classNames: cm.classNames, counts: cm.counts } : null,
+      };
+    }),
+    configDiff: configDiff(ordered.map((r) => ({ id: r.id, config: r.config }))),
+    explanation: null,
+    missing: runIds.filter((id) => !byId.has(id)),
+  };
+}

@@ -1,0 +1,119 @@
+import type { Prisma, PrismaClient, SweepStatus } from "@xnn/db";
+
+export const SWEEP_SORT_FIELDS = ["id", "name", "task", "status", "createdAt", "createdBy"] as const;
+export type SweepSortField = (typeof SWEEP_SORT_FIELDS)[number];
+export const SWEEP_FILTERS = ["q", "name", "status", "task"] as const;
+
+export interface SweepRow {
+  id: string;
+  name: string;
+  task: string;
+  status: string;
+  createdAt: Date;
+  createdBy: string;
+  runsTotal: number;
+  /** Runs that succeeded. */
+  runsDone: number;
+  runsFailed: number;
+  runsRunning: number;
+  bestTestF1: number | null;
+}
+
+export interface SweepDetail extends SweepRow {
+  sourceYaml: string;
+  error: string | null;
+  /** The task's current production model, whichever sweep it came from. */
+  production: { runId: string; version: number } | null;
+}
+
+export interface SweepListOptions {
+  sort: { field: SweepSortField; order: "asc" | "desc" };
+  skip: number;
+  take: number;
+  ids?: string[] | null;
+  q?: string;
+  name?: string[];
+  status?: SweepStatus[];
+  task?: string[];
+}
+
+const sweepSelect = {
+  id: true,
+  name: true,
+  task: true,
+  status: true,
+  createdAt: true,
+  createdBy: true,
+} satisfies Prisma.SweepSelect;
+
+export async function listSweeps(
+  prisma: PrismaClient,
+  options: SweepListOptions,
+): Promise<{ rows: SweepRow[]; total: number }> {
+  const where: Prisma.SweepWhereInput = {
+    ...(options.ids ? { id: { in: options.ids } } : {}),
+    ...(options.q ? { name: { contains: options.q, mode: "insensitive" } } : {}),
+    ...(options.name ? { name: { in: options.name } } : {}),
+    ...(options.status ? { status: { in: options.status } } : {}),
+    ...(options.task ? { task: { in: options.task } } : {}),
+  };
+  const [sweeps, total] = await Promise.all([
+    prisma.sweep.findMany({
+      where,
+      orderBy: [{ [options.sort.field]: options.sort.order }, { id: "asc" }],
+      skip: options.skip,
+      take: options.take,
+      select: sweepSelect,
+    }),
+    prisma.sweep.count({ where }),
+  ]);
+  const stats = await runStats(
+    prisma,
+    sweeps.map((s) => s.id),
+  );
+  return { rows: sweeps.map((s) => ({ ...s, ...(stats.get(s.id) ?? emptyStats()) })), total };
+}
+
+export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepDetail | null> {
+  const sweep = await prisma.sweep.findUnique({
+    where: { id },
+    select: { ...sweepSelect, sourceYaml: true, error: true },
+  });
+  if (!sweep) return null;
+  const [stats, production] = await Promise.all([
+    runStats(prisma, [id]),
+    prisma.modelVersion.findUnique({
+      where: { task_alias: { task: sweep.task, alias: "production" } },
+      select: { runId: true, version: true },
+    }),
+  ]);
+  return { ...sweep, ...(stats.get(id) ?? emptyStats()), production };
+}
+
+function emptyStats(): Omit<SweepRow, "id" | "name" | "task" | "status" | "createdAt" | "createdBy"> {
+  return { runsTotal: 0, runsDone: 0, runsFailed: 0, runsRunning: 0, bestTestF1: null };
+}
+
+/** Run counts per status and the best test F1, for a page of sweeps, in one grouped query. */
+async function runStats(prisma: PrismaClient, sweepIds: string[]) {
+  const out = new Map<string, ReturnType<typeof emptyStats>>();
+  if (sweepIds.length === 0) return out;
+  const groups = await prisma.run.groupBy({
+    by: ["sweepId", "status"],
+    where: { sweepId: { in: sweepIds } },
+    _count: { _all: true },
+    _max: { testF1: true },
+  });
+  for (const g of groups) {
+    const s = out.get(g.sweepId) ?? { ...emptyStats() };
+    const n = g._count._all;
+    s.runsTotal += n;
+    if (g.status === "succeeded") s.runsDone += n;
+    if (g.status === "failed") s.runsFailed += n;
+    if (g.status === "running") s.runsRunning += n;
+    const best = g._max.testF1;
+    if (best !== null && (s.bestTestF1 === null || best > s.bestTestF1)) s.bestTestF1 = best;
+    out.set(g.sweepId, s);
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+import { randomBytes } from "node:crypto";
+import type { PrismaClient } from "@xnn/db";
+import { sha256 } from "@xnn/shared";
+
+/** Ordered weakest first: a role may do everything the roles before it may. */
+export const ROLES = ["viewer", "operator", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === "string" && (ROLES as readonly string[]).includes(value);
+}
+
+export function roleAtLeast(role: Role, needed: Role): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
+}
+
+export interface TokenIdentity {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+/**
+ * Creates an API token and returns its plaintext, which is shown once and never stored: the database
+ * keeps only its sha256, so a leaked database dump grants nothing.
+ */
+export async function createToken(prisma: PrismaClient, role: Role, name: string): Promise<string> {
+  return (await issueToken(prisma, role, name)).token;
+}
+
+/** createToken, also returning the stored row's id (the admin API lists and revokes by id). */
+export async function issueToken(
+  prisma: PrismaClient,
+  role: Role,
+  name: string,
+): Promise<{ id: string; token: string }> {
+  const token = `xnn_${randomBytes(24).toString("base64url")}`;
+  const row = await prisma.apiToken.create({
+    data: { name, role, tokenHash: sha256(token) },
+    select: { id: true },
+  });
+  return { id: row.id, token };
+}
+
+/** The identity behind a plaintext token, or null when it is unknown or revoked. */
+export async function findToken(prisma: PrismaClient, plaintext: string): Promise<TokenIdentity | null> {
+  const row = await prisma.apiToken.findUnique({
+    where: { tokenHash: sha256(plaintext) },
+    select: { id: true, name: true, role: true, revokedAt: true },
+  });
+  if (!row || row.revokedAt || !isRole(row.role)) return null;
+  return { id: row.id, name: row.name, role: row.role };
+}
+
+export async function revokeToken(prisma: PrismaClient, id: string): Promise<boolean> {
+  const { count } = await prisma.apiToken.updateMany({
+    where: { id, revokedAt: null },
+    data: { revokedAt: new Date() },
+  });
+  return count === 1;
+}
