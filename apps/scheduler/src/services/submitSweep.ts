@@ -52,35 +52,46 @@ export async function submitSweep(
 
   if (!existing) {
     try {
-      await deps.prisma.$transaction([
-        deps.prisma.sweep.create({
-          data: {
-            id: sweepId,
-            name: loaded.name,
-            task: loaded.task,
-            fingerprint: loaded.fingerprint,
-            sourcePath: loaded.sourcePath ?? null,
-            sourceYaml: loaded.sourceText,
-            createdBy: options.createdBy ?? "cli",
-            status: "pending",
-          },
-        }),
-        deps.prisma.run.createMany({
-          data: loaded.runs.map((run) => ({
-            id: runIdFor(sweepId, run.key),
-            sweepId,
-            key: run.key,
-            config: run.config as Prisma.InputJsonValue,
-            configHash: run.configHash,
-            model: run.model,
-            classWeighting: run.classWeighting,
-            stage: run.stage,
-            feRunId: run.dependsOn ? runIdFor(sweepId, run.dependsOn) : null,
-            jobId: runJobId(sweepId, run.configHash),
-            status: "queued" as const,
-          })),
-        }),
-      ]);
+      const runRows = loaded.runs.map((run) => ({
+        id: runIdFor(sweepId, run.key),
+        sweepId,
+        key: run.key,
+        config: run.config,
+        configHash: run.configHash,
+        model: run.model,
+        classWeighting: run.classWeighting,
+        stage: run.stage,
+        feRunId: run.dependsOn ? runIdFor(sweepId, run.dependsOn) : null,
+        jobId: runJobId(sweepId, run.configHash),
+      }));
+      await deps.prisma.$transaction(
+        async (tx) => {
+          await tx.sweep.create({
+            data: {
+              id: sweepId,
+              name: loaded.name,
+              task: loaded.task,
+              fingerprint: loaded.fingerprint,
+              sourcePath: loaded.sourcePath ?? null,
+              sourceYaml: loaded.sourceText,
+              createdBy: options.createdBy ?? "cli",
+              status: "pending",
+            },
+          });
+          // One statement with the rows as a JSON parameter: Prisma's createMany needs ~5 ms a row here,
+          // which made a 10,000-run sweep take most of a minute to persist.
+          await tx.$executeRaw`
+            INSERT INTO "Run" ("id", "sweepId", "key", "config", "configHash", "model", "classWeighting", "stage", "feRunId", "jobId", "status")
+            SELECT r."id", r."sweepId", r."key", r."config", r."configHash", r."model", r."classWeighting",
+                   r."stage"::"Stage", r."feRunId", r."jobId", 'queued'::"RunStatus"
+            FROM jsonb_to_recordset(${JSON.stringify(runRows)}::jsonb) AS r(
+              "id" text, "sweepId" text, "key" text, "config" jsonb, "configHash" text, "model" text,
+              "classWeighting" text, "stage" text, "feRunId" text, "jobId" text)
+            ORDER BY (r."feRunId" IS NOT NULL)`;
+        },
+        // Large sweeps (10,000 runs) take seconds to insert; the default 5 s would abort them.
+        { timeout: 120_000, maxWait: 10_000 },
+      );
     } catch (err) {
       // A concurrent identical submission won the race: it owns the sweep.
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
