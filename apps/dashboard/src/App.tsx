@@ -1,0 +1,53 @@
+import { useMemo } from "react";
+import { Admin, Authenticated, CustomRoutes, Resource, reactRouterProvider } from "react-admin";
+import { authProvider } from "./authProvider";
+import { ComparePage } from "./compare/ComparePage";
+import { createDataProvider } from "./dataProvider";
+import { Layout } from "./Layout";
+import { LoginPage } from "./LoginPage";
+import modelVersions from "./modelVersions";
+import runs from "./runs";
+import { SubmitPage } from "./submit/SubmitPage";
+import sweeps from "./sweeps";
+import workers from "./workers";
+
+// The router react-admin already uses (react-router), without depending on it directly.
+const { Route } = reactRouterProvider;
+
+export function App() {
+  const dataProvider = useMemo(createDataProvider, []);
+  return (
+    <Admin
+      title="xnn"
+      dataProvider={dataProvider}
+      authProvider={authProvider}
+      loginPage={LoginPage}
+      layout={Layout}
+      disableTelemetry
+      requireAuth
+    >
+      <Resource name="sweeps" {...sweeps} />
+      <Resource name="runs" {...runs} />
+      <Resource name="model-versions" options={{ label: "Model versions" }} {...modelVersions} />
+      <Resource name="workers" {...workers} />
+      <CustomRoutes>
+        <Route
+          path="/compare"
+          element={
+            <Authenticated>
+              <ComparePage />
+            </Authenticated>
+          }
+        />
+        <Route
+          path="/submit"
+          element={
+            <Authenticated>
+              <SubmitPage />
+            </Authenticated>
+          }
+        />
+      </CustomRoutes>
+    </Admin>
+  );
+}

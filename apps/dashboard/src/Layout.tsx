@@ -1,0 +1,35 @@
+import CompareArrowsIcon from "@mui/icons-material/CompareArrows";
+import PostAddIcon from "@mui/icons-material/PostAdd";
+import type { ReactNode } from "react";
+import { Layout as RaLayout, Menu as RaMenu, usePermissions } from "react-admin";
+import { roleAtLeast } from "./authProvider";
+
+function Menu() {
+  const { permissions } = usePermissions();
+  return (
+    <RaMenu>
+      <RaMenu.ResourceItem name="sweeps" />
+      <RaMenu.ResourceItem name="runs" />
+      <RaMenu.Item
+        to="/compare"
+        primaryText="Compare"
+        leftIcon={<CompareArrowsIcon />}
+        data-testid="menu-compare"
+      />
+      {roleAtLeast(permissions, "operator") && (
+        <RaMenu.Item
+          to="/submit"
+          primaryText="Submit sweep"
+          leftIcon={<PostAddIcon />}
+          data-testid="menu-submit"
+        />
+      )}
+      <RaMenu.ResourceItem name="model-versions" />
+      <RaMenu.ResourceItem name="workers" />
+    </RaMenu>
+  );
+}
+
+export function Layout({ children }: { children: ReactNode }) {
+  return <RaLayout menu={Menu}>{children}</RaLayout>;
+}

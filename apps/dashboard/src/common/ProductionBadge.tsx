@@ -1,0 +1,24 @@
+import VerifiedIcon from "@mui/icons-material/Verified";
+import Chip from "@mui/material/Chip";
+import { useRecordContext } from "react-admin";
+
+export function ProductionBadge({ version }: { version?: number | null }) {
+  return (
+    <Chip
+      size="small"
+      color="secondary"
+      icon={<VerifiedIcon />}
+      label={version ? `production v${version}` : "production"}
+      data-testid="production-badge"
+      aria-label="production model"
+    />
+  );
+}
+
+/** Shows the badge when the record (a run or a model version) is the production model. */
+export function ProductionField(_props: { label?: string; sortable?: boolean }) {
+  const record = useRecordContext<{ isProduction?: boolean; alias?: string | null; version?: number }>();
+  if (!record) return null;
+  const isProduction = record.isProduction === true || record.alias === "production";
+  return isProduction ? <ProductionBadge version={record.alias ? record.version : undefined} /> : null;
+}

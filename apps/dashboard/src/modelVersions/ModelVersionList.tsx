@@ -1,0 +1,46 @@
+import { DataTable, Link, List, TextInput } from "react-admin";
+import { fmt } from "../common/format";
+import { ProductionBadge } from "../common/ProductionBadge";
+
+export interface ModelVersionRow {
+  id: string;
+  task: string;
+  version: number;
+  runId: string;
+  alias: string | null;
+  createdAt: string;
+  testF1?: number | null;
+  run?: { key?: string; model?: string; testF1?: number | null; sweepId?: string } | null;
+}
+
+const filters = [<TextInput key="task" source="task" alwaysOn />];
+
+export function ModelVersionList() {
+  return (
+    <List<ModelVersionRow> sort={{ field: "createdAt", order: "DESC" }} filters={filters} perPage={25}>
+      <DataTable<ModelVersionRow> bulkActionButtons={false} rowClick={false}>
+        <DataTable.Col source="task" />
+        <DataTable.Col source="version" render={(v) => `v${v.version}`} />
+        <DataTable.Col
+          source="alias"
+          label="Alias"
+          render={(v) => (v.alias === "production" ? <ProductionBadge /> : (v.alias ?? ""))}
+        />
+        <DataTable.Col
+          source="runId"
+          label="Run"
+          render={(v) => (
+            <Link to={`/runs/${encodeURIComponent(v.runId)}/show`}>{v.run?.key ?? v.runId}</Link>
+          )}
+        />
+        <DataTable.Col label="Model" disableSort render={(v) => v.run?.model ?? "–"} />
+        <DataTable.Col label="Test F1" disableSort render={(v) => fmt(v.testF1 ?? v.run?.testF1)} />
+        <DataTable.Col
+          source="createdAt"
+          label="Created"
+          render={(v) => new Date(v.createdAt).toLocaleString()}
+        />
+      </DataTable>
+    </List>
+  );
+}

@@ -1,0 +1,167 @@
+/** Shapes the scheduler API returns (apps/scheduler/src/api). Kept loose where the API may add fields. */
+
+export type Role = "viewer" | "operator" | "admin";
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export type SweepStatus = "pending" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+export interface Me {
+  role: Role;
+  name: string;
+}
+
+export interface SweepRow {
+  id: string;
+  name: string;
+  task: string;
+  status: SweepStatus;
+  createdAt: string;
+  createdBy: string;
+  runsTotal: number;
+  runsDone: number;
+  runsFailed: number;
+  runsRunning: number;
+  bestTestF1: number | null;
+}
+
+export interface SweepDetail extends SweepRow {
+  sourceYaml: string;
+  error: string | null;
+  production: { runId: string; version: number } | null;
+}
+
+export interface RunRow {
+  id: string;
+  sweepId: string;
+  key: string;
+  model: string;
+  classWeighting: string;
+  stage: "fe" | "ft";
+  status: RunStatus;
+  attempt: number;
+  epochsDone: number;
+  epochs: number | null;
+  bestEpoch: number | null;
+  bestValF1: number | null;
+  bestValLoss: number | null;
+  testF1: number | null;
+  workerId: string | null;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+  isProduction: boolean;
+}
+
+export interface ClassMetrics {
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+  ap: number;
+  tp: number;
+  fp: number;
+  fn: number;
+}
+
+export interface Evaluation {
+  accuracy: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  perClass: Record<string, ClassMetrics>;
+  microAp: number;
+  loss: number | null;
+}
+
+export interface Confusion {
+  classNames: string[];
+  /** counts[true][predicted] */
+  counts: number[][];
+}
+
+export interface RunDetail extends RunRow {
+  config: unknown;
+  feRunId: string | null;
+  evaluations: { val?: Evaluation; test?: Evaluation };
+  confusion: Record<string, Confusion>;
+  checkpoint: {
+    uri: string;
+    sha256: string;
+    sizeBytes: number | string;
+    epoch: number;
+    valF1: number | null;
+  } | null;
+  worker: { id: string; host: string; backend: string } | null;
+}
+
+export type MetricName = "loss" | "accuracy" | "f1" | "precision" | "recall" | "lr";
+
+export interface EpochMetric {
+  epoch: number;
+  split: "train" | "val";
+  name: MetricName;
+  value: number;
+}
+
+export interface PrPoint {
+  recall: number;
+  precision: number;
+  threshold?: number | null;
+}
+
+export interface PrCurve {
+  ap: number;
+  points: PrPoint[];
+}
+
+export interface CurvesResponse {
+  split: string;
+  curves: Record<string, PrCurve>;
+}
+
+export interface CompareRun {
+  id: string;
+  key: string;
+  model: string;
+  classWeighting: string;
+  stage: string;
+  status: RunStatus;
+  testF1: number | null;
+  bestValF1: number | null;
+  metrics: { test?: Evaluation | null; [split: string]: Evaluation | null | undefined };
+  /** epochs[split][metric] = value per epoch */
+  epochs: Record<string, Record<string, number[]>>;
+  curves: Record<string, PrCurve>;
+  confusion: Confusion | Record<string, Confusion> | null;
+  isProduction?: boolean;
+}
+
+export interface CompareResponse {
+  runs: CompareRun[];
+  configDiff: Array<{ key: string; values: Record<string, unknown> }>;
+  explanation?: string;
+}
+
+export interface ValidationIssue {
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}
+
+export interface ExpandedRun {
+  key: string;
+  model: string;
+  classWeighting: string;
+  stage: string;
+  dependsOn: string | null;
+  configHash: string;
+}
+
+export interface SubmitResult {
+  id: string;
+  created: boolean;
+  runs: number;
+  jobs: number;
+  status: string;
+}

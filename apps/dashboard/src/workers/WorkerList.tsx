@@ -1,0 +1,65 @@
+import Chip from "@mui/material/Chip";
+import { DataTable, Link, List } from "react-admin";
+import { fmtAge } from "../common/format";
+import { useLiveRefresh } from "../live";
+
+export interface WorkerRow {
+  id: string;
+  host: string;
+  pid?: number;
+  gpus?: unknown;
+  backend: string;
+  version?: string;
+  status?: string;
+  lastHeartbeat?: string;
+  currentRunId?: string | null;
+}
+
+/** GPUs arrive as whatever the worker reported: a count, names, or objects with a name. */
+function describeGpus(gpus: unknown): string {
+  if (typeof gpus === "number") return gpus === 0 ? "none" : String(gpus);
+  if (!Array.isArray(gpus)) return "–";
+  if (gpus.length === 0) return "none";
+  return gpus.map((g) => (typeof g === "string" ? g : ((g as { name?: string })?.name ?? "gpu"))).join(", ");
+}
+
+/** A heartbeat older than this means the worker is probably gone. */
+const STALE_MS = 60_000;
+
+function Heartbeat({ at }: { at?: string }) {
+  if (!at) return <>–</>;
+  const stale = Date.now() - new Date(at).getTime() > STALE_MS;
+  return <Chip size="small" label={fmtAge(at)} color={stale ? "warning" : "success"} variant="outlined" />;
+}
+
+export function WorkerList() {
+  useLiveRefresh(true);
+  return (
+    <List<WorkerRow> sort={{ field: "lastHeartbeat", order: "DESC" }} perPage={25}>
+      <DataTable<WorkerRow> bulkActionButtons={false} rowClick={false}>
+        <DataTable.Col source="host" />
+        <DataTable.Col source="id" label="Worker id" />
+        <DataTable.Col label="GPUs" disableSort render={(w) => describeGpus(w.gpus)} />
+        <DataTable.Col source="backend" />
+        <DataTable.Col source="status" />
+        <DataTable.Col
+          source="lastHeartbeat"
+          label="Heartbeat"
+          render={(w) => <Heartbeat at={w.lastHeartbeat} />}
+        />
+        <DataTable.Col
+          source="currentRunId"
+          label="Current run"
+          render={(w) =>
+            w.currentRunId ? (
+              <Link to={`/runs/${encodeURIComponent(w.currentRunId)}/show`}>{w.currentRunId}</Link>
+            ) : (
+              "idle"
+            )
+          }
+        />
+        <DataTable.Col source="version" />
+      </DataTable>
+    </List>
+  );
+}
