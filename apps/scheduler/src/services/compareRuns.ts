@@ -52,7 +52,18 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
     >`SELECT id, key, model, "classWeighting", stage::text AS stage, status::text AS status,
              "testF1", "bestValF1", config
       FROM "Run" WHERE id = ANY(${arr})`,
-    sql<{ runId: string; accuracy: number; precision: number; recall: number; f1: number; microAp: number; loss: number | null; perClass: unknown }[]>`
+    sql<
+      {
+        runId: string;
+        accuracy: number;
+        precision: number;
+        recall: number;
+        f1: number;
+        microAp: number;
+        loss: number | null;
+        perClass: unknown;
+      }[]
+    >`
       SELECT "runId", accuracy, precision, recall, f1, "microAp", loss, "perClass"
       FROM "Evaluation" WHERE "runId" = ANY(${arr}) AND split = 'test'`,
     sql<{ runId: string; classNames: string[]; counts: unknown }[]>`

@@ -1,6 +1,14 @@
 import type { Prisma, PrismaClient } from "@xnn/db";
 
-export const WORKER_SORT_FIELDS = ["id", "host", "status", "backend", "version", "lastHeartbeat", "startedAt"] as const;
+export const WORKER_SORT_FIELDS = [
+  "id",
+  "host",
+  "status",
+  "backend",
+  "version",
+  "lastHeartbeat",
+  "startedAt",
+] as const;
 export type WorkerSortField = (typeof WORKER_SORT_FIELDS)[number];
 export const WORKER_FILTERS = ["status", "host", "backend"] as const;
 

@@ -32,7 +32,11 @@ const MAX_ATTEMPTS = 5;
  * (task, alias) index is the last line of defence, and a transaction that still trips over it or over
  * a serialization failure is retried from scratch.
  */
-export async function promoteRun(prisma: PrismaClient, runId: string, actor: string): Promise<PromotionResult> {
+export async function promoteRun(
+  prisma: PrismaClient,
+  runId: string,
+  actor: string,
+): Promise<PromotionResult> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await prisma.$transaction((tx) => promoteInTransaction(tx, runId, actor), {
@@ -90,7 +94,10 @@ async function promoteInTransaction(
   });
   if (!run) throw new PromotionError(`run ${runId} not found`, "not-found");
   if (run.status !== "succeeded") {
-    throw new PromotionError(`run ${runId} is ${run.status}; only succeeded runs can be promoted`, "conflict");
+    throw new PromotionError(
+      `run ${runId} is ${run.status}; only succeeded runs can be promoted`,
+      "conflict",
+    );
   }
   // Prefer the checkpoint of the run's recorded best epoch; otherwise its latest "best" checkpoint.
   const checkpoint = run.checkpoints.find((c) => c.epoch === run.bestEpoch) ?? run.checkpoints[0];

@@ -26,7 +26,9 @@ export async function runCurves(
   if (runIds.length === 0) return out;
   const limit = maxPoints ?? 0;
   const [points, evaluations] = await Promise.all([
-    sql<{ runId: string; curve: string; recall: number[]; precision: number[]; threshold: (number | null)[] }[]>`
+    sql<
+      { runId: string; curve: string; recall: number[]; precision: number[]; threshold: (number | null)[] }[]
+    >`
       SELECT "runId", curve,
              array_agg(recall ORDER BY idx) AS recall,
              array_agg(precision ORDER BY idx) AS precision,

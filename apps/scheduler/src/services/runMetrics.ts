@@ -26,7 +26,9 @@ export async function epochSeries(
   const out = new Map<string, Record<string, Record<string, (number | null)[]>>>();
   for (const id of runIds) out.set(id, {});
   if (runIds.length === 0) return out;
-  const rows = await sql<{ runId: string; split: string; name: string; epochs: number[]; values: number[] }[]>`
+  const rows = await sql<
+    { runId: string; split: string; name: string; epochs: number[]; values: number[] }[]
+  >`
     SELECT "runId", split, name,
            array_agg(epoch ORDER BY epoch) AS epochs,
            array_agg(value ORDER BY epoch) AS values

@@ -1,0 +1,61 @@
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { findToken, type Role, roleAtLeast, type TokenIdentity } from "../services/tokens";
+import type { ApiDeps } from "./deps";
+
+export const ADMIN_COOKIE = "xnn_token";
+
+export function bearerToken(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return match?.[1];
+}
+
+export function cookieToken(req: Request): string | undefined {
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === ADMIN_COOKIE) return decodeURIComponent(value.join("="));
+  }
+  return undefined;
+}
+
+export function queryToken(req: Request): string | undefined {
+  const t = req.query.token;
+  return typeof t === "string" && t !== "" ? t : undefined;
+}
+
+export function identityOf(res: Response): TokenIdentity {
+  const identity = res.locals.identity as TokenIdentity | undefined;
+  if (!identity) throw new Error("identityOf() used on a route without requireRole()");
+  return identity;
+}
+
+export interface RequireRoleOptions {
+  /** Also read the token from `?token=` (EventSource cannot send headers) or the admin cookie. */
+  sources?: ("query" | "cookie")[];
+}
+
+/** 401 without a known token, 403 when the token's role is weaker than `role`. */
+export function requireRole(deps: ApiDeps, role: Role, options: RequireRoleOptions = {}): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const sources = options.sources ?? [];
+    const token =
+      bearerToken(req) ??
+      (sources.includes("query") ? queryToken(req) : undefined) ??
+      (sources.includes("cookie") ? cookieToken(req) : undefined);
+    if (!token) {
+      res.status(401).json({ error: "missing token: send Authorization: Bearer <token>" });
+      return;
+    }
+    const identity = await findToken(deps.prisma, token);
+    if (!identity) {
+      res.status(401).json({ error: "unknown or revoked token" });
+      return;
+    }
+    if (!roleAtLeast(identity.role, role)) {
+      res.status(403).json({ error: `this needs the ${role} role; your token has ${identity.role}` });
+      return;
+    }
+    res.locals.identity = identity;
+    next();
+  };
+}

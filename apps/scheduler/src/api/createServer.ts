@@ -1,0 +1,81 @@
+import { RUNS_QUEUE } from "@xnn/shared";
+import { FlowProducer, Queue } from "bullmq";
+import cors from "cors";
+import express, { type Express } from "express";
+import { pinoHttp } from "pino-http";
+import { BULL_BOARD_PATH, bullBoardRouter } from "./bullBoard";
+import type { ApiDeps } from "./deps";
+import { errorHandler } from "./errorHandler";
+import { healthHandler } from "./health";
+import { createMetrics } from "./metrics";
+import { compareRouter } from "./routes/compare";
+import { eventsRouter } from "./routes/events";
+import { modelVersionsRouter, productionRouter } from "./routes/modelVersions";
+import { runsRouter } from "./routes/runs";
+import { sweepsRouter } from "./routes/sweeps";
+import { meRouter, tokensRouter } from "./routes/tokens";
+import { workersRouter } from "./routes/workers";
+import { RunEventHub } from "./runEventHub";
+
+export const BODY_LIMIT = "1mb";
+
+export type ApiServer = Express & {
+  /** Closes what the server opened itself (queue handles, LISTEN); the caller owns deps. */
+  closeResources(): Promise<void>;
+};
+
+/** The HTTP API as an express app, not yet listening, so tests can drive it with supertest. */
+export function createServer(deps: ApiDeps): ApiServer {
+  const queue = new Queue(RUNS_QUEUE, { connection: deps.redis, prefix: deps.prefix });
+  const flows = new FlowProducer({ connection: deps.redis, prefix: deps.prefix });
+  // Without a listener a Redis outage would surface as an unhandled 'error' event.
+  queue.on("error", (err) => deps.logger.warn({ err }, "queue connection error"));
+  flows.on("error", (err) => deps.logger.warn({ err }, "flow producer connection error"));
+  const hub = new RunEventHub(deps.sql, deps.logger);
+  const metrics = createMetrics({ prisma: deps.prisma, queue });
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/metrics" },
+      // Tokens travel in headers and, for EventSource and bull-board, in the query string.
+      redact: ["req.headers.authorization", "req.headers.cookie"],
+      serializers: {
+        req: (req) => ({ ...req, url: String(req.url).replace(/([?&]token=)[^&]*/g, "$1***") }),
+      },
+    }),
+  );
+  app.use(metrics.observe);
+  app.use(cors({ exposedHeaders: ["Content-Range"], maxAge: 600 }));
+
+  app.get("/healthz", healthHandler(deps));
+  app.get("/metrics", metrics.handler);
+  app.use(BULL_BOARD_PATH, bullBoardRouter(deps, queue));
+
+  const api = express.Router();
+  api.use(express.json({ limit: BODY_LIMIT }));
+  api.use(express.text({ limit: BODY_LIMIT, type: ["text/*", "application/yaml", "application/x-yaml"] }));
+  api.use("/me", meRouter(deps));
+  api.use("/tokens", tokensRouter(deps));
+  api.use("/sweeps", sweepsRouter(deps, { queue, flows }));
+  api.use("/runs", runsRouter(deps));
+  api.use("/compare", compareRouter(deps));
+  api.use("/model-versions", modelVersionsRouter(deps));
+  api.use("/production", productionRouter(deps));
+  api.use("/workers", workersRouter(deps));
+  api.use("/events", eventsRouter(deps, hub));
+  api.use((req, res) => {
+    res.status(404).json({ error: `no route ${req.method} ${req.baseUrl}${req.path}` });
+  });
+  app.use("/api", api);
+  app.use(errorHandler(deps.logger));
+
+  return Object.assign(app, {
+    async closeResources() {
+      await hub.close();
+      await Promise.allSettled([queue.close(), flows.close()]);
+    },
+  });
+}

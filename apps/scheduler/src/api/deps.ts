@@ -1,0 +1,17 @@
+import type { PrismaClient, Sql } from "@xnn/db";
+import type { Logger } from "@xnn/shared";
+import type { Redis } from "ioredis";
+
+/** Everything the HTTP API needs, built once by the entry point (or a test) and passed in. */
+export interface ApiDeps {
+  prisma: PrismaClient;
+  /** postgres.js: the set-based reads behind /api/compare and the LISTEN behind /api/events. */
+  sql: Sql;
+  /** A producer connection (see createRedis); shared by the queue handle and the cancel flags. */
+  redis: Redis;
+  /** BullMQ key prefix (XNN_QUEUE_PREFIX). */
+  prefix: string;
+  /** Directory a submitted sweep's `base:` is resolved against. */
+  confDir: string;
+  logger: Logger;
+}

@@ -1,0 +1,148 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { Queue } from "bullmq";
+import request from "supertest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { cancelKey } from "../services/cancelSweep";
+import type { ApiServer } from "./createServer";
+import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
+
+let h: Harness;
+let server: ApiServer;
+let queue: Queue;
+const demoYaml = readFileSync(path.join(CONF_DIR, "demo.yaml"), "utf8");
+
+beforeAll(async () => {
+  h = await createHarness();
+});
+
+beforeEach(async () => {
+  await h.prisma.sweep.deleteMany();
+  const t = await createTestServer(h);
+  server = t.server;
+  queue = t.queue;
+  return t.close;
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+const post = (url: string, token = h.tokens.operator) =>
+  request(server).post(url).set("Authorization", `Bearer ${token}`);
+
+describe("POST /api/sweeps", () => {
+  it("creates the sweep's runs and jobs once; a second identical POST creates nothing", async () => {
+    const first = await post("/api/sweeps").send({ yaml: demoYaml });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ created: true, runs: 12, jobs: 12, status: "queued" });
+    expect(await h.prisma.run.count({ where: { sweepId: first.body.id } })).toBe(12);
+    expect(await queue.count()).toBe(12);
+    const sweep = await h.prisma.sweep.findUniqueOrThrow({ where: { id: first.body.id } });
+    expect(sweep.createdBy).toBe("otto-operator");
+    expect(sweep.sourceYaml).toBe(demoYaml);
+
+    const second = await post("/api/sweeps").send({ yaml: demoYaml });
+    expect(second.status).toBe(200);
+    expect(second.body).toMatchObject({ id: first.body.id, created: false, jobs: 0 });
+    expect(await h.prisma.run.count()).toBe(12);
+    expect(await queue.count()).toBe(12);
+  });
+
+  it("accepts a raw text/yaml body, and ?new=1 starts a fresh sweep", async () => {
+    const first = await post("/api/sweeps").set("Content-Type", "text/yaml").send(demoYaml);
+    expect(first.status).toBe(201);
+    const fresh = await post("/api/sweeps?new=1").set("Content-Type", "application/yaml").send(demoYaml);
+    expect(fresh.status).toBe(201);
+    expect(fresh.body.id).not.toBe(first.body.id);
+    expect(await queue.count()).toBe(24);
+  });
+
+  it("answers a bad sweep with 400, line:col and key path, and writes nothing", async () => {
+    const bad = demoYaml.replace(
+      "model: [mobilenet_v2, resnet18, convnext_v2_atto]",
+      "model: [mobilenet_v2, alexnet]",
+    );
+    const res = await post("/api/sweeps").send({ yaml: bad });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe("invalid sweep");
+    const line = bad.split("\n").findIndex((l) => l.includes("alexnet")) + 1;
+    const issue = res.body.issues.find((i: { path: string }) => i.path === "axes.model[1]");
+    expect(issue).toMatchObject({ line, col: bad.split("\n")[line - 1]!.indexOf("alexnet") + 1 });
+    expect(issue.message).toMatch(/alexnet/);
+    expect(issue).not.toHaveProperty("file");
+    expect(await h.prisma.sweep.count()).toBe(0);
+    expect(await queue.count()).toBe(0);
+
+    const syntax = await post("/api/sweeps").send({ yaml: "name: x\naxes: [\n" });
+    expect(syntax.status).toBe(400);
+    expect(syntax.body.issues[0]).toMatchObject({ line: expect.any(Number), col: expect.any(Number) });
+  });
+
+  it("refuses a 10 MB body with 413 and writes nothing", async () => {
+    const huge = `${demoYaml}\n# ${"x".repeat(10 * 1024 * 1024)}\n`;
+    const res = await post("/api/sweeps").send({ yaml: huge });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatch(/limit/);
+    const raw = await post("/api/sweeps").set("Content-Type", "text/yaml").send(huge);
+    expect(raw.status).toBe(413);
+    expect(await h.prisma.sweep.count()).toBe(0);
+  });
+
+  it("refuses a body that is neither {yaml} JSON nor text", async () => {
+    const res = await post("/api/sweeps").send({ sweep: demoYaml });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/yaml/);
+  });
+});
+
+describe("POST /api/sweeps/validate", () => {
+  it("previews the expansion without writing", async () => {
+    const res = await post("/api/sweeps/validate", h.tokens.viewer).send({ yaml: demoYaml });
+    expect(res.status).toBe(200);
+    expect(res.body.runs).toHaveLength(12);
+    const ft = res.body.runs.find((r: { stage: string }) => r.stage === "ft");
+    expect(ft).toMatchObject({ model: expect.any(String), dependsOn: expect.any(String) });
+    expect(ft.configHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(await h.prisma.sweep.count()).toBe(0);
+    const bad = await post("/api/sweeps/validate", h.tokens.viewer).send({ yaml: "name: 3\n" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues.length).toBeGreaterThan(0);
+  });
+});
+
+describe("POST /api/sweeps/:id/cancel", () => {
+  it("removes waiting jobs, cancels their runs and flags the running one", async () => {
+    const created = await post("/api/sweeps").send({ yaml: demoYaml });
+    const sweepId = created.body.id as string;
+    expect(await queue.getJobCounts("wait", "waiting-children")).toEqual({ wait: 6, "waiting-children": 6 });
+    // One FE run is in a worker's hands: the database says running and its job is gone from "wait".
+    const running = await h.prisma.run.findFirstOrThrow({
+      where: { sweepId, stage: "fe" },
+      orderBy: { key: "asc" },
+    });
+    await h.prisma.run.update({
+      where: { id: running.id },
+      data: { status: "running", startedAt: new Date() },
+    });
+    await h.redis.del(cancelKey(running.id));
+
+    const res = await post(`/api/sweeps/${sweepId}/cancel`);
+    expect(res.status).toBe(200);
+    expect(res.body.signalledRuns).toEqual([running.id]);
+    expect(res.body.cancelledRuns).toBe(11);
+    expect(await h.redis.exists(cancelKey(running.id))).toBe(1);
+    expect(await h.redis.ttl(cancelKey(running.id))).toBeGreaterThan(0);
+    const counts = await queue.getJobCounts("wait", "waiting-children", "delayed");
+    // Only the running run's job may remain (its FT parent is gone, so nothing waits on it).
+    expect(counts["waiting-children"]).toBe(0);
+    expect(counts.wait).toBeLessThanOrEqual(1);
+    const remaining = await queue.getJobs(["wait", "waiting-children", "delayed"]);
+    expect(remaining.map((j) => j.id)).toEqual(counts.wait ? [running.jobId] : []);
+    expect(await h.prisma.run.count({ where: { sweepId, status: "cancelled" } })).toBe(11);
+    expect((await h.prisma.sweep.findUniqueOrThrow({ where: { id: sweepId } })).status).toBe("cancelled");
+    await h.redis.del(cancelKey(running.id));
+
+    expect((await post("/api/sweeps/nope/cancel")).status).toBe(404);
+  });
+});

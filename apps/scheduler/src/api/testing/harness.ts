@@ -1,0 +1,72 @@
+import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
+import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
+import { connectRedis, createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import { createToken } from "../../services/tokens";
+import { type ApiServer, createServer } from "../createServer";
+
+export const CONF_DIR = new URL("../../../../../conf", import.meta.url).pathname;
+
+/** Per test file: a fresh database, the real Redis, and one token per role. */
+export interface Harness {
+  prisma: PrismaClient;
+  sql: Sql;
+  redis: Redis;
+  tokens: { viewer: string; operator: string; admin: string };
+  close(): Promise<void>;
+}
+
+export async function createHarness(): Promise<Harness> {
+  const db = await createTestDatabase(testDatabaseServerUrl());
+  const prisma = createPrisma(db.url, { poolSize: 8 });
+  const sql = createSql(db.url, { max: 8 });
+  const redis = createRedis(testRedisUrl(), "producer");
+  await connectRedis(redis, testRedisUrl());
+  const tokens = {
+    viewer: await createToken(prisma, "viewer", "vera-viewer"),
+    operator: await createToken(prisma, "operator", "otto-operator"),
+    admin: await createToken(prisma, "admin", "ada-admin"),
+  };
+  return {
+    prisma,
+    sql,
+    redis,
+    tokens,
+    async close() {
+      await prisma.$disconnect();
+      await sql.end({ timeout: 5 });
+      redis.disconnect();
+      await db.drop();
+    },
+  };
+}
+
+/** Per test: a server on a BullMQ prefix no other test uses, and a handle on its queue. */
+export async function createTestServer(h: Harness): Promise<{
+  server: ApiServer;
+  queue: Queue;
+  prefix: string;
+  close(): Promise<void>;
+}> {
+  const prefix = testQueuePrefix();
+  const server = createServer({
+    prisma: h.prisma,
+    sql: h.sql,
+    redis: h.redis,
+    prefix,
+    confDir: CONF_DIR,
+    logger: createLogger("api-test", "silent"),
+  });
+  const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });
+  return {
+    server,
+    queue,
+    prefix,
+    async close() {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await server.closeResources();
+    },
+  };
+}
