@@ -3,9 +3,12 @@
  * (and the shipped wasm Conv2DBackpropInput) on MobileNetV2-like shapes,
  * 128 px input, batch 16.
  *
- *   npx tsx packages/ml/src/backend/bench-kernels.ts [--reps 5] [--cpu-reps 1] [--no-cpu] [--batch 16]
+ *   npx tsx packages/ml/src/backend/bench-kernels.ts [--reps 5] [--cpu-reps 1] [--cpu-batch 1] [--no-cpu] [--batch 16]
  *
  * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
+ * The cpu backend is so slow (its Conv2DBackpropFilter took 70 s for the
+ * batch-16 stem) that it runs at --cpu-batch and is scaled linearly to
+ * --batch: every kernel here does work proportional to the batch size.
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./initBackend.js";
@@ -18,6 +21,7 @@ function arg(name: string, dflt: number): number {
 const REPS = arg("reps", 5);
 const CPU_REPS = arg("cpu-reps", 1);
 const BATCH = arg("batch", 16);
+const CPU_BATCH = Math.min(arg("cpu-batch", 1), BATCH);
 const WITH_CPU = !process.argv.includes("--no-cpu");
 
 interface Shape {
@@ -109,40 +113,47 @@ async function main(): Promise<void> {
   await tf.setBackend("cpu");
   await tf.setBackend("wasm");
   console.log(`backend: ${choice.backend} (${choice.reason})`);
-  console.log(`batch ${BATCH}, best of ${REPS} wasm / ${CPU_REPS} cpu runs\n`);
+  console.log(
+    `batch ${BATCH}; wasm: best of ${REPS}; cpu: best of ${CPU_REPS} at batch ${CPU_BATCH}, scaled x${BATCH / CPU_BATCH}\n`,
+  );
 
   const rows: string[][] = [["shape", "kernel", "wasm ms", "cpu ms", "cpu/wasm", "shipped wasm ms"]];
   for (const sh of shapes) {
-    const info = tf.backend_util.computeConv2DInfo(
-      [BATCH, sh.H, sh.W, sh.C],
-      [sh.K, sh.K, sh.C, sh.O],
-      sh.s,
-      1,
-      sh.pad,
-      undefined,
-      sh.depthwise,
-    );
-    const xShape = [BATCH, sh.H, sh.W, sh.C];
-    const fShape = [sh.K, sh.K, sh.C, sh.O];
-    const dyShape = [BATCH, info.outHeight, info.outWidth, info.outChannels];
-    const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
+    const makeJobs = (batch: number) => {
+      const info = tf.backend_util.computeConv2DInfo(
+        [batch, sh.H, sh.W, sh.C],
+        [sh.K, sh.K, sh.C, sh.O],
+        sh.s,
+        1,
+        sh.pad,
+        undefined,
+        sh.depthwise,
+      );
+      const xShape = [batch, sh.H, sh.W, sh.C];
+      const fShape = [sh.K, sh.K, sh.C, sh.O];
+      const dyShape = [batch, info.outHeight, info.outWidth, info.outChannels];
+      const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
+      const common: Record<string, unknown> = sh.depthwise
+        ? { strides: sh.s, pad: sh.pad, dilations: [1, 1] }
+        : { strides: sh.s, pad: sh.pad, dataFormat: "NHWC" };
+      return [
+        {
+          kernel: `${prefix}BackpropFilter`,
+          make: () => ({ x: rand(xShape), dy: rand(dyShape) }),
+          attrs: { ...common, filterShape: fShape } as tf.NamedAttrMap,
+        },
+        {
+          kernel: `${prefix}BackpropInput`,
+          make: () => ({ dy: rand(dyShape), filter: rand(fShape) }),
+          attrs: { ...common, inputShape: xShape } as tf.NamedAttrMap,
+        },
+      ];
+    };
     const prefix = sh.depthwise ? "DepthwiseConv2dNative" : "Conv2D";
-    const common: Record<string, unknown> = sh.depthwise
-      ? { strides: sh.s, pad: sh.pad, dilations: [1, 1] }
-      : { strides: sh.s, pad: sh.pad, dataFormat: "NHWC" };
-    const jobs: Array<{ kernel: string; make: () => tf.NamedTensorMap; attrs: tf.NamedAttrMap }> = [
-      {
-        kernel: `${prefix}BackpropFilter`,
-        make: () => ({ x: rand(xShape), dy: rand(dyShape) }),
-        attrs: { ...common, filterShape: fShape } as tf.NamedAttrMap,
-      },
-      {
-        kernel: `${prefix}BackpropInput`,
-        make: () => ({ dy: rand(dyShape), filter: rand(fShape) }),
-        attrs: { ...common, inputShape: xShape } as tf.NamedAttrMap,
-      },
-    ];
-    for (const job of jobs) {
+    const jobs = makeJobs(BATCH);
+    const cpuJobs = makeJobs(CPU_BATCH);
+    for (const [j, job] of jobs.entries()) {
+      const cpuJob = cpuJobs[j] as (typeof cpuJobs)[number];
       await tf.setBackend("wasm");
       const w = timeKernel("wasm", job.kernel, job.make, job.attrs, REPS);
       const shipped =
@@ -150,7 +161,7 @@ async function main(): Promise<void> {
       let c = Number.NaN;
       if (WITH_CPU) {
         await tf.setBackend("cpu");
-        c = timeKernel("cpu", job.kernel, job.make, job.attrs, CPU_REPS);
+        c = timeKernel("cpu", cpuJob.kernel, cpuJob.make, cpuJob.attrs, CPU_REPS) * (BATCH / CPU_BATCH);
         await tf.setBackend("wasm");
       }
       const row = [

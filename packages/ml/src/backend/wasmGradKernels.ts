@@ -374,6 +374,54 @@ function transposeNAC(src: Float32Array, dst: Float32Array, N: number, A: number
 }
 
 /**
+ * Below this many patch rows (Kh*Kw*Ci) the transposed im2col matrix is small
+ * enough that building it plus one GEMM beats the convolution trick, whose
+ * XNNPACK tiling is poor when its output has only Kh*Kw*Ci pixels.
+ */
+const IM2COL_MAX_ROWS = 64;
+
+/**
+ * dW = colsT [Kh*Kw*Ci, P] x dy [P, Co]: the GEMM's result is already in
+ * filter layout, and the packed operand is dy, not the larger im2col matrix.
+ */
+function conv2dBackpropFilterIm2col(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
+  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
+  const P = N * Ho * Wo;
+  const colsT = backend.makeOutput([Kh * Kw * Ci, P], "float32");
+  const xs = f32(backend, x);
+  const cs = f32(backend, colsT);
+  for (let kh = 0; kh < Kh; kh++) {
+    for (let kw = 0; kw < Kw; kw++) {
+      const ox0 = Math.max(0, Math.ceil((pl - kw) / sw));
+      const ox1 = Math.min(Wo, Math.floor((W - 1 + pl - kw) / sw) + 1);
+      for (let ci = 0; ci < Ci; ci++) {
+        let d = ((kh * Kw + kw) * Ci + ci) * P;
+        for (let n = 0; n < N; n++) {
+          for (let oy = 0; oy < Ho; oy++, d += Wo) {
+            const iy = oy * sh + kh - pt;
+            if (iy < 0 || iy >= H || ox1 <= ox0) {
+              cs.fill(0, d, d + Wo);
+              continue;
+            }
+            if (ox0 > 0) cs.fill(0, d, d + ox0);
+            if (ox1 < Wo) cs.fill(0, d + ox1, d + Wo);
+            let src = ((n * H + iy) * W + ox0 * sw + kw - pl) * Ci + ci;
+            const step = sw * Ci;
+            for (let ox = ox0; ox < ox1; ox++, src += step) cs[d + ox] = xs[src] as number;
+          }
+        }
+      }
+    }
+  }
+  const dy2 = run("Reshape", backend, { x: dy }, { shape: [P, Co] });
+  const r = run("BatchMatMul", backend, { a: colsT, b: dy2 }, { transposeA: false, transposeB: false });
+  free(backend, colsT, dy2);
+  const out = run("Reshape", backend, { x: r }, { shape: [Kh, Kw, Ci, Co] });
+  free(backend, r);
+  return out;
+}
+
+/**
  * dW[kh,kw,ci,co] = sum over (n,oy,ox) of x[n, oy*s+kh-p, ox*s+kw-p, ci] * dy[n,oy,ox,co].
  * Read with ci as the batch axis, n as the channel axis and dy as a
  * (dilation = stride) filter, that is a single XNNPACK convolution whose
@@ -407,6 +455,8 @@ function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: T
     return out;
   }
 
+  if (Kh * Kw * Ci <= IM2COL_MAX_ROWS) return conv2dBackpropFilterIm2col(backend, x, dy, g);
+
   // Only input rows/cols some output actually reads; a 'valid' strided conv
   // may skip trailing ones, and explicit padding cannot be negative.
   const Hc = Math.min(H, (Ho - 1) * sh + Kh - pt);
@@ -419,13 +469,18 @@ function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: T
   {
     const xs = f32(backend, x);
     const xd = f32(backend, xT);
-    // x[n, h, w, ci] -> xT[ci, h, w, n], cropping to Hc x Wc.
+    // x[n, h, w, ci] -> xT[ci, h, w, n], cropping to Hc x Wc. Pixel-outer
+    // order keeps the Ci destination cache lines of one pixel hot while all
+    // N images fill them (n-outer order measured ~2x slower).
     const HWN = Hc * Wc * N;
-    for (let n = 0; n < N; n++) {
-      for (let h = 0; h < Hc; h++) {
-        for (let w = 0; w < Wc; w++) {
-          const s = ((n * H + h) * W + w) * Ci;
-          let d = (h * Wc + w) * N + n;
+    const imgStride = H * W * Ci;
+    for (let h = 0; h < Hc; h++) {
+      for (let w = 0; w < Wc; w++) {
+        const s0 = (h * W + w) * Ci;
+        const d0 = (h * Wc + w) * N;
+        for (let n = 0; n < N; n++) {
+          const s = s0 + n * imgStride;
+          let d = d0 + n;
           for (let c = 0; c < Ci; c++, d += HWN) xd[d] = xs[s + c] as number;
         }
       }
