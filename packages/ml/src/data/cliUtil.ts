@@ -1,3 +1,4 @@
+import path from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { DatasetError } from "./errors.js";
@@ -32,12 +33,26 @@ export function intArg(name: string, value: string | undefined, fallback?: numbe
   return n;
 }
 
+/** Where a command writes; tests pass collectors, the CLIs pass the process streams. */
+export interface CliIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Draw a progress bar (terminal) instead of sparse progress lines. */
+  tty: boolean;
+}
+
+export const processIO: CliIO = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  tty: Boolean(process.stderr.isTTY),
+};
+
 /** cli-progress bar on a terminal; sparse plain lines otherwise (CI logs, piped output). */
-export function progressReporter(label: string): {
-  update: (done: number, total: number) => void;
-  stop: () => void;
-} {
-  if (process.stderr.isTTY) {
+export function progressReporter(
+  label: string,
+  io: CliIO = processIO,
+): { update: (done: number, total: number) => void; stop: () => void } {
+  if (io.tty) {
     const bar = new cliProgress.SingleBar(
       { format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta}s`, stream: process.stderr },
       cliProgress.Presets.shades_classic,
@@ -60,29 +75,34 @@ export function progressReporter(label: string): {
   return {
     update(done, total) {
       const pct = Math.floor((done / total) * 10) * 10;
-      if (pct !== lastPct || done === total) {
-        if (pct !== lastPct) process.stderr.write(`${label}: ${done}/${total} (${pct}%)\n`);
-        lastPct = pct;
-      }
+      if (pct !== lastPct) io.err(`${label}: ${done}/${total} (${pct}%)\n`);
+      lastPct = pct;
     },
     stop() {},
   };
 }
 
-/** Uniform exit codes: 2 for usage errors, 1 for data errors, with the message on stderr. */
-export async function runCli(usage: string, main: () => Promise<void>): Promise<void> {
+/** Runs a command body and maps failures to exit codes: 2 usage, 1 data/other, 0 success. */
+export async function runCli(usage: string, io: CliIO, main: () => Promise<void>): Promise<number> {
   try {
     await main();
+    return 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof DatasetError) {
-      process.stderr.write(`error: ${err.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
+      io.err(`error: ${err.message}\n\n${usage}\n`);
+      return 2;
     }
+    if (err instanceof DatasetError) {
+      io.err(`error: ${err.message}\n`);
+      return 1;
+    }
+    io.err(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
   }
+}
+
+/** Relative to the working directory when inside it, absolute otherwise (no "../../tmp"). */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
 }

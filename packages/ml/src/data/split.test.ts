@@ -1,15 +1,11 @@
-import { execFile } from "node:child_process";
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DatasetError } from "./errors.js";
 import { scanDataset } from "./scan.js";
 import { splitDataset } from "./split.js";
 import { solidPng, tempDir, writeFiles } from "./testUtil.js";
 
-const run = promisify(execFile);
-const REPO = path.resolve(import.meta.dirname, "../../../..");
 const SIZES = { bacteria: 23, normal: 14, virus: 11 };
 let base: string;
 let raw: string;
@@ -142,27 +138,5 @@ describe("splitDataset", () => {
     );
     expect((e3 as DatasetError).code).toBe("BAD_ARGUMENT");
     expect(await listTree(raw)).not.toContain(path.join("processed", "train"));
-  });
-});
-
-describe("cli/split.ts", () => {
-  it("works, refuses to overwrite, and rejects bad args with a usage message", async () => {
-    const tsx = path.join(REPO, "node_modules", ".bin", "tsx");
-    const cli = path.join(REPO, "packages/ml/src/cli/split.ts");
-    const out = path.join(base, "cli-out");
-    const fail = (e: { code: number; stderr: string }) => e;
-    const [ok, badSeed, unknown] = await Promise.all([
-      run(tsx, [cli, "--raw", raw, "--out", out, "--seed", "3"], { cwd: REPO }),
-      run(tsx, [cli, "--raw", raw, "--out", out, "--seed", "abc"]).catch(fail),
-      run(tsx, [cli, "--rwa", raw]).catch(fail),
-    ]);
-    expect(ok.stdout).toContain("train");
-    const again = await run(tsx, [cli, "--raw", raw, "--out", out]).catch(fail);
-    expect(again).toMatchObject({ code: 1 });
-    expect((again as { stderr: string }).stderr).toContain("--force");
-    expect(badSeed).toMatchObject({ code: 2 });
-    expect((badSeed as { stderr: string }).stderr).toContain("--seed must be an integer");
-    expect(unknown).toMatchObject({ code: 2 });
-    expect((unknown as { stderr: string }).stderr).toContain("usage: pnpm data:split");
   });
 });

@@ -103,15 +103,18 @@ export async function splitDataset(opts: SplitOptions): Promise<SplitSummary> {
       }
     }
 
+    for (const split of [...SPLITS, "predict"]) {
+      for (const cls of classNames) await mkdir(path.join(tmp, split, cls), { recursive: true });
+    }
+    // Copies are I/O-bound; a few in flight hide per-file latency without flooding the disk.
     let done = 0;
-    for (const p of plan) {
-      const dstDir = path.join(tmp, p.split, p.cls);
-      await mkdir(dstDir, { recursive: true });
-      await copyFile(path.join(raw, p.cls, p.from), path.join(dstDir, p.name));
+    let next = 0;
+    const copyOne = async (p: (typeof plan)[number]) => {
+      await copyFile(path.join(raw, p.cls, p.from), path.join(tmp, p.split, p.cls, p.name));
       const mask = path.join(raw, MASKS_DIR, p.cls, p.from);
       if (
         await stat(mask).then(
-          (s) => s.isFile(),
+          (st) => st.isFile(),
           () => false,
         )
       ) {
@@ -120,7 +123,12 @@ export async function splitDataset(opts: SplitOptions): Promise<SplitSummary> {
         await copyFile(mask, path.join(maskDir, p.name));
       }
       opts.onProgress?.(++done, plan.length);
-    }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(8, plan.length) }, async () => {
+        while (next < plan.length) await copyOne(plan[next++] as (typeof plan)[number]);
+      }),
+    );
     await writeFile(
       path.join(tmp, "split.json"),
       `${JSON.stringify({ raw, seed, fractions, classNames, counts, predict }, null, 2)}\n`,
