@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 
-type GradientsArg = Parameters<tf.AdamOptimizer["applyGradients"]>[0];
+/** tfjs types this as a map of Variables, but gradients are plain tensors (as variableGrads returns). */
+type GradientsArg = tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[];
+type SuperArg = Parameters<tf.AdamOptimizer["applyGradients"]>[0];
 
 export interface AdamWOptions {
   learningRate: number;
@@ -69,7 +71,7 @@ export class AdamW extends tf.AdamOptimizer {
         }
       });
     }
-    super.applyGradients(variableGradients);
+    super.applyGradients(variableGradients as SuperArg);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -1,0 +1,102 @@
+import type { SkippedImage } from "../data/loader.js";
+import type { Evaluation } from "../metrics/evaluate.js";
+import type { BestTrackerState, EarlyStoppingState, PlateauState } from "./callbacks.js";
+
+export interface EpochMetrics {
+  /** 1-based. */
+  epoch: number;
+  /** Learning rate at the end of the epoch (after warm-up, before this epoch's plateau step). */
+  lr: number;
+  train: { loss: number; accuracy: number };
+  val: { loss: number; accuracy: number; precision: number; recall: number; f1: number };
+  /** Wall time of the epoch (training + validation), ms. */
+  durationMs: number;
+  /** Training images per second this epoch. */
+  imagesPerSec: number;
+}
+
+export interface BestCheckpoint {
+  /** Absolute path of the directory holding model.json + weights.bin + manifest.json. */
+  dir: string;
+  /** sha256 over model.json bytes followed by weights.bin bytes (see checkpoint/manifest.json). */
+  sha256: string;
+  sizeBytes: number;
+  epoch: number;
+}
+
+export interface Prediction {
+  /** Relative to the data set root. */
+  path: string;
+  label: number;
+  predicted: number;
+  probs: number[];
+}
+
+export interface TrainResult {
+  bestEpoch: number;
+  bestValF1: number;
+  epochsRun: number;
+  stoppedEarly: boolean;
+  history: EpochMetrics[];
+  /** Test split, evaluated with the best-val-F1 checkpoint. */
+  test: Evaluation;
+  predictions: Prediction[];
+  bestCheckpoint: BestCheckpoint;
+  /** Unreadable images skipped in any split, deduplicated by path. */
+  skipped: SkippedImage[];
+  classNames: string[];
+  backend: string;
+  /** Whether the head was trained on cached backbone features. */
+  cachedFeatures: boolean;
+  durationMs: number;
+}
+
+/**
+ * Everything needed to continue a crashed run at the next epoch. Written atomically after every
+ * epoch into `<runDir>/resume/state.json` next to the model and optimizer state; read it back with
+ * `readResumeState(runDir)`.
+ */
+export interface ResumeState {
+  version: 1;
+  /** Hash of the pipeline config the state belongs to; resuming under another config is refused. */
+  configHash: string;
+  /** Last completed epoch (1-based); training continues at epoch + 1. */
+  epoch: number;
+  /** Optimizer steps taken so far (drives warm-up). */
+  globalStep: number;
+  earlyStopping: EarlyStoppingState;
+  plateau: PlateauState;
+  best: BestTrackerState;
+  bestCheckpoint: BestCheckpoint | null;
+  /** True once early stopping fired: a resume goes straight to the test evaluation. */
+  stopped: boolean;
+  history: EpochMetrics[];
+  /**
+   * Last epoch whose onEpoch callback completed. Epochs after it but <= `epoch` are replayed to
+   * onEpoch on resume, so every epoch reaches the caller once even if the crash came in between.
+   */
+  reportedThrough: number;
+  /** Absolute path of the resume directory this state was read from. */
+  dir: string;
+}
+
+export type TrainLog = (msg: string, fields?: Record<string, unknown>) => void;
+
+export interface TrainOptions {
+  runDir: string;
+  /** FE checkpoint directory whose weights start an FT run (copied by layer name). */
+  initFrom?: string;
+  resumeFrom?: ResumeState;
+  onEpoch?: (m: EpochMetrics) => Promise<void> | void;
+  onBatch?: (i: number, n: number) => void;
+  /** Polled between batches; returning true aborts with TrainingCancelledError (the last epoch checkpoint stays resumable). */
+  shouldStop?: () => boolean;
+  log: TrainLog;
+}
+
+export class TrainingCancelledError extends Error {
+  constructor(readonly epoch: number) {
+    super(`training cancelled during epoch ${epoch}`);
+    this.name = "TrainingCancelledError";
+  }
+}
