@@ -1,4 +1,4 @@
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DatasetError } from "./errors.js";
@@ -74,6 +74,17 @@ describe("scanDataset", () => {
     expect(ds.splits.val[0]?.maskPath).toBeUndefined();
     // Same input, same output.
     expect(await scanDataset(root)).toEqual(ds);
+  });
+
+  it("follows symlinked class folders", async () => {
+    const store = await makeDataset(["store/virus/x.png"]);
+    const root = await makeDataset(full(["normal"]));
+    for (const split of ["train", "val", "test"]) {
+      await symlink(path.join(store, "store", "virus"), path.join(root, split, "virus"));
+    }
+    const ds = await scanDataset(root);
+    expect(ds.classNames).toEqual(["normal", "virus"]);
+    expect(ds.splits.test.map((i) => i.path)).toEqual(["test/normal/a.png", "test/virus/x.png"]);
   });
 
   it("names an empty class folder", async () => {

@@ -49,10 +49,13 @@ async function isDir(p: string): Promise<boolean> {
 
 async function listDirs(p: string): Promise<string[]> {
   const entries = await readdir(p, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith("."))
-    .map((e) => e.name)
-    .sort(byCodePoint);
+  const names: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith(".")) continue;
+    // Class folders may be symlinks into a shared image store.
+    if (e.isDirectory() || (e.isSymbolicLink() && (await isDir(path.join(p, e.name))))) names.push(e.name);
+  }
+  return names.sort(byCodePoint);
 }
 
 async function listImages(p: string): Promise<string[]> {
