@@ -29,9 +29,13 @@ Options:
   --watch          follow the sweep with live progress until it ends, then print the leaderboard
   --new            start a fresh sweep even if this one was submitted before
   --max-runs N     allow expanding to more than ${DEFAULT_MAX_RUNS} runs
+  --api URL        submit through the scheduler API (POST /api/sweeps) instead of writing directly;
+                   also XNN_API_URL. The server resolves \`base\` against its own conf dir.
+  --token TOKEN    API token with the operator role (also XNN_TOKEN)
   -h, --help       this text
 
-Environment: DATABASE_URL (postgres://...), REDIS_URL (redis://...), XNN_QUEUE_PREFIX (default bull).`;
+Environment: DATABASE_URL (postgres://...), REDIS_URL (redis://...), XNN_QUEUE_PREFIX (default bull);
+with --api only XNN_API_URL and XNN_TOKEN.`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -49,6 +53,8 @@ async function main(): Promise<void> {
         watch: { type: "boolean", default: false },
         new: { type: "boolean", default: false },
         "max-runs": { type: "string" },
+        api: { type: "string" },
+        token: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -78,6 +84,12 @@ async function main(): Promise<void> {
 
   if (values["dry-run"]) {
     printExpansion(loaded, values.json);
+    return;
+  }
+
+  const apiUrl = values.api ?? process.env.XNN_API_URL;
+  if (apiUrl) {
+    await submitThroughApi(loaded, file, apiUrl, values);
     return;
   }
 
@@ -134,6 +146,40 @@ async function main(): Promise<void> {
     await flows.close().catch(() => {});
     connection.disconnect();
     await prisma.$disconnect();
+  }
+}
+
+async function submitThroughApi(
+  loaded: LoadedSweep,
+  file: string,
+  apiUrl: string,
+  values: { token?: string; new: boolean; json: boolean; watch: boolean },
+): Promise<void> {
+  if (values.watch) fail("--watch reads the database directly; it cannot be combined with --api");
+  const token = values.token ?? process.env.XNN_TOKEN;
+  if (!token)
+    fail(
+      "--api needs a token: --token TOKEN or XNN_TOKEN (create one with `pnpm xnn token create --role operator`)",
+    );
+  const { ApiSubmitError, submitViaApi } = await import("../services/submitViaApi");
+  try {
+    const result = await submitViaApi({ apiUrl, token, yaml: loaded.sourceText, fresh: values.new, file });
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify({ ...result, sweepId: result.id, ...expansionJson(loaded, result.id) })}\n`,
+      );
+    } else if (result.created) {
+      process.stdout.write(
+        `Created sweep ${result.id} via ${apiUrl}: ${result.runs} runs, ${result.jobs} jobs queued.\n`,
+      );
+    } else {
+      process.stdout.write(
+        `Sweep ${result.id} already exists (status ${result.status}); nothing new was enqueued. Use --new to run it again.\n`,
+      );
+    }
+  } catch (err) {
+    if (err instanceof ApiSubmitError) fail(err.message, err.status === 400 ? 2 : 1);
+    throw err;
   }
 }
 

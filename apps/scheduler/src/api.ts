@@ -1,0 +1,94 @@
+// `pnpm api`: the scheduler's HTTP API. Parses the environment once, builds the clients, listens.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createPrisma, createSql } from "@xnn/db";
+import {
+  connectRedis,
+  createLogger,
+  createRedis,
+  EnvError,
+  parseEnv,
+  postgresUrl,
+  queuePrefix,
+  redactUrl,
+  redisUrl,
+} from "@xnn/shared";
+import { z } from "zod";
+import { createServer } from "./api/createServer";
+import { installShutdown } from "./api/shutdown";
+import { createToken } from "./services/tokens";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const logger = createLogger("api");
+
+const envShape = {
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().default("0.0.0.0"),
+  DATABASE_URL: postgresUrl,
+  REDIS_URL: redisUrl,
+  XNN_QUEUE_PREFIX: queuePrefix,
+  XNN_CONF_DIR: z.string().default(path.join(repoRoot, "conf")),
+  XNN_DEMO: z.enum(["0", "1"]).default("0"),
+};
+
+function readEnv() {
+  try {
+    return parseEnv(envShape);
+  } catch (err) {
+    if (err instanceof EnvError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+const env = readEnv();
+
+const prisma = createPrisma(env.DATABASE_URL, { poolSize: 10 });
+const sql = createSql(env.DATABASE_URL, { max: 10 });
+const redis = createRedis(env.REDIS_URL, "producer");
+// A producer connection gives up after a few retries, right for a CLI; a long-lived server must come
+// back after a Redis restart, while commands still fail fast in between (/healthz reports it).
+redis.options.retryStrategy = (times) => Math.min(times * 200, 5_000);
+redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+try {
+  await connectRedis(redis, env.REDIS_URL);
+} catch (err) {
+  logger.error((err as Error).message);
+  process.exit(1);
+}
+
+if (env.XNN_DEMO === "1") {
+  // Demo mode only: a fresh admin token per start, printed once. There is never a default password.
+  const token = await createToken(prisma, "admin", `demo-${new Date().toISOString()}`);
+  logger.warn({ token }, "XNN_DEMO=1: created an admin token for this demo");
+}
+
+const app = createServer({
+  prisma,
+  sql,
+  redis,
+  prefix: env.XNN_QUEUE_PREFIX,
+  confDir: path.resolve(env.XNN_CONF_DIR),
+  logger,
+});
+
+// A bug in one request must not take the API down; it is logged and the process serves on.
+process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
+
+const server = app.listen(env.PORT, env.HOST, () => {
+  logger.info(
+    { port: env.PORT, redis: redactUrl(env.REDIS_URL), prefix: env.XNN_QUEUE_PREFIX },
+    `API listening on http://${env.HOST}:${env.PORT}`,
+  );
+});
+server.on("error", (err) => {
+  logger.error({ err }, "cannot listen");
+  process.exit(1);
+});
+
+installShutdown(server, logger, async () => {
+  await app.closeResources();
+  await Promise.allSettled([prisma.$disconnect(), sql.end({ timeout: 5 })]);
+  redis.disconnect();
+});
