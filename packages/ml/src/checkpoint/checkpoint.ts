@@ -268,7 +268,8 @@ export interface CopyWeightsOptions {
 export function copyWeights(from: tf.LayersModel, to: tf.LayersModel, opts: CopyWeightsOptions = {}): string[] {
   const strict = opts.strict ?? opts.layerNames !== undefined;
   const names = opts.layerNames ?? to.layers.filter((l) => l.weights.length > 0).map((l) => l.name);
-  const copied: string[] = [];
+  // Validate every layer before writing any, so a mismatch never leaves `to` half-copied.
+  const plan: Array<{ dst: tf.layers.Layer; values: tf.Tensor[] }> = [];
   for (const name of names) {
     const dst = to.getLayer(name);
     let src: tf.layers.Layer | undefined;
@@ -292,8 +293,12 @@ export function copyWeights(from: tf.LayersModel, to: tf.LayersModel, opts: Copy
         throw new Error(`copyWeights: layer '${name}' weight ${i} shape [${w.shape}] != target [${d?.shape ?? "missing"}]`);
       }
     });
-    dst.setWeights(srcW);
-    copied.push(name);
+    plan.push({ dst, values: srcW });
+  }
+  const copied: string[] = [];
+  for (const { dst, values } of plan) {
+    dst.setWeights(values);
+    copied.push(dst.name);
   }
   return copied;
 }

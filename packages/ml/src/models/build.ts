@@ -35,8 +35,25 @@ export function isHeadLayerName(name: string): boolean {
 }
 
 export async function buildModel(opts: BuildModelOptions): Promise<BuiltModel> {
+  const built = buildGraph(opts, false);
+  if (opts.pretrainedDir !== undefined) {
+    await loadPretrainedBackbone(built.model, built.backboneLayerNames, opts.pretrainedDir);
+    return { ...built, init: "pretrained" };
+  }
+  return built;
+}
+
+/**
+ * Same graph, names and shapes as buildModel but every kernel is zero: for counting parameters or
+ * listing layers of large configs without paying for random initialisation. Not for training.
+ */
+export function buildModelSkeleton(opts: Omit<BuildModelOptions, "pretrainedDir">): BuiltModel {
+  return buildGraph(opts, true);
+}
+
+function buildGraph(opts: BuildModelOptions, zeroInit: boolean): BuiltModel {
   validate(opts);
-  const b = new Builder(opts.seed);
+  const b = new Builder(opts.seed, zeroInit);
   const input = tf.input({ name: INPUT_NAME, shape: [opts.imageSize, opts.imageSize, 3] });
 
   let features: ST;
@@ -66,26 +83,16 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuiltModel> {
     const n = i + 1;
     x = b.dense(x, `${HEAD_PREFIX}dense_${n}`, units, "he");
     x = b.relu(x, `${HEAD_PREFIX}relu_${n}`);
-    x = tf.layers
-      .dropout({ name: `${HEAD_PREFIX}dropout_${n}`, rate: opts.dropout, seed: deriveDropoutSeed(opts.seed, n) })
-      .apply(x) as ST;
+    // No dropout seed on purpose: tfjs re-seeds randomUniform with the same seed on every call,
+    // so a seeded Dropout drops the SAME units at every step (fixed pruning, not dropout).
+    x = tf.layers.dropout({ name: `${HEAD_PREFIX}dropout_${n}`, rate: opts.dropout }).apply(x) as ST;
   });
   // Logits layer has no ReLU after it: Glorot keeps initial logits small (near-uniform softmax).
   const logits = b.dense(x, `${HEAD_PREFIX}logits`, opts.numClasses, "glorot");
 
   const model = tf.model({ name: `xnn_${opts.arch}`, inputs: input, outputs: logits });
   const backboneLayerNames = model.layers.filter((l) => l.name !== INPUT_NAME && !isHeadLayerName(l.name)).map((l) => l.name);
-
-  let init: BuiltModel["init"] = "random";
-  if (opts.pretrainedDir !== undefined) {
-    await loadPretrainedBackbone(model, backboneLayerNames, opts.pretrainedDir);
-    init = "pretrained";
-  }
-  return { model, init, backboneLayerNames };
-}
-
-function deriveDropoutSeed(seed: number, n: number): number {
-  return (Math.imul(seed ^ 0x9e3779b9, 31) + n) >>> 0;
+  return { model, init: "random", backboneLayerNames };
 }
 
 function validate(o: BuildModelOptions): void {

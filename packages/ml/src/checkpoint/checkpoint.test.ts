@@ -1,0 +1,144 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildModel, configureStage } from "../models/index.js";
+import { CheckpointError, copyWeights, loadCheckpoint, MANIFEST_JSON, MODEL_JSON, readManifest, saveCheckpoint, WEIGHTS_BIN } from "./index.js";
+
+let tmp: string;
+const input = () => tf.randomUniform([3, 32, 32, 3], 0, 1, "float32", 99);
+
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "xnn-ckpt-"));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+function predictBytes(model: tf.LayersModel): Buffer {
+  return tf.tidy(() => {
+    const y = model.predict(input()) as tf.Tensor;
+    return Buffer.from((y.dataSync() as Float32Array).slice().buffer);
+  });
+}
+
+describe("saveCheckpoint / loadCheckpoint", () => {
+  for (const arch of ["mobilenet_v2", "convnext_v2_atto"] as const) {
+    it(`${arch}: roundtrip gives bit-identical predictions and a verified manifest`, async () => {
+      const { model } = await buildModel({ arch, ...(arch === "mobilenet_v2" ? { widthMultiplier: 0.35 } : {}), imageSize: 32, numClasses: 3, dropout: 0.2, seed: 5 });
+      // Perturb GRN gamma/beta (zero at init) so the roundtrip actually exercises them.
+      if (arch === "convnext_v2_atto") {
+        const grn = model.getLayer("stage3_block1_grn");
+        grn.setWeights(grn.getWeights().map((w, i) => tf.fill(w.shape, 0.3 + i * 0.1)));
+      }
+      const dir = path.join(tmp, `rt-${arch}`);
+      const res = await saveCheckpoint(model, dir);
+      expect(res.files.map((f) => path.basename(f)).sort()).toEqual([MANIFEST_JSON, MODEL_JSON, WEIGHTS_BIN].sort());
+      expect(res.sha256).toMatch(/^[0-9a-f]{64}$/);
+      const sizes = await Promise.all([MODEL_JSON, WEIGHTS_BIN].map(async (f) => (await fs.stat(path.join(dir, f))).size));
+      expect(res.sizeBytes).toBe(sizes[0]! + sizes[1]!);
+      expect((await readManifest(dir))?.sha256).toBe(res.sha256);
+      // No temp or swap directories left beside the checkpoint.
+      expect((await fs.readdir(tmp)).filter((n) => n.includes(".tmp-") || n.includes(".old-"))).toEqual([]);
+
+      const loaded = await loadCheckpoint(dir);
+      expect(loaded.layers.map((l) => l.name)).toEqual(model.layers.map((l) => l.name));
+      expect(predictBytes(loaded).equals(predictBytes(model))).toBe(true);
+      loaded.dispose();
+      model.dispose();
+    });
+  }
+
+  it("same weights give the same sha256; different weights a different one; overwrite is atomic-swap", async () => {
+    const a = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 1 });
+    const b = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 2 });
+    const dir = path.join(tmp, "overwrite");
+    const r1 = await saveCheckpoint(a.model, dir);
+    const r1again = await saveCheckpoint(a.model, path.join(tmp, "overwrite-copy"));
+    expect(r1again.sha256).toBe(r1.sha256);
+    const r2 = await saveCheckpoint(b.model, dir);
+    expect(r2.sha256).not.toBe(r1.sha256);
+    const loaded = await loadCheckpoint(dir);
+    expect(predictBytes(loaded).equals(predictBytes(b.model))).toBe(true);
+    expect((await fs.readdir(tmp)).filter((n) => n.startsWith(".overwrite"))).toEqual([]);
+    for (const m of [a.model, b.model, loaded]) m.dispose();
+  });
+
+  it("corrupted or truncated weights give an error naming the file", async () => {
+    const { model } = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 3 });
+    const dir = path.join(tmp, "corrupt");
+    await saveCheckpoint(model, dir);
+    model.dispose();
+    const wfile = path.join(dir, WEIGHTS_BIN);
+    const original = await fs.readFile(wfile);
+
+    // One flipped byte: same size, so only the hash can catch it.
+    const flipped = Buffer.from(original);
+    flipped[1000] = (flipped[1000] as number) ^ 0xff;
+    await fs.writeFile(wfile, flipped);
+    const err = await loadCheckpoint(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as CheckpointError).file).toBe(wfile);
+    expect((err as Error).message).toContain(wfile);
+    expect((err as Error).message).toMatch(/corrupt/);
+
+    // Without a manifest (e.g. a converter's output) truncation is still caught by size.
+    await fs.writeFile(wfile, original.subarray(0, original.length - 8));
+    await fs.rm(path.join(dir, MANIFEST_JSON));
+    await expect(loadCheckpoint(dir)).rejects.toThrow(new RegExp(`truncated or corrupt .*${WEIGHTS_BIN}`));
+
+    // Garbage model.json.
+    await fs.writeFile(wfile, original);
+    await fs.writeFile(path.join(dir, MODEL_JSON), "{ not json");
+    await expect(loadCheckpoint(dir)).rejects.toThrow(new RegExp(`${MODEL_JSON} is not a tfjs model.json`));
+
+    await expect(loadCheckpoint(path.join(tmp, "nope"))).rejects.toThrow(/cannot read .*model\.json/);
+  });
+
+  it("a checkpoint written by another process reloads here with identical predictions", async () => {
+    const dir = path.join(tmp, "child");
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "save_in_child.ts");
+    await promisify(execFile)(process.execPath, ["--import", "tsx", child, dir, "21"], { cwd: process.cwd(), timeout: 60_000 });
+    const loaded = await loadCheckpoint(dir);
+    const { model } = await buildModel({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 4, dropout: 0.2, seed: 21 });
+    // Same seed in another process => same initial weights, and the checkpoint reloads by name.
+    expect(predictBytes(loaded).equals(predictBytes(model))).toBe(true);
+    loaded.dispose();
+    model.dispose();
+  });
+});
+
+describe("copyWeights", () => {
+  it("copies an FE model into a fresh model for FT, by layer name", async () => {
+    const fe = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 8 });
+    const ft = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 9 });
+    expect(predictBytes(fe.model).equals(predictBytes(ft.model))).toBe(false);
+    const copied = copyWeights(fe.model, ft.model);
+    expect(copied.length).toBe(fe.model.layers.filter((l) => l.weights.length > 0).length);
+    expect(predictBytes(fe.model).equals(predictBytes(ft.model))).toBe(true);
+    // The copy is by value: training the FT model must not move the FE model.
+    configureStage(ft.model, ft.backboneLayerNames, { kind: "fe" });
+    ft.model.compile({ optimizer: tf.train.sgd(0.5), loss: "sparseCategoricalCrossentropy" });
+    const before = predictBytes(fe.model);
+    await ft.model.fit(input(), tf.tensor1d([0, 1, 2]), { epochs: 1, verbose: 0 });
+    expect(predictBytes(fe.model).equals(before)).toBe(true);
+
+    const other = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.5, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 8 });
+    const otherBefore = predictBytes(other.model);
+    // Conv1 has 16 filters at both widths; block_1_project is the first layer that differs.
+    expect(() => copyWeights(fe.model, other.model)).toThrow(/layer 'block_1_project' weight 0 shape \[1,1,48,8\] != target \[1,1,48,16\]/);
+    expect(predictBytes(other.model).equals(otherBefore)).toBe(true);
+    expect(() => copyWeights(fe.model, other.model, { layerNames: ["nope"] })).toThrow();
+    for (const m of [fe.model, ft.model, other.model]) m.dispose();
+  });
+});
+
+it("testdata helper exists (guards the cross-process test against a silent path change)", () => {
+  expect(existsSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "save_in_child.ts"))).toBe(true);
+});
