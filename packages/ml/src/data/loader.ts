@@ -148,7 +148,11 @@ async function decodeOne(absPath: string, spec: DecodeSpec): Promise<DecodedImag
 
   const out: DecodedImage = { data, channels: info.channels, flip, grayscale: spec.grayscale };
   if (spec.maskAbsPath) {
-    out.mask = await decodeMask(spec.maskAbsPath, spec.size, box, srcW, srcH);
+    const maskPath = spec.maskAbsPath;
+    out.mask = await decodeMask(maskPath, spec.size, box, srcW, srcH).catch((err: unknown) => {
+      // The skip report is keyed by image; say when it was the mask that failed.
+      throw new Error(`mask ${maskPath}: ${reasonOf(err)}`);
+    });
   }
   return out;
 }
