@@ -14,9 +14,11 @@
  * un-transposed operands. The depthwise gradients, which XNNPACK cannot
  * express, run in hand-assembled wasm SIMD (simdDot.ts).
  *
- * Tile, Sum and Mean are replaced too (Sum/Mean only for reductions over
- * leading axes, otherwise delegating to the shipped kernels): they sit on
- * the batch-norm forward/backward path and dominated a profiled training step.
+ * Tile, Sum, Mean, GreaterEqual, LessEqual, LogicalAnd and Select are
+ * replaced too (all but Tile only for their simple cases, delegating the
+ * rest to the shipped kernels): they sit on the batch-norm and ReLU6
+ * gradient paths and dominated a profiled training step once the conv
+ * gradients were fast.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TensorInfo } from "@tensorflow/tfjs";
@@ -901,6 +903,114 @@ function reductionConfig(name: "Sum" | "Mean"): tf.KernelConfig {
 const sumConfig = reductionConfig("Sum");
 const meanConfig = reductionConfig("Mean");
 
+// --- ReLU6 gradient elementwise ops ---------------------------------------------
+
+/**
+ * clipByValue's gradient (every ReLU6 in MobileNetV2) is
+ * select(logicalAnd(x >= 0, x <= 6), dy, 0). The shipped wasm kernels for
+ * these four ops go through a generic broadcasting loop at ~25 ns per
+ * element, which made them ~25% of a profiled training step. Plain JS loops
+ * cover the equal-shape and scalar-operand cases; anything else (real
+ * broadcasting) goes to the shipped kernels.
+ */
+type Operands = { mode: "same" | "aScalar" | "bScalar"; shape: number[] } | null;
+
+function simpleOperands(a: TensorInfo, b: TensorInfo): Operands {
+  const sizeA = tf.util.sizeFromShape(a.shape);
+  const sizeB = tf.util.sizeFromShape(b.shape);
+  if (tf.util.arraysEqual(a.shape, b.shape)) return { mode: "same", shape: a.shape };
+  if (sizeA !== 1 && sizeB !== 1) return null;
+  const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  const size = tf.util.sizeFromShape(shape);
+  if (sizeB === 1 && size === sizeA) return { mode: "bScalar", shape };
+  if (sizeA === 1 && size === sizeB) return { mode: "aScalar", shape };
+  return null;
+}
+
+type Numeric = Float32Array | Int32Array | Uint8Array;
+
+function compareConfig(name: "GreaterEqual" | "LessEqual"): tf.KernelConfig {
+  const ge = name === "GreaterEqual";
+  return {
+    kernelName: name,
+    backendName: BACKEND,
+    kernelFunc: (args) => {
+      const a = input(args.inputs, "a", name);
+      const b = input(args.inputs, "b", name);
+      const ops = simpleOperands(a, b);
+      if (!ops || a.dtype !== b.dtype || (a.dtype !== "float32" && a.dtype !== "int32")) {
+        return callShipped(name, args);
+      }
+      const backend = backendOf(args.backend);
+      const out = backend.makeOutput(ops.shape, "bool");
+      const o = backend.typedArrayFromHeap(out) as Uint8Array;
+      const av = backend.typedArrayFromHeap(a) as Numeric;
+      const bv = backend.typedArrayFromHeap(b) as Numeric;
+      const n = o.length;
+      if (ops.mode === "same") {
+        if (ge) for (let i = 0; i < n; i++) o[i] = (av[i] as number) >= (bv[i] as number) ? 1 : 0;
+        else for (let i = 0; i < n; i++) o[i] = (av[i] as number) <= (bv[i] as number) ? 1 : 0;
+      } else if (ops.mode === "bScalar") {
+        const t = bv[0] as number;
+        if (ge) for (let i = 0; i < n; i++) o[i] = (av[i] as number) >= t ? 1 : 0;
+        else for (let i = 0; i < n; i++) o[i] = (av[i] as number) <= t ? 1 : 0;
+      } else {
+        const t = av[0] as number;
+        if (ge) for (let i = 0; i < n; i++) o[i] = t >= (bv[i] as number) ? 1 : 0;
+        else for (let i = 0; i < n; i++) o[i] = t <= (bv[i] as number) ? 1 : 0;
+      }
+      return out;
+    },
+  };
+}
+
+const logicalAndConfig: tf.KernelConfig = {
+  kernelName: "LogicalAnd",
+  backendName: BACKEND,
+  kernelFunc: (args) => {
+    const a = input(args.inputs, "a", "LogicalAnd");
+    const b = input(args.inputs, "b", "LogicalAnd");
+    const ops = simpleOperands(a, b);
+    if (!ops || a.dtype !== "bool" || b.dtype !== "bool") return callShipped("LogicalAnd", args);
+    const backend = backendOf(args.backend);
+    const out = backend.makeOutput(ops.shape, "bool");
+    const o = backend.typedArrayFromHeap(out) as Uint8Array;
+    const av = backend.typedArrayFromHeap(a) as Uint8Array;
+    const bv = backend.typedArrayFromHeap(b) as Uint8Array;
+    const n = o.length;
+    if (ops.mode === "same") for (let i = 0; i < n; i++) o[i] = (av[i] as number) & (bv[i] as number);
+    else if (ops.mode === "bScalar") o.set(bv[0] ? av.subarray(0, n) : new Uint8Array(n));
+    else o.set(av[0] ? bv.subarray(0, n) : new Uint8Array(n));
+    return out;
+  },
+};
+
+const selectConfig: tf.KernelConfig = {
+  kernelName: "Select",
+  backendName: BACKEND,
+  kernelFunc: (args) => {
+    const c = input(args.inputs, "condition", "Select");
+    const t = input(args.inputs, "t", "Select");
+    const e = input(args.inputs, "e", "Select");
+    const simple =
+      c.dtype === "bool" &&
+      t.dtype === e.dtype &&
+      (t.dtype === "float32" || t.dtype === "int32") &&
+      tf.util.arraysEqual(c.shape, t.shape) &&
+      tf.util.arraysEqual(t.shape, e.shape);
+    if (!simple) return callShipped("Select", args);
+    const backend = backendOf(args.backend);
+    const out = backend.makeOutput(t.shape, t.dtype);
+    const o = backend.typedArrayFromHeap(out) as Numeric;
+    const cv = backend.typedArrayFromHeap(c) as Uint8Array;
+    const tv = backend.typedArrayFromHeap(t) as Numeric;
+    const ev = backend.typedArrayFromHeap(e) as Numeric;
+    const n = o.length;
+    for (let i = 0; i < n; i++) o[i] = cv[i] ? (tv[i] as number) : (ev[i] as number);
+    return out;
+  },
+};
+
 // --- kernel configs -----------------------------------------------------------
 
 interface ConvGradAttrs {
@@ -1007,12 +1117,16 @@ export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
   tileConfig,
   sumConfig,
   meanConfig,
+  compareConfig("GreaterEqual"),
+  compareConfig("LessEqual"),
+  logicalAndConfig,
+  selectConfig,
 ];
 
 /**
  * Install the kernels for backend "wasm". Idempotent; replaces the shipped
- * Conv2DBackpropInput, Tile, Sum and Mean (the last two keep the shipped
- * kernels as fallback). Works before or after the wasm backend initialises
+ * Conv2DBackpropInput and the elementwise/reduction kernels listed in the
+ * header (keeping the shipped kernels as fallback). Works before or after the wasm backend initialises
  * because kernels are looked up per call.
  */
 export function registerWasmGradKernels(): void {
