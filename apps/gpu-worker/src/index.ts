@@ -1,0 +1,96 @@
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createLogger, EnvError } from "@xnn/shared";
+import { parseWorkerEnv } from "./env";
+import { detectGpus } from "./gpus";
+import { installShutdown } from "./shutdown";
+import { startWorker } from "./startWorker";
+import { superviseWorkers } from "./supervisor";
+
+const USAGE = `Usage: pnpm worker [--gpus 0,1|all] [--processes N|auto]
+
+Trains queued runs. Without options: one worker process on the best available backend.
+  --gpus 0,1 | all    one process per listed GPU (CUDA hosts), each pinned with CUDA_VISIBLE_DEVICES
+  --processes N|auto  N processes on CPU (auto: one per core; a TensorFlow.js process uses one core)
+
+Environment: DATABASE_URL, REDIS_URL (required); ARTIFACT_DIR (.xnn/artifacts), XNN_DATA_ROOT (.),
+XNN_BACKEND (auto|tensorflow|wasm|cpu), XNN_WORKER_CONCURRENCY (1), XNN_HEARTBEAT_MS (5000),
+XNN_LOCK_DURATION_MS (30000), XNN_STALLED_INTERVAL_MS (15000), XNN_SHUTDOWN_TIMEOUT_MS (60000),
+XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info).`;
+
+function fail(msg: string): never {
+  process.stderr.write(`${msg}\n`);
+  process.exit(2);
+}
+
+let args: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    options: {
+      gpus: { type: "string" },
+      processes: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+try {
+  args = parse();
+} catch (err) {
+  fail(`${(err as Error).message}\n\n${USAGE}`);
+}
+if (args.values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+let env: ReturnType<typeof parseWorkerEnv>;
+try {
+  env = parseWorkerEnv();
+} catch (err) {
+  if (err instanceof EnvError) fail(err.message);
+  throw err;
+}
+const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
+const entry = fileURLToPath(import.meta.url);
+
+if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
+  const detected = await detectGpus();
+  const wanted =
+    args.values.gpus === "all"
+      ? detected.map((g) => g.index)
+      : args.values.gpus.split(",").map((s) => Number(s.trim()));
+  if (wanted.length === 0 || wanted.some((i) => !Number.isInteger(i) || i < 0)) {
+    fail(
+      `--gpus ${args.values.gpus}: ${detected.length === 0 ? "nvidia-smi found no GPU on this host" : "expected GPU indices like 0,1 or all"}`,
+    );
+  }
+  const code = await superviseWorkers(
+    wanted.map((i) => ({
+      label: `gpu${i}`,
+      env: {
+        CUDA_VISIBLE_DEVICES: String(i),
+        XNN_BACKEND: env.XNN_BACKEND === "auto" ? "tensorflow" : env.XNN_BACKEND,
+      },
+    })),
+    entry,
+    logger,
+  );
+  process.exit(code);
+} else if (args.values.processes !== undefined && process.env.XNN_SUPERVISED !== "1") {
+  const n = args.values.processes === "auto" ? os.availableParallelism() : Number(args.values.processes);
+  if (!Number.isInteger(n) || n < 1)
+    fail(`--processes ${args.values.processes}: expected a positive integer or auto`);
+  const code = await superviseWorkers(
+    Array.from({ length: n }, (_, i) => ({ label: `cpu${i}`, env: {} })),
+    entry,
+    logger,
+  );
+  process.exit(code);
+} else {
+  const worker = await startWorker(env);
+  installShutdown(() => worker.close(), {
+    timeoutMs: env.XNN_SHUTDOWN_TIMEOUT_MS,
+    log: (msg) => logger.info(msg),
+  });
+}

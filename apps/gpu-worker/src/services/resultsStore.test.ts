@@ -1,0 +1,158 @@
+import { createPrisma, createSql, type PrismaClient } from "@xnn/db";
+import { createTestDatabase, testDatabaseServerUrl } from "@xnn/db/testing";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { TcpProxy } from "../testing/tcpProxy";
+import { EpochOutbox } from "./epochOutbox";
+import { type EpochRecord, type FinalResults, ResultsStore } from "./resultsStore";
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let prisma: PrismaClient;
+const sqls: ReturnType<typeof createSql>[] = [];
+
+const epoch = (n: number, f1 = 0.5): EpochRecord => ({
+  epoch: n,
+  lr: 0.001,
+  train: { loss: 1 / n, accuracy: 0.5 },
+  val: { loss: 1.1 / n, accuracy: 0.5, precision: 0.5, recall: 0.5, f1 },
+  durationMs: 1000,
+  imagesPerSec: 30,
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase(testDatabaseServerUrl());
+  prisma = createPrisma(db.url);
+});
+afterAll(async () => {
+  await Promise.all(sqls.map((s) => s.end({ timeout: 1 })));
+  await prisma?.$disconnect();
+  await db?.drop();
+});
+beforeEach(async () => {
+  await prisma.sweep.deleteMany();
+  await prisma.sweep.create({
+    data: { id: "s", name: "s", task: "t", fingerprint: "f", sourceYaml: "", status: "queued" },
+  });
+  for (const key of ["a", "b"]) {
+    await prisma.run.create({
+      data: {
+        id: key,
+        sweepId: "s",
+        key,
+        config: {},
+        configHash: key,
+        model: "resnet18",
+        classWeighting: "none",
+        stage: "fe",
+        jobId: key,
+      },
+    });
+  }
+});
+
+function store(url = db.url) {
+  const sql = createSql(url, { max: 2 });
+  sqls.push(sql);
+  return new ResultsStore(sql);
+}
+
+function final(): FinalResults {
+  return {
+    bestEpoch: 2,
+    bestValF1: 0.8,
+    epochsRun: 3,
+    history: [epoch(1), epoch(2, 0.8), epoch(3)],
+    test: {
+      accuracy: 0.75,
+      precision: 0.7,
+      recall: 0.75,
+      f1: 0.72,
+      perClass: { x: { ap: 0.9 }, y: { ap: 0.5 } },
+      microAp: 0.8,
+      classNames: ["x", "y"],
+      confusion: [
+        [2, 0],
+        [1, 1],
+      ],
+      curves: {
+        x: { precision: [0.5, 1, 1], recall: [1, 0.5, 0], thresholds: [0.1, 0.9] },
+        micro: { precision: [0.5, 1], recall: [1, 0], thresholds: [0.2] },
+      },
+    },
+    predictions: [
+      { path: "test/x/1.png", label: 0, predicted: 0, probs: [0.9, 0.1] },
+      { path: "test/y/1.png", label: 1, predicted: 0, probs: [0.6, 0.4] },
+    ],
+    checkpoint: { uri: "file:///tmp/ckpt", sha256: "a".repeat(64), sizeBytes: 1234, epoch: 2 },
+  };
+}
+
+describe("ResultsStore", () => {
+  it("writing the same epochs twice leaves each (run, epoch, split, name) once, with the latest value", async () => {
+    const s = store();
+    await s.upsertEpochs("a", [epoch(1), epoch(2)]);
+    await s.upsertEpochs("a", [epoch(2, 0.9), epoch(3)]);
+    const rows = await prisma.epochMetric.findMany({
+      where: { runId: "a", split: "val", name: "f1" },
+      orderBy: { epoch: "asc" },
+    });
+    expect(rows.map((r) => [r.epoch, r.value])).toEqual([
+      [1, 0.5],
+      [2, 0.9],
+      [3, 0.5],
+    ]);
+    expect(await prisma.epochMetric.count({ where: { runId: "a" } })).toBe(30);
+    const run = await prisma.run.findUniqueOrThrow({ where: { id: "a" } });
+    expect(run).toMatchObject({ epochsDone: 3, bestValF1: 0.9 });
+  });
+
+  it("saveFinal stores everything in one go and is safe to repeat; the sweep ends with its last run", async () => {
+    const s = store();
+    await s.saveFinal("a", "s", final());
+    await s.saveFinal("a", "s", final());
+    expect(await prisma.evaluation.count({ where: { runId: "a" } })).toBe(1);
+    expect(await prisma.prCurvePoint.count({ where: { runId: "a" } })).toBe(5);
+    expect(
+      await prisma.prediction.findMany({ where: { runId: "a" }, orderBy: { itemPath: "asc" } }),
+    ).toMatchObject([
+      { itemPath: "test/x/1.png", probabilities: [0.9, 0.1] },
+      { itemPath: "test/y/1.png", probabilities: [0.6, 0.4] },
+    ]);
+    expect(await prisma.checkpoint.findMany({ where: { runId: "a" } })).toMatchObject([
+      { kind: "best", epoch: 2, valF1: 0.8 },
+    ]);
+    expect(await prisma.run.findUniqueOrThrow({ where: { id: "a" } })).toMatchObject({
+      status: "succeeded",
+      testF1: 0.72,
+      bestEpoch: 2,
+      bestValLoss: 0.55,
+    });
+    expect((await prisma.sweep.findUniqueOrThrow({ where: { id: "s" } })).status).toBe("queued");
+    await s.markEnded("b", "s", "failed", "boom");
+    expect((await prisma.sweep.findUniqueOrThrow({ where: { id: "s" } })).status).toBe("failed");
+  });
+
+  it("while Postgres is unreachable, epochs wait and are retried; nothing is lost once it is back", async () => {
+    const target = new URL(db.url);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    const port = await proxy.start();
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(port);
+    const s = store(viaProxy.toString());
+    const retries: number[] = [];
+    const outbox = new EpochOutbox(s, "a", (_err, attempt) => retries.push(attempt));
+    outbox.push(epoch(1));
+    await outbox.drain();
+    await proxy.stop();
+    outbox.push(epoch(2));
+    outbox.push(epoch(3));
+    // Training goes on: push returned at once. Bring the database back after a few failed retries.
+    const deadline = Date.now() + 20_000;
+    while (retries.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(retries.length).toBeGreaterThanOrEqual(2);
+    await proxy.start(port);
+    await outbox.drain();
+    const epochs = await prisma.epochMetric.findMany({ where: { runId: "a", split: "val", name: "f1" } });
+    expect(epochs.map((e) => e.epoch).sort()).toEqual([1, 2, 3]);
+    await proxy.stop();
+  });
+});
