@@ -31,12 +31,14 @@ function predictBytes(model: tf.LayersModel): Buffer {
 describe("saveCheckpoint / loadCheckpoint", () => {
   for (const arch of ["mobilenet_v2", "convnext_v2_atto"] as const) {
     it(`${arch}: roundtrip gives bit-identical predictions and a verified manifest`, async () => {
-      const { model } = await buildModel({ arch, ...(arch === "mobilenet_v2" ? { widthMultiplier: 0.35 } : {}), imageSize: 32, numClasses: 3, dropout: 0.2, seed: 5 });
+      const { model, backboneLayerNames } = await buildModel({ arch, ...(arch === "mobilenet_v2" ? { widthMultiplier: 0.35 } : {}), imageSize: 32, numClasses: 3, dropout: 0.2, seed: 5 });
       // Perturb GRN gamma/beta (zero at init) so the roundtrip actually exercises them.
       if (arch === "convnext_v2_atto") {
         const grn = model.getLayer("stage3_block1_grn");
         grn.setWeights(grn.getWeights().map((w, i) => tf.fill(w.shape, 0.3 + i * 0.1)));
       }
+      // Stage flags travel with the topology, so a resumed FE run reloads frozen.
+      configureStage(model, backboneLayerNames, { kind: "fe" });
       const dir = path.join(tmp, `rt-${arch}`);
       const res = await saveCheckpoint(model, dir);
       expect(res.files.map((f) => path.basename(f)).sort()).toEqual([MANIFEST_JSON, MODEL_JSON, WEIGHTS_BIN].sort());
@@ -49,6 +51,11 @@ describe("saveCheckpoint / loadCheckpoint", () => {
 
       const loaded = await loadCheckpoint(dir);
       expect(loaded.layers.map((l) => l.name)).toEqual(model.layers.map((l) => l.name));
+      // (InputLayer excluded: tfjs doesn't serialize its flag, and it has no weights.)
+      const flags = (m: tf.LayersModel) => m.layers.filter((l) => l.name !== "image").map((l) => l.trainable);
+      expect(flags(loaded)).toEqual(flags(model));
+      expect(loaded.getLayer("head_logits").trainable).toBe(true);
+      expect(loaded.getLayer(backboneLayerNames[1] as string).trainable).toBe(false);
       expect(predictBytes(loaded).equals(predictBytes(model))).toBe(true);
       loaded.dispose();
       model.dispose();

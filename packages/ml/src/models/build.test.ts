@@ -55,8 +55,10 @@ describe("buildModel architectures", () => {
       const { model, init } = await buildModel({ arch, imageSize: 32, numClasses, dropout: 0.2, seed: 7 });
       try {
         expect(init).toBe("random");
-        const y = tf.tidy(() => model.predict(tf.randomUniform([2, 32, 32, 3], 0, 1, "float32", 1)) as tf.Tensor);
-        expect(y.shape).toEqual([2, numClasses]);
+        // Batch 1 for the big two: their forward pass dominates this file's cpu time.
+        const b = arch === "resnet50" || arch === "convnext_v2_tiny" ? 1 : 2;
+        const y = tf.tidy(() => model.predict(tf.randomUniform([b, 32, 32, 3], 0, 1, "float32", 1)) as tf.Tensor);
+        expect(y.shape).toEqual([b, numClasses]);
         const v = Array.from(y.dataSync());
         expect(v.every(Number.isFinite)).toBe(true);
         expect(v.some((e) => e !== 0)).toBe(true);
