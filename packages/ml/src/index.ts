@@ -5,5 +5,3 @@ export { configHash, readResumeState } from "./train/resume.js";
 export * from "./train/types.js";
 export * from "./models/index.js";
 export * from "./checkpoint/index.js";
-export * from "./models/index.js";
-export * from "./checkpoint/index.js";
