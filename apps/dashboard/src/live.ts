@@ -5,8 +5,8 @@ import { apiUrl } from "./config";
 
 /** What a `runs` server-sent event may carry; the dashboard only needs to know that something changed. */
 export interface RunsChange {
-  sweepId?: string;
-  runIds?: string[];
+  /** Ids of the runs that changed (`<sweepId>.<runKey>`); absent when polling. */
+  ids?: string[];
 }
 
 type Listener = (change: RunsChange) => void;
@@ -95,7 +95,7 @@ export function useRunsChanged(onChange: Listener, enabled = true, minIntervalMs
 export function useLiveRefresh(enabled: boolean, sweepId?: string) {
   const refresh = useRefresh();
   useRunsChanged((change) => {
-    if (!sweepId || !change.sweepId || change.sweepId === sweepId) refresh();
+    if (!sweepId || !change.ids || change.ids.some((id) => id.startsWith(`${sweepId}.`))) refresh();
   }, enabled);
 }
 

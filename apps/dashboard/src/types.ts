@@ -110,7 +110,8 @@ export interface PrPoint {
 }
 
 export interface PrCurve {
-  ap: number;
+  /** null when the run's evaluation has no AP for this curve. */
+  ap: number | null;
   points: PrPoint[];
 }
 
@@ -130,7 +131,7 @@ export interface CompareRun {
   bestValF1: number | null;
   metrics: { test?: Evaluation | null; [split: string]: Evaluation | null | undefined };
   /** epochs[split][metric] = value per epoch */
-  epochs: Record<string, Record<string, number[]>>;
+  epochs: Record<string, Record<string, (number | null)[]>>;
   curves: Record<string, PrCurve>;
   confusion: Confusion | Record<string, Confusion> | null;
   isProduction?: boolean;
@@ -139,7 +140,8 @@ export interface CompareRun {
 export interface CompareResponse {
   runs: CompareRun[];
   configDiff: Array<{ key: string; values: Record<string, unknown> }>;
-  explanation?: string;
+  /** Explanation-quality scores per run once workers record them; null until then. */
+  explanation?: Record<string, unknown> | string | null;
 }
 
 export interface ValidationIssue {

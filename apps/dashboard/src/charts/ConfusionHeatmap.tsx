@@ -19,7 +19,7 @@ export const ConfusionHeatmap = memo(function ConfusionHeatmap({
   compact?: boolean;
 }) {
   const { classNames, counts } = confusion;
-  const cell = compact ? 44 : 72;
+  const cell = compact ? 58 : 72;
   return (
     <Box data-testid={testId} role="table" aria-label={title ?? "confusion matrix"}>
       {title && (

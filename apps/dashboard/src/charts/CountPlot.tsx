@@ -5,14 +5,21 @@ import type { ClassMetrics } from "../types";
 /** True positives, false positives and false negatives per class: the study's "CM count plot". */
 export const CountPlot = memo(function CountPlot({
   perClass,
+  classNames,
   height = 260,
 }: {
   perClass: Record<string, ClassMetrics>;
+  /** Display order (the model's class order); JSON objects from Postgres come back key-sorted. */
+  classNames: string[];
   height?: number;
 }) {
   const data = useMemo(
-    () => Object.entries(perClass).map(([name, m]) => ({ name, TP: m.tp, FP: m.fp, FN: m.fn })),
-    [perClass],
+    () =>
+      classNames.flatMap((name) => {
+        const m = perClass[name];
+        return m ? [{ name, TP: m.tp, FP: m.fp, FN: m.fn }] : [];
+      }),
+    [perClass, classNames],
   );
   return (
     <div data-testid="count-plot" style={{ width: "100%", height }}>
@@ -22,7 +29,7 @@ export const CountPlot = memo(function CountPlot({
           <XAxis dataKey="name" />
           <YAxis allowDecimals={false} />
           <Tooltip />
-          <Legend verticalAlign="top" height={28} />
+          <Legend verticalAlign="top" itemSorter={null} />
           <Bar dataKey="TP" fill="#2e7d32" isAnimationActive={false} />
           <Bar dataKey="FP" fill="#ed6c02" isAnimationActive={false} />
           <Bar dataKey="FN" fill="#d32f2f" isAnimationActive={false} />

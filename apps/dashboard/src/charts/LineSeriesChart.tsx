@@ -26,6 +26,10 @@ export interface LineSeriesChartProps {
   maxLegendItems?: number;
   yTickFormat?: (v: number) => string;
   step?: boolean;
+  /** Whole-number x values only (epochs). */
+  xIntegers?: boolean;
+  /** Ticks on both axes, e.g. quarters for [0, 1] axes. */
+  ticks?: number[];
 }
 
 /** Any number of x/y lines with their own x values, drawn without animation or dots. */
@@ -40,6 +44,8 @@ export const LineSeriesChart = memo(function LineSeriesChart({
   maxLegendItems = 16,
   yTickFormat,
   step = false,
+  xIntegers = false,
+  ticks,
 }: LineSeriesChartProps) {
   const interactive = series.length <= maxLegendItems;
   return (
@@ -52,13 +58,16 @@ export const LineSeriesChart = memo(function LineSeriesChart({
             dataKey="x"
             domain={xDomain}
             allowDuplicatedCategory={false}
+            allowDecimals={!xIntegers}
+            ticks={ticks}
             label={{ value: xLabel, position: "insideBottom", offset: -10 }}
             tickFormatter={(v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2))}
           />
           <YAxis
             type="number"
             domain={yDomain}
-            width={56}
+            ticks={ticks}
+            width={yTickFormat ? 68 : 56}
             tickFormatter={
               yTickFormat ??
               ((v: number) => (Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(0) : v.toFixed(2)))
@@ -71,7 +80,8 @@ export const LineSeriesChart = memo(function LineSeriesChart({
               labelFormatter={(l) => `${xLabel} ${typeof l === "number" ? +l.toFixed(3) : l}`}
             />
           )}
-          {interactive && <Legend verticalAlign="top" height={series.length > 6 ? 48 : 28} />}
+          {/* No fixed height: recharts measures the legend, so a wrapped legend never covers the plot. */}
+          {interactive && <Legend verticalAlign="top" itemSorter={null} />}
           {series.map((s) => (
             <Line
               key={s.id}

@@ -23,7 +23,7 @@ export const PrCurveChart = memo(function PrCurveChart({
     () =>
       curves.map((c, i) => ({
         id: c.id,
-        name: `${c.name} (AP ${c.curve.ap.toFixed(3)})`,
+        name: c.curve.ap === null ? c.name : `${c.name} (AP ${c.curve.ap.toFixed(3)})`,
         color: c.color ?? seriesColor(i),
         dashed: c.dashed,
         points: downsample(
@@ -39,7 +39,8 @@ export const PrCurveChart = memo(function PrCurveChart({
       xLabel="recall"
       yLabel="precision"
       xDomain={[0, 1]}
-      yDomain={[0, 1.02]}
+      yDomain={[0, 1]}
+      ticks={[0, 0.25, 0.5, 0.75, 1]}
       height={height}
       testId={testId}
     />

@@ -30,7 +30,8 @@ const MetricOverlay = memo(function MetricOverlay({
     return runs
       .map((r) => {
         const values = r.epochs?.[split]?.[name] ?? [];
-        const points = values.map((y, i) => ({ x: i + 1, y }));
+        // Values are indexed by epoch number, with null for epochs that reported nothing.
+        const points = values.flatMap((y, epoch) => (y === null ? [] : [{ x: epoch, y }]));
         return { id: r.id, name: r.key, color: colors.get(r.id) ?? "#888", points: downsample(points, max) };
       })
       .filter((s) => s.points.length > 0);
@@ -39,6 +40,7 @@ const MetricOverlay = memo(function MetricOverlay({
     <LineSeriesChart
       series={series}
       xLabel="epoch"
+      xIntegers
       yLabel={`${split} ${name}`}
       height={300}
       testId={`compare-metric-chart-${split}-${name}`}

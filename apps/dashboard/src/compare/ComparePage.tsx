@@ -128,7 +128,7 @@ export function ComparePage() {
         <>
           {data.explanation && (
             <Alert severity="info" sx={{ mb: 2 }} data-testid="compare-explanation">
-              {data.explanation}
+              {typeof data.explanation === "string" ? data.explanation : JSON.stringify(data.explanation)}
             </Alert>
           )}
           <Section title="Metrics and config differences">

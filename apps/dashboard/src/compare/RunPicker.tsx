@@ -33,7 +33,7 @@ export function RunPicker({ onAdd, exclude }: { onAdd: (ids: string[]) => void; 
 
   return (
     <Autocomplete<RunRow>
-      sx={{ minWidth: 360 }}
+      sx={{ width: 380 }}
       size="small"
       options={options.filter((o) => !exclude.has(o.id))}
       loading={loading}

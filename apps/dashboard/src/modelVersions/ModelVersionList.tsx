@@ -9,8 +9,8 @@ export interface ModelVersionRow {
   runId: string;
   alias: string | null;
   createdAt: string;
-  testF1?: number | null;
-  run?: { key?: string; model?: string; testF1?: number | null; sweepId?: string } | null;
+  runKey: string;
+  testF1: number | null;
 }
 
 const filters = [<TextInput key="task" source="task" alwaysOn />];
@@ -28,13 +28,11 @@ export function ModelVersionList() {
         />
         <DataTable.Col
           source="runId"
+          disableSort
           label="Run"
-          render={(v) => (
-            <Link to={`/runs/${encodeURIComponent(v.runId)}/show`}>{v.run?.key ?? v.runId}</Link>
-          )}
+          render={(v) => <Link to={`/runs/${encodeURIComponent(v.runId)}/show`}>{v.runKey}</Link>}
         />
-        <DataTable.Col label="Model" disableSort render={(v) => v.run?.model ?? "–"} />
-        <DataTable.Col label="Test F1" disableSort render={(v) => fmt(v.testF1 ?? v.run?.testF1)} />
+        <DataTable.Col label="Test F1" disableSort render={(v) => fmt(v.testF1)} />
         <DataTable.Col
           source="createdAt"
           label="Created"

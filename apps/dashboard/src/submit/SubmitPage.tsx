@@ -155,7 +155,7 @@ export function SubmitPage() {
                 </Button>
                 <FormControlLabel
                   control={<Checkbox checked={fresh} onChange={(e) => setFresh(e.target.checked)} />}
-                  label="Run again even if this exact sweep was submitted before"
+                  label="Run again if already submitted"
                 />
                 <Box sx={{ flex: 1 }} />
                 <ValidationState validation={validation} />
@@ -232,13 +232,13 @@ function ValidationState({ validation }: { validation: Validation }) {
       return <Typography color="text.secondary">validating…</Typography>;
     case "valid":
       return (
-        <Typography color="success.main" data-testid="yaml-valid">
+        <Typography color="success.main" data-testid="yaml-valid" noWrap>
           valid · {validation.runs.length} runs
         </Typography>
       );
     case "invalid":
       return (
-        <Typography color="error" data-testid="yaml-invalid">
+        <Typography color="error" data-testid="yaml-invalid" noWrap>
           {validation.issues.length} problem{validation.issues.length === 1 ? "" : "s"}
         </Typography>
       );

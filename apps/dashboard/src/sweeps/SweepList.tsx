@@ -41,7 +41,7 @@ export function SweepList() {
           disableSort
           render={(record) => <SweepProgress sweep={record as SweepRow} />}
         />
-        <DataTable.Col source="bestTestF1" label="Best test F1" field={MetricField} />
+        <DataTable.Col source="bestTestF1" label="Best test F1" field={MetricField} disableSort />
         <DataTable.Col source="createdBy" label="By" />
         <DataTable.Col
           source="createdAt"

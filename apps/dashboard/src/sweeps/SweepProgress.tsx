@@ -18,7 +18,7 @@ export function SweepProgress({ sweep }: { sweep?: SweepRow }) {
         variant="determinate"
         value={pct}
         color={s.runsFailed > 0 ? "warning" : s.status === "succeeded" ? "success" : "primary"}
-        sx={{ height: 8, borderRadius: 4 }}
+        sx={{ height: 8, borderRadius: 4, "& .MuiLinearProgress-bar": { transition: "none" } }}
       />
       <Typography variant="caption" color="text.secondary">
         {done}/{total} done

@@ -120,7 +120,12 @@ function Leaderboard() {
           <DataTable.Col source="epochsDone" label="Epochs" field={EpochsField} />
           <DataTable.Col source="bestValF1" label="Val F1" field={MetricField} />
           <DataTable.Col source="testF1" label="Test F1" field={MetricField} />
-          <DataTable.Col source="workerId" label="Worker" />
+          <DataTable.Col
+            source="workerId"
+            label="Worker"
+            disableSort
+            cellSx={() => ({ whiteSpace: "nowrap" })}
+          />
         </DataTable>
       </ReferenceManyField>
     </Box>

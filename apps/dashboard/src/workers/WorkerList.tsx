@@ -12,6 +12,8 @@ export interface WorkerRow {
   version?: string;
   status?: string;
   lastHeartbeat?: string;
+  /** Computed by the server, so a browser with a skewed clock still sees stale workers as stale. */
+  heartbeatAgeSec?: number;
   currentRunId?: string | null;
 }
 
@@ -24,12 +26,17 @@ function describeGpus(gpus: unknown): string {
 }
 
 /** A heartbeat older than this means the worker is probably gone. */
-const STALE_MS = 60_000;
+const STALE_SEC = 60;
 
-function Heartbeat({ at }: { at?: string }) {
-  if (!at) return <>–</>;
-  const stale = Date.now() - new Date(at).getTime() > STALE_MS;
-  return <Chip size="small" label={fmtAge(at)} color={stale ? "warning" : "success"} variant="outlined" />;
+function Heartbeat({ worker }: { worker: WorkerRow }) {
+  const age =
+    worker.heartbeatAgeSec ??
+    (worker.lastHeartbeat ? (Date.now() - new Date(worker.lastHeartbeat).getTime()) / 1000 : null);
+  if (age === null) return <>–</>;
+  const label = fmtAge(new Date(Date.now() - age * 1000).toISOString());
+  return (
+    <Chip size="small" label={label} color={age > STALE_SEC ? "warning" : "success"} variant="outlined" />
+  );
 }
 
 export function WorkerList() {
@@ -45,10 +52,11 @@ export function WorkerList() {
         <DataTable.Col
           source="lastHeartbeat"
           label="Heartbeat"
-          render={(w) => <Heartbeat at={w.lastHeartbeat} />}
+          render={(w) => <Heartbeat worker={w as WorkerRow} />}
         />
         <DataTable.Col
           source="currentRunId"
+          disableSort
           label="Current run"
           render={(w) =>
             w.currentRunId ? (

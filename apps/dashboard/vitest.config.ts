@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+// End-to-end tests only (real Chromium, API, Postgres, Redis); they run in order, in one file each.
+export default defineConfig({
+  test: {
+    include: ["e2e/**/*.e2e.test.ts"],
+    pool: "forks",
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    retry: 0,
+    // Pages render after their requests return: wait on conditions, with room for a loaded machine.
+    expect: { poll: { timeout: 15_000, interval: 100 } },
+  },
+});
