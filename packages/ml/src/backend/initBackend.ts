@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmGradKernels } from "./wasmGradKernels.js";
 
 export type BackendKind = "auto" | "tensorflow" | "wasm" | "cpu";
@@ -129,7 +129,12 @@ async function tryWasm(): Promise<{ ok: boolean; why: string }> {
   // The gradient kernels must exist before any model trains on wasm.
   registerWasmGradKernels();
   if (!(await trySetBackend("wasm"))) return { ok: false, why: "wasm backend failed to initialise" };
-  return { ok: true, why: "tfjs-backend-wasm (SIMD, one thread in Node) with conv gradient kernels added" };
+  const simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
+  const threads = getThreadsCount();
+  return {
+    ok: true,
+    why: `tfjs-backend-wasm (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"}) with conv-gradient and training kernels added`,
+  };
 }
 
 async function choose(kind: BackendKind, log: BackendLog): Promise<BackendChoice> {
