@@ -22,6 +22,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TensorInfo } from "@tensorflow/tfjs";
+// Loaded first so the shipped wasm kernels are registered before ours
+// replace some of them (and are kept as fallbacks), whatever the caller's
+// import order.
+import "@tensorflow/tfjs-backend-wasm";
 import { type ChannelDot, simdKernelsFor, type WasmMemory } from "./simdDot.js";
 
 const BACKEND = "wasm";
