@@ -18,7 +18,7 @@ export interface RunningWorker {
 
 export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
-  const sql = createSql(env.DATABASE_URL, { max: 4 });
+  const sql = createSql(env.DATABASE_URL, { max: Math.min(20, env.XNN_WORKER_CONCURRENCY + 3) });
   const redis = createRedis(env.REDIS_URL, "worker");
   const gpus = await detectGpus();
   const visible = env.CUDA_VISIBLE_DEVICES?.split(",").map(Number);
@@ -45,6 +45,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       artifactRoot: env.ARTIFACT_DIR,
       dataRoot: env.XNN_DATA_ROOT,
       backend: env.XNN_BACKEND,
+      trainer: env.XNN_TRAINER,
       shuttingDown: () => shuttingDown,
       onStopRequest: (fn) => {
         stopListeners.add(fn);

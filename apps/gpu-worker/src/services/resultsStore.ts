@@ -48,8 +48,6 @@ export function epochRows(runId: string, m: EpochRecord) {
   return rows;
 }
 
-const TERMINAL = ["succeeded", "failed", "cancelled"];
-
 /**
  * Every write a run makes, through postgres.js: batched, idempotent (safe to repeat after a retry
  * or a crash), and each final write in one transaction.
@@ -142,18 +140,14 @@ export class ResultsStore {
 
   /** A sweep ends when its last run ends: succeeded if every run did, failed if any failed. */
   async refreshSweepStatus(sweepId: string): Promise<void> {
+    // EXISTS probes on the (sweepId, status) index: cheap even when a sweep has 10,000 runs.
     await this.sql`
-      UPDATE "Sweep" s SET "updatedAt" = now(), status = agg.status::"SweepStatus"
-      FROM (
-        SELECT "sweepId",
-          CASE WHEN bool_and(status = 'succeeded') THEN 'succeeded'
-               WHEN bool_or(status = 'failed') THEN 'failed'
-               ELSE 'cancelled' END AS status
-        FROM "Run" WHERE "sweepId" = ${sweepId}
-        GROUP BY "sweepId"
-        HAVING bool_and(status::text = ANY(${TERMINAL}))
-      ) agg
-      WHERE s.id = agg."sweepId" AND s.status <> 'cancelled'`;
+      UPDATE "Sweep" s SET "updatedAt" = now(), status = (CASE
+        WHEN EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status = 'failed') THEN 'failed'
+        WHEN EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status = 'cancelled') THEN 'cancelled'
+        ELSE 'succeeded' END)::"SweepStatus"
+      WHERE s.id = ${sweepId} AND s.status NOT IN ('cancelled', 'succeeded', 'failed')
+        AND NOT EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status IN ('queued', 'running'))`;
   }
 
   async runStatus(runId: string): Promise<string | null> {

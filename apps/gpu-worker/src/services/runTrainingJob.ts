@@ -8,6 +8,7 @@ import {
 } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { Redis } from "ioredis";
+import { noopTrainer } from "../training/noopTrainer";
 import { DatasetUnusableError, TrainingStoppedError, trainInThread } from "../training/trainInThread";
 import type { ArtifactStore } from "./artifactStore";
 import { EpochOutbox } from "./epochOutbox";
@@ -24,6 +25,8 @@ export interface RunContext {
   artifactRoot: string;
   dataRoot: string;
   backend: "auto" | "tensorflow" | "wasm" | "cpu";
+  /** The TF.js engine in a thread; "noop" only for queue benchmarks. */
+  trainer: "tfjs" | "noop";
   /** Set when the process is shutting down: stop at the next batch and hand the job back. */
   shuttingDown: () => boolean;
   onStopRequest: (fn: () => void) => () => void;
@@ -72,7 +75,7 @@ export async function runTrainingJob(
   const outbox = new EpochOutbox(store, payload.runId, retryLog("epoch metrics"));
 
   let cancelled = false;
-  const handle = trainInThread(
+  const handle = (ctx.trainer === "noop" ? noopTrainer : trainInThread)(
     { config, runDir, initFrom, backend: ctx.backend },
     {
       log: (msg, fields) => {
