@@ -91,7 +91,7 @@ describe("buildModel architectures", () => {
   });
 
   it("names every layer explicitly: backbone vs head_ split, no tfjs auto-names", async () => {
-    const { model, backboneLayerNames } = await buildModel({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 });
+    const { model, backboneLayerNames } = buildModelSkeleton({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 });
     try {
       const names = model.layers.map((l) => l.name);
       const head = names.filter((n) => n.startsWith(HEAD_PREFIX));

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MANIFEST_JSON, MODEL_JSON, saveCheckpoint } from "../checkpoint/index.js";
-import { buildModel, isHeadLayerName } from "./index.js";
+import { buildModel, buildModelSkeleton, isHeadLayerName } from "./index.js";
 
 let tmp: string;
 beforeAll(async () => {
@@ -61,7 +61,8 @@ describe("buildModel({ pretrainedDir })", () => {
   });
 
   it("missing layers (wrong architecture) and a missing directory are clear errors", async () => {
-    const r = await buildModel({ arch: "resnet18", imageSize: 32, numClasses: 3, dropout: 0.2, seed: 1 });
+    // Only names and shapes matter here, so the zero-weight skeleton saves ~11M random draws.
+    const r = buildModelSkeleton({ arch: "resnet18", imageSize: 32, numClasses: 3, dropout: 0.2, seed: 1 });
     const dir = path.join(tmp, "resnet18");
     await saveCheckpoint(r.model, dir);
     r.model.dispose();
