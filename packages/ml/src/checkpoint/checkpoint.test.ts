@@ -74,6 +74,12 @@ describe("saveCheckpoint / loadCheckpoint", () => {
     const loaded = await loadCheckpoint(dir);
     expect(predictBytes(loaded).equals(predictBytes(b.model))).toBe(true);
     expect((await fs.readdir(tmp)).filter((n) => n.startsWith(".overwrite"))).toEqual([]);
+    // A directory with other files is never replaced (the swap deletes the old directory).
+    const foreign = path.join(tmp, "not-a-checkpoint");
+    await fs.mkdir(foreign);
+    await fs.writeFile(path.join(foreign, "notes.txt"), "keep me");
+    await expect(saveCheckpoint(a.model, foreign)).rejects.toThrow(/holds non-checkpoint files \(notes\.txt\); refusing/);
+    expect(await fs.readFile(path.join(foreign, "notes.txt"), "utf8")).toBe("keep me");
     for (const m of [a.model, b.model, loaded]) m.dispose();
   });
 

@@ -75,6 +75,16 @@ export async function saveCheckpoint(model: tf.LayersModel, dir: string): Promis
   const finalDir = path.resolve(dir);
   const parent = path.dirname(finalDir);
   await fs.mkdir(parent, { recursive: true });
+  // The overwrite path deletes the old directory, so refuse anything that isn't a checkpoint
+  // (a mistyped --out pointing at a data or home directory must not be wiped).
+  if (existsSync(finalDir)) {
+    const entries = await fs.readdir(finalDir);
+    const ours = new Set([MODEL_JSON, WEIGHTS_BIN, MANIFEST_JSON]);
+    const foreign = entries.filter((e) => !ours.has(e));
+    if (foreign.length > 0) {
+      throw new Error(`saveCheckpoint: ${finalDir} exists and holds non-checkpoint files (${foreign.slice(0, 3).join(", ")}); refusing to replace it`);
+    }
+  }
   const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
   const tmpDir = path.join(parent, `.${path.basename(finalDir)}.tmp-${tag}`);
 
