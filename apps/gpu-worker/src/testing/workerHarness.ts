@@ -4,7 +4,6 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, "../../../..");
-const tsx = path.join(repoRoot, "node_modules/.bin/tsx");
 const entry = path.join(here, "../index.ts");
 
 export interface WorkerProcess {
@@ -13,9 +12,13 @@ export interface WorkerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts a real worker process (the same entry as `pnpm worker`). */
+/**
+ * Starts a real worker process (the same entry as `pnpm worker`). Node loads tsx as a hook rather
+ * than through the tsx CLI, which would put a second process in between: a SIGKILL must reach the
+ * process that holds the job.
+ */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
-  const child = spawn(tsx, [entry], {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
     cwd: repoRoot,
     env: { ...process.env, XNN_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
