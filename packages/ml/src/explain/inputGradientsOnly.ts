@@ -1,0 +1,68 @@
+import * as tf from "@tensorflow/tfjs";
+
+/**
+ * Kernels whose output is a weight gradient. tfjs computes them even when only the input gradient
+ * is asked for: a fused conv (what tf.layers.conv2d runs) uses customGrad, whose gradient function
+ * returns [dx, dFilter] eagerly, before the engine prunes the inputs that are not being
+ * differentiated. Plain (non-fused) depthwise convs are pruned already; the fused one is listed
+ * for models that use it.
+ */
+export const WEIGHT_GRADIENT_KERNELS = [
+  "Conv2DBackpropFilter",
+  "DepthwiseConv2dNativeBackpropFilter",
+] as const;
+
+interface ZeroingBackend {
+  makeOutput?: (shape: number[], dtype: string) => tf.TensorInfo;
+  typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array;
+  makeTensorInfo?: (shape: number[], dtype: string, values: Float32Array) => tf.TensorInfo;
+}
+
+function zerosOf(backend: unknown, shape: number[]): tf.TensorInfo {
+  const b = backend as ZeroingBackend;
+  // wasm: allocate on its heap (it has no makeTensorInfo); cpu/webgl: from a JS array.
+  if (typeof b.makeOutput === "function" && typeof b.typedArrayFromHeap === "function") {
+    const out = b.makeOutput(shape, "float32");
+    b.typedArrayFromHeap(out).fill(0);
+    return out;
+  }
+  if (typeof b.makeTensorInfo === "function") {
+    return b.makeTensorInfo(shape, "float32", new Float32Array(shape.reduce((a, d) => a * d, 1)));
+  }
+  throw new Error("backend can make neither an output buffer nor a tensor info");
+}
+
+/**
+ * Runs a *synchronous* gradient computation with the weight-gradient kernels replaced by ones that
+ * return zeros of the right shape, then restores the originals. Measured on wasm, MobileNetV2-1.0,
+ * 128 px, 8 images: 5.5-6.3 s -> 4.4-4.6 s per input-gradient batch, with bit-identical input
+ * gradients. Safe because `fn` is synchronous: no other JS (a training loop on the same backend,
+ * another request) can run while the replacement is registered, and `finally` restores it even if
+ * `fn` throws. Never pass an async function.
+ */
+export function withInputGradientsOnly<T>(fn: () => T): T {
+  const backendName = tf.getBackend();
+  const saved: tf.KernelConfig[] = [];
+  for (const kernelName of WEIGHT_GRADIENT_KERNELS) {
+    const original = tf.getKernel(kernelName, backendName);
+    if (!original) continue;
+    saved.push(original);
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({
+      kernelName,
+      backendName,
+      kernelFunc: ({ attrs, backend }) =>
+        zerosOf(backend, (attrs as unknown as { filterShape: number[] }).filterShape),
+    });
+  }
+  try {
+    const out = fn();
+    if (out instanceof Promise) throw new Error("withInputGradientsOnly: fn must be synchronous");
+    return out;
+  } finally {
+    for (const original of saved) {
+      tf.unregisterKernel(original.kernelName, backendName);
+      tf.registerKernel(original);
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "../backend/index.js";
+import { withInputGradientsOnly } from "./inputGradientsOnly.js";
+import { blackBaseline, integratedGradients } from "./integratedGradients.js";
+
+const S = 16;
+let model: tf.LayersModel;
+let samples: Float32Array[];
+
+/** Class c images: a bright square in a class-specific quadrant over noise (normalised range). */
+function sample(c: number, seed: number): Float32Array {
+  const out = new Float32Array(S * S * 3);
+  let s = seed * 7919 + 17;
+  const rnd = () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+  const ox = (c % 2) * 8;
+  const oy = Math.floor(c / 2) * 8;
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const inside = x >= ox && x < ox + 8 && y >= oy && y < oy + 8;
+      const v = (inside ? 1.5 : -1) + 0.5 * rnd();
+      for (let ch = 0; ch < 3; ch++) out[(y * S + x) * 3 + ch] = v;
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  await initBackend("wasm");
+  // A small ReLU conv net with the layer types of the real ones (fused conv + bias, depthwise,
+  // batch norm, dense), trained until it separates the three classes.
+  const input = tf.input({ shape: [S, S, 3] });
+  let h = tf.layers
+    .conv2d({
+      filters: 8,
+      kernelSize: 3,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: tf.initializers.heNormal({ seed: 1 }),
+    })
+    .apply(input) as tf.SymbolicTensor;
+  h = tf.layers
+    .depthwiseConv2d({
+      kernelSize: 3,
+      padding: "same",
+      strides: 2,
+      depthwiseInitializer: tf.initializers.heNormal({ seed: 2 }),
+    })
+    .apply(h) as tf.SymbolicTensor;
+  h = tf.layers.batchNormalization().apply(h) as tf.SymbolicTensor;
+  h = tf.layers.reLU().apply(h) as tf.SymbolicTensor;
+  h = tf.layers
+    .conv2d({
+      filters: 8,
+      kernelSize: 1,
+      useBias: false,
+      kernelInitializer: tf.initializers.heNormal({ seed: 3 }),
+    })
+    .apply(h) as tf.SymbolicTensor;
+  h = tf.layers.reLU().apply(h) as tf.SymbolicTensor;
+  h = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .dense({ units: 3, kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) })
+    .apply(h) as tf.SymbolicTensor;
+  model = tf.model({ inputs: input, outputs: logits });
+  model.compile({
+    optimizer: tf.train.adam(0.01),
+    loss: (y: tf.Tensor, p: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, p),
+  });
+  const n = 48;
+  const xs = new Float32Array(n * S * S * 3);
+  const ys = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    xs.set(sample(i % 3, i), i * S * S * 3);
+    ys[i * 3 + (i % 3)] = 1;
+  }
+  const tx = tf.tensor4d(xs, [n, S, S, 3]);
+  const ty = tf.tensor2d(ys, [n, 3]);
+  await model.fit(tx, ty, { epochs: 15, batchSize: 16, verbose: 0 });
+  tf.dispose([tx, ty]);
+  samples = [0, 1, 2].map((c) => sample(c, 1000 + c));
+}, 120_000);
+
+describe("integratedGradients", () => {
+  it("meets the default 5% completeness tolerance on a small trained ReLU net and reports steps and gap", async () => {
+    for (const [c, x] of samples.entries()) {
+      const r = await integratedGradients(model, x);
+      expect(r.target).toBe(c);
+      expect(r.completenessGap).toBeLessThan(0.05);
+      expect([50, 100, 200, 400]).toContain(r.stepsUsed);
+      const sum = r.attributions.reduce((a, v) => a + v, 0);
+      expect(Math.abs(sum - (r.fx - r.fBaseline))).toBeLessThanOrEqual(
+        0.05 * Math.abs(r.fx - r.fBaseline) + 1e-7,
+      );
+      expect(r.probabilities.reduce((a, v) => a + v, 0)).toBeCloseTo(1, 5);
+    }
+  });
+
+  it("gives exactly zero attributions when the input equals the baseline", async () => {
+    const x = blackBaseline(S, S);
+    const r = await integratedGradients(model, x, { target: 1 });
+    expect(r.attributions.every((v) => Object.is(v, 0))).toBe(true);
+    expect(r.completenessGap).toBe(0);
+    expect(r.stepsUsed).toBe(50);
+    const own = Float32Array.from(samples[2] as Float32Array);
+    const r2 = await integratedGradients(model, own, {
+      baseline: Float32Array.from(own),
+      steps: 8,
+      maxSteps: 8,
+    });
+    expect(r2.attributions.every((v) => Object.is(v, 0))).toBe(true);
+  });
+
+  it("gives the same attributions whatever the chunk size", async () => {
+    const x = samples[1] as Float32Array;
+    const one = await integratedGradients(model, x, { steps: 20, maxSteps: 20, chunkSize: 21 });
+    const many = await integratedGradients(model, x, { steps: 20, maxSteps: 20, chunkSize: 1 });
+    const odd = await integratedGradients(model, x, { steps: 20, maxSteps: 20, chunkSize: 6 });
+    const scale = Math.max(...one.attributions.map(Math.abs));
+    for (const other of [many, odd]) {
+      let worst = 0;
+      for (let i = 0; i < one.attributions.length; i++)
+        worst = Math.max(
+          worst,
+          Math.abs((one.attributions[i] as number) - (other.attributions[i] as number)),
+        );
+      expect(worst).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
+  it("reuses earlier points when refining: 10 doubled twice equals a fixed 40-step run", async () => {
+    const x = samples[0] as Float32Array;
+    const adaptive = await integratedGradients(model, x, { steps: 10, maxSteps: 40, tolerance: 0 });
+    const fixed = await integratedGradients(model, x, { steps: 40, maxSteps: 40 });
+    expect(adaptive.stepsUsed).toBe(40);
+    const scale = Math.max(...fixed.attributions.map(Math.abs));
+    for (let i = 0; i < fixed.attributions.length; i++) {
+      expect(
+        Math.abs((adaptive.attributions[i] as number) - (fixed.attributions[i] as number)),
+      ).toBeLessThanOrEqual(1e-5 * scale);
+    }
+    expect(adaptive.completenessGap).toBeCloseTo(fixed.completenessGap, 4);
+  });
+
+  it("logit output: completeness holds on the pre-softmax score", async () => {
+    const r = await integratedGradients(model, samples[2] as Float32Array, { output: "logit" });
+    expect(r.output).toBe("logit");
+    expect(r.completenessGap).toBeLessThan(0.05);
+  });
+});
+
+describe("withInputGradientsOnly", () => {
+  it("keeps input gradients identical, skips the filter-gradient kernel, and restores it", async () => {
+    const before = tf.getKernel("Conv2DBackpropFilter", tf.getBackend());
+    const g = tf.grad((x: tf.Tensor) => (model.apply(x, { training: false }) as tf.Tensor).sum());
+    const x = tf.tensor4d(samples[0] as Float32Array, [1, S, S, 3]);
+    const full = g(x);
+    const profile = await tf.profile(() => withInputGradientsOnly(() => g(x)));
+    const fast = withInputGradientsOnly(() => g(x));
+    expect(Array.from(await fast.data())).toEqual(Array.from(await full.data()));
+    const fullProfile = await tf.profile(() => g(x));
+    // The stub still runs under the kernel's name, but costs nothing measurable; the real one is back.
+    expect(fullProfile.kernelNames).toContain("Conv2DBackpropFilter");
+    expect(profile.kernelNames).toContain("Conv2DBackpropInput");
+    expect(tf.getKernel("Conv2DBackpropFilter", tf.getBackend())).toBe(before);
+    expect(() => withInputGradientsOnly(() => Promise.resolve(1))).toThrow(/synchronous/);
+    tf.dispose([x, full, fast]);
+  });
+});
