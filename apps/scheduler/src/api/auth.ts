@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { findToken, type Role, roleAtLeast, type TokenIdentity } from "../services/tokens";
+import { findTokenSql, type Role, roleAtLeast, type TokenIdentity } from "../services/tokens";
 import type { ApiDeps } from "./deps";
 
 export const ADMIN_COOKIE = "xnn_token";
@@ -46,7 +46,7 @@ export function requireRole(deps: ApiDeps, role: Role, options: RequireRoleOptio
       res.status(401).json({ error: "missing token: send Authorization: Bearer <token>" });
       return;
     }
-    const identity = await findToken(deps.prisma, token);
+    const identity = await findTokenSql(deps.sql, token);
     if (!identity) {
       res.status(401).json({ error: "unknown or revoked token" });
       return;

@@ -26,15 +26,20 @@ export async function epochSeries(
   const out = new Map<string, Record<string, Record<string, (number | null)[]>>>();
   for (const id of runIds) out.set(id, {});
   if (runIds.length === 0) return out;
-  const rows = await sql<
-    { runId: string; split: string; name: string; epochs: number[]; values: number[] }[]
-  >`
-    SELECT "runId", split, name,
-           array_agg(epoch ORDER BY epoch) AS epochs,
-           array_agg(value ORDER BY epoch) AS values
-    FROM "EpochMetric"
-    WHERE "runId" = ANY(${sql.array(runIds)})
-    GROUP BY "runId", split, name`;
+  type SeriesRow = { runId: string; split: string; name: string; epochs: number[]; values: number[] };
+  // Grouped per run (LATERAL): each run's few hundred rows are sorted on their own, never all
+  // runs' rows at once (that sort spilled to disk at 200 runs x 50 epochs).
+  const rows = await sql<SeriesRow[]>`
+    SELECT r.id AS "runId", m.split, m.name, m.epochs, m.values
+    FROM unnest(${sql.array(runIds)}::text[]) AS r(id)
+    CROSS JOIN LATERAL (
+      SELECT split, name,
+             array_agg(epoch ORDER BY epoch) AS epochs,
+             array_agg(value ORDER BY epoch) AS values
+      FROM "EpochMetric"
+      WHERE "runId" = r.id
+      GROUP BY split, name
+    ) m`;
   for (const r of rows) {
     const bySplit = out.get(r.runId);
     if (!bySplit) continue;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { PrismaClient } from "@xnn/db";
+import type { PrismaClient, Sql } from "@xnn/db";
 import { sha256 } from "@xnn/shared";
 
 /** Ordered weakest first: a role may do everything the roles before it may. */
@@ -50,6 +50,17 @@ export async function findToken(prisma: PrismaClient, plaintext: string): Promis
   });
   if (!row || row.revokedAt || !isRole(row.role)) return null;
   return { id: row.id, name: row.name, role: row.role };
+}
+
+/**
+ * findToken over postgres.js: every API request authenticates, and this one indexed lookup costs a
+ * fraction of a Prisma round trip.
+ */
+export async function findTokenSql(sql: Sql, plaintext: string): Promise<TokenIdentity | null> {
+  const rows = await sql<{ id: string; name: string; role: string }[]>`
+    SELECT id, name, role FROM "ApiToken" WHERE "tokenHash" = ${sha256(plaintext)} AND "revokedAt" IS NULL`;
+  const row = rows[0];
+  return row && isRole(row.role) ? { id: row.id, name: row.name, role: row.role } : null;
 }
 
 export async function revokeToken(prisma: PrismaClient, id: string): Promise<boolean> {

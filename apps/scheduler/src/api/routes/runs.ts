@@ -34,7 +34,7 @@ export function runsRouter(deps: ApiDeps): Router {
       defaultSort: { field: "queuedAt", order: "desc" },
       filters: RUN_FILTERS,
     });
-    const { rows, total } = await listRuns(deps.prisma, {
+    const { rows, total } = await listRuns(deps.sql, {
       sort: q.sort,
       skip: q.range.start,
       take: q.range.end - q.range.start + 1,

@@ -8,8 +8,10 @@ export interface SeedOptions {
   sweepId: string;
   task: string;
   runs: number;
-  /** Epochs of train+val loss/f1 metrics per run (4 metrics per epoch). */
+  /** Epochs of metrics per run. */
   epochs?: number;
+  /** [split, name] recorded each epoch; default train and val loss and f1. */
+  metrics?: [string, "loss" | "f1"][];
   /** Points per PR curve (3 classes + micro) on the test split; 0 for none. */
   curvePoints?: number;
   /** Best checkpoint + test evaluation + confusion matrix for succeeded runs. */
@@ -89,13 +91,21 @@ export async function seedRuns(sql: Sql, options: SeedOptions): Promise<string[]
   }
   await insertChunked(sql, "Run", runs, 1000);
 
+  const metricNames =
+    options.metrics ??
+    ([
+      ["train", "f1"],
+      ["train", "loss"],
+      ["val", "f1"],
+      ["val", "loss"],
+    ] as const);
   if (epochs > 0) {
     const metrics: Record<string, unknown>[] = [];
     for (const runId of ids) {
       for (let e = 0; e < epochs; e++) {
-        for (const split of ["train", "val"]) {
-          metrics.push({ runId, epoch: e, split, name: "loss", value: 1 / (e + 1) + rand() * 0.01 });
-          metrics.push({ runId, epoch: e, split, name: "f1", value: 1 - 1 / (e + 2) });
+        for (const [split, name] of metricNames) {
+          const value = name === "loss" ? 1 / (e + 1) + rand() * 0.01 : 1 - 1 / (e + 2);
+          metrics.push({ runId, epoch: e, split, name, value });
         }
       }
       if (metrics.length >= 10_000) await insertChunked(sql, "EpochMetric", metrics.splice(0), 10_000);

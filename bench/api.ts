@@ -1,0 +1,115 @@
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createPrisma, createSql } from "@xnn/db";
+import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
+import { connectRedis, createLogger, createRedis } from "@xnn/shared";
+import { createServer } from "../apps/scheduler/src/api/createServer";
+import { seedRuns } from "../apps/scheduler/src/api/testing/seedRuns";
+import { createToken } from "../apps/scheduler/src/services/tokens";
+
+// `pnpm bench api`: latency of the dashboard's two heaviest reads over real HTTP, on a fresh
+// database holding 10,000 runs and ~500,000 epoch metrics.
+//   - GET /api/runs sorted by test F1, first page (range 0-24): target p95 < 100 ms
+//   - GET /api/compare for 200 runs x 50 epochs with test PR curves: target p95 < 500 ms
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60);
+const WARMUP = 5;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function measure(url: string, token: string, n: number) {
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < WARMUP + n; i++) {
+    const t0 = process.hrtime.bigint();
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+    const body = await res.arrayBuffer();
+    if (!res.ok)
+      throw new Error(`${url} -> HTTP ${res.status}: ${Buffer.from(body).toString().slice(0, 200)}`);
+    if (i >= WARMUP) times.push(ms(t0));
+    bytes = body.byteLength;
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, bytes };
+}
+
+const db = await createTestDatabase(testDatabaseServerUrl());
+const prisma = createPrisma(db.url, { poolSize: 10 });
+const sql = createSql(db.url, { max: 10 });
+const redis = createRedis(testRedisUrl(), "producer");
+await connectRedis(redis, testRedisUrl());
+const app = createServer({
+  prisma,
+  sql,
+  redis,
+  prefix: testQueuePrefix(),
+  confDir: path.join(root, "conf"),
+  logger: createLogger("bench-api", "warn"),
+});
+const server = app.listen(0, "127.0.0.1");
+try {
+  await new Promise((resolve) => server.once("listening", resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const token = await createToken(prisma, "viewer", "bench");
+
+  let t0 = process.hrtime.bigint();
+  // 200 fully recorded runs for /api/compare (4 metrics x 50 epochs, 4 PR curves of 600 points) ...
+  const compared = await seedRuns(sql, {
+    sweepId: "bench-compare",
+    task: "xray",
+    runs: 200,
+    epochs: 50,
+    artifacts: true,
+    curvePoints: 600,
+  });
+  // ... and 9,800 more with a validation-F1 series each, so the list sorts 10,000 runs.
+  const statuses = ["succeeded", "succeeded", "succeeded", "failed", "running"] as const;
+  await seedRuns(sql, {
+    sweepId: "bench-bulk",
+    task: "xray",
+    runs: 9_800,
+    epochs: 47,
+    metrics: [["val", "f1"]],
+    statusOf: (i) => statuses[i % statuses.length]!,
+    seed: 9,
+  });
+  await sql`ANALYZE`;
+  const seedMs = ms(t0);
+  const counts = await sql<{ runs: number; metrics: number; points: number }[]>`
+    SELECT (SELECT count(*)::int FROM "Run") AS runs, (SELECT count(*)::int FROM "EpochMetric") AS metrics,
+           (SELECT count(*)::int FROM "PrCurvePoint") AS points`;
+  const { runs, metrics, points } = counts[0]!;
+  process.stdout.write(
+    `seeded ${runs} runs, ${metrics} epoch metrics, ${points} PR-curve points in ${(seedMs / 1000).toFixed(1)} s\n`,
+  );
+
+  t0 = process.hrtime.bigint();
+  const listUrl = `${base}/api/runs?sort=${encodeURIComponent('["testF1","DESC"]')}&range=${encodeURIComponent("[0,24]")}`;
+  const list = await measure(listUrl, token, REQUESTS);
+  const compareUrl = `${base}/api/compare?runs=${compared.join(",")}`;
+  const compare = await measure(compareUrl, token, REQUESTS);
+
+  const row = (name: string, r: Awaited<ReturnType<typeof measure>>, target: number) =>
+    `${name.padEnd(34)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p95 ${r.p95.toFixed(1).padStart(7)} ms  max ${r.max
+      .toFixed(1)
+      .padStart(
+        7,
+      )} ms  ${(r.bytes / 1024).toFixed(0).padStart(6)} kB  p95/target ${(r.p95 / target).toFixed(2)} (target ${target} ms)`;
+  process.stdout.write(
+    `${REQUESTS} requests each after ${WARMUP} warm-up, sequential, over HTTP on 127.0.0.1\n`,
+  );
+  process.stdout.write(`${row("GET /api/runs testF1 DESC 0-24", list, 100)}\n`);
+  process.stdout.write(`${row("GET /api/compare 200 runs", compare, 500)}\n`);
+  process.stdout.write(`measured in ${(ms(t0) / 1000).toFixed(1)} s\n`);
+} finally {
+  await new Promise((resolve) => server.close(resolve));
+  await app.closeResources();
+  await prisma.$disconnect();
+  await sql.end({ timeout: 5 });
+  redis.disconnect();
+  await db.drop();
+}
