@@ -71,4 +71,31 @@ describe("channelDot (wasm SIMD on the tfjs heap)", () => {
       tf.dispose([dst, src, w]);
     }
   });
+
+  it("outerAcc accumulates x^T dy over strided pixels into a packed block", () => {
+    const b = tf.findBackend("wasm") as unknown as WasmInternals;
+    const k = simdKernelsFor(b.wasm.asm.memory);
+    if (!k) throw new Error("SIMD kernel unavailable");
+    for (const [ci, groups] of [[1, 1], [5, 5], [3, 4], [7, 9]] as const) {
+      const P = 37;
+      const Co = groups * 4 + 1; // a tail column the kernel must ignore
+      const xStride = ci + 2;
+      const xv = Float32Array.from({ length: P * xStride }, (_, i) => Math.sin(i));
+      const dv = Float32Array.from({ length: P * Co }, (_, i) => Math.cos(i * 0.3));
+      const x = tf.tensor1d(xv);
+      const d = tf.tensor1d(dv);
+      const dst = tf.fill([ci * groups * 4], 1);
+      const off = (t: tf.Tensor) => b.dataIdMap.get(t.dataId).memoryOffset;
+      k.outerAcc(off(dst), off(x), off(d), P, ci, groups, xStride * 4, Co * 4);
+      const got = dst.dataSync();
+      for (let i = 0; i < ci; i++) {
+        for (let g = 0; g < groups * 4; g++) {
+          let ref = 1;
+          for (let p = 0; p < P; p++) ref += (xv[p * xStride + i] as number) * (dv[p * Co + g] as number);
+          expect(Math.abs((got[i * groups * 4 + g] as number) - ref)).toBeLessThan(1e-4);
+        }
+      }
+      tf.dispose([x, d, dst]);
+    }
+  });
 });

@@ -1,16 +1,19 @@
 /**
- * Two tiny hand-assembled WebAssembly SIMD kernels that run directly on the
+ * Three tiny hand-assembled WebAssembly SIMD kernels that run directly on the
  * tfjs wasm heap (the module imports the backend's own WebAssembly.Memory, so
  * no data is copied). They exist because the depthwise gradients are
- * per-channel products with no XNNPACK equivalent, and a JS loop over typed
+ * per-channel products with no XNNPACK equivalent (and the 1x1 filter
+ * gradient is dominated by XNNPACK's operand packing), while a JS loop over typed
  * arrays measured ~4 ns per multiply-add here (75 ms for one 64x64x32
  * batch-16 filter gradient) - an order of magnitude slower than 128-bit SIMD.
  *
- * Both take (a, b, c, nPix, groups, aStride, bStride), pointers and strides
+ * The first two take (a, b, c, nPix, groups, aStride, bStride), pointers and strides
  * in bytes, channels in groups of 4 float32:
  *   channelDot:  c[g] = sum_{i < nPix} a[i*aStride + g] * b[i*bStride + g]
  *                (c is overwritten; callers sum rows in float64)
  *   channelAxpy: a[i*aStride + g] += b[i*bStride + g] * c[g]
+ * and outerAcc (a rank-1 update per pixel, for 1x1 filter gradients), see
+ * outerBody.
  */
 
 export interface WasmMemory {
@@ -193,14 +196,103 @@ function body(block: (width: number) => number[]): number[] {
   return [...uleb(b.length), ...b];
 }
 
+// outerAcc(dst, x, dy, nPix, ci, groups, xStride, dyStride) locals
+const O_DST = 0;
+const O_X = 1;
+const O_DY = 2;
+const O_NPIX = 3;
+const O_CI = 4;
+const O_GROUPS = 5;
+const O_XS = 6;
+const O_DS = 7;
+const O_P = 8;
+const O_G = 9;
+const O_I = 10;
+const O_XP = 11;
+const O_DP = 12;
+const O_DPTR = 13;
+const O_XI = 14;
+const O_ROW = 15;
+const O_V = 16; // v128 v0..v3
+const O_S = 20; // v128 splat of x
+const I32_MUL = 0x6c;
+const v128Load32Splat = [SIMD, 0x09, 0x00, 0x00];
+
+/** Inner loops of outerAcc for `width` groups starting at O_G. */
+function outerBlock(width: number): number[] {
+  const c: number[] = [];
+  const gBytes = [...get(O_G), I32_CONST, ...sleb(4), I32_SHL];
+  for (let k = 0; k < width; k++) c.push(...get(O_DP), ...gBytes, I32_ADD, ...v128Load(16 * k), ...set(O_V + k));
+  c.push(...get(O_DST), ...gBytes, I32_ADD, ...set(O_DPTR));
+  c.push(...get(O_XP), ...set(O_XI));
+  c.push(I32_CONST, 0, ...set(O_I));
+  c.push(BLOCK, VOID, LOOP, VOID);
+  c.push(...get(O_I), ...get(O_CI), I32_GE_S, BR_IF, 1);
+  c.push(...get(O_XI), ...v128Load32Splat, ...set(O_S));
+  for (let k = 0; k < width; k++) {
+    c.push(...get(O_DPTR));
+    c.push(...get(O_DPTR), ...v128Load(16 * k));
+    c.push(...get(O_S), ...get(O_V + k), ...F32X4_MUL, ...F32X4_ADD);
+    c.push(...v128Store(16 * k));
+  }
+  c.push(...get(O_DPTR), ...get(O_ROW), I32_ADD, ...set(O_DPTR));
+  c.push(...get(O_XI), I32_CONST, ...sleb(4), I32_ADD, ...set(O_XI));
+  c.push(...get(O_I), I32_CONST, ...sleb(1), I32_ADD, ...set(O_I));
+  c.push(BR, 0, END, END);
+  c.push(...get(O_G), I32_CONST, ...sleb(width), I32_ADD, ...set(O_G));
+  return c;
+}
+
+/**
+ * outerAcc: dst[i][g] += sum_{p < nPix} x[p*xStride + i] * dy[p*dyStride + g]
+ * for i < ci and g < groups*4, dst rows packed (groups*16 bytes). The rank-1
+ * update per pixel keeps the whole [ci, groups*4] block in L1, and no operand
+ * is transposed or packed - the two costs that dominate XNNPACK GEMMs whose
+ * inner dimension is a whole activation (see wasmGradKernels.ts).
+ */
+function outerBody(): number[] {
+  const I32 = 0x7f;
+  const V128 = 0x7b;
+  const b: number[] = [];
+  b.push(2, 8, I32, 5, V128);
+  b.push(...get(O_GROUPS), I32_CONST, ...sleb(4), I32_SHL, ...set(O_ROW));
+  b.push(I32_CONST, 0, ...set(O_P));
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(O_P), ...get(O_NPIX), I32_GE_S, BR_IF, 1);
+  b.push(...get(O_X), ...get(O_P), ...get(O_XS), I32_MUL, I32_ADD, ...set(O_XP));
+  b.push(...get(O_DY), ...get(O_P), ...get(O_DS), I32_MUL, I32_ADD, ...set(O_DP));
+  b.push(I32_CONST, 0, ...set(O_G));
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(O_G), I32_CONST, ...sleb(4), I32_ADD, ...get(O_GROUPS), I32_GT_S, BR_IF, 1);
+  b.push(...outerBlock(4));
+  b.push(BR, 0, END, END);
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(O_G), ...get(O_GROUPS), I32_GE_S, BR_IF, 1);
+  b.push(...outerBlock(1));
+  b.push(BR, 0, END, END);
+  b.push(...get(O_P), I32_CONST, ...sleb(1), I32_ADD, ...set(O_P));
+  b.push(BR, 0, END, END);
+  b.push(END);
+  return [...uleb(b.length), ...b];
+}
+
 function buildModule(): Uint8Array {
   const I32 = 0x7f;
-  const type = section(1, [1, 0x60, 7, ...new Array<number>(7).fill(I32), 0]);
+  const type = section(1, [
+    2,
+    ...[0x60, 7, ...new Array<number>(7).fill(I32), 0],
+    ...[0x60, 8, ...new Array<number>(8).fill(I32), 0],
+  ]);
   // memory imported without a maximum so it matches whatever tfjs allocated
   const imports = section(2, [1, ...str("env"), ...str("memory"), 0x02, 0x00, 0x01]);
-  const funcs = section(3, [2, 0, 0]);
-  const exports = section(7, [2, ...str("channelDot"), 0x00, 0, ...str("channelAxpy"), 0x00, 1]);
-  const code = section(10, [2, ...body(groupBlock), ...body(axpyBlock)]);
+  const funcs = section(3, [3, 0, 0, 1]);
+  const exports = section(7, [
+    3,
+    ...[...str("channelDot"), 0x00, 0],
+    ...[...str("channelAxpy"), 0x00, 1],
+    ...[...str("outerAcc"), 0x00, 2],
+  ]);
+  const code = section(10, [3, ...body(groupBlock), ...body(axpyBlock), ...outerBody()]);
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -211,6 +303,17 @@ export interface SimdKernels {
    *   dst[i*dstStride + g] += src[i*srcStride + g] * w[g]  for g < groups*4, i < nPix
    */
   channelAxpy: ChannelDot;
+  /** outerAcc(dst, x, dy, nPix, ci, groups, xStride, dyStride), see outerBody */
+  outerAcc: (
+    dst: number,
+    x: number,
+    dy: number,
+    nPix: number,
+    ci: number,
+    groups: number,
+    xStride: number,
+    dyStride: number,
+  ) => void;
 }
 
 let compiled: object | null | undefined;
@@ -236,6 +339,7 @@ export function simdKernelsFor(memory: WasmMemory | undefined): SimdKernels | nu
   const k: SimdKernels = {
     channelDot: inst.exports.channelDot as ChannelDot,
     channelAxpy: inst.exports.channelAxpy as ChannelDot,
+    outerAcc: inst.exports.outerAcc as SimdKernels["outerAcc"],
   };
   instances.set(memory, k);
   return k;

@@ -94,6 +94,11 @@ const convCases: Case[] = [
   { N: 1, H: 6, W: 6, C: 2, O: 2, Kh: 3, Kw: 3, s: [1, 1], pad: P(2, 0, 1, 1) },
   { N: 1, H: 9, W: 10, C: 3, O: 2, Kh: 2, Kw: 4, s: [1, 2], pad: "same" },
   { N: 3, H: 5, W: 5, C: 4, O: 4, Kh: 3, Kw: 3, s: [2, 2], pad: "valid" },
+  // 1x1: SIMD rank-1 path over several pixel chunks and group tails ...
+  { N: 2, H: 17, W: 16, C: 7, O: 37, Kh: 1, Kw: 1, s: [1, 1], pad: "valid" },
+  // ... and the GEMM path (filter too large for the cache-resident kernel), both operand orders
+  { N: 1, H: 3, W: 2, C: 260, O: 260, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
+  { N: 1, H: 2, W: 3, C: 300, O: 230, Kh: 1, Kw: 1, s: [1, 1], pad: "valid" },
 ];
 
 const dwCases: Case[] = [
