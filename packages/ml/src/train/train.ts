@@ -72,12 +72,12 @@ interface SplitOutput {
   loss: number;
 }
 
-function isHeapError(err: unknown): boolean {
+export function isHeapError(err: unknown): boolean {
   const msg = err instanceof Error ? `${err.name} ${err.message}` : String(err);
   return /out of memory|OOM|Cannot enlarge memory|Aborted\(|memory access out of bounds|RangeError: Array buffer allocation|allocation failed/i.test(msg);
 }
 
-function heapError(err: unknown, batchSize: number, imageSize: number, what: string): Error {
+export function heapError(err: unknown, batchSize: number, imageSize: number, what: string): Error {
   const cause = err instanceof Error ? err.message.split("\n")[0] : String(err);
   return new Error(
     `${what}: a batch of ${batchSize} images at ${imageSize}x${imageSize} px does not fit in memory ` +
