@@ -200,6 +200,22 @@ describe("GET /api/compare", () => {
     expect(res.body.explanation).toBeNull();
   });
 
+  it("keeps thinned curves of finished runs and drops them when the points change", async () => {
+    const id = seedRunId(SWEEP, 10);
+    const first = await get(`/api/compare?runs=${id},${seedRunId(SWEEP, 3)}`);
+    // Run 3 is still running: only the finished run's summary is kept.
+    const kept = await h.sql<{ runId: string }[]>`SELECT "runId" FROM "RunCurveSummary"
+      WHERE "runId" IN (${id}, ${seedRunId(SWEEP, 3)})`;
+    expect(kept.map((r) => r.runId)).toEqual([id]);
+    const again = await get(`/api/compare?runs=${id}`);
+    expect(again.body.runs[0].curves).toEqual(first.body.runs[0].curves);
+
+    await h.sql`DELETE FROM "PrCurvePoint" WHERE "runId" = ${id} AND curve = 'virus'`;
+    expect(await h.sql`SELECT 1 FROM "RunCurveSummary" WHERE "runId" = ${id}`).toHaveLength(0);
+    const after = await get(`/api/compare?runs=${id}`);
+    expect(Object.keys(after.body.runs[0].curves).sort()).toEqual(["bacteria", "micro", "normal"]);
+  });
+
   it("refuses more than 500 runs and names unknown ones", async () => {
     const many = Array.from({ length: 501 }, (_, i) => `r${i}`).join(",");
     expect((await get(`/api/compare?runs=${many}`)).status).toBe(400);
