@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createPrisma, createSql } from "@xnn/db";
@@ -24,17 +25,19 @@ function percentile(sorted: number[], p: number): number {
 async function measure(url: string, token: string, n: number) {
   const times: number[] = [];
   let bytes = 0;
+  let first = 0;
   for (let i = 0; i < WARMUP + n; i++) {
     const t0 = process.hrtime.bigint();
     const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
     const body = await res.arrayBuffer();
     if (!res.ok)
       throw new Error(`${url} -> HTTP ${res.status}: ${Buffer.from(body).toString().slice(0, 200)}`);
+    if (i === 0) first = ms(t0);
     if (i >= WARMUP) times.push(ms(t0));
     bytes = body.byteLength;
   }
   times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, bytes };
+  return { first, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, bytes };
 }
 
 const db = await createTestDatabase(testDatabaseServerUrl());
@@ -104,6 +107,15 @@ try {
   );
   process.stdout.write(`${row("GET /api/runs testF1 DESC 0-24", list, 100)}\n`);
   process.stdout.write(`${row("GET /api/compare 200 runs", compare, 500)}\n`);
+  // The first comparison reads every PR-curve point and stores the thinned curves of finished runs.
+  process.stdout.write(
+    `first requests (cold): list ${list.first.toFixed(1)} ms, compare ${compare.first.toFixed(1)} ms\n`,
+  );
+  process.stdout.write(
+    `load average during the run: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} (2 cores)\n`,
+  );
   process.stdout.write(`measured in ${(ms(t0) / 1000).toFixed(1)} s\n`);
 } finally {
   await new Promise((resolve) => server.close(resolve));
