@@ -130,7 +130,9 @@ async function compareKernel(
   const exec = () => {
     const ins: Record<string, tf.Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) ins[k] = tf.tensor(v.data, v.shape);
-    const out = tf.engine().runKernel(kernel, ins as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+    const out = tf
+      .engine()
+      .runKernel(kernel, ins as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
     for (const t of Object.values(ins)) t.dispose();
     return out;
   };
@@ -145,7 +147,13 @@ async function compareKernel(
 }
 
 function data(shape: number[], r: () => number) {
-  return { shape, data: randArr(shape.reduce((a, b) => a * b, 1), r) };
+  return {
+    shape,
+    data: randArr(
+      shape.reduce((a, b) => a * b, 1),
+      r,
+    ),
+  };
 }
 
 afterEach(() => setWasmGradSimd(true));
@@ -168,18 +176,22 @@ describe("wasm gradient kernels vs cpu", () => {
   });
 
   for (const [i, c] of convCases.entries()) {
-    it(`Conv2DBackpropFilter ${name(c)}`, async () => {
-      const r = rng(100 + i);
-      const [Ho, Wo] = outSize(c);
-      const res = await compareKernel(
-        "Conv2DBackpropFilter",
-        { x: data([c.N, c.H, c.W, c.C], r), dy: data([c.N, Ho, Wo, c.O], r) },
-        { strides: c.s, pad: c.pad, dataFormat: "NHWC", filterShape: [c.Kh, c.Kw, c.C, c.O] },
-      );
-      expect(res.err).toBeLessThan(TOL);
-      expect(res.leakedTensors).toBe(0);
-      expect(res.leakedData).toBe(0);
-    });
+    // without SIMD the filter gradient takes the im2col-GEMM or convolution-trick path
+    for (const simd of [true, false]) {
+      it(`Conv2DBackpropFilter ${name(c)}${simd ? "" : " [no-simd fallback]"}`, async () => {
+        setWasmGradSimd(simd);
+        const r = rng(100 + i);
+        const [Ho, Wo] = outSize(c);
+        const res = await compareKernel(
+          "Conv2DBackpropFilter",
+          { x: data([c.N, c.H, c.W, c.C], r), dy: data([c.N, Ho, Wo, c.O], r) },
+          { strides: c.s, pad: c.pad, dataFormat: "NHWC", filterShape: [c.Kh, c.Kw, c.C, c.O] },
+        );
+        expect(res.err).toBeLessThan(TOL);
+        expect(res.leakedTensors).toBe(0);
+        expect(res.leakedData).toBe(0);
+      });
+    }
     it(`Conv2DBackpropInput ${name(c)}`, async () => {
       const r = rng(200 + i);
       const [Ho, Wo] = outSize(c);
@@ -239,7 +251,9 @@ describe("wasm gradient kernels vs cpu", () => {
     it(`Tile ${c.dtype} [${c.shape}] x [${c.reps}]`, async () => {
       const r = rng(500 + i);
       const n = c.shape.reduce((a, b) => a * b, 1);
-      const vals = Array.from({ length: n }, () => (c.dtype === "bool" ? Number(r() > 0) : Math.round(r() * 100)));
+      const vals = Array.from({ length: n }, () =>
+        c.dtype === "bool" ? Number(r() > 0) : Math.round(r() * 100),
+      );
       const exec = () => {
         const t = tf.tensor(vals, c.shape, c.dtype);
         const out = tf.engine().runKernel("Tile", { x: t }, { reps: c.reps }) as tf.Tensor;
@@ -262,16 +276,17 @@ describe("wasm gradient kernels vs cpu", () => {
     });
   }
 
-  const reduceCases: Array<{ shape: number[]; axis: number | number[]; keepDims: boolean; dtype?: "int32" }> = [
-    { shape: [4, 5, 6, 7], axis: [0, 1, 2], keepDims: false }, // batch-norm moments/gradients
-    { shape: [4, 5, 6, 37], axis: [0, 1, 2], keepDims: true },
-    { shape: [2, 300, 9], axis: [0, 1], keepDims: false }, // more rows than one chunk
-    { shape: [3, 4, 16], axis: [-3, -2], keepDims: false },
-    { shape: [6, 10], axis: 0, keepDims: false },
-    { shape: [3, 4, 5], axis: [1, 2], keepDims: false }, // not leading: shipped kernel
-    { shape: [3, 4, 5], axis: [0, 1, 2], keepDims: false }, // all axes: shipped kernel
-    { shape: [3, 4, 5], axis: [0, 1], keepDims: false, dtype: "int32" },
-  ];
+  const reduceCases: Array<{ shape: number[]; axis: number | number[]; keepDims: boolean; dtype?: "int32" }> =
+    [
+      { shape: [4, 5, 6, 7], axis: [0, 1, 2], keepDims: false }, // batch-norm moments/gradients
+      { shape: [4, 5, 6, 37], axis: [0, 1, 2], keepDims: true },
+      { shape: [2, 300, 9], axis: [0, 1], keepDims: false }, // more rows than one chunk
+      { shape: [3, 4, 16], axis: [-3, -2], keepDims: false },
+      { shape: [6, 10], axis: 0, keepDims: false },
+      { shape: [3, 4, 5], axis: [1, 2], keepDims: false }, // not leading: shipped kernel
+      { shape: [3, 4, 5], axis: [0, 1, 2], keepDims: false }, // all axes: shipped kernel
+      { shape: [3, 4, 5], axis: [0, 1], keepDims: false, dtype: "int32" },
+    ];
   for (const kernel of ["Sum", "Mean"] as const) {
     for (const [i, c] of reduceCases.entries()) {
       it(`${kernel} [${c.shape}] axis=${JSON.stringify(c.axis)} keepDims=${c.keepDims}${c.dtype ? ` ${c.dtype}` : ""}`, async () => {
@@ -280,7 +295,9 @@ describe("wasm gradient kernels vs cpu", () => {
         const vals = Array.from({ length: n }, () => (c.dtype ? Math.round(r() * 50) : r() * 4 + 1));
         const exec = () => {
           const t = tf.tensor(vals, c.shape, c.dtype ?? "float32");
-          const out = tf.engine().runKernel(kernel, { x: t }, { axis: c.axis, keepDims: c.keepDims }) as tf.Tensor;
+          const out = tf
+            .engine()
+            .runKernel(kernel, { x: t }, { axis: c.axis, keepDims: c.keepDims }) as tf.Tensor;
           t.dispose();
           return out;
         };
@@ -302,11 +319,20 @@ describe("wasm gradient kernels vs cpu", () => {
 
   // [shape a, shape b]; the last pair needs real broadcasting (shipped kernel)
   const binShapes: Array<[number[], number[]]> = [
-    [[2, 3, 4], [2, 3, 4]],
+    [
+      [2, 3, 4],
+      [2, 3, 4],
+    ],
     [[2, 3, 4], []],
     [[], [5, 2]],
-    [[4, 5], [1, 1]],
-    [[2, 1], [1, 3]],
+    [
+      [4, 5],
+      [1, 1],
+    ],
+    [
+      [2, 1],
+      [1, 3],
+    ],
   ];
   for (const kernel of ["GreaterEqual", "LessEqual", "LogicalAnd", "Select"] as const) {
     for (const [i, [sa, sb]] of binShapes.entries()) {
@@ -409,9 +435,17 @@ function buildNet(): tf.LayersModel {
   m.add(tf.layers.batchNormalization({}));
   m.add(tf.layers.reLU({ maxValue: 6 }));
   m.add(
-    tf.layers.conv2d({ filters: 8, kernelSize: 1, activation: "relu", kernelInitializer: init(3), useBias: true }),
+    tf.layers.conv2d({
+      filters: 8,
+      kernelSize: 1,
+      activation: "relu",
+      kernelInitializer: init(3),
+      useBias: true,
+    }),
   );
-  m.add(tf.layers.depthwiseConv2d({ kernelSize: 5, strides: 2, padding: "valid", depthwiseInitializer: init(4) }));
+  m.add(
+    tf.layers.depthwiseConv2d({ kernelSize: 5, strides: 2, padding: "valid", depthwiseInitializer: init(4) }),
+  );
   m.add(tf.layers.flatten());
   m.add(tf.layers.dense({ units: 3, activation: "softmax", kernelInitializer: init(5) }));
   return m;

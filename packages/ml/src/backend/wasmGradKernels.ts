@@ -436,6 +436,14 @@ function transposeNAC(src: Float32Array, dst: Float32Array, N: number, A: number
  * is in training: 160 ms for 16x32x32x24 -> 144).
  */
 const OUTER_MAX_ELEMS = 65536;
+/**
+ * For KxK filters the alternative (the convolution trick) packs only dy,
+ * so the rank-1 kernel wins only while one tap's [Ci, Co] block fits in L1
+ * (measured, fresh tensors, batch 16: 128x128x3->32 s2 44 vs 164 ms,
+ * 64x64x32->32 s1 614 vs 798, 16x16x64->64 86 vs 150, but 8x8x128->128
+ * 164 vs 129 ms).
+ */
+const KXK_OUTER_MAX_ELEMS = 8192;
 const OUTER_CHUNK_PIXELS = 512;
 
 /**
@@ -479,6 +487,81 @@ function pointwiseFilterSimd(
         let t = 0;
         for (let p = p0; p < p0 + n; p++) t += (xs[p * Ci + i] as number) * (ds[p * Co + co] as number);
         acc[i * Co + co] = (acc[i * Co + co] as number) + t;
+      }
+    }
+  }
+  free(backend, scratch);
+  f32(backend, out).set(acc);
+  return out;
+}
+
+/**
+ * KxK filter gradient with the rank-1 kernel: for every (image, output row,
+ * tap) the valid output columns are one strided run of x and one contiguous
+ * run of dy, accumulated into that tap's [Ci, Co] block. Per-image float32
+ * partial sums are added up in float64.
+ */
+function conv2dBackpropFilterSimd(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeom,
+  outerAcc: NonNullable<ReturnType<typeof simdKernelsFor>>["outerAcc"],
+): TensorInfo {
+  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
+  const groups = Co >> 2;
+  const G4 = groups * 4;
+  const KK = Kh * Kw;
+  const out = backend.makeOutput([Kh, Kw, Ci, Co], "float32");
+  const scratch = backend.makeOutput([Math.max(4, KK * Ci * G4)], "float32");
+  const xOff = heapOffset(backend, x);
+  const dyOff = heapOffset(backend, dy);
+  const sOff = heapOffset(backend, scratch);
+  const xs = f32(backend, x);
+  const ds = f32(backend, dy);
+  const sv = f32(backend, scratch);
+  const acc = new Float64Array(KK * Ci * Co);
+  const ox0s: number[] = [];
+  const ox1s: number[] = [];
+  for (let kw = 0; kw < Kw; kw++) {
+    ox0s.push(Math.max(0, Math.ceil((pl - kw) / sw)));
+    ox1s.push(Math.min(Wo, Math.floor((W - 1 + pl - kw) / sw) + 1));
+  }
+  const xStep = sw * Ci;
+  for (let n = 0; n < N; n++) {
+    if (groups > 0) sv.fill(0);
+    for (let oy = 0; oy < Ho; oy++) {
+      const dyRow = (n * Ho + oy) * Wo * Co;
+      for (let kh = 0; kh < Kh; kh++) {
+        const iy = oy * sh + kh - pt;
+        if (iy < 0 || iy >= H) continue;
+        const xRow = (n * H + iy) * W;
+        for (let kw = 0; kw < Kw; kw++) {
+          const ox0 = ox0s[kw] as number;
+          const ox1 = ox1s[kw] as number;
+          if (ox1 <= ox0) continue;
+          const t = kh * Kw + kw;
+          const xi = (xRow + ox0 * sw + kw - pl) * Ci;
+          const di = dyRow + ox0 * Co;
+          if (groups > 0) outerAcc(sOff + t * Ci * G4 * 4, xOff + xi * 4, dyOff + di * 4, ox1 - ox0, Ci, groups, xStep * 4, Co * 4);
+          for (let co = G4; co < Co; co++) {
+            for (let i = 0; i < Ci; i++) {
+              let sum = 0;
+              for (let k = 0, a = xi + i, b = di + co; k < ox1 - ox0; k++, a += xStep, b += Co) {
+                sum += (xs[a] as number) * (ds[b] as number);
+              }
+              const j = (t * Ci + i) * Co + co;
+              acc[j] = (acc[j] as number) + sum;
+            }
+          }
+        }
+      }
+    }
+    if (groups > 0) {
+      for (let r = 0; r < KK * Ci; r++) {
+        const a = r * Co;
+        const b = r * G4;
+        for (let c = 0; c < G4; c++) acc[a + c] = (acc[a + c] as number) + (sv[b + c] as number);
       }
     }
   }
@@ -571,6 +654,8 @@ function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: T
     return out;
   }
 
+  const simdK = simdFor(backend);
+  if (simdK && Ci * Co <= KXK_OUTER_MAX_ELEMS) return conv2dBackpropFilterSimd(backend, x, dy, g, simdK.outerAcc);
   if (Kh * Kw * Ci <= IM2COL_MAX_ROWS) return conv2dBackpropFilterIm2col(backend, x, dy, g);
 
   // Only input rows/cols some output actually reads; a 'valid' strided conv
