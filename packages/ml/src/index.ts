@@ -5,3 +5,7 @@ export { configHash, readResumeState } from "./train/resume.js";
 export * from "./train/types.js";
 export * from "./models/index.js";
 export * from "./checkpoint/index.js";
+export * from "./metrics/index.js";
+export { AdamW, type AdamWOptions } from "./optim/adamw.js";
+export * from "./train/callbacks.js";
+export { loadPipelineFile, type Override, parseOverride } from "./train/loadPipeline.js";
