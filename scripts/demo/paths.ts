@@ -21,6 +21,8 @@ export interface DemoPaths {
   explanationsDir: string;
   /** Random id written once per demo home; the queue prefix derives from it. */
   instanceFile: string;
+  /** Holds the pid of the demo using this home. */
+  lockFile: string;
   sweepFile: string;
   dataDir: string;
   dashboardDir: string;
@@ -37,6 +39,7 @@ export function demoPaths(env: NodeJS.ProcessEnv = process.env): DemoPaths {
     logDir: path.join(home, "logs"),
     explanationsDir: path.join(home, "explanations"),
     instanceFile: path.join(home, "demo-instance"),
+    lockFile: path.join(home, "demo.lock"),
     sweepFile: path.join(repoRoot, "conf", "demo.yaml"),
     dataDir: path.join(repoRoot, "data", "synthetic"),
     dashboardDir: path.join(repoRoot, "apps", "dashboard", "dist"),

@@ -1,0 +1,308 @@
+// `pnpm demo`: the whole product on one machine, from a fresh clone. Provides Postgres (PGlite) and
+// Redis (redis-server) unless DATABASE_URL / REDIS_URL are given, starts the API with the dashboard
+// and two workers, runs conf/demo.yaml, reports, and keeps serving until Ctrl-C (or exits: --exit).
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { applyMigrations, createPrisma, type PrismaClient } from "@xnn/db";
+import { formatLeaderboard, sweepLeaderboard } from "@xnn/scheduler/services/leaderboard";
+import { promoteBestRun } from "@xnn/scheduler/services/promoteRun";
+import { submitSweep } from "@xnn/scheduler/services/submitSweep";
+import { createToken } from "@xnn/scheduler/services/tokens";
+import { ConfigError, connectRedis, createRedis, loadSweepFile, redactUrl } from "@xnn/shared";
+import { FlowProducer } from "bullmq";
+import { startApiProcess } from "./apiProcess";
+import { parseDemoArgs, USAGE, UsageError } from "./args";
+import type { ChildService } from "./childService";
+import { acquireDemoLock } from "./demoLock";
+import { demoQueuePrefix } from "./demoQueuePrefix";
+import { explainOne, firstPredictImage } from "./explainOne";
+import { freePort, portOpen } from "./freePort";
+import { demoPaths } from "./paths";
+import { startPgliteServer } from "./pgliteServer";
+import { buildDashboard, dashboardBuilt, generateDemoData, syntheticDataPresent } from "./prepareAssets";
+import { startRedisServer } from "./redisServer";
+import { formatRunTimings, runTimings } from "./runTimings";
+import { MissingRedisError, planServices } from "./servicePlan";
+import { installDemoShutdown } from "./shutdown";
+import { showSweepProgress } from "./sweepProgress";
+import { startWorkers } from "./workers";
+
+const WORKERS = 2;
+const DEFAULT_PORT = 4000;
+
+class Interrupted extends Error {
+  override name = "Interrupted";
+}
+
+const say = (line = "") => process.stdout.write(`${line}\n`);
+const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
+
+// pnpm forwards a literal "--" when the user types `pnpm demo -- --exit`.
+const argv = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
+let args: ReturnType<typeof parseDemoArgs>;
+try {
+  args = parseDemoArgs(argv);
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`${err.message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+if (args.help) {
+  say(USAGE);
+  process.exit(0);
+}
+
+const paths = demoPaths();
+let plan: ReturnType<typeof planServices>;
+try {
+  // Before anything is created: a missing Redis must leave the disk untouched.
+  plan = planServices();
+} catch (err) {
+  if (!(err instanceof MissingRedisError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
+
+const demoStarted = Date.now();
+/** Services in start order; stopped in reverse, so workers go before the database they write to. */
+const services: { name: string; stop: () => Promise<unknown>; kill: () => void }[] = [];
+const track = (child: ChildService, stop: () => Promise<unknown> = () => child.stop()) =>
+  services.push({ name: child.name, stop, kill: () => child.kill() });
+
+let releaseLock: () => void = () => {};
+const interrupt = new AbortController();
+let releaseServing: () => void = () => {};
+installDemoShutdown({
+  graceful: (signal) => {
+    process.stderr.write(`\n${signal}: stopping the demo (press Ctrl-C again to force)\n`);
+    interrupt.abort();
+    releaseServing();
+  },
+  force: (signal) => {
+    process.stderr.write(`\n${signal} again: killing every service now\n`);
+    for (const s of services) s.kill();
+  },
+});
+const checkInterrupted = () => {
+  if (interrupt.signal.aborted) throw new Interrupted("interrupted");
+};
+
+async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
+  checkInterrupted();
+  const started = Date.now();
+  process.stdout.write(`- ${label}... `);
+  const result = await work();
+  say(`done (${seconds(started)})`);
+  checkInterrupted();
+  return result;
+}
+
+async function stopServices(): Promise<void> {
+  while (services.length > 0) {
+    const s = services.pop()!;
+    const started = Date.now();
+    try {
+      await s.stop();
+      say(`  stopped ${s.name} (${seconds(started)})`);
+    } catch (err) {
+      process.stderr.write(`  could not stop ${s.name}: ${(err as Error).message}\n`);
+    }
+  }
+}
+
+async function pickPort(): Promise<number> {
+  if (args.port !== null) return args.port;
+  return (await portOpen(DEFAULT_PORT)) ? freePort() : DEFAULT_PORT;
+}
+
+async function run(): Promise<boolean> {
+  mkdirSync(paths.home, { recursive: true });
+  releaseLock = acquireDemoLock(paths.lockFile);
+  const queuePrefix = demoQueuePrefix(paths.instanceFile);
+  const log = (name: string) => path.join(paths.logDir, `${name}.log`);
+  say(`xnn demo: state in ${paths.home}, queue prefix ${queuePrefix}, logs in ${paths.logDir}`);
+
+  let databaseUrl: string;
+  if (plan.postgres.kind === "external") {
+    databaseUrl = plan.postgres.url;
+    say(`- Postgres: using DATABASE_URL ${redactUrl(databaseUrl)}`);
+  } else {
+    const pg = await step(`starting PGlite (embedded Postgres, data in ${paths.pgliteDir})`, () =>
+      startPgliteServer({ dataDir: paths.pgliteDir, logFile: log("pglite") }),
+    );
+    track(pg.service, pg.stop);
+    databaseUrl = pg.url;
+  }
+
+  let redisUrl: string;
+  if (plan.redis.kind === "external") {
+    redisUrl = plan.redis.url;
+    say(`- Redis: using REDIS_URL ${redactUrl(redisUrl)}`);
+  } else {
+    const bin = plan.redis.bin;
+    const redis = await step(`starting ${bin}`, () =>
+      startRedisServer({ bin, dir: paths.redisDir, logFile: log("redis") }),
+    );
+    track(redis.service, redis.stop);
+    redisUrl = redis.url;
+  }
+
+  const applied = await step("applying database migrations", () => applyMigrations(databaseUrl));
+  if (applied.length > 0) say(`  applied ${applied.join(", ")}`);
+
+  if (!syntheticDataPresent(paths.dataDir)) {
+    await step(`generating the synthetic data set in ${paths.dataDir}`, () =>
+      generateDemoData(paths.dataDir),
+    );
+  }
+  if (!dashboardBuilt(paths.dashboardDir)) {
+    await step("building the dashboard (first run only)", () => buildDashboard(log("dashboard-build")));
+  }
+
+  const port = await pickPort();
+  const api = await step(`starting the API and dashboard on port ${port}`, () =>
+    startApiProcess({
+      port,
+      databaseUrl,
+      redisUrl,
+      queuePrefix,
+      dashboardDir: paths.dashboardDir,
+      logFile: log("api"),
+    }),
+  );
+  track(api);
+
+  const workers = await step(`starting ${WORKERS} workers`, () =>
+    startWorkers(
+      WORKERS,
+      {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redisUrl,
+        XNN_QUEUE_PREFIX: queuePrefix,
+        ARTIFACT_DIR: paths.artifactDir,
+      },
+      paths.logDir,
+    ),
+  );
+  for (const w of workers) track(w);
+
+  const prisma = createPrisma(databaseUrl, { poolSize: 2 });
+  const connection = createRedis(redisUrl, "producer");
+  let flows: FlowProducer | null = null;
+  try {
+    // Connected before the FlowProducer exists: it would otherwise start connecting on its own.
+    await connectRedis(connection, redisUrl);
+    flows = new FlowProducer({ connection, prefix: queuePrefix });
+    return await runSweep(prisma, flows, workers, port);
+  } finally {
+    await flows?.close().catch(() => {});
+    connection.disconnect();
+    await prisma.$disconnect();
+  }
+}
+
+async function runSweep(
+  prisma: PrismaClient,
+  flows: FlowProducer,
+  workers: ChildService[],
+  port: number,
+): Promise<boolean> {
+  const sweepFile = path.relative(process.cwd(), paths.sweepFile) || paths.sweepFile;
+  let loaded: ReturnType<typeof loadSweepFile>;
+  try {
+    loaded = loadSweepFile(sweepFile);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(err.message);
+    throw err;
+  }
+  // A fresh sweep each time: the point of the demo is to watch it train, not to find last run's rows.
+  const submitted = await submitSweep({ prisma, flows }, loaded, { fresh: true, createdBy: "demo" });
+  say(`\nSweep ${submitted.sweepId}: ${submitted.runs} runs queued (${sweepFile}). Live progress:`);
+
+  // Following stops early if every worker has died: nothing would ever finish the sweep.
+  const follow = new AbortController();
+  const onInterrupt = () => follow.abort();
+  interrupt.signal.addEventListener("abort", onInterrupt);
+  let workersGone = false;
+  void Promise.all(workers.map((w) => w.exited)).then(() => {
+    workersGone = true;
+    follow.abort();
+  });
+  const sweepStarted = Date.now();
+  const runs = await showSweepProgress(prisma, submitted.sweepId, { signal: follow.signal });
+  interrupt.signal.removeEventListener("abort", onInterrupt);
+  checkInterrupted();
+  if (workersGone) {
+    throw new Error(
+      `every worker exited before the sweep finished; see ${workers.map((w) => w.logFile).join(", ")}\n${workers[0]?.tail(10) ?? ""}`,
+    );
+  }
+  const succeeded = runs.every((r) => r.status === "succeeded");
+  say(`\nSweep ${succeeded ? "succeeded" : "finished with failures"} in ${seconds(sweepStarted)}.`);
+  say(`\nPer-run timing:\n${formatRunTimings(await runTimings(prisma, submitted.sweepId))}`);
+  const board = await sweepLeaderboard(prisma, submitted.sweepId);
+  say(`\nLeaderboard (test set):\n${formatLeaderboard(board)}`);
+  for (const r of board.filter((b) => b.error)) say(`  ${r.key} failed: ${r.error}`);
+
+  let promotedCheckpoint: string | null = null;
+  try {
+    const promoted = await promoteBestRun(prisma, submitted.sweepId, "demo");
+    const run = board.find((b) => b.runId === promoted.runId);
+    say(
+      `\nPromoted ${promoted.runId} (test F1 ${run?.testF1?.toFixed(3) ?? "-"}) to production: ${promoted.task} v${promoted.version}`,
+    );
+    const version = await prisma.modelVersion.findUnique({
+      where: { id: promoted.versionId },
+      select: { checkpoint: { select: { uri: true } } },
+    });
+    promotedCheckpoint = version?.checkpoint.uri ?? null;
+  } catch (err) {
+    say(`\nNo promotion: ${(err as Error).message}`);
+  }
+
+  const image = firstPredictImage(paths.dataDir);
+  if (!promotedCheckpoint || !image) {
+    say(
+      `explanations: skipped (${promotedCheckpoint ? `no image under ${paths.dataDir}/predict` : "no promoted model"})`,
+    );
+  } else {
+    const overlayPng = path.join(
+      paths.explanationsDir,
+      `${path.basename(image, path.extname(image))}-overlay.png`,
+    );
+    mkdirSync(paths.explanationsDir, { recursive: true });
+    const outcome = await explainOne({ checkpointUri: promotedCheckpoint, image, overlayPng });
+    if (outcome.kind === "unavailable") say(outcome.message);
+    else
+      say(
+        `explained ${path.relative(process.cwd(), image)}: ${outcome.summary}\n  overlay: ${outcome.overlayPng}`,
+      );
+  }
+
+  const token = await createToken(prisma, "admin", `demo ${new Date().toISOString()}`);
+  say(`\nDashboard: http://127.0.0.1:${port}/`);
+  say(`Log in with this admin token (shown once): ${token}`);
+  return succeeded;
+}
+
+let exitCode = 1;
+try {
+  const succeeded = await run();
+  if (!args.exitAfterReport) {
+    say(`\nEverything keeps running (total ${seconds(demoStarted)} so far). Press Ctrl-C to stop.`);
+    await new Promise<void>((resolve) => {
+      releaseServing = resolve;
+      if (interrupt.signal.aborted) resolve();
+    });
+  }
+  exitCode = succeeded ? 0 : 1;
+} catch (err) {
+  if (err instanceof Interrupted) exitCode = 130;
+  else process.stderr.write(`\ndemo failed: ${(err as Error).message}\n`);
+} finally {
+  say("\nShutting down:");
+  await stopServices();
+  releaseLock();
+  say(`Demo ${exitCode === 0 ? "finished" : "ended"} after ${seconds(demoStarted)} (exit ${exitCode}).`);
+}
+process.exit(exitCode);
