@@ -4,6 +4,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["e2e/**/*.e2e.test.ts"],
+    globalSetup: ["e2e/globalSetup.ts"],
+    // Each file drives its own Chromium against its own API: one at a time on a 2-core machine.
+    fileParallelism: false,
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 180_000,

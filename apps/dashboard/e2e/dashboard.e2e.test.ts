@@ -1,144 +1,44 @@
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { copyFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { build } from "vite";
+import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createPrisma, createSql, type PrismaClient, type Sql } from "../../../packages/db/src/index";
-import {
-  createTestDatabase,
-  testDatabaseServerUrl,
-  testQueuePrefix,
-  testRedisUrl,
-} from "../../../packages/db/src/testDatabase";
-import { connectRedis, createLogger, createRedis } from "../../../packages/shared/src/index";
-import { type ApiServer, createServer } from "../../scheduler/src/api/createServer";
-import { createToken } from "../../scheduler/src/services/tokens";
 import { seedFinishedSweep } from "./seedFinishedSweep";
-import { serveDashboard } from "./serveDashboard";
+import { repoRoot, type Stack, screenshot, screenshotOnFailure, startStack } from "./stack";
 
 /**
  * The dashboard in real Chromium against the real API, Postgres and Redis: log in, submit
  * conf/demo.yaml from the editor, then (until the GPU worker is wired in) seed the sweep's results,
  * and check the leaderboard, compare view, run page and promotion.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const dashboardDir = path.resolve(here, "..");
-const repoRoot = path.resolve(dashboardDir, "../..");
-const artifacts = path.join(repoRoot, "test-artifacts");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-
-const VIEWPORT = { width: 1440, height: 900 };
-
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let prisma: PrismaClient;
-let sql: Sql;
-let redis: ReturnType<typeof createRedis>;
-let api: ApiServer;
-let apiHttp: Server;
-let web: Awaited<ReturnType<typeof serveDashboard>>;
-let browser: Browser;
+let stack: Stack;
 let page: Page;
-let adminToken: string;
 
 beforeAll(async () => {
-  mkdirSync(artifacts, { recursive: true });
-  // Builds the dashboard as users get it (skip with XNN_E2E_SKIP_BUILD=1 when dist/ is fresh).
-  if (process.env.XNN_E2E_SKIP_BUILD !== "1" || !existsSync(path.join(dashboardDir, "dist/index.html"))) {
-    await build({
-      root: dashboardDir,
-      configFile: path.join(dashboardDir, "vite.config.ts"),
-      logLevel: "warn",
-    });
-  }
-
-  db = await createTestDatabase(testDatabaseServerUrl());
-  prisma = createPrisma(db.url, { poolSize: 8 });
-  sql = createSql(db.url, { max: 8 });
-  redis = createRedis(testRedisUrl(), "producer");
-  await connectRedis(redis, testRedisUrl());
-  api = createServer({
-    prisma,
-    sql,
-    redis,
-    prefix: testQueuePrefix(),
-    confDir: path.join(repoRoot, "conf"),
-    logger: createLogger("dashboard-e2e", "silent"),
-  });
-  apiHttp = await new Promise<Server>((resolve) => {
-    const s = api.listen(0, "127.0.0.1", () => resolve(s));
-  });
-  web = await serveDashboard(path.join(dashboardDir, "dist"), (apiHttp.address() as AddressInfo).port);
-  adminToken = await createToken(prisma, "admin", "ada-e2e");
-
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage({ viewport: VIEWPORT });
-  page.on("pageerror", (err) => console.error("[page error]", err.message));
+  stack = await startStack();
+  page = stack.page;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await web?.close();
-  if (apiHttp) {
-    apiHttp.closeAllConnections();
-    await new Promise((resolve) => apiHttp.close(resolve));
-  }
-  await api?.closeResources();
-  await prisma?.$disconnect();
-  await sql?.end({ timeout: 5 });
-  redis?.disconnect();
-  await db?.drop();
+  await stack?.close();
 });
 
 afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && page) {
-    const name = ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
-    await page
-      .screenshot({ path: path.join(artifacts, `failed-${name}.png`), fullPage: true })
-      .catch(() => {});
-  }
+  await screenshotOnFailure(page, ctx.task);
 });
 
-async function shot(name: string, options: { fullPage?: boolean; selector?: string } = {}) {
-  const file = path.join(artifacts, `dashboard-${name}.png`);
-  if (options.selector) {
-    await page.locator(options.selector).first().screenshot({ path: file });
-  } else if (options.fullPage) {
-    // A viewport as tall as the page, rather than a stitched full-page capture that leaves the
-    // fixed app bar and menu in odd places.
-    const height = await page.evaluate(() => document.documentElement.scrollHeight);
-    await page.setViewportSize({ width: VIEWPORT.width, height: Math.min(height, 2600) });
-    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-    await page.screenshot({ path: file });
-    await page.setViewportSize(VIEWPORT);
-  } else {
-    await page.screenshot({ path: file });
-  }
-  return file;
-}
-
 describe("dashboard end to end", () => {
+  const shot = (name: string, options?: { fullPage?: boolean; selector?: string }) =>
+    screenshot(page, name, options);
   let sweepId = "";
   let seeded: Awaited<ReturnType<typeof seedFinishedSweep>> = [];
 
   it("logs in with a pasted admin token", async () => {
-    await page.goto(web.url);
+    await page.goto(stack.webUrl);
     await page.getByTestId("login-token").fill("not-a-token");
     await page.getByTestId("login-submit").click();
     await expect.poll(() => page.getByTestId("login-error").textContent()).toContain("not accepted");
 
-    await page.getByTestId("login-token").fill(adminToken);
+    await page.getByTestId("login-token").fill(stack.adminToken);
     await page.getByTestId("login-submit").click();
     await page.waitForURL(/#\/sweeps/);
     await page.getByTestId("menu-submit").waitFor();
@@ -169,7 +69,7 @@ describe("dashboard end to end", () => {
     sweepId = decodeURIComponent(/#\/sweeps\/([^/]+)\/show/.exec(page.url())![1]!);
     await expect.poll(() => page.getByTestId("sweep-name").textContent()).toBe("xray-demo");
     await expect.poll(() => page.locator("[data-testid=leaderboard] tbody tr").count()).toBe(12);
-    expect(await prisma.run.count({ where: { sweepId } })).toBe(12);
+    expect(await stack.prisma.run.count({ where: { sweepId } })).toBe(12);
   });
 
   it("shows the finished sweep's leaderboard, best test F1 first, live", async () => {
@@ -177,9 +77,9 @@ describe("dashboard end to end", () => {
     // REAL-WORKER FLOW GOES HERE. Until the GPU worker (apps/gpu-worker) is wired into this test,
     // the sweep's results are written straight into the database. To switch: start the worker on
     // the same DATABASE_URL / REDIS_URL / queue prefix as `api` above, wait until every run of
-    // `sweepId` has finished (poll prisma.run or listen to /api/events), and set `seeded` from the
+    // `sweepId` has finished (poll stack.prisma.run or listen to /api/events), and set `seeded` from the
     // runs' testF1 (best first). Everything below this block stays as it is.
-    seeded = await seedFinishedSweep(prisma, sweepId);
+    seeded = await seedFinishedSweep(stack.prisma, sweepId);
     // ---------------------------------------------------------------------------------------------
     const best = seeded[0]!;
 
@@ -221,7 +121,7 @@ describe("dashboard end to end", () => {
 
   it("shows a run's epoch curves, PR curves with AP, confusion matrix and TP/FP/FN counts", async () => {
     const best = seeded[0]!;
-    await page.goto(`${web.url}/#/runs/${encodeURIComponent(best.id)}/show`);
+    await page.goto(`${stack.webUrl}/#/runs/${encodeURIComponent(best.id)}/show`);
     await expect.poll(() => page.getByTestId("run-title").textContent()).toBe(best.key);
     // Three classes plus the micro-average.
     await expect.poll(() => page.locator("[data-testid=pr-chart] path.recharts-line-curve").count()).toBe(4);
@@ -241,7 +141,10 @@ describe("dashboard end to end", () => {
   });
 
   it("promotes the best run after a confirmation that shows candidate vs production", async () => {
-    await page.goto(`${web.url}/#/sweeps/${encodeURIComponent(sweepId)}/show`);
+    await page.goto(`${stack.webUrl}/#/sweeps/${encodeURIComponent(sweepId)}/show`);
+    // The rows picked for comparing are still selected (react-admin keeps selections): clear them.
+    const unselect = page.getByRole("button", { name: /unselect/i });
+    if (await unselect.isVisible()) await unselect.click();
     await page.getByTestId("promote-best").click();
     const dialog = page.getByTestId("promote-dialog");
     await dialog.waitFor();
@@ -252,8 +155,8 @@ describe("dashboard end to end", () => {
     await shot("promote-dialog");
     await page.getByTestId("promote-dialog-confirm").click();
 
-    await expect.poll(() => prisma.modelVersion.count({ where: { alias: "production" } })).toBe(1);
-    const production = await prisma.modelVersion.findFirstOrThrow({ where: { alias: "production" } });
+    await expect.poll(() => stack.prisma.modelVersion.count({ where: { alias: "production" } })).toBe(1);
+    const production = await stack.prisma.modelVersion.findFirstOrThrow({ where: { alias: "production" } });
     const promoted = seeded.find((r) => r.id === production.runId)!;
     expect(promoted.testF1).toBe(seeded[0]!.testF1);
 
@@ -267,9 +170,9 @@ describe("dashboard end to end", () => {
     const file = await shot("sweep-promoted");
     copyFileSync(file, path.join(repoRoot, "docs/dashboard.png"));
 
-    await page.goto(`${web.url}/#/model-versions`);
+    await page.goto(`${stack.webUrl}/#/model-versions`);
     await expect.poll(() => page.locator("[data-testid=production-badge]").count()).toBe(1);
-    await page.goto(`${web.url}/#/workers`);
+    await page.goto(`${stack.webUrl}/#/workers`);
     await expect.poll(() => page.locator("tbody").textContent()).toContain("gpu-node-1");
   });
 });

@@ -31,5 +31,11 @@ function Menu() {
 }
 
 export function Layout({ children }: { children: ReactNode }) {
-  return <RaLayout menu={Menu}>{children}</RaLayout>;
+  return (
+    // react-admin sizes the layout to fit its content; min-width 0 keeps it to the window instead, so
+    // wide tables scroll inside their own containers rather than widening the whole page.
+    <RaLayout menu={Menu} sx={{ minWidth: 0, "& .RaLayout-content": { minWidth: 0 } }}>
+      {children}
+    </RaLayout>
+  );
 }

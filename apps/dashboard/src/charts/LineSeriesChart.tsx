@@ -1,5 +1,6 @@
 import { memo } from "react";
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { SvgLineChart } from "./SvgLineChart";
 
 export interface XY {
   x: number;
@@ -48,6 +49,13 @@ export const LineSeriesChart = memo(function LineSeriesChart({
   ticks,
 }: LineSeriesChartProps) {
   const interactive = series.length <= maxLegendItems;
+  if (!interactive) {
+    return (
+      <SvgLineChart
+        {...{ series, xLabel, yLabel, xDomain, yDomain, height, testId, yTickFormat, xIntegers, ticks }}
+      />
+    );
+  }
   return (
     <div data-testid={testId} data-series={series.length} style={{ width: "100%", height }}>
       <ResponsiveContainer width="100%" height="100%">

@@ -99,7 +99,7 @@ function SweepHeader() {
 
 function Leaderboard() {
   return (
-    <Box data-testid="leaderboard">
+    <Box data-testid="leaderboard" sx={{ overflowX: "auto" }}>
       <Typography variant="h6" sx={{ mb: 1 }}>
         Leaderboard (test weighted F1)
       </Typography>

@@ -1,0 +1,198 @@
+import { memo, useEffect, useMemo, useRef, useState } from "react";
+import type { LineSeriesChartProps } from "./LineSeriesChart";
+
+const MARGIN = { top: 12, right: 16, bottom: 44, left: 64 };
+
+/** About `count` round tick values covering [min, max]. */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
+  if (min === max) return [min];
+  const raw = (max - min) / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => raw <= s) ?? 10 * magnitude;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step)
+    ticks.push(+v.toPrecision(12));
+  return ticks;
+}
+
+function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] {
+  const ref = useRef<T>(null);
+  const [width, setWidth] = useState(0);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    setWidth(el.clientWidth);
+    const observer = new ResizeObserver(([entry]) => setWidth(Math.round(entry?.contentRect.width ?? 0)));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width];
+}
+
+function extent(values: number[], fallback: [number, number]): [number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return Number.isFinite(lo) ? [lo, hi] : fallback;
+}
+
+/**
+ * Many lines in one plain SVG: one <path> per series, no per-point elements, no animation. Used
+ * instead of recharts when a chart holds dozens to hundreds of series (recharts re-derives every
+ * series on each update, which took seconds at 200). Hovering a line highlights it and names it.
+ */
+export const SvgLineChart = memo(function SvgLineChart({
+  series,
+  xLabel,
+  yLabel,
+  xDomain = ["dataMin", "dataMax"],
+  yDomain = ["auto", "auto"],
+  height = 260,
+  testId,
+  yTickFormat,
+  xIntegers = false,
+  ticks,
+}: LineSeriesChartProps) {
+  const [ref, width] = useWidth<HTMLDivElement>();
+  const [hovered, setHovered] = useState<string | null>(null);
+  const plotW = Math.max(0, width - MARGIN.left - MARGIN.right);
+  const plotH = Math.max(0, height - MARGIN.top - MARGIN.bottom);
+
+  const scales = useMemo(() => {
+    const xs = series.flatMap((s) => s.points.map((p) => p.x));
+    const ys = series.flatMap((s) => s.points.map((p) => p.y));
+    const [dx0, dx1] = extent(xs, [0, 1]);
+    const [dy0, dy1] = extent(ys, [0, 1]);
+    const x0 = typeof xDomain[0] === "number" ? xDomain[0] : dx0;
+    const x1 = typeof xDomain[1] === "number" ? xDomain[1] : dx1;
+    const pad = (dy1 - dy0) * 0.05 || 0.05;
+    const y0 = typeof yDomain[0] === "number" ? yDomain[0] : dy0 - pad;
+    const y1 = typeof yDomain[1] === "number" ? yDomain[1] : dy1 + pad;
+    const xTicks = (ticks ?? niceTicks(x0, x1, 6)).filter((t) => !xIntegers || Number.isInteger(t));
+    return {
+      x0,
+      x1: x1 === x0 ? x0 + 1 : x1,
+      y0,
+      y1: y1 === y0 ? y0 + 1 : y1,
+      xTicks,
+      yTicks: ticks ?? niceTicks(y0, y1, 5),
+    };
+  }, [series, xDomain, yDomain, ticks, xIntegers]);
+
+  const sx = (x: number) => MARGIN.left + ((x - scales.x0) / (scales.x1 - scales.x0)) * plotW;
+  const sy = (y: number) => MARGIN.top + (1 - (y - scales.y0) / (scales.y1 - scales.y0)) * plotH;
+
+  // Path strings depend on the size and data only, so hovering re-renders no geometry.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: sx/sy derive from scales, plotW, plotH.
+  const paths = useMemo(
+    () =>
+      series.map((s) => ({
+        ...s,
+        d: s.points
+          .map((p, i) => `${i === 0 ? "M" : "L"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`)
+          .join(""),
+      })),
+    [series, scales, plotW, plotH],
+  );
+  const fmtY =
+    yTickFormat ?? ((v: number) => (Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(0) : v.toFixed(2)));
+  const fmtX = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+  const hoveredSeries = hovered ? paths.find((p) => p.id === hovered) : undefined;
+
+  return (
+    <div
+      ref={ref}
+      data-testid={testId}
+      data-series={series.length}
+      style={{ width: "100%", height, position: "relative" }}
+    >
+      {width > 0 && (
+        <svg
+          width={width}
+          height={height}
+          role="img"
+          aria-label={`${yLabel} by ${xLabel}, ${series.length} lines`}
+        >
+          <g fontSize={12} fill="#666">
+            {scales.yTicks.map((t) => (
+              <g key={`y${t}`}>
+                <line
+                  x1={MARGIN.left}
+                  x2={MARGIN.left + plotW}
+                  y1={sy(t)}
+                  y2={sy(t)}
+                  stroke="#e0e0e0"
+                  strokeDasharray="3 3"
+                />
+                <text x={MARGIN.left - 6} y={sy(t)} textAnchor="end" dominantBaseline="middle">
+                  {fmtY(t)}
+                </text>
+              </g>
+            ))}
+            {scales.xTicks.map((t) => (
+              <g key={`x${t}`}>
+                <line
+                  x1={sx(t)}
+                  x2={sx(t)}
+                  y1={MARGIN.top}
+                  y2={MARGIN.top + plotH}
+                  stroke="#e0e0e0"
+                  strokeDasharray="3 3"
+                />
+                <text x={sx(t)} y={MARGIN.top + plotH + 16} textAnchor="middle">
+                  {fmtX(t)}
+                </text>
+              </g>
+            ))}
+            <text x={MARGIN.left + plotW / 2} y={height - 6} textAnchor="middle">
+              {xLabel}
+            </text>
+            <text transform={`translate(14 ${MARGIN.top + plotH / 2}) rotate(-90)`} textAnchor="middle">
+              {yLabel}
+            </text>
+          </g>
+          <rect x={MARGIN.left} y={MARGIN.top} width={plotW} height={plotH} fill="none" stroke="#999" />
+          <g fill="none" onMouseLeave={() => setHovered(null)}>
+            {paths.map((p) => (
+              <path
+                key={p.id}
+                className="xnn-line"
+                d={p.d}
+                stroke={p.color}
+                strokeWidth={1.2}
+                strokeDasharray={p.dashed ? "5 3" : undefined}
+                strokeOpacity={hovered && hovered !== p.id ? 0.25 : 0.9}
+                onMouseEnter={() => setHovered(p.id)}
+              >
+                <title>{p.name}</title>
+              </path>
+            ))}
+            {hoveredSeries && (
+              <path d={hoveredSeries.d} stroke={hoveredSeries.color} strokeWidth={3} pointerEvents="none" />
+            )}
+          </g>
+        </svg>
+      )}
+      {hoveredSeries && (
+        <div
+          style={{
+            position: "absolute",
+            top: MARGIN.top + 4,
+            left: MARGIN.left + 8,
+            background: "rgba(255,255,255,0.9)",
+            border: `1px solid ${hoveredSeries.color}`,
+            padding: "2px 6px",
+            fontSize: 12,
+            pointerEvents: "none",
+          }}
+        >
+          {hoveredSeries.name}
+        </div>
+      )}
+    </div>
+  );
+});
