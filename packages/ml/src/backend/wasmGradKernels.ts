@@ -3,16 +3,21 @@
  *
  * The wasm backend ships no Conv2DBackpropFilter / DepthwiseConv2dNative
  * backprop kernels (tfjs#8474) and its Conv2DBackpropInput is a scalar C++
- * loop. Everything here is expressed through the backend's XNNPACK-backed
- * Conv2D / DepthwiseConv2dNative / BatchMatMul plus JS loops that only move
- * data (layout changes) or do work too small to matter.
+ * loop. The kernels here combine the backend's XNNPACK-backed Conv2D /
+ * DepthwiseConv2dNative / BatchMatMul, JS loops for layout changes and small
+ * scatter work, and hand-assembled wasm SIMD loops (simdDot.ts) running on
+ * the backend's own heap. Which path runs depends on the shape (see the
+ * thresholds below, each set from measurements on this machine); every path
+ * is tested against the cpu backend.
  *
  * Measured on this machine (see bench-kernels.ts), the shipped wasm
  * BatchMatMul falls to a scalar path whenever transposeA/transposeB is set
  * (~13x slower) and the wasm Transpose/StridedSlice kernels are slower than a
  * JS copy loop, so layout changes are done in JS and matmuls are always fed
- * un-transposed operands. The depthwise gradients, which XNNPACK cannot
- * express, run in hand-assembled wasm SIMD (simdDot.ts).
+ * un-transposed operands. XNNPACK also re-packs the weight operand of every
+ * fresh tensor (a [24,16384]x[16384,144] matmul: 162 ms with a fresh B, 22 ms
+ * with a cached one, on a loaded machine), which is why filter gradients with
+ * small channel blocks use the SIMD rank-1 kernel instead of a GEMM or conv.
  *
  * Tile, Sum, Mean, GreaterEqual, LessEqual, LogicalAnd and Select are
  * replaced too (all but Tile only for their simple cases, delegating the
@@ -431,9 +436,11 @@ function transposeNAC(src: Float32Array, dst: Float32Array, N: number, A: number
 /**
  * Up to this many filter elements the rank-1-update kernel's accumulator
  * block stays cache-resident and it beats the GEMM, whose cost here is not
- * arithmetic but transposing one operand in JS and XNNPACK packing the other
- * (measured ~60 ns per packed element when B is a fresh tensor, as it always
- * is in training: 160 ms for 16x32x32x24 -> 144).
+ * arithmetic but transposing one operand in JS and XNNPACK packing the other,
+ * which happens on every call in training because the operands are fresh
+ * tensors (measured 48 vs 304 ms for 16x32x32x24 -> 144, 38 vs 407 ms for
+ * 16x64x64x16 -> 96; the GEMM wins only for 4x4x960 -> 160 and ties at
+ * 4x4x320 -> 1280, both above this limit).
  */
 const OUTER_MAX_ELEMS = 65536;
 /**
