@@ -1,5 +1,7 @@
+import { Writable } from "node:stream";
 import { createSql } from "@xnn/db";
 import { createLogger, createRedis } from "@xnn/shared";
+import pino from "pino";
 import request from "supertest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type ApiServer, createServer } from "./createServer";
@@ -103,6 +105,53 @@ describe("authorization", () => {
 });
 
 describe("operations", () => {
+  it("logs requests without tokens, whether sent as header, query or cookie", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logged = createServer({
+      prisma: h.prisma,
+      sql: h.sql,
+      redis: h.redis,
+      prefix: "unused-log-test",
+      confDir: CONF_DIR,
+      logger: pino({ level: "info" }, sink),
+    });
+    try {
+      await request(logged).get("/api/me").set("Authorization", `Bearer ${h.tokens.viewer}`);
+      await request(logged).get(`/api/me?token=${h.tokens.operator}`);
+      await request(logged).get("/admin/queues").set("Cookie", `xnn_token=${h.tokens.admin}`);
+      const log = lines.join("");
+      expect(log).toContain("/api/me");
+      for (const token of Object.values(h.tokens)) expect(log).not.toContain(token);
+    } finally {
+      await logged.closeResources();
+    }
+  });
+
+  it("lists workers with the age of their last heartbeat", async () => {
+    await h.prisma.worker.create({
+      data: {
+        id: "w-1",
+        host: "gpu-1",
+        pid: 42,
+        gpus: [],
+        backend: "wasm",
+        version: "0.1.0",
+        lastHeartbeat: new Date(Date.now() - 90_000),
+      },
+    });
+    const res = await request(server).get("/api/workers").set("Authorization", `Bearer ${h.tokens.viewer}`);
+    expect(res.headers["content-range"]).toBe("workers 0-0/1");
+    expect(res.body[0]).toMatchObject({ id: "w-1", host: "gpu-1", status: "active", currentRunId: null });
+    expect(res.body[0].heartbeatAgeSec).toBeGreaterThanOrEqual(90);
+    expect(res.body[0].heartbeatAgeSec).toBeLessThan(150);
+  });
+
   it("unknown /api routes answer JSON 404", async () => {
     const res = await request(server)
       .get("/api/nothing-here")

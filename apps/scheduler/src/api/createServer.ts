@@ -11,6 +11,7 @@ import { createMetrics } from "./metrics";
 import { compareRouter } from "./routes/compare";
 import { eventsRouter } from "./routes/events";
 import { modelVersionsRouter, productionRouter } from "./routes/modelVersions";
+import { predictRouter } from "./routes/predict";
 import { runsRouter } from "./routes/runs";
 import { sweepsRouter } from "./routes/sweeps";
 import { meRouter, tokensRouter } from "./routes/tokens";
@@ -41,7 +42,7 @@ export function createServer(deps: ApiDeps): ApiServer {
       logger: deps.logger,
       autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/metrics" },
       // Tokens travel in headers and, for EventSource and bull-board, in the query string.
-      redact: ["req.headers.authorization", "req.headers.cookie"],
+      redact: ["req.headers.authorization", "req.headers.cookie", "req.query.token"],
       serializers: {
         req: (req) => ({ ...req, url: String(req.url).replace(/([?&]token=)[^&]*/g, "$1***") }),
       },
@@ -64,6 +65,7 @@ export function createServer(deps: ApiDeps): ApiServer {
   api.use("/compare", compareRouter(deps));
   api.use("/model-versions", modelVersionsRouter(deps));
   api.use("/production", productionRouter(deps));
+  api.use("/predict", predictRouter(deps));
   api.use("/workers", workersRouter(deps));
   api.use("/events", eventsRouter(deps, hub));
   api.use((req, res) => {

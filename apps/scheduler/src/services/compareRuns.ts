@@ -1,13 +1,10 @@
 import type { Sql } from "@xnn/db";
 import { type ConfigDiffEntry, configDiff } from "./configDiff";
 import type { RunCurves } from "./runCurves";
-import { runCurves } from "./runCurves";
+import { displayCurves } from "./runCurves";
 import { epochSeries } from "./runMetrics";
 
 export const MAX_COMPARE_RUNS = 500;
-export const COMPARE_CURVE_POINTS = 200;
-/** Curve points are for drawing: 4 decimals are below a pixel and halve the JSON for 200 runs. */
-export const COMPARE_CURVE_DECIMALS = 4;
 
 export interface ComparedRun {
   id: string;
@@ -72,7 +69,7 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
       SELECT "runId", "classNames", counts FROM "ConfusionMatrix"
       WHERE "runId" = ANY(${arr}) AND split = 'test'`,
     epochSeries(sql, runIds),
-    runCurves(sql, runIds, "test", { maxPoints: COMPARE_CURVE_POINTS, decimals: COMPARE_CURVE_DECIMALS }),
+    displayCurves(sql, runIds, "test"),
   ]);
   const byId = new Map(runs.map((r) => [r.id, r]));
   const evalById = new Map(evaluations.map((e) => [e.runId, e]));

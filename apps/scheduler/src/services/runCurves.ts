@@ -11,74 +11,75 @@ export interface RunCurves {
   curves: { [classOrMicro: string]: { ap: number | null; points: CurvePoint[] } };
 }
 
-/** Curves of one run as parallel arrays (the stored and the SQL-aggregated form). */
-type SummaryCurves = Record<string, { recall: number[]; precision: number[]; threshold: (number | null)[] }>;
+/** Points per curve in comparisons; enough for a chart, small enough for 200 runs at once. */
+export const DISPLAY_CURVE_POINTS = 200;
+/** Curve values for drawing: 4 decimals are below a pixel and halve the JSON. */
+export const DISPLAY_CURVE_DECIMALS = 4;
+
+type PointsByCurve = Record<string, CurvePoint[]>;
+type ApRow = { runId: string; perClass: Record<string, { ap?: number }> | null; microAp: number };
 
 const TERMINAL = ["succeeded", "failed", "cancelled"];
 
-export interface CurveOptions {
-  /** Thin each curve to at most this many points (an even stride keeping both ends). */
-  maxPoints?: number;
-  /** Round recall, precision and threshold to this many decimals (smaller payloads for charts). */
-  decimals?: number;
+/** Every point of the runs' curves for one split, keyed by run id, with each curve's AP. */
+export async function runCurves(sql: Sql, runIds: string[], split: string): Promise<Map<string, RunCurves>> {
+  const [points, aps] = await Promise.all([readCurves(sql, runIds, split, 0), readAps(sql, runIds, split)]);
+  return withAps(runIds, split, points, aps);
 }
 
 /**
- * Precision-recall curves of runs for one split, keyed by run id, with each curve's AP from the
- * run's evaluation. Thinning happens in SQL so comparing 200 runs does not ship every threshold of
- * every test image.
+ * Curves thinned to DISPLAY_CURVE_POINTS and rounded, for comparisons. Finished runs' curves no
+ * longer change, so the first comparison stores them in RunCurveSummary (a trigger on PrCurvePoint
+ * drops them if the points do change) and later ones read 200 small rows instead of every point.
  */
-export async function runCurves(
+export async function displayCurves(
   sql: Sql,
   runIds: string[],
   split: string,
-  options: CurveOptions = {},
 ): Promise<Map<string, RunCurves>> {
-  const out = new Map<string, RunCurves>(runIds.map((id) => [id, { split, curves: {} }]));
-  if (runIds.length === 0) return out;
-  const limit = options.maxPoints ?? 0;
-  const [stored, evaluations] = await Promise.all([
-    limit > 0
-      ? storedSummaries(sql, runIds, split, limit)
-      : Promise.resolve(new Map<string, SummaryCurves>()),
-    sql<{ runId: string; perClass: Record<string, { ap?: number }> | null; microAp: number }[]>`
-      SELECT "runId", "perClass", "microAp" FROM "Evaluation"
-      WHERE "runId" = ANY(${sql.array(runIds)}::text[]) AND split = ${split}`,
-  ]);
+  const [stored, aps] = await Promise.all([storedSummaries(sql, runIds, split), readAps(sql, runIds, split)]);
   const missing = runIds.filter((id) => !stored.has(id));
-  const computed = await thinnedCurves(sql, missing, split, limit);
-  if (limit > 0 && computed.size > 0) await storeSummaries(sql, computed, split, limit);
-  const points = [...stored, ...computed].flatMap(([runId, curves]) =>
-    Object.entries(curves).map(([curve, c]) => ({ runId, curve, ...c })),
-  );
-  const scale = options.decimals === undefined ? 0 : 10 ** options.decimals;
-  const round = scale ? (v: number) => Math.round(v * scale) / scale : (v: number) => v;
-  const apByRun = new Map(evaluations.map((e) => [e.runId, e]));
-  for (const p of points) {
-    const target = out.get(p.runId);
-    if (!target) continue;
-    const ev = apByRun.get(p.runId);
-    const ap = p.curve === "micro" ? (ev?.microAp ?? null) : (ev?.perClass?.[p.curve]?.ap ?? null);
-    target.curves[p.curve] = {
-      ap,
-      points: p.recall.map((recall, i) => {
-        const threshold = p.threshold[i] ?? null;
-        return {
-          recall: round(recall),
-          precision: round(p.precision[i]!),
-          threshold: threshold === null ? null : round(threshold),
-        };
-      }),
-    };
+  const computed = await readCurves(sql, missing, split, DISPLAY_CURVE_POINTS);
+  const scale = 10 ** DISPLAY_CURVE_DECIMALS;
+  const round = (v: number) => Math.round(v * scale) / scale;
+  for (const curves of computed.values()) {
+    for (const points of Object.values(curves)) {
+      for (const p of points) {
+        p.recall = round(p.recall);
+        p.precision = round(p.precision);
+        if (p.threshold !== null) p.threshold = round(p.threshold);
+      }
+    }
   }
-  return out;
+  if (computed.size > 0) await storeSummaries(sql, computed, split);
+  return withAps(runIds, split, new Map([...stored, ...computed]), aps);
 }
 
-async function storedSummaries(sql: Sql, runIds: string[], split: string, maxPoints: number) {
-  const rows = await sql<{ runId: string; curves: SummaryCurves }[]>`
-    SELECT "runId", curves FROM "RunCurveSummary"
-    WHERE "runId" = ANY(${sql.array(runIds)}::text[]) AND split = ${split} AND "maxPoints" = ${maxPoints}`;
-  return new Map(rows.map((r) => [r.runId, r.curves]));
+function readAps(sql: Sql, runIds: string[], split: string) {
+  if (runIds.length === 0) return Promise.resolve([] as ApRow[]);
+  return sql<ApRow[]>`
+    SELECT "runId", "perClass", "microAp" FROM "Evaluation"
+    WHERE "runId" = ANY(${sql.array(runIds)}::text[]) AND split = ${split}`;
+}
+
+function withAps(
+  runIds: string[],
+  split: string,
+  points: Map<string, PointsByCurve>,
+  aps: ApRow[],
+): Map<string, RunCurves> {
+  const apByRun = new Map(aps.map((e) => [e.runId, e]));
+  const out = new Map<string, RunCurves>();
+  for (const runId of runIds) {
+    const ev = apByRun.get(runId);
+    const curves: RunCurves["curves"] = {};
+    for (const [curve, list] of Object.entries(points.get(runId) ?? {})) {
+      const ap = curve === "micro" ? (ev?.microAp ?? null) : (ev?.perClass?.[curve]?.ap ?? null);
+      curves[curve] = { ap, points: list };
+    }
+    out.set(runId, { split, curves });
+  }
+  return out;
 }
 
 /**
@@ -87,8 +88,13 @@ async function storedSummaries(sql: Sql, runIds: string[], split: string, maxPoi
  * (that sort spilled to disk at 200 runs). `last` is the curve's highest idx; idx divisible by the
  * stride, plus the last point, is at most maxPoints points.
  */
-async function thinnedCurves(sql: Sql, runIds: string[], split: string, maxPoints: number) {
-  const out = new Map<string, SummaryCurves>();
+async function readCurves(
+  sql: Sql,
+  runIds: string[],
+  split: string,
+  maxPoints: number,
+): Promise<Map<string, PointsByCurve>> {
+  const out = new Map<string, PointsByCurve>();
   if (runIds.length === 0) return out;
   const rows = await sql<
     { runId: string; curve: string; recall: number[]; precision: number[]; threshold: (number | null)[] }[]
@@ -110,31 +116,36 @@ async function thinnedCurves(sql: Sql, runIds: string[], split: string, maxPoint
          OR idx = last
       GROUP BY curve
     ) c`;
-  for (const { runId, curve, ...arrays } of rows) {
-    const curves = out.get(runId) ?? {};
-    curves[curve] = arrays;
-    out.set(runId, curves);
+  for (const r of rows) {
+    const curves = out.get(r.runId) ?? {};
+    curves[r.curve] = r.recall.map((recall, i) => ({
+      recall,
+      precision: r.precision[i]!,
+      threshold: r.threshold[i] ?? null,
+    }));
+    out.set(r.runId, curves);
   }
   return out;
 }
 
-/**
- * Keeps thinned curves of finished runs, whose points no longer change (a trigger on PrCurvePoint
- * drops them if they do), so the next comparison reads 200 small rows instead of every point.
- */
-async function storeSummaries(
-  sql: Sql,
-  computed: Map<string, SummaryCurves>,
-  split: string,
-  maxPoints: number,
-) {
+async function storedSummaries(sql: Sql, runIds: string[], split: string) {
+  if (runIds.length === 0) return new Map<string, PointsByCurve>();
+  const rows = await sql<{ runId: string; curves: PointsByCurve }[]>`
+    SELECT "runId", curves FROM "RunCurveSummary"
+    WHERE "runId" = ANY(${sql.array(runIds)}::text[]) AND split = ${split}
+      AND "maxPoints" = ${DISPLAY_CURVE_POINTS}`;
+  return new Map(rows.map((r) => [r.runId, r.curves]));
+}
+
+/** Only finished runs: a running one may still write points. */
+async function storeSummaries(sql: Sql, computed: Map<string, PointsByCurve>, split: string) {
   const finished = await sql<{ id: string }[]>`
     SELECT id FROM "Run" WHERE id = ANY(${sql.array([...computed.keys()])}::text[])
       AND status::text = ANY(${sql.array(TERMINAL)}::text[])`;
   const rows = finished.map(({ id }) => ({
     runId: id,
     split,
-    maxPoints,
+    maxPoints: DISPLAY_CURVE_POINTS,
     curves: sql.json(computed.get(id) as never),
   }));
   if (rows.length === 0) return;
