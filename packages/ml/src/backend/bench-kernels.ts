@@ -38,16 +38,96 @@ interface Shape {
 }
 
 const shapes: Shape[] = [
-  { label: "stem conv 3x3 s2 128x128x3->32", H: 128, W: 128, C: 3, O: 32, K: 3, s: 2, pad: "same", depthwise: false },
-  { label: "conv 3x3 s1 64x64x32->32", H: 64, W: 64, C: 32, O: 32, K: 3, s: 1, pad: "same", depthwise: false },
-  { label: "conv 3x3 s2 64x64x32->32", H: 64, W: 64, C: 32, O: 32, K: 3, s: 2, pad: "same", depthwise: false },
-  { label: "pointwise 1x1 64x64x32->16", H: 64, W: 64, C: 32, O: 16, K: 1, s: 1, pad: "valid", depthwise: false },
-  { label: "pointwise 1x1 32x32x16->96", H: 32, W: 32, C: 16, O: 96, K: 1, s: 1, pad: "valid", depthwise: false },
-  { label: "pointwise 1x1 16x16x96->24", H: 16, W: 16, C: 96, O: 24, K: 1, s: 1, pad: "valid", depthwise: false },
-  { label: "pointwise 1x1 4x4x320->1280", H: 4, W: 4, C: 320, O: 1280, K: 1, s: 1, pad: "valid", depthwise: false },
+  {
+    label: "stem conv 3x3 s2 128x128x3->32",
+    H: 128,
+    W: 128,
+    C: 3,
+    O: 32,
+    K: 3,
+    s: 2,
+    pad: "same",
+    depthwise: false,
+  },
+  {
+    label: "conv 3x3 s1 64x64x32->32",
+    H: 64,
+    W: 64,
+    C: 32,
+    O: 32,
+    K: 3,
+    s: 1,
+    pad: "same",
+    depthwise: false,
+  },
+  {
+    label: "conv 3x3 s2 64x64x32->32",
+    H: 64,
+    W: 64,
+    C: 32,
+    O: 32,
+    K: 3,
+    s: 2,
+    pad: "same",
+    depthwise: false,
+  },
+  {
+    label: "pointwise 1x1 64x64x32->16",
+    H: 64,
+    W: 64,
+    C: 32,
+    O: 16,
+    K: 1,
+    s: 1,
+    pad: "valid",
+    depthwise: false,
+  },
+  {
+    label: "pointwise 1x1 32x32x16->96",
+    H: 32,
+    W: 32,
+    C: 16,
+    O: 96,
+    K: 1,
+    s: 1,
+    pad: "valid",
+    depthwise: false,
+  },
+  {
+    label: "pointwise 1x1 16x16x96->24",
+    H: 16,
+    W: 16,
+    C: 96,
+    O: 24,
+    K: 1,
+    s: 1,
+    pad: "valid",
+    depthwise: false,
+  },
+  {
+    label: "pointwise 1x1 4x4x320->1280",
+    H: 4,
+    W: 4,
+    C: 320,
+    O: 1280,
+    K: 1,
+    s: 1,
+    pad: "valid",
+    depthwise: false,
+  },
   { label: "depthwise 3x3 s1 64x64x32", H: 64, W: 64, C: 32, O: 1, K: 3, s: 1, pad: "same", depthwise: true },
   { label: "depthwise 3x3 s2 64x64x96", H: 64, W: 64, C: 96, O: 1, K: 3, s: 2, pad: "same", depthwise: true },
-  { label: "depthwise 3x3 s1 16x16x192", H: 16, W: 16, C: 192, O: 1, K: 3, s: 1, pad: "same", depthwise: true },
+  {
+    label: "depthwise 3x3 s1 16x16x192",
+    H: 16,
+    W: 16,
+    C: 192,
+    O: 1,
+    K: 3,
+    s: 1,
+    pad: "same",
+    depthwise: true,
+  },
   { label: "depthwise 3x3 s1 4x4x960", H: 4, W: 4, C: 960, O: 1, K: 3, s: 1, pad: "same", depthwise: true },
 ];
 
@@ -157,7 +237,9 @@ async function main(): Promise<void> {
       await tf.setBackend("wasm");
       const w = timeKernel("wasm", job.kernel, job.make, job.attrs, REPS);
       const shipped =
-        job.kernel === "Conv2DBackpropInput" ? timeShipped(job.make, job.attrs, Math.min(REPS, 3)) : Number.NaN;
+        job.kernel === "Conv2DBackpropInput"
+          ? timeShipped(job.make, job.attrs, Math.min(REPS, 3))
+          : Number.NaN;
       let c = Number.NaN;
       if (WITH_CPU) {
         await tf.setBackend("cpu");

@@ -74,7 +74,8 @@ async function trySetBackend(name: string): Promise<boolean> {
 
 async function tryNodeGpu(): Promise<{ ok: boolean; why: string }> {
   if (!canResolve(TFJS_NODE_GPU)) return { ok: false, why: `${TFJS_NODE_GPU} is not installed` };
-  if (!cudaDevicePresent()) return { ok: false, why: `${TFJS_NODE_GPU} is installed but no CUDA device was found` };
+  if (!cudaDevicePresent())
+    return { ok: false, why: `${TFJS_NODE_GPU} is installed but no CUDA device was found` };
   try {
     await import(TFJS_NODE_GPU);
   } catch (e) {

@@ -76,7 +76,12 @@ describe("channelDot (wasm SIMD on the tfjs heap)", () => {
     const b = tf.findBackend("wasm") as unknown as WasmInternals;
     const k = simdKernelsFor(b.wasm.asm.memory);
     if (!k) throw new Error("SIMD kernel unavailable");
-    for (const [ci, groups] of [[1, 1], [5, 5], [3, 4], [7, 9]] as const) {
+    for (const [ci, groups] of [
+      [1, 1],
+      [5, 5],
+      [3, 4],
+      [7, 9],
+    ] as const) {
       const P = 37;
       const Co = groups * 4 + 1; // a tail column the kernel must ignore
       const xStride = ci + 2;

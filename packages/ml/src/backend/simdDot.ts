@@ -24,7 +24,10 @@ export interface WasmMemory {
 // declares the WebAssembly namespace; only the three members used are typed.
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => {
+  Instance: new (
+    module: object,
+    imports: Record<string, Record<string, unknown>>,
+  ) => {
     exports: Record<string, unknown>;
   };
 };
@@ -155,7 +158,16 @@ function axpyBlock(width: number): number[] {
   const code: number[] = [];
   // acc locals hold w[g..g+width)
   for (let k = 0; k < width; k++) {
-    code.push(...get(P_W), ...get(L_G), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...v128Load(16 * k), ...set(L_ACC + k));
+    code.push(
+      ...get(P_W),
+      ...get(L_G),
+      I32_CONST,
+      ...sleb(4),
+      I32_SHL,
+      I32_ADD,
+      ...v128Load(16 * k),
+      ...set(L_ACC + k),
+    );
   }
   code.push(...get(P_DST), ...get(L_G), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...set(L_XP));
   code.push(...get(P_SRC), ...get(L_G), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...set(L_DP));
@@ -222,7 +234,8 @@ const v128Load32Splat = [SIMD, 0x09, 0x00, 0x00];
 function outerBlock(width: number): number[] {
   const c: number[] = [];
   const gBytes = [...get(O_G), I32_CONST, ...sleb(4), I32_SHL];
-  for (let k = 0; k < width; k++) c.push(...get(O_DP), ...gBytes, I32_ADD, ...v128Load(16 * k), ...set(O_V + k));
+  for (let k = 0; k < width; k++)
+    c.push(...get(O_DP), ...gBytes, I32_ADD, ...v128Load(16 * k), ...set(O_V + k));
   c.push(...get(O_DST), ...gBytes, I32_ADD, ...set(O_DPTR));
   c.push(...get(O_XP), ...set(O_XI));
   c.push(I32_CONST, 0, ...set(O_I));
@@ -293,7 +306,21 @@ function buildModule(): Uint8Array {
     ...[...str("outerAcc"), 0x00, 2],
   ]);
   const code = section(10, [3, ...body(groupBlock), ...body(axpyBlock), ...outerBody()]);
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
+  return new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...type,
+    ...imports,
+    ...funcs,
+    ...exports,
+    ...code,
+  ]);
 }
 
 export interface SimdKernels {

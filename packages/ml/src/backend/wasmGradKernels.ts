@@ -25,8 +25,9 @@
  * gradient paths and dominated a profiled training step once the conv
  * gradients were fast.
  */
-import * as tf from "@tensorflow/tfjs";
+
 import type { TensorInfo } from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 // Loaded first so the shipped wasm kernels are registered before ours
 // replace some of them (and are kept as fallbacks), whatever the caller's
 // import order.
@@ -64,7 +65,11 @@ function heapOffset(backend: WasmBackendLike, t: TensorInfo): number {
   return d.memoryOffset;
 }
 
-type Pad = "valid" | "same" | number | [[number, number], [number, number], [number, number], [number, number]];
+type Pad =
+  | "valid"
+  | "same"
+  | number
+  | [[number, number], [number, number], [number, number], [number, number]];
 type Pair = number | [number, number];
 
 interface ConvGeom {
@@ -381,7 +386,12 @@ function backpropInputByPhases(
  * uses it). Instead: one GEMM cols = dy [P, Co] x W^T [Co, Kh*Kw*Ci], then
  * scatter-add each patch back (col2im), P*Kh*Kw*Ci adds in JS.
  */
-function conv2dBackpropInputCol2im(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, g: ConvGeom): TensorInfo {
+function conv2dBackpropInputCol2im(
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  g: ConvGeom,
+): TensorInfo {
   const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
   const KK = Kh * Kw * Ci;
   const P = N * Ho * Wo;
@@ -421,7 +431,14 @@ function conv2dBackpropInputCol2im(backend: WasmBackendLike, dy: TensorInfo, fil
 // --- Conv2DBackpropFilter -----------------------------------------------------
 
 /** [N, A, C] -> [C, A, N] (both "A" axes flattened), the layout XNNPACK needs. */
-function transposeNAC(src: Float32Array, dst: Float32Array, N: number, A: number, C: number, aStride = A): void {
+function transposeNAC(
+  src: Float32Array,
+  dst: Float32Array,
+  N: number,
+  A: number,
+  C: number,
+  aStride = A,
+): void {
   // Blocked over channels so each pass writes a few contiguous destination rows.
   const AN = A * N;
   for (let n = 0; n < N; n++) {
@@ -550,7 +567,17 @@ function conv2dBackpropFilterSimd(
           const t = kh * Kw + kw;
           const xi = (xRow + ox0 * sw + kw - pl) * Ci;
           const di = dyRow + ox0 * Co;
-          if (groups > 0) outerAcc(sOff + t * Ci * G4 * 4, xOff + xi * 4, dyOff + di * 4, ox1 - ox0, Ci, groups, xStep * 4, Co * 4);
+          if (groups > 0)
+            outerAcc(
+              sOff + t * Ci * G4 * 4,
+              xOff + xi * 4,
+              dyOff + di * 4,
+              ox1 - ox0,
+              Ci,
+              groups,
+              xStep * 4,
+              Co * 4,
+            );
           for (let co = G4; co < Co; co++) {
             for (let i = 0; i < Ci; i++) {
               let sum = 0;
@@ -588,7 +615,12 @@ const IM2COL_MAX_ROWS = 64;
  * dW = colsT [Kh*Kw*Ci, P] x dy [P, Co]: the GEMM's result is already in
  * filter layout, and the packed operand is dy, not the larger im2col matrix.
  */
-function conv2dBackpropFilterIm2col(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
+function conv2dBackpropFilterIm2col(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeom,
+): TensorInfo {
   const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
   const P = N * Ho * Wo;
   const colsT = backend.makeOutput([Kh * Kw * Ci, P], "float32");
@@ -632,13 +664,19 @@ function conv2dBackpropFilterIm2col(backend: WasmBackendLike, x: TensorInfo, dy:
  * output [Ci, Kh, Kw, Co] is dW up to a cheap axis swap - no im2col buffer.
  * 1x1 stride-1 unpadded convolutions are a plain GEMM instead.
  */
-function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
+function conv2dBackpropFilterImpl(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeom,
+): TensorInfo {
   const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
 
   if (Kh === 1 && Kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && Ho === H && Wo === W) {
     const P = N * H * W;
     const simd = simdFor(backend);
-    if (simd && Ci * Co <= OUTER_MAX_ELEMS) return pointwiseFilterSimd(backend, x, dy, P, Ci, Co, simd.outerAcc);
+    if (simd && Ci * Co <= OUTER_MAX_ELEMS)
+      return pointwiseFilterSimd(backend, x, dy, P, Ci, Co, simd.outerAcc);
     // Transpose whichever operand is narrower; the GEMM then runs un-transposed.
     if (Ci <= Co) {
       const xT = backend.makeOutput([Ci, P], "float32");
@@ -662,7 +700,8 @@ function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: T
   }
 
   const simdK = simdFor(backend);
-  if (simdK && Ci * Co <= KXK_OUTER_MAX_ELEMS) return conv2dBackpropFilterSimd(backend, x, dy, g, simdK.outerAcc);
+  if (simdK && Ci * Co <= KXK_OUTER_MAX_ELEMS)
+    return conv2dBackpropFilterSimd(backend, x, dy, g, simdK.outerAcc);
   if (Kh * Kw * Ci <= IM2COL_MAX_ROWS) return conv2dBackpropFilterIm2col(backend, x, dy, g);
 
   // Only input rows/cols some output actually reads; a 'valid' strided conv
@@ -730,10 +769,17 @@ function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: T
  * than composing it from wasm slice + multiply + sum kernels (3 calls per tap,
  * each streaming the whole activation).
  */
-function depthwiseBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
+function depthwiseBackpropFilterImpl(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeom,
+): TensorInfo {
   const { M } = g;
   const dot = M === 1 ? (simdFor(backend)?.channelDot ?? null) : null;
-  return dot ? depthwiseBackpropFilterSimd(backend, x, dy, g, dot) : depthwiseBackpropFilterLoop(backend, x, dy, g);
+  return dot
+    ? depthwiseBackpropFilterSimd(backend, x, dy, g, dot)
+    : depthwiseBackpropFilterLoop(backend, x, dy, g);
 }
 
 /**
@@ -802,7 +848,12 @@ function depthwiseBackpropFilterSimd(
   return out;
 }
 
-function depthwiseBackpropFilterLoop(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: ConvGeom): TensorInfo {
+function depthwiseBackpropFilterLoop(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeom,
+): TensorInfo {
   const { N, H, W, Ci: C, Ho, Wo, Kh, Kw, sh, sw, pt, pl, M } = g;
   const CM = C * M;
   const acc = new Float64Array(Kh * Kw * CM);
@@ -823,7 +874,8 @@ function depthwiseBackpropFilterLoop(backend: WasmBackendLike, x: TensorInfo, dy
             const xb = (rowBase + ox * sw + kw - pl) * C;
             const ab = (kh * Kw + kw) * CM;
             if (M === 1) {
-              for (let c = 0; c < C; c++) acc[ab + c] = (acc[ab + c] as number) + (xs[xb + c] as number) * (ds[db + c] as number);
+              for (let c = 0; c < C; c++)
+                acc[ab + c] = (acc[ab + c] as number) + (xs[xb + c] as number) * (ds[db + c] as number);
             } else {
               for (let c = 0; c < C; c++) {
                 const xv = xs[xb + c] as number;
@@ -891,7 +943,8 @@ function depthwiseBackpropInputSimd(
           const xi = (xRow + ox0 * sw + kw - pl) * C;
           const di = dyRow + ox0 * C;
           const wi = (kh * Kw + kw) * C;
-          if (groups > 0) axpy(outOff + xi * 4, dyOff + di * 4, wOff + wi * 4, ox1 - ox0, groups, xStep * 4, C * 4);
+          if (groups > 0)
+            axpy(outOff + xi * 4, dyOff + di * 4, wOff + wi * 4, ox1 - ox0, groups, xStep * 4, C * 4);
           for (let c = groups * 4; c < C; c++) {
             const wv = ws[wi + c] as number;
             for (let k = 0, a = xi + c, b = di + c; k < ox1 - ox0; k++, a += xStep, b += C) {
@@ -908,7 +961,12 @@ function depthwiseBackpropInputSimd(
 // --- DepthwiseConv2dNativeBackpropInput (channel multiplier > 1) ------------
 
 /** Gather form for multiplier > 1, which XNNPACK's depthwise conv cannot reduce over. */
-function depthwiseBackpropInputLoop(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, g: ConvGeom): TensorInfo {
+function depthwiseBackpropInputLoop(
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  g: ConvGeom,
+): TensorInfo {
   const { N, H, W, Ci: C, Ho, Wo, Kh, Kw, sh, sw, pt, pl, M } = g;
   const CM = C * M;
   const out = backend.makeOutput([N, H, W, C], "float32");
@@ -934,7 +992,8 @@ function depthwiseBackpropInputLoop(backend: WasmBackendLike, dy: TensorInfo, fi
             const wb = (kh * Kw + kw) * CM;
             for (let c = 0; c < C; c++) {
               let s = 0;
-              for (let m = 0; m < M; m++) s += (ds[db + c * M + m] as number) * (ws[wb + c * M + m] as number);
+              for (let m = 0; m < M; m++)
+                s += (ds[db + c * M + m] as number) * (ws[wb + c * M + m] as number);
               acc[c] = (acc[c] as number) + s;
             }
           }
@@ -958,7 +1017,8 @@ function depthwiseBackpropInputLoop(backend: WasmBackendLike, dy: TensorInfo, fi
 function tileImpl(backend: WasmBackendLike, x: TensorInfo, reps: number[]): TensorInfo {
   const rank = x.shape.length;
   if (reps.length !== rank) throw new Error(`Tile: reps ${reps} do not match rank ${rank}`);
-  if (x.dtype === "string" || x.dtype === "complex64") throw new Error(`Tile on wasm does not support ${x.dtype}`);
+  if (x.dtype === "string" || x.dtype === "complex64")
+    throw new Error(`Tile on wasm does not support ${x.dtype}`);
   const outShape = x.shape.map((d, i) => d * (reps[i] as number));
   const out = backend.makeOutput(outShape, x.dtype);
   if (outShape.some((d) => d === 0)) return out;
@@ -989,7 +1049,8 @@ function tileImpl(backend: WasmBackendLike, x: TensorInfo, reps: number[]): Tens
     if (a === rank - 1) {
       dst.set(src.subarray(i, i + n), o);
     } else {
-      for (let k = 0; k < n; k++) fill(a + 1, o + k * (outStride[a] as number), i + k * (inStride[a] as number));
+      for (let k = 0; k < n; k++)
+        fill(a + 1, o + k * (outStride[a] as number), i + k * (inStride[a] as number));
     }
     replicate(o, n * (outStride[a] as number), reps[a] as number);
   };
@@ -1048,7 +1109,13 @@ function leadingReduction(shape: number[], axis: number | number[]): number | nu
   return axes.length;
 }
 
-function columnSum(backend: WasmBackendLike, x: TensorInfo, k: number, keepDims: boolean, scale: number): TensorInfo | null {
+function columnSum(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  k: number,
+  keepDims: boolean,
+  scale: number,
+): TensorInfo | null {
   const dot = simdFor(backend)?.channelDot;
   if (!dot || x.dtype !== "float32") return null;
   const rows = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
@@ -1253,7 +1320,17 @@ const conv2DBackpropInputConfig: tf.KernelConfig = {
     checkFloat(K, dy, filter);
     const a = attrsOf(attrs);
     const inputShape = shapeAttr(a.inputShape, "inputShape", K);
-    const g = geometry(K, inputShape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, false);
+    const g = geometry(
+      K,
+      inputShape,
+      filter.shape,
+      a.strides,
+      a.dilations,
+      a.pad,
+      a.dimRoundingMode,
+      a.dataFormat,
+      false,
+    );
     checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
     const b = backendOf(backend);
     if (g.Kh * g.Kw * g.Ci <= IM2COL_MAX_ROWS) return conv2dBackpropInputCol2im(b, dy, filter, g);
@@ -1271,7 +1348,17 @@ const conv2DBackpropFilterConfig: tf.KernelConfig = {
     checkFloat(K, x, dy);
     const a = attrsOf(attrs);
     const filterShape = shapeAttr(a.filterShape, "filterShape", K);
-    const g = geometry(K, x.shape, filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, false);
+    const g = geometry(
+      K,
+      x.shape,
+      filterShape,
+      a.strides,
+      a.dilations,
+      a.pad,
+      a.dimRoundingMode,
+      a.dataFormat,
+      false,
+    );
     checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
     return conv2dBackpropFilterImpl(backendOf(backend), x, dy, g);
   },
@@ -1287,12 +1374,24 @@ const depthwiseBackpropInputConfig: tf.KernelConfig = {
     checkFloat(K, dy, filter);
     const a = attrsOf(attrs);
     const inputShape = shapeAttr(a.inputShape, "inputShape", K);
-    const g = geometry(K, inputShape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, true);
+    const g = geometry(
+      K,
+      inputShape,
+      filter.shape,
+      a.strides,
+      a.dilations,
+      a.pad,
+      a.dimRoundingMode,
+      a.dataFormat,
+      true,
+    );
     checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
     const b = backendOf(backend);
     if (g.M !== 1) return depthwiseBackpropInputLoop(b, dy, filter, g);
     const axpy = simdFor(b)?.channelAxpy;
-    return axpy ? depthwiseBackpropInputSimd(b, dy, filter, g, axpy) : backpropInputByPhases(b, dy, filter, g, true);
+    return axpy
+      ? depthwiseBackpropInputSimd(b, dy, filter, g, axpy)
+      : backpropInputByPhases(b, dy, filter, g, true);
   },
 };
 
@@ -1306,7 +1405,17 @@ const depthwiseBackpropFilterConfig: tf.KernelConfig = {
     checkFloat(K, x, dy);
     const a = attrsOf(attrs);
     const filterShape = shapeAttr(a.filterShape, "filterShape", K);
-    const g = geometry(K, x.shape, filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, a.dataFormat, true);
+    const g = geometry(
+      K,
+      x.shape,
+      filterShape,
+      a.strides,
+      a.dilations,
+      a.pad,
+      a.dimRoundingMode,
+      a.dataFormat,
+      true,
+    );
     checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
     return depthwiseBackpropFilterImpl(backendOf(backend), x, dy, g);
   },
