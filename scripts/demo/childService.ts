@@ -23,6 +23,14 @@ export interface ChildService {
   tail(lines?: number): string;
 }
 
+/** Every child still running, wherever it was started: what a forced exit must not leave behind. */
+const live = new Set<ChildService>();
+
+/** SIGKILL every child this process started that is still running (detached children outlive us). */
+export function killAllChildren(): void {
+  for (const child of live) child.kill();
+}
+
 export interface SpawnOptions {
   name: string;
   command: string;
@@ -92,6 +100,8 @@ export function spawnService(options: SpawnOptions): ChildService {
       }
     },
   };
+  live.add(service);
+  void exited.then(() => live.delete(service));
   return service;
 }
 

@@ -12,7 +12,7 @@ import { ConfigError, connectRedis, createRedis, loadSweepFile, redactUrl } from
 import { FlowProducer } from "bullmq";
 import { startApiProcess } from "./apiProcess";
 import { parseDemoArgs, USAGE, UsageError } from "./args";
-import type { ChildService } from "./childService";
+import { type ChildService, killAllChildren } from "./childService";
 import { acquireDemoLock } from "./demoLock";
 import { demoQueuePrefix } from "./demoQueuePrefix";
 import { explainOne, firstPredictImage } from "./explainOne";
@@ -64,10 +64,13 @@ try {
 }
 
 const demoStarted = Date.now();
-/** Services in start order; stopped in reverse, so workers go before the database they write to. */
-const services: { name: string; stop: () => Promise<unknown>; kill: () => void }[] = [];
-const track = (child: ChildService, stop: () => Promise<unknown> = () => child.stop()) =>
-  services.push({ name: child.name, stop, kill: () => child.kill() });
+/**
+ * Services in start order; stopped in reverse, so workers go before the database they write to.
+ * Services of one tier (the workers) stop together: each may wait for its epoch to end.
+ */
+const services: { name: string; tier: string; stop: () => Promise<unknown> }[] = [];
+const track = (child: ChildService, stop: () => Promise<unknown> = () => child.stop(), tier = child.name) =>
+  services.push({ name: child.name, tier, stop });
 
 let releaseLock: () => void = () => {};
 const interrupt = new AbortController();
@@ -80,7 +83,8 @@ installDemoShutdown({
   },
   force: (signal) => {
     process.stderr.write(`\n${signal} again: killing every service now\n`);
-    for (const s of services) s.kill();
+    // Includes children still starting or being stopped, which `services` no longer lists.
+    killAllChildren();
   },
 });
 const checkInterrupted = () => {
@@ -99,14 +103,20 @@ async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
 
 async function stopServices(): Promise<void> {
   while (services.length > 0) {
-    const s = services.pop()!;
-    const started = Date.now();
-    try {
-      await s.stop();
-      say(`  stopped ${s.name} (${seconds(started)})`);
-    } catch (err) {
-      process.stderr.write(`  could not stop ${s.name}: ${(err as Error).message}\n`);
-    }
+    const tier = services.at(-1)!.tier;
+    const batch: typeof services = [];
+    while (services.at(-1)?.tier === tier) batch.unshift(services.pop()!);
+    await Promise.all(
+      batch.map(async (s) => {
+        const started = Date.now();
+        try {
+          await s.stop();
+          say(`  stopped ${s.name} (${seconds(started)})`);
+        } catch (err) {
+          process.stderr.write(`  could not stop ${s.name}: ${(err as Error).message}\n`);
+        }
+      }),
+    );
   }
 }
 
@@ -184,7 +194,7 @@ async function run(): Promise<boolean> {
       paths.logDir,
     ),
   );
-  for (const w of workers) track(w);
+  for (const w of workers) track(w, () => w.stop({ timeoutMs: 30_000 }), "workers");
 
   const prisma = createPrisma(databaseUrl, { poolSize: 2 });
   const connection = createRedis(redisUrl, "producer");
