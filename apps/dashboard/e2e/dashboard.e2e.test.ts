@@ -172,7 +172,12 @@ describe("dashboard end to end", () => {
 
     await page.goto(`${stack.webUrl}/#/model-versions`);
     await expect.poll(() => page.locator("[data-testid=production-badge]").count()).toBe(1);
+    await shot("model-versions");
     await page.goto(`${stack.webUrl}/#/workers`);
     await expect.poll(() => page.locator("tbody").textContent()).toContain("gpu-node-1");
+    await shot("workers");
+    await page.goto(`${stack.webUrl}/#/sweeps`);
+    await expect.poll(() => page.getByTestId("sweep-progress").first().textContent()).toContain("12/12 done");
+    await shot("sweeps");
   });
 });

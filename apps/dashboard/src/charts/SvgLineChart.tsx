@@ -1,20 +1,8 @@
 import { memo, useEffect, useMemo, useRef, useState } from "react";
 import type { LineSeriesChartProps } from "./LineSeriesChart";
+import { niceTicks } from "./niceTicks";
 
 const MARGIN = { top: 12, right: 16, bottom: 44, left: 64 };
-
-/** About `count` round tick values covering [min, max]. */
-export function niceTicks(min: number, max: number, count = 5): number[] {
-  if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
-  if (min === max) return [min];
-  const raw = (max - min) / count;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => raw <= s) ?? 10 * magnitude;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step)
-    ticks.push(+v.toPrecision(12));
-  return ticks;
-}
 
 function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] {
   const ref = useRef<T>(null);

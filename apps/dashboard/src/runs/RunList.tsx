@@ -29,14 +29,14 @@ export function RunList() {
     <List<RunRow> sort={{ field: "testF1", order: "DESC" }} filters={filters} perPage={25}>
       <DataTable<RunRow> rowClick="show" bulkActionButtons={<CompareSelectedButton />} size="small">
         <DataTable.Col source="key" label="Run" field={RunKeyField} />
+        <DataTable.Col source="testF1" label="Test F1" field={MetricField} />
+        <DataTable.Col source="bestValF1" label="Val F1" field={MetricField} />
+        <DataTable.Col source="status" field={StatusField} />
         <DataTable.Col source="sweepId" label="Sweep" disableSort />
         <DataTable.Col source="model" />
         <DataTable.Col source="classWeighting" label="Weighting" />
         <DataTable.Col source="stage" />
-        <DataTable.Col source="status" field={StatusField} />
         <DataTable.Col source="epochsDone" label="Epochs" field={EpochsField} />
-        <DataTable.Col source="bestValF1" label="Val F1" field={MetricField} />
-        <DataTable.Col source="testF1" label="Test F1" field={MetricField} />
         <DataTable.Col
           source="workerId"
           label="Worker"

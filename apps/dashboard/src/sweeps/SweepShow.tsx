@@ -113,13 +113,13 @@ function Leaderboard() {
         <DataTable<RunRow> rowClick="show" bulkActionButtons={<CompareSelectedButton />} size="small">
           <DataTable.Col label="#" disableSort field={RankField} />
           <DataTable.Col source="key" label="Run" field={RunKeyField} />
+          <DataTable.Col source="testF1" label="Test F1" field={MetricField} />
+          <DataTable.Col source="bestValF1" label="Val F1" field={MetricField} />
+          <DataTable.Col source="status" field={StatusField} />
           <DataTable.Col source="model" />
           <DataTable.Col source="classWeighting" label="Weighting" />
           <DataTable.Col source="stage" />
-          <DataTable.Col source="status" field={StatusField} />
           <DataTable.Col source="epochsDone" label="Epochs" field={EpochsField} />
-          <DataTable.Col source="bestValF1" label="Val F1" field={MetricField} />
-          <DataTable.Col source="testF1" label="Test F1" field={MetricField} />
           <DataTable.Col
             source="workerId"
             label="Worker"
