@@ -14,7 +14,8 @@ Options:
 Environment:
   DATABASE_URL  use this Postgres instead of starting PGlite (embedded Postgres) under .xnn/pglite
   REDIS_URL     use this Redis instead of starting redis-server from PATH on a free port
-  XNN_DEMO_HOME where the demo keeps its state (default .xnn/ in the repository)`;
+  XNN_DEMO_HOME where the demo keeps its state (default .xnn/ in the repository)
+  XNN_DEMO_SWEEP the sweep file to run (default conf/demo.yaml)`;
 
 export interface DemoArgs {
   exitAfterReport: boolean;

@@ -1,14 +1,13 @@
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-/**
- * What the demo hands the explanation engine (issue 6). That engine is not in @xnn/ml yet; this is
- * the contract the demo will call once `explainPrediction` is exported from it.
- */
+/** What the demo asks of the explanation engine (issue 6) for one image. */
 export interface ExplainRequest {
-  /** The promoted checkpoint: its `uri` as stored in Postgres (a local directory for the demo). */
-  checkpointUri: string;
+  /** The promoted checkpoint's directory (model.json + weights.bin). */
+  checkpointDir: string;
   image: string;
+  /** Class names in the model's output order, from the run's config. */
+  classNames: readonly string[];
   /** Where to write the attribution overlay PNG. */
   overlayPng: string;
 }
@@ -19,7 +18,21 @@ export type ExplainOutcome =
 
 export const EXPLANATIONS_UNAVAILABLE = "explanations: not available yet (issue 6)";
 
-type ExplainPrediction = (request: ExplainRequest) => Promise<unknown>;
+/**
+ * The part of @xnn/ml's `explainPrediction` the demo relies on. Declared here rather than imported
+ * as a type, because the demo must also run (and typecheck) on a tree where the engine is not there.
+ */
+type ExplainPrediction = (options: {
+  checkpointDir: string;
+  imagePath: string;
+  classNames: readonly string[];
+}) => Promise<{
+  predictedClass: string;
+  probabilities: Record<string, number>;
+  completenessGap: number;
+  stepsUsed: number;
+  overlayPng: Uint8Array;
+}>;
 
 /** The first image under `<dataDir>/predict/`, in a stable order, or null when there is none. */
 export function firstPredictImage(dataDir: string): string | null {
@@ -44,8 +57,8 @@ export function firstPredictImage(dataDir: string): string | null {
 
 /**
  * Explains one predict/ image with the promoted model through `explainPrediction` from @xnn/ml,
- * looked up at run time: until issue 6 lands there is no such export, and the demo says so instead
- * of drawing something that only looks like an explanation.
+ * looked up at run time: where the engine is not built yet there is no such export, and the demo
+ * says so instead of drawing something that only looks like an explanation.
  */
 export async function explainOne(request: ExplainRequest): Promise<ExplainOutcome> {
   const ml = (await import("@xnn/ml")) as Record<string, unknown>;
@@ -53,20 +66,21 @@ export async function explainOne(request: ExplainRequest): Promise<ExplainOutcom
   if (typeof explainPrediction !== "function") {
     return { kind: "unavailable", message: EXPLANATIONS_UNAVAILABLE };
   }
-  const result = await explainPrediction(request);
+  const result = await explainPrediction({
+    checkpointDir: request.checkpointDir,
+    imagePath: request.image,
+    classNames: request.classNames,
+  });
+  mkdirSync(path.dirname(request.overlayPng), { recursive: true });
+  writeFileSync(request.overlayPng, result.overlayPng);
+  const probability = result.probabilities[result.predictedClass];
   return {
     kind: "explained",
     image: request.image,
     overlayPng: request.overlayPng,
-    summary: summarize(result),
+    summary: [
+      `predicted ${result.predictedClass}${probability === undefined ? "" : ` (p ${probability.toFixed(3)})`}`,
+      `Integrated Gradients ${result.stepsUsed} steps, completeness gap ${(result.completenessGap * 100).toFixed(1)}%`,
+    ].join(", "),
   };
-}
-
-/** The engine's result shape is not fixed yet: show its scalar fields, whatever they are. */
-function summarize(result: unknown): string {
-  if (!result || typeof result !== "object") return "";
-  return Object.entries(result as Record<string, unknown>)
-    .filter(([, v]) => ["string", "number", "boolean"].includes(typeof v))
-    .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toFixed(4)) : v}`)
-    .join(", ");
 }

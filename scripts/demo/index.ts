@@ -3,6 +3,7 @@
 // and two workers, runs conf/demo.yaml, reports, and keeps serving until Ctrl-C (or exits: --exit).
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { applyMigrations, createPrisma, type PrismaClient } from "@xnn/db";
 import { formatLeaderboard, sweepLeaderboard } from "@xnn/scheduler/services/leaderboard";
 import { promoteBestRun } from "@xnn/scheduler/services/promoteRun";
@@ -254,45 +255,62 @@ async function runSweep(
   say(`\nLeaderboard (test set):\n${formatLeaderboard(board)}`);
   for (const r of board.filter((b) => b.error)) say(`  ${r.key} failed: ${r.error}`);
 
-  let promotedCheckpoint: string | null = null;
+  let promoted: { checkpointUri: string; classNames: string[] } | null = null;
   try {
-    const promoted = await promoteBestRun(prisma, submitted.sweepId, "demo");
-    const run = board.find((b) => b.runId === promoted.runId);
+    const result = await promoteBestRun(prisma, submitted.sweepId, "demo");
+    const run = board.find((b) => b.runId === result.runId);
     say(
-      `\nPromoted ${promoted.runId} (test F1 ${run?.testF1?.toFixed(3) ?? "-"}) to production: ${promoted.task} v${promoted.version}`,
+      `\nPromoted ${result.runId} (test F1 ${run?.testF1?.toFixed(3) ?? "-"}) to production: ${result.task} v${result.version}`,
     );
     const version = await prisma.modelVersion.findUnique({
-      where: { id: promoted.versionId },
-      select: { checkpoint: { select: { uri: true } } },
+      where: { id: result.versionId },
+      select: { checkpoint: { select: { uri: true } }, run: { select: { config: true } } },
     });
-    promotedCheckpoint = version?.checkpoint.uri ?? null;
+    if (version) {
+      const config = version.run.config as { data?: { classNames?: string[] } };
+      promoted = { checkpointUri: version.checkpoint.uri, classNames: config.data?.classNames ?? [] };
+    }
   } catch (err) {
     say(`\nNo promotion: ${(err as Error).message}`);
   }
 
-  const image = firstPredictImage(paths.dataDir);
-  if (!promotedCheckpoint || !image) {
-    say(
-      `explanations: skipped (${promotedCheckpoint ? `no image under ${paths.dataDir}/predict` : "no promoted model"})`,
-    );
-  } else {
-    const overlayPng = path.join(
-      paths.explanationsDir,
-      `${path.basename(image, path.extname(image))}-overlay.png`,
-    );
-    mkdirSync(paths.explanationsDir, { recursive: true });
-    const outcome = await explainOne({ checkpointUri: promotedCheckpoint, image, overlayPng });
-    if (outcome.kind === "unavailable") say(outcome.message);
-    else
-      say(
-        `explained ${path.relative(process.cwd(), image)}: ${outcome.summary}\n  overlay: ${outcome.overlayPng}`,
-      );
-  }
+  await explainPromoted(promoted);
 
   const token = await createToken(prisma, "admin", `demo ${new Date().toISOString()}`);
   say(`\nDashboard: http://127.0.0.1:${port}/`);
   say(`Log in with this admin token (shown once): ${token}`);
   return succeeded;
+}
+
+/** One predict/ image through the promoted model; a failure here is reported, not fatal. */
+async function explainPromoted(
+  promoted: { checkpointUri: string; classNames: string[] } | null,
+): Promise<void> {
+  const image = firstPredictImage(paths.dataDir);
+  if (!promoted || !image) {
+    say(
+      `explanations: skipped (${promoted ? `no image under ${paths.dataDir}/predict` : "no promoted model"})`,
+    );
+    return;
+  }
+  const checkpointDir = promoted.checkpointUri.startsWith("file:")
+    ? fileURLToPath(promoted.checkpointUri)
+    : promoted.checkpointUri;
+  const overlayPng = path.join(
+    paths.explanationsDir,
+    `${path.basename(image, path.extname(image))}-overlay.png`,
+  );
+  const started = Date.now();
+  try {
+    const outcome = await explainOne({ checkpointDir, image, classNames: promoted.classNames, overlayPng });
+    if (outcome.kind === "unavailable") say(outcome.message);
+    else {
+      say(`\nExplained ${path.relative(process.cwd(), image)}: ${outcome.summary} (${seconds(started)})`);
+      say(`  overlay: ${outcome.overlayPng}`);
+    }
+  } catch (err) {
+    say(`explanations: failed for ${image}: ${(err as Error).message}`);
+  }
 }
 
 let exitCode = 1;

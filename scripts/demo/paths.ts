@@ -28,7 +28,10 @@ export interface DemoPaths {
   dashboardDir: string;
 }
 
-/** XNN_DEMO_HOME overrides `.xnn/` (tests point it at a temporary folder). */
+/**
+ * XNN_DEMO_HOME overrides `.xnn/` (tests point it at a temporary folder); XNN_DEMO_SWEEP runs another
+ * sweep file than conf/demo.yaml (a smaller one to try a change quickly, or your own).
+ */
 export function demoPaths(env: NodeJS.ProcessEnv = process.env): DemoPaths {
   const home = path.resolve(env.XNN_DEMO_HOME ?? path.join(repoRoot, ".xnn"));
   return {
@@ -40,7 +43,7 @@ export function demoPaths(env: NodeJS.ProcessEnv = process.env): DemoPaths {
     explanationsDir: path.join(home, "explanations"),
     instanceFile: path.join(home, "demo-instance"),
     lockFile: path.join(home, "demo.lock"),
-    sweepFile: path.join(repoRoot, "conf", "demo.yaml"),
+    sweepFile: path.resolve(env.XNN_DEMO_SWEEP ?? path.join(repoRoot, "conf", "demo.yaml")),
     dataDir: path.join(repoRoot, "data", "synthetic"),
     dashboardDir: path.join(repoRoot, "apps", "dashboard", "dist"),
   };
