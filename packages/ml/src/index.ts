@@ -9,3 +9,4 @@ export * from "./metrics/index.js";
 export { AdamW, type AdamWOptions } from "./optim/adamw.js";
 export * from "./train/callbacks.js";
 export { loadPipelineFile, type Override, parseOverride } from "./train/loadPipeline.js";
+export * from "./explain/index.js";

@@ -14,6 +14,7 @@ export {
   DEFAULT_DECODE_CONCURRENCY,
   type DecodeImageOptions,
   decodeImage,
+  decodeImageBuffer,
   formatSkipped,
   type ImageBatch,
   type SkippedImage,

@@ -108,7 +108,10 @@ interface DecodeSpec {
  * libvips on the libuv pool, so the JS thread (which tfjs uses for training) stays free.
  */
 async function decodeOne(absPath: string, spec: DecodeSpec): Promise<DecodedImage> {
-  const buf = await readFile(absPath);
+  return decodeBytes(await readFile(absPath), spec);
+}
+
+async function decodeBytes(buf: Buffer, spec: DecodeSpec): Promise<DecodedImage> {
   let box: CropBox | undefined;
   let flip = false;
   let srcW = 0;
@@ -399,6 +402,15 @@ export async function decodeImage(absPath: string, options: DecodeImageOptions):
     augment: null,
     seed: 0,
   });
+  const out = new Float32Array(size * size * 3);
+  writeImage(out, 0, img, size, normaliseLuts(options.mean, options.std));
+  return out;
+}
+
+/** decodeImage for bytes already in memory (an upload): the same eval-path preprocessing. */
+export async function decodeImageBuffer(bytes: Buffer, options: DecodeImageOptions): Promise<Float32Array> {
+  const size = options.imageSize;
+  const img = await decodeBytes(bytes, { size, grayscale: options.grayscale ?? true, augment: null, seed: 0 });
   const out = new Float32Array(size * size * 3);
   writeImage(out, 0, img, size, normaliseLuts(options.mean, options.std));
   return out;

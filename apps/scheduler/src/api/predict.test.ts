@@ -1,0 +1,193 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { crc32, deflateSync } from "node:zlib";
+import { buildTinyClassifier, initBackend, readImageHeader, saveCheckpoint } from "@xnn/ml";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiServer } from "./createServer";
+import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { seedRunId, seedRuns } from "./testing/seedRuns";
+
+/** An 8-bit gray PNG, written here so the test needs no image library of its own. */
+function grayPng(width: number, height: number, pixel: (x: number, y: number) => number): Buffer {
+  const raw = Buffer.alloc((width + 1) * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) raw[y * (width + 1) + 1 + x] = pixel(x, y);
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // gray
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw, { level: 9 })),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+let h: Harness;
+let server: ApiServer;
+let closeServer: () => Promise<void>;
+let tmp: string;
+let png: Buffer;
+const SIZE = 32;
+const TASK = "xray";
+
+beforeAll(async () => {
+  h = await createHarness();
+  tmp = await mkdtemp(path.join(os.tmpdir(), "xnn-predict-"));
+  await initBackend("auto");
+  await seedRuns(h.sql, { sweepId: "pred", task: TASK, runs: 2, artifacts: true });
+  // Two tiny checkpoints that predict differently, one per seeded run.
+  for (const i of [0, 1]) {
+    const model = buildTinyClassifier({ imageSize: SIZE, numClasses: 3, seed: 10 + i * 7 });
+    const dir = path.join(tmp, `ckpt-${i}`);
+    await saveCheckpoint(model, dir);
+    model.dispose();
+    const runId = seedRunId("pred", i);
+    await h.prisma.checkpoint.update({
+      where: { id: `ckpt-${runId}` },
+      data: { uri: pathToFileURL(dir).href },
+    });
+    await h.prisma.run.update({
+      where: { id: runId },
+      data: { config: { task: TASK, data: { dir: "/data", imageSize: SIZE, augment: false } } },
+    });
+  }
+  png = grayPng(64, 48, (x, y) => ((x - 20) ** 2 + (y - 24) ** 2 < 100 ? 240 : 90));
+  const t = await createTestServer(h);
+  server = t.server;
+  closeServer = t.close;
+}, 120_000);
+
+afterAll(async () => {
+  await closeServer?.();
+  await h?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const predict = () => request(server).post("/api/predict").set("Authorization", `Bearer ${h.tokens.viewer}`);
+
+async function addVersion(i: number, version: number, alias: string | null) {
+  const runId = seedRunId("pred", i);
+  return h.prisma.modelVersion.create({
+    data: { task: TASK, version, runId, checkpointId: `ckpt-${runId}`, alias },
+  });
+}
+
+describe("POST /api/predict", () => {
+  it("answers 409 while no model has been promoted", async () => {
+    const res = await predict().attach("image", png, "x.png");
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatch(/no model has been promoted/);
+    const withTask = await predict().field("task", TASK).attach("image", png, "x.png");
+    expect(withTask.status).toBe(409);
+  });
+
+  it("predicts with the production model and returns probabilities, version, gap, steps and a PNG overlay", async () => {
+    const v1 = await addVersion(0, 1, "production");
+    const res = await predict().attach("image", png, "x.png");
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body.probabilities)).toEqual(["bacteria", "normal", "virus"]);
+    const ps = Object.values(res.body.probabilities) as number[];
+    expect(ps.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(res.body.predictedClass).toBe(
+      Object.entries(res.body.probabilities).sort((a, b) => (b[1] as number) - (a[1] as number))[0]![0],
+    );
+    expect(res.body.modelVersion).toMatchObject({ id: v1.id, version: 1, alias: "production", task: TASK });
+    expect(typeof res.body.completenessGap).toBe("number");
+    expect([50, 100, 200, 400]).toContain(res.body.stepsUsed);
+    const overlay = Buffer.from(res.body.overlayPng, "base64");
+    const meta = await readImageHeader(overlay);
+    expect(meta.format).toBe("png");
+    expect(meta.width).toBeGreaterThan(SIZE);
+  }, 60_000);
+
+  it("refuses bad uploads with a 4xx that names the problem, and keeps serving", async () => {
+    const text = await predict().attach(
+      "image",
+      Buffer.from("hello, not an image\n".repeat(20)),
+      "notes.txt",
+    );
+    expect(text.status).toBe(415);
+    expect(text.body.error).toMatch(/not an image/);
+
+    const truncated = await predict().attach(
+      "image",
+      png.subarray(0, Math.floor(png.length * 0.6)),
+      "broken.png",
+    );
+    expect(truncated.status).toBe(400);
+    expect(truncated.body.error).toMatch(/corrupt/);
+
+    const badHeader = Buffer.from(png);
+    badHeader.fill(0xff, 12, 30); // signature intact, IHDR destroyed
+    const garbled = await predict().attach("image", badHeader, "garbled.png");
+    expect(garbled.status).toBe(400);
+    expect(garbled.body.error).toMatch(/corrupt/);
+
+    const big = await predict().attach("image", Buffer.alloc(10 * 1024 * 1024 + 1, 7), "big.png");
+    expect(big.status).toBe(413);
+    expect(big.body.error).toMatch(/10 MB/);
+
+    // 8000 x 5001 = 40.0 Mpx of one colour compresses to a small file: refused from its header.
+    const huge = grayPng(8000, 5001, () => 0);
+    expect(huge.length).toBeLessThan(10 * 1024 * 1024);
+    const mp = await predict().attach("image", huge, "huge.png");
+    expect(mp.status).toBe(413);
+    expect(mp.body.error).toMatch(/megapixels/);
+
+    const noFile = await predict().field("task", TASK);
+    expect(noFile.status).toBe(400);
+    expect(noFile.body.error).toMatch(/field "image"/);
+
+    const json = await predict().send({ image: "x" });
+    expect(json.status).toBe(415);
+
+    const unknown = await predict().field("modelVersion", "99").attach("image", png, "x.png");
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error).toMatch(/no model version 99/);
+
+    const ok = await predict().attach("image", png, "x.png");
+    expect(ok.status).toBe(200);
+  }, 60_000);
+
+  it("reloads when the production alias moves, and serves an explicit version on request", async () => {
+    const before = await predict().attach("image", png, "x.png");
+    expect(before.status).toBe(200);
+    const v1Id = before.body.modelVersion.id as string;
+    const v2 = await addVersion(1, 2, null);
+    await h.prisma.$transaction([
+      h.prisma.modelVersion.update({ where: { id: v1Id }, data: { alias: null } }),
+      h.prisma.modelVersion.update({ where: { id: v2.id }, data: { alias: "production" } }),
+    ]);
+    const after = await predict().attach("image", png, "x.png");
+    expect(after.status).toBe(200);
+    expect(after.body.modelVersion).toMatchObject({ id: v2.id, version: 2, alias: "production" });
+    expect(after.body.probabilities).not.toEqual(before.body.probabilities);
+
+    const pinned = await predict().field("modelVersion", "1").attach("image", png, "x.png");
+    expect(pinned.status).toBe(200);
+    expect(pinned.body.modelVersion.id).toBe(v1Id);
+    expect(pinned.body.probabilities).toEqual(before.body.probabilities);
+    const byId = await predict().field("modelVersion", v2.id).attach("image", png, "x.png");
+    expect(byId.body.probabilities).toEqual(after.body.probabilities);
+  }, 60_000);
+
+  it("requires a token", async () => {
+    const res = await request(server).post("/api/predict").attach("image", png, "x.png");
+    expect(res.status).toBe(401);
+  });
+});

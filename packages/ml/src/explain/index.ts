@@ -1,0 +1,25 @@
+export {
+  type ExplainPredictionOptions,
+  type ExplainPredictionResult,
+  explainPrediction,
+} from "./explainPrediction.js";
+export { type ImageHeader, readImageHeader } from "./imageHeader.js";
+export { WEIGHT_GRADIENT_KERNELS, withInputGradientsOnly } from "./inputGradientsOnly.js";
+export {
+  blackBaseline,
+  type IgOutput,
+  type IntegratedGradientsOptions,
+  type IntegratedGradientsResult,
+  integratedGradients,
+} from "./integratedGradients.js";
+export { loadMask, positiveMaskShare } from "./maskShare.js";
+export {
+  absPercentile,
+  grayFromNormalised,
+  type OverlayScale,
+  overlayScale,
+  pixelAttributions,
+  type RenderOverlayOptions,
+  renderOverlay,
+} from "./renderOverlay.js";
+export { buildTinyClassifier } from "./tinyClassifier.js";
