@@ -12,7 +12,6 @@ import { compareRouter } from "./routes/compare";
 import { eventsRouter } from "./routes/events";
 import { modelVersionsRouter, productionRouter } from "./routes/modelVersions";
 import { predictRouter } from "./routes/predict";
-import { predictRouter } from "./routes/predict";
 import { runsRouter } from "./routes/runs";
 import { sweepsRouter } from "./routes/sweeps";
 import { meRouter, tokensRouter } from "./routes/tokens";
@@ -66,7 +65,6 @@ export function createServer(deps: ApiDeps): ApiServer {
   api.use("/compare", compareRouter(deps));
   api.use("/model-versions", modelVersionsRouter(deps));
   api.use("/production", productionRouter(deps));
-  api.use("/predict", predictRouter(deps));
   api.use("/predict", predictRouter(deps));
   api.use("/workers", workersRouter(deps));
   api.use("/events", eventsRouter(deps, hub));
