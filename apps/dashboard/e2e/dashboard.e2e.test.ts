@@ -2,6 +2,7 @@ import { copyFileSync } from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createToken } from "../../scheduler/src/services/tokens";
 import { seedFinishedSweep } from "./seedFinishedSweep";
 import { repoRoot, type Stack, screenshot, screenshotOnFailure, startStack } from "./stack";
 
@@ -179,5 +180,25 @@ describe("dashboard end to end", () => {
     await page.goto(`${stack.webUrl}/#/sweeps`);
     await expect.poll(() => page.getByTestId("sweep-progress").first().textContent()).toContain("12/12 done");
     await shot("sweeps");
+  });
+
+  it("shows a viewer no submit, cancel or promote controls", async () => {
+    const viewerToken = await createToken(stack.prisma, "viewer", "vera-e2e");
+    await page.evaluate(() => localStorage.removeItem("xnn.token"));
+    await page.goto(`${stack.webUrl}/#/login`);
+    await page.reload();
+    await page.getByTestId("login-token").fill(viewerToken);
+    await page.getByTestId("login-submit").click();
+    await page.waitForURL(/#\/sweeps/);
+    await page.getByTestId("menu-compare").waitFor();
+    expect(await page.getByTestId("menu-submit").count()).toBe(0);
+
+    await page.goto(`${stack.webUrl}/#/sweeps/${encodeURIComponent(sweepId)}/show`);
+    await expect.poll(() => page.locator("[data-testid=leaderboard] tbody tr").count()).toBe(12);
+    expect(await page.getByTestId("promote-best").count()).toBe(0);
+    expect(await page.getByTestId("cancel-sweep").count()).toBe(0);
+    await page.goto(`${stack.webUrl}/#/runs/${encodeURIComponent(seeded[1]!.id)}/show`);
+    await expect.poll(() => page.getByTestId("run-title").textContent()).toBe(seeded[1]!.key);
+    expect(await page.getByTestId("promote-run").count()).toBe(0);
   });
 });
