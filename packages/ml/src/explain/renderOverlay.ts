@@ -106,8 +106,8 @@ export async function renderOverlay(
     const g = gray[p] as number;
     const t = signed[p] as number;
     const col = t >= 0 ? POSITIVE : NEGATIVE;
-    // sqrt: weak but real evidence stays visible without raising the clip.
-    const alpha = maxAlpha * Math.sqrt(Math.abs(t));
+    // Linear in |t|: pixels near zero attribution keep the plain gray, so the map is not all noise.
+    const alpha = maxAlpha * Math.abs(t);
     for (let c = 0; c < 3; c++) rgb[p * 3 + c] = Math.round(g * (1 - alpha) + (col[c] as number) * alpha);
   }
 

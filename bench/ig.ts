@@ -1,0 +1,91 @@
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { buildModel, initBackend, integratedGradients } from "@xnn/ml";
+
+// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 1] [--torch-threads 1]`: seconds per
+// Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
+// adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
+// /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
+// invocation, with the ratio. tfjs wasm runs on one core; torch is pinned to --torch-threads.
+const { values: a } = parseArgs({
+  options: {
+    sizes: { type: "string", default: "128,224" },
+    steps: { type: "string", default: "50" },
+    reps: { type: "string", default: "1" },
+    "torch-threads": { type: "string", default: "1" },
+    python: { type: "string", default: "/usr/bin/python3" },
+  },
+});
+const sizes = (a.sizes as string).split(",").map(Number);
+const steps = Number(a.steps);
+const reps = Number(a.reps);
+// Same chunking rule as integratedGradients' default (about 16 points at 128 px), for both sides.
+const chunkFor = (s: number) => Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (s * s))));
+
+const backend = await initBackend("auto");
+console.log(`backend: ${backend.backend} (${backend.reason})`);
+const results: { size: number; tfjs: number; torch?: number }[] = [];
+for (const size of sizes) {
+  const { model } = await buildModel({
+    arch: "mobilenet_v2",
+    imageSize: size,
+    numClasses: 3,
+    dropout: 0.2,
+    seed: 1,
+  });
+  const x = new Float32Array(size * size * 3).map((_, i) => Math.sin(i * 0.37));
+  await integratedGradients(model, x, { steps: 2, maxSteps: 2, chunkSize: chunkFor(size) }); // warm-up
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    await integratedGradients(model, x, { steps, maxSteps: steps, target: 0, chunkSize: chunkFor(size) });
+    times.push((performance.now() - t) / 1000);
+  }
+  times.sort((p, q) => p - q);
+  results.push({ size, tfjs: times[Math.floor(times.length / 2)] as number });
+  console.log(
+    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunkFor(size)})`,
+  );
+  model.dispose();
+}
+
+const probe = spawnSync(a.python as string, ["-c", "import torch, torchvision"], { encoding: "utf8" });
+if (probe.status !== 0) {
+  console.log(
+    `PyTorch: not run (${a.python} cannot import torch/torchvision; apt-get install -y python3-torch python3-torchvision)`,
+  );
+} else {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "ig_torch.py");
+  const run = spawnSync(
+    a.python as string,
+    [
+      script,
+      sizes.join(","),
+      String(steps),
+      a["torch-threads"] as string,
+      sizes.map(chunkFor).join(","),
+      String(reps),
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 20 },
+  );
+  if (run.status !== 0) {
+    console.log(`PyTorch: failed: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  } else {
+    for (const line of run.stdout.trim().split("\n")) {
+      const r = JSON.parse(line) as { size: number; seconds: number; threads: number; torch: string };
+      const row = results.find((x) => x.size === r.size);
+      if (row) row.torch = r.seconds;
+      console.log(
+        `torch ${r.torch} cpu ${r.threads} thread(s) ${r.size} px: ${r.seconds.toFixed(2)} s per explanation`,
+      );
+    }
+  }
+}
+console.log("\nsize  tfjs s  torch s  tfjs/torch");
+for (const r of results) {
+  console.log(
+    `${String(r.size).padEnd(5)} ${r.tfjs.toFixed(2).padStart(6)}  ${r.torch === undefined ? "   -   " : r.torch.toFixed(2).padStart(7)}  ${r.torch === undefined ? "-" : (r.tfjs / r.torch).toFixed(2)}`,
+  );
+}

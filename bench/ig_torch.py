@@ -1,0 +1,61 @@
+"""PyTorch reference for `pnpm bench ig`: the same Integrated Gradients computation as
+packages/ml/src/explain (MobileNetV2 1.0 + the 20-10-5 ReLU head, softmax probability of one class,
+trapezoid on `steps` intervals = steps + 1 gradient evaluations, batched in chunks), timed on CPU.
+Prints one JSON line per image size."""
+import json
+import sys
+import time
+
+import torch
+import torchvision
+
+sizes = [int(s) for s in sys.argv[1].split(",")]
+steps = int(sys.argv[2])
+threads = int(sys.argv[3])
+chunks = [int(c) for c in sys.argv[4].split(",")]
+reps = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+
+
+def build():
+    net = torchvision.models.mobilenet_v2(weights=None)
+    net.classifier = torch.nn.Sequential(
+        torch.nn.Linear(1280, 20), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(20, 10), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(10, 5), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(5, 3),
+    )
+    net.eval()
+    for p in net.parameters():
+        # Weights are constants: autograd then skips every weight gradient.
+        p.requires_grad_(False)
+    return net
+
+
+def ig(net, x, baseline, target, steps, chunk):
+    alphas = torch.linspace(0, 1, steps + 1)
+    weights = torch.ones(steps + 1)
+    weights[0] = weights[-1] = 0.5
+    total = torch.zeros_like(x)
+    for s in range(0, steps + 1, chunk):
+        a = alphas[s:s + chunk].view(-1, 1, 1, 1)
+        pts = (baseline + a * (x - baseline)).requires_grad_(True)
+        prob = torch.softmax(net(pts), dim=1)[:, target].sum()
+        (g,) = torch.autograd.grad(prob, pts)
+        total += (g * weights[s:s + chunk].view(-1, 1, 1, 1)).sum(0, keepdim=True)
+    return (x - baseline) * total / steps
+
+
+net = build()
+for size, chunk in zip(sizes, chunks):
+    x = torch.randn(1, 3, size, size)
+    baseline = torch.full_like(x, -2.0)
+    ig(net, x, baseline, 0, 2, chunk)  # warm-up
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        ig(net, x, baseline, 0, steps, chunk)
+        times.append(time.perf_counter() - t)
+    times.sort()
+    print(json.dumps({"size": size, "chunk": chunk, "threads": threads, "seconds": times[len(times) // 2], "torch": torch.__version__}), flush=True)
