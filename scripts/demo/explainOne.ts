@@ -66,6 +66,10 @@ export async function explainOne(request: ExplainRequest): Promise<ExplainOutcom
   if (typeof explainPrediction !== "function") {
     return { kind: "unavailable", message: EXPLANATIONS_UNAVAILABLE };
   }
+  // Same choice the workers make ("auto": native TensorFlow, else wasm with the gradient kernels
+  // Integrated Gradients needs); without it tfjs refuses to build the model.
+  const initBackend = ml.initBackend as ((kind: "auto") => Promise<unknown>) | undefined;
+  await initBackend?.("auto");
   const result = await explainPrediction({
     checkpointDir: request.checkpointDir,
     imagePath: request.image,
