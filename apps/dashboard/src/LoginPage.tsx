@@ -9,7 +9,7 @@ import Typography from "@mui/material/Typography";
 import { type FormEvent, useState } from "react";
 import { useLogin } from "react-admin";
 
-/** Paste an API token (`pnpm api:token` or an admin hands one out); it is checked against /api/me. */
+/** Paste an API token (`pnpm xnn token create --role admin`, or `pnpm demo` prints one); checked against /api/me. */
 export function LoginPage() {
   const login = useLogin();
   const [token, setToken] = useState("");
