@@ -14,6 +14,14 @@ export {
 } from "./integratedGradients.js";
 export { loadMask, positiveMaskShare } from "./maskShare.js";
 export {
+  deletionInsertionAuc,
+  type ExplanationQuality,
+  type ExplanationQualityOptions,
+  explanationQuality,
+  type ProbeScore,
+  probeSet,
+} from "./quality.js";
+export {
   absPercentile,
   grayFromNormalised,
   type OverlayScale,

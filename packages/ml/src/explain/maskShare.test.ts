@@ -19,7 +19,7 @@ describe("positiveMaskShare", () => {
 
   it("a uniform map scores the mask's area; a map concentrated on the lesion scores 1", () => {
     const n = 16 * 16;
-    const mask = Array.from({ length: n }, (_, p) => (p % 16 < 4 && p < 64 ? 1 : 0));
+    const mask: number[] = Array.from({ length: n }, (_, p) => (p % 16 < 4 && p < 64 ? 1 : 0));
     const area = mask.reduce((s, v) => s + v, 0) / n;
     expect(positiveMaskShare(new Float32Array(n * 3).fill(0.1), mask)).toBeCloseTo(area, 6);
     const focused = new Float32Array(n * 3);

@@ -1,0 +1,150 @@
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { decodeImage } from "../data/loader.js";
+import { type DatasetItem, scanDataset } from "../data/scan.js";
+import {
+  blackBaseline,
+  type IntegratedGradientsOptions,
+  integratedGradients,
+} from "./integratedGradients.js";
+import { loadMask, positiveMaskShare } from "./maskShare.js";
+import { pixelAttributions } from "./renderOverlay.js";
+
+export interface ExplanationQualityOptions {
+  /** Data set root (the run's data.dir). */
+  dataDir: string;
+  imageSize: number;
+  /** Images per class in the probe set (the run's eval.probePerClass). */
+  probePerClass: number;
+  split?: "test" | "val";
+  /** Points on the deletion/insertion curves (fractions 0, 1/(n-1), ..., 1). Default 21. */
+  curvePoints?: number;
+  ig?: IntegratedGradientsOptions;
+}
+
+export interface ProbeScore {
+  path: string;
+  label: number;
+  completenessGap: number;
+  stepsUsed: number;
+  deletionAuc: number;
+  insertionAuc: number;
+  /** null when the image has no lesion mask (or no positive attribution). */
+  maskShare: number | null;
+}
+
+export interface ExplanationQuality {
+  probeImages: number;
+  meanCompletenessGap: number;
+  /** Mean area under the true-class probability as top-attributed pixels are removed (lower is better). */
+  deletionAuc: number;
+  /** Mean area as they are added to the baseline (higher is better). */
+  insertionAuc: number;
+  /** Mean share of positive attribution inside the lesion mask, over probe images with masks; null if none. */
+  maskShare: number | null;
+  perImage: ProbeScore[];
+}
+
+/** A fixed probe set: the first `perClass` test images of each class in path order, so every run of a task scores the same images. */
+export function probeSet(items: readonly DatasetItem[], perClass: number): DatasetItem[] {
+  const byClass = new Map<number, DatasetItem[]>();
+  for (const it of [...items].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    const list = byClass.get(it.label) ?? [];
+    if (list.length < perClass) list.push(it);
+    byClass.set(it.label, list);
+  }
+  return [...byClass.keys()].sort((a, b) => a - b).flatMap((k) => byClass.get(k) ?? []);
+}
+
+function trapezoid(ys: readonly number[]): number {
+  let s = 0;
+  for (let i = 1; i < ys.length; i++) s += ((ys[i - 1] as number) + (ys[i] as number)) / 2;
+  return s / (ys.length - 1);
+}
+
+/**
+ * Deletion and insertion curves (Petsiuk et al. 2018, RISE): pixels ranked by channel-summed
+ * attribution, most positive first; deletion replaces the top fraction of x with the baseline,
+ * insertion puts the top fraction of x into the baseline. Returns the areas under the target-class
+ * probability curves on [0, 1].
+ */
+export function deletionInsertionAuc(
+  model: tf.LayersModel,
+  x: Float32Array,
+  baseline: Float32Array,
+  attributions: Float32Array,
+  target: number,
+  points = 21,
+): { deletion: number; insertion: number } {
+  const pixels = x.length / 3;
+  const per = pixelAttributions(attributions, pixels);
+  const order = Array.from({ length: pixels }, (_, i) => i).sort(
+    (a, b) => (per[b] as number) - (per[a] as number),
+  );
+  const [H, W] = [model.inputs[0]?.shape[1] as number, model.inputs[0]?.shape[2] as number];
+  const curves = { deletion: [] as number[], insertion: [] as number[] };
+  for (const kind of ["deletion", "insertion"] as const) {
+    const batch = new Float32Array(points * x.length);
+    for (let k = 0; k < points; k++) {
+      const img = kind === "deletion" ? Float32Array.from(x) : Float32Array.from(baseline);
+      const count = Math.round((k / (points - 1)) * pixels);
+      const src = kind === "deletion" ? baseline : x;
+      for (let j = 0; j < count; j++) {
+        const p = order[j] as number;
+        for (let c = 0; c < 3; c++) img[p * 3 + c] = src[p * 3 + c] as number;
+      }
+      batch.set(img, k * x.length);
+    }
+    const probs = tf.tidy(() =>
+      tf.softmax(model.predict(tf.tensor4d(batch, [points, H, W, 3])) as tf.Tensor2D).arraySync(),
+    ) as number[][];
+    curves[kind] = probs.map((row) => row[target] as number);
+  }
+  return { deletion: trapezoid(curves.deletion), insertion: trapezoid(curves.insertion) };
+}
+
+/**
+ * Explanation quality of one trained model on a fixed probe set: mean IG completeness gap,
+ * deletion/insertion AUC and, where the data set has lesion masks, the share of positive
+ * attribution inside the mask. Attributions are for each image's true class (what the model
+ * should be using), not its prediction, so two runs are scored on the same question.
+ */
+export async function explanationQuality(
+  model: tf.LayersModel,
+  opts: ExplanationQualityOptions,
+): Promise<ExplanationQuality> {
+  const scanned = await scanDataset(opts.dataDir);
+  const probes = probeSet(scanned.splits[opts.split ?? "test"], opts.probePerClass);
+  const baseline = blackBaseline(opts.imageSize, opts.imageSize, opts.ig?.mean, opts.ig?.std);
+  const perImage: ProbeScore[] = [];
+  for (const item of probes) {
+    const x = await decodeImage(path.join(scanned.root, item.path), { imageSize: opts.imageSize });
+    const ig = await integratedGradients(model, x, { ...opts.ig, target: item.label, baseline });
+    const auc = deletionInsertionAuc(model, x, baseline, ig.attributions, item.label, opts.curvePoints ?? 21);
+    let maskShare: number | null = null;
+    if (item.maskPath) {
+      const mask = await loadMask(path.join(scanned.root, item.maskPath), opts.imageSize);
+      const share = positiveMaskShare(ig.attributions, mask);
+      maskShare = Number.isNaN(share) ? null : share;
+    }
+    perImage.push({
+      path: item.path,
+      label: item.label,
+      completenessGap: ig.completenessGap,
+      stepsUsed: ig.stepsUsed,
+      deletionAuc: auc.deletion,
+      insertionAuc: auc.insertion,
+      maskShare,
+    });
+  }
+  const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
+  const shares = perImage.map((p) => p.maskShare).filter((s): s is number => s !== null);
+  return {
+    probeImages: perImage.length,
+    meanCompletenessGap: mean(perImage.map((p) => p.completenessGap)),
+    deletionAuc: mean(perImage.map((p) => p.deletionAuc)),
+    insertionAuc: mean(perImage.map((p) => p.insertionAuc)),
+    maskShare: shares.length ? mean(shares) : null,
+    perImage,
+  };
+}
