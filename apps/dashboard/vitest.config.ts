@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 // End-to-end tests only (real Chromium, API, Postgres, Redis); they run in order, in one file each.
 export default defineConfig({
   test: {
+    name: "dashboard-e2e",
     include: ["e2e/**/*.e2e.test.ts"],
     globalSetup: ["e2e/globalSetup.ts"],
     // Each file drives its own Chromium against its own API: one at a time on a 2-core machine.
