@@ -21,6 +21,8 @@ export default defineConfig({
   engine: "js",
   schema: "prisma/schema.prisma",
   async adapter() {
-    return new PrismaPg(pgConfig(process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres"));
+    return new PrismaPg(
+      pgConfig(process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres"),
+    );
   },
 });

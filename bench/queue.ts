@@ -41,7 +41,9 @@ const flows = new FlowProducer({ connection: redis, prefix });
 try {
   const loaded = loadSweepText(text, { baseDir: path.join(root, "conf"), maxRuns: 100_000 });
   const { sweepId, runs } = await submitSweep({ prisma, flows }, loaded);
-  console.log(`queued ${runs} runs; draining with ${processes} worker processes x concurrency ${concurrency} (no-op trainer)`);
+  console.log(
+    `queued ${runs} runs; draining with ${processes} worker processes x concurrency ${concurrency} (no-op trainer)`,
+  );
 
   const t0 = performance.now();
   const workers = Array.from({ length: processes }, () =>
@@ -62,7 +64,9 @@ try {
       const done = await prisma.run.count({ where: { sweepId, status: { in: ["succeeded", "failed"] } } });
       if (done - last >= 1000) {
         last = done;
-        process.stdout.write(`  ${done}/${runs} (${((done / (performance.now() - t0)) * 1000).toFixed(0)} runs/s)\n`);
+        process.stdout.write(
+          `  ${done}/${runs} (${((done / (performance.now() - t0)) * 1000).toFixed(0)} runs/s)\n`,
+        );
       }
       return done === runs;
     },
@@ -70,7 +74,11 @@ try {
     500,
   );
   // From the first run taken to the last one finished: process start-up is not queue throughput.
-  const span = await prisma.run.aggregate({ where: { sweepId }, _min: { startedAt: true }, _max: { finishedAt: true } });
+  const span = await prisma.run.aggregate({
+    where: { sweepId },
+    _min: { startedAt: true },
+    _max: { finishedAt: true },
+  });
   const runSeconds = (span._max.finishedAt!.getTime() - span._min.startedAt!.getTime()) / 1000;
   const failed = await prisma.run.count({ where: { sweepId, status: "failed" } });
   for (const w of workers) w.child.kill("SIGTERM");
@@ -106,8 +114,12 @@ try {
 
   const runsPerSec = runs / runSeconds;
   const rawPerSec = runs / rawSeconds;
-  console.log(`xnn runs (no-op trainer, all DB writes): ${runsPerSec.toFixed(0)} runs/s (${runSeconds.toFixed(1)} s, ${failed} failed)`);
-  console.log(`raw BullMQ no-op jobs:                 ${rawPerSec.toFixed(0)} jobs/s (${rawSeconds.toFixed(1)} s)`);
+  console.log(
+    `xnn runs (no-op trainer, all DB writes): ${runsPerSec.toFixed(0)} runs/s (${runSeconds.toFixed(1)} s, ${failed} failed)`,
+  );
+  console.log(
+    `raw BullMQ no-op jobs:                 ${rawPerSec.toFixed(0)} jobs/s (${rawSeconds.toFixed(1)} s)`,
+  );
   console.log(`ratio xnn / raw:                       ${(runsPerSec / rawPerSec).toFixed(3)}`);
 } finally {
   await flows.close();

@@ -23,14 +23,22 @@ rmSync(reportFile, { force: true });
 const vitest = path.join(root, "node_modules", ".bin", "vitest");
 const child = spawn(
   vitest,
-  ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${reportFile}`, ...process.argv.slice(2)],
+  [
+    "run",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${reportFile}`,
+    ...process.argv.slice(2),
+  ],
   {
     cwd: root,
     stdio: "inherit",
     env: { ...process.env, DATABASE_URL: services.databaseUrl, REDIS_URL: services.redisUrl },
   },
 );
-const code: number = await new Promise((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+const code: number = await new Promise((resolve) =>
+  child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+);
 await services.stop();
 
 interface VitestJsonReport {

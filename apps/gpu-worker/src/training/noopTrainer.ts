@@ -22,7 +22,10 @@ export function noopTrainer(
   on.epoch(epoch);
   const classNames = ["bacteria", "normal", "virus"];
   const perClass = Object.fromEntries(
-    classNames.map((c) => [c, { precision: 0.5, recall: 0.5, f1: 0.5, support: 1, ap: 0.5, tp: 1, fp: 1, fn: 1 }]),
+    classNames.map((c) => [
+      c,
+      { precision: 0.5, recall: 0.5, f1: 0.5, support: 1, ap: 0.5, tp: 1, fp: 1, fn: 1 },
+    ]),
   );
   const curve = { precision: [0.5, 1], recall: [1, 0], thresholds: [0.5] };
   const outcome: TrainOutcome = {
@@ -34,7 +37,12 @@ export function noopTrainer(
       bestValF1: 0.5,
       epochsRun: 1,
       history: [epoch],
-      predictions: classNames.map((c, i) => ({ path: `test/${c}/0.png`, label: i, predicted: i, probs: [0.4, 0.3, 0.3] })),
+      predictions: classNames.map((c, i) => ({
+        path: `test/${c}/0.png`,
+        label: i,
+        predicted: i,
+        probs: [0.4, 0.3, 0.3],
+      })),
       test: {
         accuracy: 0.5,
         precision: 0.5,

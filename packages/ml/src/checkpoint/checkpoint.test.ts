@@ -8,7 +8,16 @@ import { promisify } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildModel, configureStage } from "../models/index.js";
-import { CheckpointError, copyWeights, loadCheckpoint, MANIFEST_JSON, MODEL_JSON, readManifest, saveCheckpoint, WEIGHTS_BIN } from "./index.js";
+import {
+  CheckpointError,
+  copyWeights,
+  loadCheckpoint,
+  MANIFEST_JSON,
+  MODEL_JSON,
+  readManifest,
+  saveCheckpoint,
+  WEIGHTS_BIN,
+} from "./index.js";
 
 let tmp: string;
 const input = () => tf.randomUniform([3, 32, 32, 3], 0, 1, "float32", 99);
@@ -31,7 +40,14 @@ function predictBytes(model: tf.LayersModel): Buffer {
 describe("saveCheckpoint / loadCheckpoint", () => {
   for (const arch of ["mobilenet_v2", "convnext_v2_atto"] as const) {
     it(`${arch}: roundtrip gives bit-identical predictions and a verified manifest`, async () => {
-      const { model, backboneLayerNames } = await buildModel({ arch, ...(arch === "mobilenet_v2" ? { widthMultiplier: 0.35 } : {}), imageSize: 32, numClasses: 3, dropout: 0.2, seed: 5 });
+      const { model, backboneLayerNames } = await buildModel({
+        arch,
+        ...(arch === "mobilenet_v2" ? { widthMultiplier: 0.35 } : {}),
+        imageSize: 32,
+        numClasses: 3,
+        dropout: 0.2,
+        seed: 5,
+      });
       // Perturb GRN gamma/beta (zero at init) so the roundtrip actually exercises them.
       if (arch === "convnext_v2_atto") {
         const grn = model.getLayer("stage3_block1_grn");
@@ -41,9 +57,13 @@ describe("saveCheckpoint / loadCheckpoint", () => {
       configureStage(model, backboneLayerNames, { kind: "fe" });
       const dir = path.join(tmp, `rt-${arch}`);
       const res = await saveCheckpoint(model, dir);
-      expect(res.files.map((f) => path.basename(f)).sort()).toEqual([MANIFEST_JSON, MODEL_JSON, WEIGHTS_BIN].sort());
+      expect(res.files.map((f) => path.basename(f)).sort()).toEqual(
+        [MANIFEST_JSON, MODEL_JSON, WEIGHTS_BIN].sort(),
+      );
       expect(res.sha256).toMatch(/^[0-9a-f]{64}$/);
-      const sizes = await Promise.all([MODEL_JSON, WEIGHTS_BIN].map(async (f) => (await fs.stat(path.join(dir, f))).size));
+      const sizes = await Promise.all(
+        [MODEL_JSON, WEIGHTS_BIN].map(async (f) => (await fs.stat(path.join(dir, f))).size),
+      );
       expect(res.sizeBytes).toBe(sizes[0]! + sizes[1]!);
       expect((await readManifest(dir))?.sha256).toBe(res.sha256);
       // No temp or swap directories left beside the checkpoint.
@@ -63,8 +83,22 @@ describe("saveCheckpoint / loadCheckpoint", () => {
   }
 
   it("same weights give the same sha256; different weights a different one; overwrite is atomic-swap", async () => {
-    const a = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 1 });
-    const b = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 2 });
+    const a = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 1,
+    });
+    const b = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 2,
+    });
     const dir = path.join(tmp, "overwrite");
     const r1 = await saveCheckpoint(a.model, dir);
     const r1again = await saveCheckpoint(a.model, path.join(tmp, "overwrite-copy"));
@@ -78,13 +112,22 @@ describe("saveCheckpoint / loadCheckpoint", () => {
     const foreign = path.join(tmp, "not-a-checkpoint");
     await fs.mkdir(foreign);
     await fs.writeFile(path.join(foreign, "notes.txt"), "keep me");
-    await expect(saveCheckpoint(a.model, foreign)).rejects.toThrow(/holds non-checkpoint files \(notes\.txt\); refusing/);
+    await expect(saveCheckpoint(a.model, foreign)).rejects.toThrow(
+      /holds non-checkpoint files \(notes\.txt\); refusing/,
+    );
     expect(await fs.readFile(path.join(foreign, "notes.txt"), "utf8")).toBe("keep me");
     for (const m of [a.model, b.model, loaded]) m.dispose();
   });
 
   it("corrupted or truncated weights give an error naming the file", async () => {
-    const { model } = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 3 });
+    const { model } = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 3,
+    });
     const dir = path.join(tmp, "corrupt");
     await saveCheckpoint(model, dir);
     model.dispose();
@@ -117,9 +160,18 @@ describe("saveCheckpoint / loadCheckpoint", () => {
   it("a checkpoint written by another process reloads here with identical predictions", async () => {
     const dir = path.join(tmp, "child");
     const child = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "save_in_child.ts");
-    await promisify(execFile)(process.execPath, ["--import", "tsx", child, dir, "21"], { cwd: process.cwd(), timeout: 60_000 });
+    await promisify(execFile)(process.execPath, ["--import", "tsx", child, dir, "21"], {
+      cwd: process.cwd(),
+      timeout: 60_000,
+    });
     const loaded = await loadCheckpoint(dir);
-    const { model } = await buildModel({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 4, dropout: 0.2, seed: 21 });
+    const { model } = await buildModel({
+      arch: "convnext_v2_atto",
+      imageSize: 32,
+      numClasses: 4,
+      dropout: 0.2,
+      seed: 21,
+    });
     // Same seed in another process => same initial weights, and the checkpoint reloads by name.
     expect(predictBytes(loaded).equals(predictBytes(model))).toBe(true);
     loaded.dispose();
@@ -129,8 +181,22 @@ describe("saveCheckpoint / loadCheckpoint", () => {
 
 describe("copyWeights", () => {
   it("copies an FE model into a fresh model for FT, by layer name", async () => {
-    const fe = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 8 });
-    const ft = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 9 });
+    const fe = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 8,
+    });
+    const ft = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 9,
+    });
     expect(predictBytes(fe.model).equals(predictBytes(ft.model))).toBe(false);
     const copied = copyWeights(fe.model, ft.model);
     expect(copied.length).toBe(fe.model.layers.filter((l) => l.weights.length > 0).length);
@@ -142,10 +208,19 @@ describe("copyWeights", () => {
     await ft.model.fit(input(), tf.tensor1d([0, 1, 2]), { epochs: 1, verbose: 0 });
     expect(predictBytes(fe.model).equals(before)).toBe(true);
 
-    const other = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.5, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 8 });
+    const other = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.5,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 8,
+    });
     const otherBefore = predictBytes(other.model);
     // Conv1 has 16 filters at both widths; block_1_project is the first layer that differs.
-    expect(() => copyWeights(fe.model, other.model)).toThrow(/layer 'block_1_project' weight 0 shape \[1,1,48,8\] != target \[1,1,48,16\]/);
+    expect(() => copyWeights(fe.model, other.model)).toThrow(
+      /layer 'block_1_project' weight 0 shape \[1,1,48,8\] != target \[1,1,48,16\]/,
+    );
     expect(predictBytes(other.model).equals(otherBefore)).toBe(true);
     expect(() => copyWeights(fe.model, other.model, { layerNames: ["nope"] })).toThrow();
     for (const m of [fe.model, ft.model, other.model]) m.dispose();
@@ -153,5 +228,7 @@ describe("copyWeights", () => {
 });
 
 it("testdata helper exists (guards the cross-process test against a silent path change)", () => {
-  expect(existsSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "save_in_child.ts"))).toBe(true);
+  expect(
+    existsSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "save_in_child.ts")),
+  ).toBe(true);
 });

@@ -82,7 +82,9 @@ export async function saveCheckpoint(model: tf.LayersModel, dir: string): Promis
     const ours = new Set([MODEL_JSON, WEIGHTS_BIN, MANIFEST_JSON]);
     const foreign = entries.filter((e) => !ours.has(e));
     if (foreign.length > 0) {
-      throw new Error(`saveCheckpoint: ${finalDir} exists and holds non-checkpoint files (${foreign.slice(0, 3).join(", ")}); refusing to replace it`);
+      throw new Error(
+        `saveCheckpoint: ${finalDir} exists and holds non-checkpoint files (${foreign.slice(0, 3).join(", ")}); refusing to replace it`,
+      );
     }
   }
   const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -159,7 +161,8 @@ export async function readManifest(dir: string): Promise<CheckpointManifest | nu
   }
   try {
     const m = JSON.parse(text) as CheckpointManifest;
-    if (typeof m.sha256 !== "string" || typeof m.files !== "object" || m.files === null) throw new Error("missing sha256/files");
+    if (typeof m.sha256 !== "string" || typeof m.files !== "object" || m.files === null)
+      throw new Error("missing sha256/files");
     return m;
   } catch (err) {
     throw new CheckpointError(`checkpoint manifest ${file} is corrupt: ${(err as Error).message}`, file);
@@ -175,7 +178,10 @@ export interface ReadArtifactsOptions {
  * Reads a tfjs LayersModel directory (model.json + weight shards listed in its manifest) into
  * ModelArtifacts. Works for our checkpoints and for tensorflowjs_converter output alike.
  */
-export async function readModelArtifacts(dir: string, opts: ReadArtifactsOptions = {}): Promise<tf.io.ModelArtifacts> {
+export async function readModelArtifacts(
+  dir: string,
+  opts: ReadArtifactsOptions = {},
+): Promise<tf.io.ModelArtifacts> {
   const root = path.resolve(dir);
   const jsonFile = path.join(root, MODEL_JSON);
   const manifest = opts.verify === false ? null : await readManifest(root);
@@ -210,7 +216,9 @@ export async function readModelArtifacts(dir: string, opts: ReadArtifactsOptions
           throw new CheckpointError(`cannot read weights file ${file}: ${(err as Error).message}`, file);
         }
         if (manifest) verifyFile(manifest, path.relative(root, file), file, bytes);
-        buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+        buffers.push(
+          bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+        );
       }
     }
     const data = tf.io.CompositeArrayBuffer.join(buffers);
@@ -259,7 +267,10 @@ export async function loadCheckpoint(dir: string): Promise<tf.LayersModel> {
   try {
     return await tf.loadLayersModel(handler);
   } catch (err) {
-    throw new CheckpointError(`cannot rebuild model from ${path.join(path.resolve(dir), MODEL_JSON)}: ${(err as Error).message}`, path.join(path.resolve(dir), MODEL_JSON));
+    throw new CheckpointError(
+      `cannot rebuild model from ${path.join(path.resolve(dir), MODEL_JSON)}: ${(err as Error).message}`,
+      path.join(path.resolve(dir), MODEL_JSON),
+    );
   }
 }
 
@@ -275,7 +286,11 @@ export interface CopyWeightsOptions {
  * FT). Names, not positions, decide, so head/backbone edits don't shift weights into wrong layers.
  * Returns the names of the layers copied.
  */
-export function copyWeights(from: tf.LayersModel, to: tf.LayersModel, opts: CopyWeightsOptions = {}): string[] {
+export function copyWeights(
+  from: tf.LayersModel,
+  to: tf.LayersModel,
+  opts: CopyWeightsOptions = {},
+): string[] {
   const strict = opts.strict ?? opts.layerNames !== undefined;
   const names = opts.layerNames ?? to.layers.filter((l) => l.weights.length > 0).map((l) => l.name);
   // Validate every layer before writing any, so a mismatch never leaves `to` half-copied.
@@ -295,12 +310,16 @@ export function copyWeights(from: tf.LayersModel, to: tf.LayersModel, opts: Copy
     const srcW = src.getWeights();
     const dstW = dst.weights;
     if (srcW.length !== dstW.length) {
-      throw new Error(`copyWeights: layer '${name}' has ${srcW.length} weights in source, ${dstW.length} in target`);
+      throw new Error(
+        `copyWeights: layer '${name}' has ${srcW.length} weights in source, ${dstW.length} in target`,
+      );
     }
     srcW.forEach((w, i) => {
       const d = dstW[i];
       if (!d || !tf.util.arraysEqual(w.shape, d.shape as number[])) {
-        throw new Error(`copyWeights: layer '${name}' weight ${i} shape [${w.shape}] != target [${d?.shape ?? "missing"}]`);
+        throw new Error(
+          `copyWeights: layer '${name}' weight ${i} shape [${w.shape}] != target [${d?.shape ?? "missing"}]`,
+        );
       }
     });
     plan.push({ dst, values: srcW });

@@ -56,7 +56,8 @@ async function main(): Promise<void> {
   if (positionals.length !== 1) throw new UsageError("exactly one pipeline file is required");
   const file = positionals[0] as string;
   const backend = values.backend as BackendKind;
-  if (!["auto", "wasm", "cpu", "tensorflow"].includes(backend)) throw new UsageError(`--backend must be auto, wasm or cpu, got "${backend}"`);
+  if (!["auto", "wasm", "cpu", "tensorflow"].includes(backend))
+    throw new UsageError(`--backend must be auto, wasm or cpu, got "${backend}"`);
   const overrides = (values.set ?? []).map((s) => {
     try {
       return parseOverride(s);
@@ -80,9 +81,11 @@ async function main(): Promise<void> {
     if (!resume) throw new UsageError(`--resume ${values.resume}: no completed epoch to resume from`);
   } else {
     const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
-    const id = values.id ?? `${path.basename(file, path.extname(file))}-${stamp}-${randomBytes(2).toString("hex")}`;
+    const id =
+      values.id ?? `${path.basename(file, path.extname(file))}-${stamp}-${randomBytes(2).toString("hex")}`;
     runDir = path.resolve(values.out ?? "runs", id);
-    if (existsSync(runDir)) throw new UsageError(`run directory ${runDir} already exists (use --resume to continue it)`);
+    if (existsSync(runDir))
+      throw new UsageError(`run directory ${runDir} already exists (use --resume to continue it)`);
   }
   await mkdir(runDir, { recursive: true });
   await writeFile(
@@ -91,7 +94,9 @@ async function main(): Promise<void> {
   );
 
   const choice = await initBackend(backend);
-  process.stdout.write(`backend: ${choice.backend} (${choice.reason})\nrun: ${path.relative(process.cwd(), runDir) || runDir}\n`);
+  process.stdout.write(
+    `backend: ${choice.backend} (${choice.reason})\nrun: ${path.relative(process.cwd(), runDir) || runDir}\n`,
+  );
 
   const tty = process.stderr.isTTY;
   const bar = new cliProgress.SingleBar(
@@ -118,7 +123,8 @@ async function main(): Promise<void> {
     runDir,
     ...(values.init ? { initFrom: values.init } : {}),
     ...(resume ? { resumeFrom: resume } : {}),
-    log: (msg, fields) => writeLine(`${msg}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ""}`),
+    log: (msg, fields) =>
+      writeLine(`${msg}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ""}`),
     onBatch: (i, n) => {
       if (!barActive) {
         epochStart = Date.now();
@@ -152,7 +158,9 @@ async function main(): Promise<void> {
     `  test (best checkpoint): accuracy ${fmt(t.accuracy)}, weighted P ${fmt(t.precision)} R ${fmt(t.recall)} F1 ${fmt(t.f1)}, micro AP ${fmt(t.microAp)}`,
     ...t.classNames.map((c) => {
       const pc = t.perClass[c];
-      return pc ? `    ${c.padEnd(12)} P ${fmt(pc.precision, 3)} R ${fmt(pc.recall, 3)} F1 ${fmt(pc.f1, 3)} AP ${fmt(pc.ap, 3)} n=${pc.support}` : "";
+      return pc
+        ? `    ${c.padEnd(12)} P ${fmt(pc.precision, 3)} R ${fmt(pc.recall, 3)} F1 ${fmt(pc.f1, 3)} AP ${fmt(pc.ap, 3)} n=${pc.support}`
+        : "";
     }),
     `  confusion (rows true, cols predicted): ${JSON.stringify(t.confusion)}`,
     `  checkpoint ${path.relative(process.cwd(), result.bestCheckpoint.dir)} sha256 ${result.bestCheckpoint.sha256.slice(0, 16)}… ${(result.bestCheckpoint.sizeBytes / 1e6).toFixed(2)} MB`,
@@ -169,7 +177,9 @@ try {
     process.stderr.write(`error: ${err.message}\n\n${USAGE}\n`);
     process.exitCode = 2;
   } else if (err instanceof ConfigError) {
-    process.stderr.write(`invalid pipeline config:\n${err.issues.map((i) => `  ${i.file ?? ""}${i.line ? `:${i.line}:${i.col}` : ""} ${i.path}: ${i.message}`).join("\n")}\n`);
+    process.stderr.write(
+      `invalid pipeline config:\n${err.issues.map((i) => `  ${i.file ?? ""}${i.line ? `:${i.line}:${i.col}` : ""} ${i.path}: ${i.message}`).join("\n")}\n`,
+    );
     process.exitCode = 2;
   } else {
     process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -410,7 +410,12 @@ export async function decodeImage(absPath: string, options: DecodeImageOptions):
 /** decodeImage for bytes already in memory (an upload): the same eval-path preprocessing. */
 export async function decodeImageBuffer(bytes: Buffer, options: DecodeImageOptions): Promise<Float32Array> {
   const size = options.imageSize;
-  const img = await decodeBytes(bytes, { size, grayscale: options.grayscale ?? true, augment: null, seed: 0 });
+  const img = await decodeBytes(bytes, {
+    size,
+    grayscale: options.grayscale ?? true,
+    augment: null,
+    seed: 0,
+  });
   const out = new Float32Array(size * size * 3);
   writeImage(out, 0, img, size, normaliseLuts(options.mean, options.std));
   return out;

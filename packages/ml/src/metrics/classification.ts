@@ -36,7 +36,11 @@ function checkLabels(labels: ArrayLike<number>, nClasses: number, what: string):
   }
 }
 
-export function confusionMatrix(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, nClasses: number): ConfusionResult {
+export function confusionMatrix(
+  yTrue: ArrayLike<number>,
+  yPred: ArrayLike<number>,
+  nClasses: number,
+): ConfusionResult {
   if (yTrue.length !== yPred.length) {
     throw new RangeError(`yTrue has ${yTrue.length} labels but yPred has ${yPred.length}`);
   }
@@ -129,7 +133,10 @@ export interface PrCurve {
  * sklearn's _binary_clf_curve: cumulative TP/FP at each distinct score, scanning scores from high to
  * low. Within a run of tied scores only the run's end counts, so the order inside ties is irrelevant.
  */
-function binaryClfCurve(yBinary: ArrayLike<number>, scores: ArrayLike<number>): { tps: number[]; fps: number[]; thr: number[] } {
+function binaryClfCurve(
+  yBinary: ArrayLike<number>,
+  scores: ArrayLike<number>,
+): { tps: number[]; fps: number[]; thr: number[] } {
   if (yBinary.length !== scores.length) throw new RangeError("yBinary and scores differ in length");
   const n = yBinary.length;
   if (n === 0) throw new RangeError("precision-recall curve needs at least one sample");
@@ -138,7 +145,9 @@ function binaryClfCurve(yBinary: ArrayLike<number>, scores: ArrayLike<number>): 
     if (y !== 0 && y !== 1) throw new RangeError(`yBinary[${i}] = ${y} is not 0 or 1`);
     if (!Number.isFinite(scores[i] as number)) throw new RangeError(`scores[${i}] is not finite`);
   }
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (scores[b] as number) - (scores[a] as number));
+  const order = Array.from({ length: n }, (_, i) => i).sort(
+    (a, b) => (scores[b] as number) - (scores[a] as number),
+  );
   const tps: number[] = [];
   const fps: number[] = [];
   const thr: number[] = [];
@@ -197,7 +206,11 @@ export function oneVsRest(labels: ArrayLike<number>, c: number): number[] {
 }
 
 /** Micro-average inputs: one-hot labels and probabilities ravelled row-major, as sklearn's micro average does. */
-export function ravelMicro(labels: ArrayLike<number>, probs: readonly ArrayLike<number>[], nClasses: number): { y: number[]; s: number[] } {
+export function ravelMicro(
+  labels: ArrayLike<number>,
+  probs: readonly ArrayLike<number>[],
+  nClasses: number,
+): { y: number[]; s: number[] } {
   const y: number[] = [];
   const s: number[] = [];
   for (let i = 0; i < labels.length; i++) {

@@ -59,7 +59,8 @@ export function evaluateClassifier(
   if (new Set(classNames).size !== k || classNames.includes("micro")) {
     throw new RangeError(`class names must be unique and not "micro": ${classNames.join(", ")}`);
   }
-  if (labels.length !== probs.length) throw new RangeError(`${labels.length} labels but ${probs.length} probability rows`);
+  if (labels.length !== probs.length)
+    throw new RangeError(`${labels.length} labels but ${probs.length} probability rows`);
   if (labels.length === 0) throw new RangeError("evaluateClassifier needs at least one sample");
   const preds = probs.map((row, i) => {
     if (row.length !== k) throw new RangeError(`probs[${i}] has ${row.length} values, expected ${k}`);

@@ -25,7 +25,14 @@ interface Fixtures {
       predictions: number[];
       accuracy: number;
       weighted: { precision: number; recall: number; f1: number };
-      perClass: { precision: number; recall: number; f1: number; support: number; ap: number; curve: Curve }[];
+      perClass: {
+        precision: number;
+        recall: number;
+        f1: number;
+        support: number;
+        ap: number;
+        curve: Curve;
+      }[];
       microAp: number;
       microCurve: Curve;
       confusion: number[][];
@@ -37,7 +44,9 @@ interface Fixtures {
   binary: { name: string; y: number[]; scores: number[]; expected: Curve & { ap: number } }[];
 }
 
-const fx = JSON.parse(readFileSync(new URL("./fixtures/sklearn_fixtures.json", import.meta.url), "utf8")) as Fixtures;
+const fx = JSON.parse(
+  readFileSync(new URL("./fixtures/sklearn_fixtures.json", import.meta.url), "utf8"),
+) as Fixtures;
 const TOL = 1e-9;
 
 function close(actual: number, expected: number, what: string): void {

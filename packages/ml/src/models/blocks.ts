@@ -18,7 +18,14 @@ export class Builder {
   conv(
     x: ST,
     name: string,
-    o: { filters: number; kernel: number; strides?: number; padding?: "same" | "valid"; useBias?: boolean; init?: InitKind },
+    o: {
+      filters: number;
+      kernel: number;
+      strides?: number;
+      padding?: "same" | "valid";
+      useBias?: boolean;
+      init?: InitKind;
+    },
   ): ST {
     return tf.layers
       .conv2d({

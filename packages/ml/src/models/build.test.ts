@@ -1,6 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ARCHS, type Arch, buildModel, buildModelSkeleton, HEAD_PREFIX, INPUT_NAME, makeDivisible } from "./index.js";
+import {
+  ARCHS,
+  type Arch,
+  buildModel,
+  buildModelSkeleton,
+  HEAD_PREFIX,
+  INPUT_NAME,
+  makeDivisible,
+} from "./index.js";
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
@@ -36,13 +44,23 @@ describe("buildModel architectures", () => {
   it("backbone parameter counts match the published full-size models", () => {
     for (const arch of ARCHS) {
       const numClasses = 5;
-      const { model, backboneLayerNames } = buildModelSkeleton({ arch, imageSize: 224, numClasses, dropout: 0.2, seed: 0 });
+      const { model, backboneLayerNames } = buildModelSkeleton({
+        arch,
+        imageSize: 224,
+        numClasses,
+        dropout: 0.2,
+        seed: 0,
+      });
       try {
         const backbone = countParams(model, new Set(backboneLayerNames));
-        expect(Math.abs(backbone - EXPECTED_BACKBONE[arch]) / EXPECTED_BACKBONE[arch], arch).toBeLessThan(0.005);
+        expect(Math.abs(backbone - EXPECTED_BACKBONE[arch]) / EXPECTED_BACKBONE[arch], arch).toBeLessThan(
+          0.005,
+        );
         // Head: 20-10-5-C dense stack on the pooled feature.
         const feat = model.getLayer(`${HEAD_PREFIX}dense_1`).weights[0]?.shape[0] as number;
-        expect(countParams(model) - backbone, arch).toBe(feat * 20 + 20 + 20 * 10 + 10 + 10 * 5 + 5 + 5 * numClasses + numClasses);
+        expect(countParams(model) - backbone, arch).toBe(
+          feat * 20 + 20 + 20 * 10 + 10 + 10 * 5 + 5 + 5 * numClasses + numClasses,
+        );
       } finally {
         model.dispose();
       }
@@ -57,7 +75,9 @@ describe("buildModel architectures", () => {
         expect(init).toBe("random");
         // Batch 1 for the big two: their forward pass dominates this file's cpu time.
         const b = arch === "resnet50" || arch === "convnext_v2_tiny" ? 1 : 2;
-        const y = tf.tidy(() => model.predict(tf.randomUniform([b, 32, 32, 3], 0, 1, "float32", 1)) as tf.Tensor);
+        const y = tf.tidy(
+          () => model.predict(tf.randomUniform([b, 32, 32, 3], 0, 1, "float32", 1)) as tf.Tensor,
+        );
         expect(y.shape).toEqual([b, numClasses]);
         const v = Array.from(y.dataSync());
         expect(v.every(Number.isFinite)).toBe(true);
@@ -70,9 +90,21 @@ describe("buildModel architectures", () => {
   }
 
   it("mobilenet_v2 width multiplier rounds channels to multiples of 8", async () => {
-    expect([makeDivisible(32 * 0.35), makeDivisible(16 * 0.35), makeDivisible(24 * 0.35), makeDivisible(320 * 0.35)]).toEqual([16, 8, 8, 112]);
+    expect([
+      makeDivisible(32 * 0.35),
+      makeDivisible(16 * 0.35),
+      makeDivisible(24 * 0.35),
+      makeDivisible(320 * 0.35),
+    ]).toEqual([16, 8, 8, 112]);
     expect(makeDivisible(96 * 0.75)).toBe(72);
-    const { model } = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 4, dropout: 0.2, seed: 1 });
+    const { model } = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 4,
+      dropout: 0.2,
+      seed: 1,
+    });
     try {
       for (const l of model.layers) {
         if (l.getClassName() !== "Conv2D") continue;
@@ -91,7 +123,13 @@ describe("buildModel architectures", () => {
   });
 
   it("names every layer explicitly: backbone vs head_ split, no tfjs auto-names", async () => {
-    const { model, backboneLayerNames } = buildModelSkeleton({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 });
+    const { model, backboneLayerNames } = buildModelSkeleton({
+      arch: "convnext_v2_atto",
+      imageSize: 32,
+      numClasses: 2,
+      dropout: 0.2,
+      seed: 1,
+    });
     try {
       const names = model.layers.map((l) => l.name);
       const head = names.filter((n) => n.startsWith(HEAD_PREFIX));
@@ -120,18 +158,38 @@ describe("buildModel architectures", () => {
   });
 
   it("rejects bad options with a clear message", async () => {
-    await expect(buildModel({ arch: "resnet18", widthMultiplier: 0.5, imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 })).rejects.toThrow(
-      /widthMultiplier applies to mobilenet_v2 only/,
-    );
-    await expect(buildModel({ arch: "vgg" as Arch, imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 })).rejects.toThrow(/unknown arch 'vgg'/);
-    await expect(buildModel({ arch: "resnet18", imageSize: 16, numClasses: 2, dropout: 0.2, seed: 1 })).rejects.toThrow(/imageSize/);
-    await expect(buildModel({ arch: "resnet18", imageSize: 32, numClasses: 2, dropout: 1, seed: 1 })).rejects.toThrow(/dropout/);
+    await expect(
+      buildModel({
+        arch: "resnet18",
+        widthMultiplier: 0.5,
+        imageSize: 32,
+        numClasses: 2,
+        dropout: 0.2,
+        seed: 1,
+      }),
+    ).rejects.toThrow(/widthMultiplier applies to mobilenet_v2 only/);
+    await expect(
+      buildModel({ arch: "vgg" as Arch, imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 }),
+    ).rejects.toThrow(/unknown arch 'vgg'/);
+    await expect(
+      buildModel({ arch: "resnet18", imageSize: 16, numClasses: 2, dropout: 0.2, seed: 1 }),
+    ).rejects.toThrow(/imageSize/);
+    await expect(
+      buildModel({ arch: "resnet18", imageSize: 32, numClasses: 2, dropout: 1, seed: 1 }),
+    ).rejects.toThrow(/dropout/);
   });
 });
 
 describe("seeded initialisation", () => {
   async function weightsOf(seed: number): Promise<Map<string, Float32Array>> {
-    const { model } = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed });
+    const { model } = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed,
+    });
     const out = new Map<string, Float32Array>();
     for (const w of model.weights) out.set(w.originalName, w.read().dataSync() as Float32Array);
     model.dispose();
@@ -145,25 +203,40 @@ describe("seeded initialisation", () => {
     expect([...a.keys()]).toEqual([...b.keys()]);
     let kernels = 0;
     for (const [name, wa] of a) {
-      expect(Buffer.from(wa.buffer).equals(Buffer.from((b.get(name) as Float32Array).buffer)), name).toBe(true);
+      expect(Buffer.from(wa.buffer).equals(Buffer.from((b.get(name) as Float32Array).buffer)), name).toBe(
+        true,
+      );
       if (/kernel$/.test(name)) {
         kernels++;
         const wc = c.get(name) as Float32Array;
-        expect(Buffer.from(wa.buffer).equals(Buffer.from(wc.buffer)), `${name} should differ across seeds`).toBe(false);
+        expect(
+          Buffer.from(wa.buffer).equals(Buffer.from(wc.buffer)),
+          `${name} should differ across seeds`,
+        ).toBe(false);
       }
     }
     expect(kernels).toBeGreaterThan(50);
   });
 
   it("depthwise He init uses the true fan-in: signal survives MobileNetV2 in inference mode at init", async () => {
-    const { model } = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 1 });
+    const { model } = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 1,
+    });
     try {
       const k = model.getLayer("block_10_depthwise").weights[0]?.read() as tf.Tensor; // [3,3,C,1]
       const std = tf.tidy(() => tf.moments(k).variance.sqrt().dataSync()[0] as number);
       expect(std).toBeGreaterThan(0.8 * Math.sqrt(2 / 9));
       // With tfjs' own heNormal (fan_in = 9*C) this collapsed to ~1e-5 by block 6 and every head
       // ReLU was dead at init; check the pooled features still vary across inputs.
-      const probe = tf.model({ inputs: model.inputs, outputs: model.getLayer("out_relu").output as tf.SymbolicTensor });
+      const probe = tf.model({
+        inputs: model.inputs,
+        outputs: model.getLayer("out_relu").output as tf.SymbolicTensor,
+      });
       const spread = tf.tidy(() => {
         const f = probe.predict(tf.randomUniform([4, 32, 32, 3], 0, 1, "float32", 2)) as tf.Tensor;
         return tf.moments(f, 0).variance.sqrt().mean().dataSync()[0] as number;
@@ -175,7 +248,14 @@ describe("seeded initialisation", () => {
   });
 
   it("ReLU layers get He-normal scale (std ~ sqrt(2 / fan_in))", async () => {
-    const { model } = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 3 });
+    const { model } = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 3,
+    });
     try {
       const k = model.getLayer("block_15_expand").weights[0]?.read() as tf.Tensor; // 1x1x56x336
       const fanIn = 56;

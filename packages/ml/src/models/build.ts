@@ -5,7 +5,13 @@ import { mobileNetV2Backbone } from "./mobilenet_v2.js";
 import { loadPretrainedBackbone } from "./pretrained.js";
 import { resnet18Backbone, resnet50Backbone } from "./resnet.js";
 
-export const ARCHS = ["mobilenet_v2", "resnet18", "resnet50", "convnext_v2_atto", "convnext_v2_tiny"] as const;
+export const ARCHS = [
+  "mobilenet_v2",
+  "resnet18",
+  "resnet50",
+  "convnext_v2_atto",
+  "convnext_v2_tiny",
+] as const;
 export type Arch = (typeof ARCHS)[number];
 
 export interface BuildModelOptions {
@@ -69,7 +75,11 @@ function buildGraph(opts: BuildModelOptions, zeroInit: boolean): BuiltModel {
       break;
     case "convnext_v2_atto":
     case "convnext_v2_tiny":
-      features = convNeXtV2Backbone(b, input, CONVNEXT_V2[opts.arch === "convnext_v2_atto" ? "atto" : "tiny"]);
+      features = convNeXtV2Backbone(
+        b,
+        input,
+        CONVNEXT_V2[opts.arch === "convnext_v2_atto" ? "atto" : "tiny"],
+      );
       break;
   }
 
@@ -91,21 +101,30 @@ function buildGraph(opts: BuildModelOptions, zeroInit: boolean): BuiltModel {
   const logits = b.dense(x, `${HEAD_PREFIX}logits`, opts.numClasses, "glorot");
 
   const model = tf.model({ name: `xnn_${opts.arch}`, inputs: input, outputs: logits });
-  const backboneLayerNames = model.layers.filter((l) => l.name !== INPUT_NAME && !isHeadLayerName(l.name)).map((l) => l.name);
+  const backboneLayerNames = model.layers
+    .filter((l) => l.name !== INPUT_NAME && !isHeadLayerName(l.name))
+    .map((l) => l.name);
   return { model, init: "random", backboneLayerNames };
 }
 
 function validate(o: BuildModelOptions): void {
-  if (!ARCHS.includes(o.arch)) throw new Error(`buildModel: unknown arch '${String(o.arch)}' (expected one of ${ARCHS.join(", ")})`);
+  if (!ARCHS.includes(o.arch))
+    throw new Error(`buildModel: unknown arch '${String(o.arch)}' (expected one of ${ARCHS.join(", ")})`);
   if (o.widthMultiplier !== undefined) {
     if (o.arch !== "mobilenet_v2" && o.widthMultiplier !== 1) {
-      throw new Error(`buildModel: widthMultiplier applies to mobilenet_v2 only, got ${o.widthMultiplier} for arch '${o.arch}'`);
+      throw new Error(
+        `buildModel: widthMultiplier applies to mobilenet_v2 only, got ${o.widthMultiplier} for arch '${o.arch}'`,
+      );
     }
-    if (!(o.widthMultiplier > 0)) throw new Error(`buildModel: widthMultiplier must be > 0, got ${o.widthMultiplier}`);
+    if (!(o.widthMultiplier > 0))
+      throw new Error(`buildModel: widthMultiplier must be > 0, got ${o.widthMultiplier}`);
   }
   // 32 px is the smallest size every backbone reduces to >= 1x1 (overall stride 32).
-  if (!Number.isInteger(o.imageSize) || o.imageSize < 32) throw new Error(`buildModel: imageSize must be an integer >= 32, got ${o.imageSize}`);
-  if (!Number.isInteger(o.numClasses) || o.numClasses < 2) throw new Error(`buildModel: numClasses must be an integer >= 2, got ${o.numClasses}`);
-  if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`buildModel: dropout must be in [0, 1), got ${o.dropout}`);
+  if (!Number.isInteger(o.imageSize) || o.imageSize < 32)
+    throw new Error(`buildModel: imageSize must be an integer >= 32, got ${o.imageSize}`);
+  if (!Number.isInteger(o.numClasses) || o.numClasses < 2)
+    throw new Error(`buildModel: numClasses must be an integer >= 2, got ${o.numClasses}`);
+  if (!(o.dropout >= 0 && o.dropout < 1))
+    throw new Error(`buildModel: dropout must be in [0, 1), got ${o.dropout}`);
   if (!Number.isInteger(o.seed)) throw new Error(`buildModel: seed must be an integer, got ${o.seed}`);
 }

@@ -17,13 +17,27 @@ export const CONVNEXT_V2: Record<"atto" | "tiny", ConvNeXtV2Config> = {
  * can map them mechanically. Stochastic depth is omitted (identity at inference; only a regulariser).
  */
 export function convNeXtV2Backbone(b: Builder, input: ST, cfg: ConvNeXtV2Config): ST {
-  let x = b.conv(input, "stem_conv", { filters: cfg.dims[0], kernel: 4, strides: 4, padding: "valid", useBias: true, init: "trunc02" });
+  let x = b.conv(input, "stem_conv", {
+    filters: cfg.dims[0],
+    kernel: 4,
+    strides: 4,
+    padding: "valid",
+    useBias: true,
+    init: "trunc02",
+  });
   x = b.ln(x, "stem_norm");
   for (let s = 0; s < 4; s++) {
     const dim = cfg.dims[s] as number;
     if (s > 0) {
       x = b.ln(x, `stage${s}_downsample_norm`);
-      x = b.conv(x, `stage${s}_downsample_conv`, { filters: dim, kernel: 2, strides: 2, padding: "valid", useBias: true, init: "trunc02" });
+      x = b.conv(x, `stage${s}_downsample_conv`, {
+        filters: dim,
+        kernel: 2,
+        strides: 2,
+        padding: "valid",
+        useBias: true,
+        init: "trunc02",
+      });
     }
     for (let j = 0; j < (cfg.depths[s] as number); j++) x = block(b, x, dim, `stage${s}_block${j}`);
   }

@@ -1,4 +1,14 @@
-export { ARCHS, type Arch, type BuildModelOptions, type BuiltModel, buildModel, buildModelSkeleton, HEAD_PREFIX, INPUT_NAME, isHeadLayerName } from "./build.js";
+export {
+  ARCHS,
+  type Arch,
+  type BuildModelOptions,
+  type BuiltModel,
+  buildModel,
+  buildModelSkeleton,
+  HEAD_PREFIX,
+  INPUT_NAME,
+  isHeadLayerName,
+} from "./build.js";
 export { CONVNEXT_V2, type ConvNeXtV2Config } from "./convnext_v2.js";
 export { deriveSeed } from "./init.js";
 export { GRN, hasWeights, isNormalizationLayer } from "./layers.js";

@@ -19,14 +19,23 @@ export function deriveSeed(runSeed: number, layerName: string, role: string): nu
 
 export type InitKind = "he" | "glorot" | "trunc02" | { depthwiseHe: number };
 
-export function seededInit(kind: InitKind, runSeed: number, layerName: string, role = "kernel"): ReturnType<typeof tf.initializers.heNormal> {
+export function seededInit(
+  kind: InitKind,
+  runSeed: number,
+  layerName: string,
+  role = "kernel",
+): ReturnType<typeof tf.initializers.heNormal> {
   const seed = deriveSeed(runSeed, layerName, role);
   if (typeof kind === "object") {
     // tfjs (like Keras) takes fan_in of a depthwise kernel [k, k, C, 1] as k*k*C, but each output
     // sees only k*k inputs. heNormal would shrink every depthwise layer's output by ~sqrt(C) and the
     // signal vanishes through MobileNetV2 (measured: std 1e-5 by block 6 with BN at init stats).
     // Same truncated normal as tfjs' heNormal, with the true fan-in.
-    return tf.initializers.truncatedNormal({ mean: 0, stddev: Math.sqrt(2 / (kind.depthwiseHe * kind.depthwiseHe)), seed });
+    return tf.initializers.truncatedNormal({
+      mean: 0,
+      stddev: Math.sqrt(2 / (kind.depthwiseHe * kind.depthwiseHe)),
+      seed,
+    });
   }
   switch (kind) {
     case "he":

@@ -28,7 +28,9 @@ export class GRN extends tf.layers.Layer {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const channels = shape[shape.length - 1];
     if (shape.length !== 4 || channels == null) {
-      throw new Error(`GRN '${this.name}' expects a rank-4 NHWC input with known channels, got [${shape.join(", ")}]`);
+      throw new Error(
+        `GRN '${this.name}' expects a rank-4 NHWC input with known channels, got [${shape.join(", ")}]`,
+      );
     }
     this.gamma = this.addWeight("gamma", [channels], "float32", tf.initializers.zeros());
     this.beta = this.addWeight("beta", [channels], "float32", tf.initializers.zeros());

@@ -21,7 +21,15 @@ const SETTINGS: ReadonlyArray<readonly [number, number, number, number]> = [
 /** Padding for a stride-2 3x3 'valid' conv so output size = ceil(in/2), as Keras applications do. */
 function stride2Pad(size: number | null): [[number, number], [number, number]] {
   const odd = size != null && size % 2 === 1;
-  return odd ? [[1, 1], [1, 1]] : [[0, 1], [0, 1]];
+  return odd
+    ? [
+        [1, 1],
+        [1, 1],
+      ]
+    : [
+        [0, 1],
+        [0, 1],
+      ];
 }
 
 /**
@@ -36,7 +44,12 @@ export function mobileNetV2Backbone(b: Builder, input: ST, alpha: number): ST {
   let blockId = 0;
   for (const [t, c, n, s] of SETTINGS) {
     for (let i = 0; i < n; i++) {
-      x = invertedResidual(b, x, { expansion: t, filters: makeDivisible(c * alpha), stride: i === 0 ? s : 1, blockId });
+      x = invertedResidual(b, x, {
+        expansion: t,
+        filters: makeDivisible(c * alpha),
+        stride: i === 0 ? s : 1,
+        blockId,
+      });
       blockId++;
     }
   }
@@ -48,7 +61,11 @@ export function mobileNetV2Backbone(b: Builder, input: ST, alpha: number): ST {
   return b.relu(x, "out_relu", 6);
 }
 
-function invertedResidual(b: Builder, input: ST, o: { expansion: number; filters: number; stride: number; blockId: number }): ST {
+function invertedResidual(
+  b: Builder,
+  input: ST,
+  o: { expansion: number; filters: number; stride: number; blockId: number },
+): ST {
   const inChannels = input.shape[input.shape.length - 1];
   if (inChannels == null) throw new Error("MobileNetV2: channel dimension must be known");
   const prefix = o.blockId === 0 ? "expanded_conv_" : `block_${o.blockId}_`;
@@ -59,7 +76,11 @@ function invertedResidual(b: Builder, input: ST, o: { expansion: number; filters
     x = b.relu(x, `${prefix}expand_relu`, 6);
   }
   if (o.stride === 2) x = b.pad(x, `${prefix}pad`, stride2Pad(x.shape[1] ?? null));
-  x = b.depthwise(x, `${prefix}depthwise`, { kernel: 3, strides: o.stride, padding: o.stride === 1 ? "same" : "valid" });
+  x = b.depthwise(x, `${prefix}depthwise`, {
+    kernel: 3,
+    strides: o.stride,
+    padding: o.stride === 1 ? "same" : "valid",
+  });
   x = b.bn(x, `${prefix}depthwise_BN`);
   x = b.relu(x, `${prefix}depthwise_relu`, 6);
   // Linear bottleneck: no activation after the projection (the paper's point about ReLU destroying

@@ -54,10 +54,14 @@ describe("buildModel({ pretrainedDir })", () => {
     const dir = path.join(tmp, "alpha050");
     await saveCheckpoint(wider.model, dir);
     wider.model.dispose();
-    const err = (await buildModel({ ...MB, widthMultiplier: 0.35, seed: 1, pretrainedDir: dir }).catch((e: unknown) => e)) as Error;
+    const err = (await buildModel({ ...MB, widthMultiplier: 0.35, seed: 1, pretrainedDir: dir }).catch(
+      (e: unknown) => e,
+    )) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toContain(dir);
-    expect(err.message).toMatch(/shape mismatch for layer 'block_1_project' weight 'kernel': file has \[1,1,48,16\], model expects \[1,1,48,8\]/);
+    expect(err.message).toMatch(
+      /shape mismatch for layer 'block_1_project' weight 'kernel': file has \[1,1,48,16\], model expects \[1,1,48,8\]/,
+    );
   });
 
   it("missing layers (wrong architecture) and a missing directory are clear errors", async () => {
@@ -69,6 +73,8 @@ describe("buildModel({ pretrainedDir })", () => {
     await expect(buildModel({ ...MB, widthMultiplier: 0.35, seed: 1, pretrainedDir: dir })).rejects.toThrow(
       /pretrained weights in .*resnet18: 104 backbone layer\(s\) not found, e\.g\. Conv1, bn_Conv1/,
     );
-    await expect(buildModel({ ...MB, seed: 1, pretrainedDir: path.join(tmp, "absent") })).rejects.toThrow(/pretrained weights in .*absent: cannot read/);
+    await expect(buildModel({ ...MB, seed: 1, pretrainedDir: path.join(tmp, "absent") })).rejects.toThrow(
+      /pretrained weights in .*absent: cannot read/,
+    );
   });
 });

@@ -12,14 +12,19 @@ function shortName(weightPath: string): string {
  * so a topology tfjs cannot deserialize (newer Keras layer configs, Lambda layers) doesn't matter:
  * only weight names "<layer>/<weight>" (optionally under an outer model scope) and shapes do.
  */
-export async function loadPretrainedBackbone(model: tf.LayersModel, backboneLayerNames: string[], dir: string): Promise<string[]> {
+export async function loadPretrainedBackbone(
+  model: tf.LayersModel,
+  backboneLayerNames: string[],
+  dir: string,
+): Promise<string[]> {
   let artifacts: tf.io.ModelArtifacts;
   try {
     artifacts = await readModelArtifacts(dir);
   } catch (err) {
     throw new Error(`pretrained weights in ${dir}: ${(err as Error).message}`);
   }
-  if (!artifacts.weightSpecs || artifacts.weightData === undefined) throw new Error(`pretrained weights in ${dir}: model.json lists no weights`);
+  if (!artifacts.weightSpecs || artifacts.weightData === undefined)
+    throw new Error(`pretrained weights in ${dir}: model.json lists no weights`);
   const named = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
 
   // Index source tensors by "<layer>/<weight>" suffix; converted names may carry a model scope
@@ -50,7 +55,10 @@ export async function loadPretrainedBackbone(model: tf.LayersModel, backboneLaye
       const values = layer.weights.map((w) => {
         const key = shortName(w.originalName);
         const t = src.get(key);
-        if (!t) throw new Error(`pretrained weights in ${dir}: layer '${name}' has no weight '${key}' (found: ${[...src.keys()].join(", ")})`);
+        if (!t)
+          throw new Error(
+            `pretrained weights in ${dir}: layer '${name}' has no weight '${key}' (found: ${[...src.keys()].join(", ")})`,
+          );
         if (!tf.util.arraysEqual(t.shape, w.shape as number[])) {
           throw new Error(
             `pretrained weights in ${dir}: shape mismatch for layer '${name}' weight '${key}': file has [${t.shape}], model expects [${w.shape}] (wrong arch, width multiplier or layer naming?)`,

@@ -7,15 +7,20 @@ import { Builder, type ST } from "./blocks.js";
  * scheme (two 3x3 convs per block: _1_ and _2_).
  */
 function stem(b: Builder, input: ST, useBias: boolean): ST {
-  let x = b.pad(input, "conv1_pad", [[3, 3], [3, 3]]);
+  let x = b.pad(input, "conv1_pad", [
+    [3, 3],
+    [3, 3],
+  ]);
   x = b.conv(x, "conv1_conv", { filters: 64, kernel: 7, strides: 2, padding: "valid", useBias });
   // Keras ResNet's epsilon, kept so converted moving statistics mean the same thing.
   x = b.bn(x, "conv1_bn", 1.001e-5);
   x = b.relu(x, "conv1_relu");
-  x = b.pad(x, "pool1_pad", [[1, 1], [1, 1]]);
+  x = b.pad(x, "pool1_pad", [
+    [1, 1],
+    [1, 1],
+  ]);
   return b.maxPool(x, "pool1_pool", 3, 2);
 }
-
 
 const EPS = 1.001e-5;
 
@@ -29,7 +34,10 @@ function basicBlock(b: Builder, input: ST, filters: number, stride: number, name
   let x = input;
   if (stride !== 1) {
     // Symmetric padding like torchvision's padding=1, so ported PyTorch weights see the same pixels.
-    x = b.pad(x, `${name}_1_pad`, [[1, 1], [1, 1]]);
+    x = b.pad(x, `${name}_1_pad`, [
+      [1, 1],
+      [1, 1],
+    ]);
     x = b.conv(x, `${name}_1_conv`, { filters, kernel: 3, strides: stride, padding: "valid" });
   } else {
     x = b.conv(x, `${name}_1_conv`, { filters, kernel: 3 });
@@ -42,11 +50,23 @@ function basicBlock(b: Builder, input: ST, filters: number, stride: number, name
   return b.relu(x, `${name}_out`);
 }
 
-function bottleneckBlock(b: Builder, input: ST, filters: number, stride: number, projection: boolean, name: string): ST {
+function bottleneckBlock(
+  b: Builder,
+  input: ST,
+  filters: number,
+  stride: number,
+  projection: boolean,
+  name: string,
+): ST {
   // Keras ResNet50 (v1): stride on the first 1x1 conv, biases on every conv.
   let shortcut = input;
   if (projection) {
-    shortcut = b.conv(input, `${name}_0_conv`, { filters: 4 * filters, kernel: 1, strides: stride, useBias: true });
+    shortcut = b.conv(input, `${name}_0_conv`, {
+      filters: 4 * filters,
+      kernel: 1,
+      strides: stride,
+      useBias: true,
+    });
     shortcut = b.bn(shortcut, `${name}_0_bn`, EPS);
   }
   let x = b.conv(input, `${name}_1_conv`, { filters, kernel: 1, strides: stride, useBias: true });

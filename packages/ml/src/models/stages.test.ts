@@ -1,12 +1,26 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BuiltModel, buildModel, configureStage, crossEntropyFromLogits, isHeadLayerName, isNormalizationLayer } from "./index.js";
+import {
+  type BuiltModel,
+  buildModel,
+  configureStage,
+  crossEntropyFromLogits,
+  isHeadLayerName,
+  isNormalizationLayer,
+} from "./index.js";
 
 let built: BuiltModel;
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
-  built = await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 3, dropout: 0.2, seed: 11 });
+  built = await buildModel({
+    arch: "mobilenet_v2",
+    widthMultiplier: 0.35,
+    imageSize: 32,
+    numClasses: 3,
+    dropout: 0.2,
+    seed: 11,
+  });
 });
 afterAll(() => built.model.dispose());
 
@@ -20,7 +34,12 @@ function trainableWeighted(model: tf.LayersModel): string[] {
 function eligibleBackbone(b: BuiltModel): string[] {
   const bb = new Set(b.backboneLayerNames);
   return b.model.layers
-    .filter((l) => bb.has(l.name) && l.weights.length > 0 && !["BatchNormalization", "LayerNormalization"].includes(l.getClassName()))
+    .filter(
+      (l) =>
+        bb.has(l.name) &&
+        l.weights.length > 0 &&
+        !["BatchNormalization", "LayerNormalization"].includes(l.getClassName()),
+    )
     .map((l) => l.name);
 }
 
@@ -35,7 +54,9 @@ describe("configureStage", () => {
   });
 
   it("ft N=0 equals fe; N=5 unfreezes exactly the last 5 conv/depthwise layers; norms stay frozen", () => {
-    expect(configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: 0 })).toEqual(HEAD_WEIGHTED);
+    expect(configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: 0 })).toEqual(
+      HEAD_WEIGHTED,
+    );
 
     const names = configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: 5 });
     // MobileNetV2's last five weight-bearing non-norm layers, spelled out so a counting bug
@@ -44,11 +65,15 @@ describe("configureStage", () => {
     expect(names).toEqual([...last5, ...HEAD_WEIGHTED]);
     expect(eligibleBackbone(built).slice(-5)).toEqual(last5);
     expect(trainableWeighted(built.model)).toEqual([...last5, ...HEAD_WEIGHTED]);
-    for (const n of ["Conv_1_bn", "block_16_project_BN", "block_16_depthwise_BN"]) expect(built.model.getLayer(n).trainable, n).toBe(false);
+    for (const n of ["Conv_1_bn", "block_16_project_BN", "block_16_depthwise_BN"])
+      expect(built.model.getLayer(n).trainable, n).toBe(false);
   });
 
   it("ft all: every non-normalisation backbone layer plus head; no BN trainable", () => {
-    const names = configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: "all" });
+    const names = configureStage(built.model, built.backboneLayerNames, {
+      kind: "ft",
+      trainableLayers: "all",
+    });
     const eligible = eligibleBackbone(built);
     expect(eligible.length).toBe(52); // 35 pointwise/expand/project convs, 17 depthwise
     expect(names).toEqual([...eligible, ...HEAD_WEIGHTED]);
@@ -57,16 +82,36 @@ describe("configureStage", () => {
     }
     expect(built.model.layers.filter((l) => isNormalizationLayer(l)).length).toBe(52);
     // "all" is the same as N = number of eligible layers; one more is an error.
-    expect(configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: eligible.length })).toEqual(names);
-    expect(() => configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: eligible.length + 1 })).toThrow(/only 52/);
-    expect(() => configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: -1 })).toThrow(/non-negative/);
+    expect(
+      configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: eligible.length }),
+    ).toEqual(names);
+    expect(() =>
+      configureStage(built.model, built.backboneLayerNames, {
+        kind: "ft",
+        trainableLayers: eligible.length + 1,
+      }),
+    ).toThrow(/only 52/);
+    expect(() =>
+      configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: -1 }),
+    ).toThrow(/non-negative/);
   });
 
   it("GRN counts as a trainable-eligible layer in ConvNeXt V2, LayerNorm does not", async () => {
-    const b = await buildModel({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 });
+    const b = await buildModel({
+      arch: "convnext_v2_atto",
+      imageSize: 32,
+      numClasses: 2,
+      dropout: 0.2,
+      seed: 1,
+    });
     try {
       const names = configureStage(b.model, b.backboneLayerNames, { kind: "ft", trainableLayers: 4 });
-      expect(names.filter((n) => !isHeadLayerName(n))).toEqual(["stage3_block1_dwconv", "stage3_block1_pwconv1", "stage3_block1_grn", "stage3_block1_pwconv2"]);
+      expect(names.filter((n) => !isHeadLayerName(n))).toEqual([
+        "stage3_block1_dwconv",
+        "stage3_block1_pwconv1",
+        "stage3_block1_grn",
+        "stage3_block1_pwconv2",
+      ]);
       expect(b.model.getLayer("final_norm").trainable).toBe(false);
       expect(b.model.getLayer("stage3_block1_norm").trainable).toBe(false);
     } finally {
@@ -90,7 +135,9 @@ describe("configureStage", () => {
     }
     tf.dispose([x, y]);
     const trainableChanged = [...changed].filter((n) => !/moving_(mean|variance)$/.test(n));
-    expect(new Set(trainableChanged.map((n) => n.split("/")[0]))).toEqual(new Set(["block_16_project", "Conv_1", ...HEAD_WEIGHTED]));
+    expect(new Set(trainableChanged.map((n) => n.split("/")[0]))).toEqual(
+      new Set(["block_16_project", "Conv_1", ...HEAD_WEIGHTED]),
+    );
     // Documented tfjs behaviour: a frozen BN still updates its moving statistics in fit().
     expect(changed.has("Conv1/kernel")).toBe(false);
     expect(changed.has("bn_Conv1/gamma")).toBe(false);

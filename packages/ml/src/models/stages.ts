@@ -25,7 +25,9 @@ export function configureStage(model: tf.LayersModel, backboneLayerNames: string
   for (const name of backboneLayerNames) model.getLayer(name); // throws with tfjs' message on an unknown name
 
   // Count in model.layers order so "last N" means closest to the output in topological order.
-  const candidates = model.layers.filter((l) => backbone.has(l.name) && hasWeights(l) && !isNormalizationLayer(l));
+  const candidates = model.layers.filter(
+    (l) => backbone.has(l.name) && hasWeights(l) && !isNormalizationLayer(l),
+  );
   let unfrozen: Set<string>;
   if (stage.kind === "fe") {
     unfrozen = new Set();
@@ -33,9 +35,12 @@ export function configureStage(model: tf.LayersModel, backboneLayerNames: string
     unfrozen = new Set(candidates.map((l) => l.name));
   } else {
     const n = stage.trainableLayers;
-    if (!Number.isInteger(n) || n < 0) throw new Error(`configureStage: trainableLayers must be a non-negative integer or "all", got ${n}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`configureStage: trainableLayers must be a non-negative integer or "all", got ${n}`);
     if (n > candidates.length) {
-      throw new Error(`configureStage: trainableLayers=${n} but the backbone has only ${candidates.length} trainable-eligible layers (use "all")`);
+      throw new Error(
+        `configureStage: trainableLayers=${n} but the backbone has only ${candidates.length} trainable-eligible layers (use "all")`,
+      );
     }
     unfrozen = new Set(n === 0 ? [] : candidates.slice(-n).map((l) => l.name));
   }

@@ -22,12 +22,19 @@ function synth(n: number, size: number, seed: number): { x: tf.Tensor4D; y: tf.T
 // learning. ConvNeXt has LayerNorm only, so predict() before/after is a deterministic, fair
 // measurement. The conv-gradient path of fit() is covered in stages.test.ts.
 it("a tiny model trained with fit() on cpu reduces loss and keeps head ReLUs alive (He init)", async () => {
-  const { model, backboneLayerNames } = await buildModel({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 3, dropout: 0.2, seed: 1234 });
+  const { model, backboneLayerNames } = await buildModel({
+    arch: "convnext_v2_atto",
+    imageSize: 32,
+    numClasses: 3,
+    dropout: 0.2,
+    seed: 1234,
+  });
   configureStage(model, backboneLayerNames, { kind: "fe" });
   model.compile({ optimizer: tf.train.adam(1e-2), loss: crossEntropyFromLogits });
   const { x, y } = synth(24, 32, 7);
 
-  const lossOf = () => tf.tidy(() => crossEntropyFromLogits(y, model.predict(x) as tf.Tensor).dataSync()[0] as number);
+  const lossOf = () =>
+    tf.tidy(() => crossEntropyFromLogits(y, model.predict(x) as tf.Tensor).dataSync()[0] as number);
   const before = lossOf();
   expect(before).toBeLessThan(1.5); // sane logits at init: ln 3 = 1.10
   const h = await model.fit(x, y, { epochs: 3, batchSize: 12, shuffle: true, verbose: 0 });
@@ -37,7 +44,12 @@ it("a tiny model trained with fit() on cpu reduces loss and keeps head ReLUs ali
 
   // Every head ReLU layer keeps units that fire on some input (an all-dead layer pins the logits
   // to constants and the loss at ln 3).
-  const probe = tf.model({ inputs: model.inputs, outputs: ["head_relu_1", "head_relu_2", "head_relu_3"].map((n) => model.getLayer(n).output as tf.SymbolicTensor) });
+  const probe = tf.model({
+    inputs: model.inputs,
+    outputs: ["head_relu_1", "head_relu_2", "head_relu_3"].map(
+      (n) => model.getLayer(n).output as tf.SymbolicTensor,
+    ),
+  });
   const acts = probe.predict(x) as tf.Tensor[];
   const alive = acts.map((a) => tf.tidy(() => a.max(0).greater(0).sum().dataSync()[0] as number));
   expect(alive[0]).toBeGreaterThan(0);

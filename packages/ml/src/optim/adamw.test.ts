@@ -11,10 +11,20 @@ interface Fixture {
   steps: { lr: number; kernelGrad: number[][]; biasGrad: number[] }[];
   trajectory: { kernel: number[][]; bias: number[] }[];
 }
-const fx = JSON.parse(readFileSync(new URL("./fixtures/torch_adamw.json", import.meta.url), "utf8")) as Fixture;
+const fx = JSON.parse(
+  readFileSync(new URL("./fixtures/torch_adamw.json", import.meta.url), "utf8"),
+) as Fixture;
 
 /** The AdamW rule written out in float64: decay first, then Adam with bias correction. */
-function handRule(p0: number[], grads: number[][], lrs: number[], wd: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): number[][] {
+function handRule(
+  p0: number[],
+  grads: number[][],
+  lrs: number[],
+  wd: number,
+  b1 = 0.9,
+  b2 = 0.999,
+  eps = 1e-8,
+): number[][] {
   const p = [...p0];
   const m = p.map(() => 0);
   const v = p.map(() => 0);
@@ -65,7 +75,12 @@ describe("AdamW", () => {
     const traj = run(opt);
     const p0 = [...fx.kernel0.flat(), ...fx.bias0];
     const grads = fx.steps.map((s) => [...s.kernelGrad.flat(), ...s.biasGrad]);
-    const expected = handRule(p0, grads, fx.steps.map((s) => s.lr), weightDecay);
+    const expected = handRule(
+      p0,
+      grads,
+      fx.steps.map((s) => s.lr),
+      weightDecay,
+    );
     traj.forEach((t, i) => {
       const got = [...t.kernel.flat(), ...t.bias];
       got.forEach((g, j) => expect(Math.abs(g - (expected[i]?.[j] as number))).toBeLessThan(2e-6));
@@ -80,7 +95,9 @@ describe("AdamW", () => {
     traj.forEach((t, i) => {
       const want = fx.trajectory[i];
       if (!want) throw new Error("fixture too short");
-      t.kernel.flat().forEach((g, j) => expect(Math.abs(g - (want.kernel.flat()[j] as number))).toBeLessThan(2e-6));
+      t.kernel
+        .flat()
+        .forEach((g, j) => expect(Math.abs(g - (want.kernel.flat()[j] as number))).toBeLessThan(2e-6));
       t.bias.forEach((g, j) => expect(Math.abs(g - (want.bias[j] as number))).toBeLessThan(2e-6));
     });
     opt.dispose();

@@ -40,7 +40,8 @@ export class AdamW extends tf.AdamOptimizer {
     const beta1 = opts.beta1 ?? 0.9;
     const beta2 = opts.beta2 ?? 0.999;
     super(opts.learningRate, beta1, beta2, opts.epsilon ?? 1e-8);
-    if (!(opts.learningRate >= 0)) throw new RangeError(`learningRate must be >= 0, got ${opts.learningRate}`);
+    if (!(opts.learningRate >= 0))
+      throw new RangeError(`learningRate must be >= 0, got ${opts.learningRate}`);
     this.weightDecay = opts.weightDecay ?? 0.01;
     if (!(this.weightDecay >= 0)) throw new RangeError(`weightDecay must be >= 0, got ${this.weightDecay}`);
     this.decayFilter = opts.decay ?? (() => true);
@@ -51,7 +52,8 @@ export class AdamW extends tf.AdamOptimizer {
   }
 
   set lr(value: number) {
-    if (!(value >= 0) || !Number.isFinite(value)) throw new RangeError(`learning rate must be finite and >= 0, got ${value}`);
+    if (!(value >= 0) || !Number.isFinite(value))
+      throw new RangeError(`learning rate must be finite and >= 0, got ${value}`);
     this.learningRate = value;
   }
 

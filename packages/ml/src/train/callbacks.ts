@@ -23,7 +23,8 @@ export class EarlyStopping {
     readonly minDelta = 0,
     state?: EarlyStoppingState,
   ) {
-    if (!Number.isInteger(patience) || patience < 1) throw new RangeError(`patience must be a positive integer, got ${patience}`);
+    if (!Number.isInteger(patience) || patience < 1)
+      throw new RangeError(`patience must be a positive integer, got ${patience}`);
     if (!(minDelta >= 0)) throw new RangeError(`minDelta must be >= 0, got ${minDelta}`);
     this.state = state ? { ...state } : { best: Number.POSITIVE_INFINITY, wait: 0, stopped: false };
   }
@@ -80,8 +81,10 @@ export class ReduceLROnPlateau {
   readonly eps: number;
 
   constructor(initialLr: number, opts: PlateauOptions, state?: PlateauState) {
-    if (!(opts.factor > 0 && opts.factor < 1)) throw new RangeError(`factor must be in (0, 1), got ${opts.factor}`);
-    if (!Number.isInteger(opts.patience) || opts.patience < 0) throw new RangeError(`patience must be an integer >= 0`);
+    if (!(opts.factor > 0 && opts.factor < 1))
+      throw new RangeError(`factor must be in (0, 1), got ${opts.factor}`);
+    if (!Number.isInteger(opts.patience) || opts.patience < 0)
+      throw new RangeError(`patience must be an integer >= 0`);
     this.factor = opts.factor;
     this.patience = opts.patience;
     this.minLr = opts.minLr;

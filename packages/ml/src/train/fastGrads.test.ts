@@ -13,9 +13,13 @@ it("the broadcasting FusedBatchNorm gradient equals tfjs' tiled one", async () =
     const { mean, variance } = tf.moments(xx, [0, 1, 2]);
     return tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, b, g, 1e-3), w));
   };
-  const before = tf.grads(f)([x, gamma, beta]).map((t) => t.arraySync());
+  const before = tf
+    .grads(f)([x, gamma, beta])
+    .map((t) => t.arraySync());
   registerFastBatchNormGrad();
-  const after = tf.grads(f)([x, gamma, beta]).map((t) => t.arraySync());
+  const after = tf
+    .grads(f)([x, gamma, beta])
+    .map((t) => t.arraySync());
   expect(after).toEqual(before);
   // Guard against comparing a gradient with itself: the override must really be installed.
   expect(tf.getGradient(tf.FusedBatchNorm)?.gradFunc.toString()).toContain("rstd");

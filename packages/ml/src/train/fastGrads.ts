@@ -33,7 +33,8 @@ export function registerFastBatchNormGrad(): void {
       return {
         x: () => tf.reshape(tf.mul(tf.mul(g, rstd), scaleValue), x.shape),
         mean: () => tf.reshape(reduce(tf.mul(tf.mul(rstd, tf.scalar(-1)), dyTimesScale)), mean.shape),
-        variance: () => tf.reshape(reduce(tf.mul(tf.mul(minusHalfRCube, xMinusMean), dyTimesScale)), mean.shape),
+        variance: () =>
+          tf.reshape(reduce(tf.mul(tf.mul(minusHalfRCube, xMinusMean), dyTimesScale)), mean.shape),
         scale: () => tf.reshape(reduce(tf.mul(g, tf.mul(xMinusMean, rstd))), mean.shape),
         offset: () => tf.reshape(reduce(g), mean.shape),
       };

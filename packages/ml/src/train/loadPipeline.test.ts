@@ -20,7 +20,11 @@ function errorOf(fn: () => unknown): ConfigError {
 
 describe("loadPipelineFile", () => {
   it("loads a demo pipeline and applies typed --set overrides", () => {
-    const cfg = loadPipelineFile(demo, [parseOverride("train.epochs=2"), parseOverride("data.augment=true"), parseOverride("stage={kind: ft, trainableLayers: all}")]);
+    const cfg = loadPipelineFile(demo, [
+      parseOverride("train.epochs=2"),
+      parseOverride("data.augment=true"),
+      parseOverride("stage={kind: ft, trainableLayers: all}"),
+    ]);
     expect(cfg.train.epochs).toBe(2);
     expect(cfg.data.augment).toBe(true);
     expect(cfg.stage).toEqual({ kind: "ft", trainableLayers: "all" });
@@ -30,7 +34,12 @@ describe("loadPipelineFile", () => {
   it("names file:line:col and the key for a bad value and an unknown key", () => {
     const file = path.join(dir, "bad.yaml");
     const text = readFileSync(demo, "utf8");
-    writeFileSync(file, text.replace("batchSize: 32", "batchSize: -4").replace("  augment: false", "  augment: false\n  colour: red"));
+    writeFileSync(
+      file,
+      text
+        .replace("batchSize: 32", "batchSize: -4")
+        .replace("  augment: false", "  augment: false\n  colour: red"),
+    );
     const err = errorOf(() => loadPipelineFile(file));
     const lines = text.split("\n");
     const bsLine = lines.findIndex((l) => l.includes("batchSize: 32")) + 2; // one line was inserted above it

@@ -1,5 +1,12 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, type ConfigIssue, formatPath, type PipelineConfig, pipelineSchema, YamlSource } from "@xnn/shared";
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatPath,
+  type PipelineConfig,
+  pipelineSchema,
+  YamlSource,
+} from "@xnn/shared";
 import { parse as parseYamlScalar } from "yaml";
 import type { z } from "zod";
 
@@ -30,12 +37,16 @@ export function loadPipelineFile(file: string, overrides: readonly Override[] = 
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: "", message: `cannot read file: ${(err as Error).message}` }]);
+    throw new ConfigError([
+      { file, line: 1, col: 1, path: "", message: `cannot read file: ${(err as Error).message}` },
+    ]);
   }
   const source = new YamlSource(text, file);
   if (source.issues.length > 0) throw new ConfigError(source.issues);
   if (source.value === null || typeof source.value !== "object" || Array.isArray(source.value)) {
-    throw new ConfigError([source.issue([], "a pipeline file must be a mapping (task, seed, data, model, stage, ...)")]);
+    throw new ConfigError([
+      source.issue([], "a pipeline file must be a mapping (task, seed, data, model, stage, ...)"),
+    ]);
   }
   const value = structuredClone(source.value) as Record<string, unknown>;
   const setIssues: ConfigIssue[] = [];
@@ -46,7 +57,13 @@ export function loadPipelineFile(file: string, overrides: readonly Override[] = 
       const next = cur[p];
       if (next === undefined) cur[p] = {};
       else if (next === null || typeof next !== "object" || Array.isArray(next)) {
-        setIssues.push({ file: `--set ${o.key}=${o.raw}`, line: 0, col: 0, path: o.key, message: `"${p}" is not a mapping` });
+        setIssues.push({
+          file: `--set ${o.key}=${o.raw}`,
+          line: 0,
+          col: 0,
+          path: o.key,
+          message: `"${p}" is not a mapping`,
+        });
         break;
       }
       cur = cur[p] as Record<string, unknown>;
@@ -66,10 +83,19 @@ export function loadPipelineFile(file: string, overrides: readonly Override[] = 
   const byKey = new Map(overrides.map((o) => [o.key, o]));
   throw new ConfigError(
     result.error.issues.map((zi) => {
-      const p = (zi.code === "unrecognized_keys" ? [...zi.path, zi.keys[0] as string] : zi.path) as PropertyKey[];
+      const p = (
+        zi.code === "unrecognized_keys" ? [...zi.path, zi.keys[0] as string] : zi.path
+      ) as PropertyKey[];
       const dotted = p.map(String).join(".");
       const o = [...byKey.values()].find((ov) => dotted === ov.key || dotted.startsWith(`${ov.key}.`));
-      if (o) return { file: `--set ${o.key}=${o.raw}`, line: 0, col: 0, path: formatPath(p), message: message(zi) };
+      if (o)
+        return {
+          file: `--set ${o.key}=${o.raw}`,
+          line: 0,
+          col: 0,
+          path: formatPath(p),
+          message: message(zi),
+        };
       return source.issue(p, message(zi), zi.code === "unrecognized_keys");
     }),
   );

@@ -56,7 +56,10 @@ export async function writeResumeState(
     // Only the iteration scalar is a fresh tensor; the rest are the optimizer's live variables.
     named[0]?.tensor.dispose();
     await fs.writeFile(path.join(tmp, OPT_BIN), new Uint8Array(data));
-    await fs.writeFile(path.join(tmp, OPT_JSON), JSON.stringify({ className: optimizer.getClassName(), specs }));
+    await fs.writeFile(
+      path.join(tmp, OPT_JSON),
+      JSON.stringify({ className: optimizer.getClassName(), specs }),
+    );
     await fs.writeFile(path.join(tmp, STATE_JSON), `${JSON.stringify(state, null, 1)}\n`);
     const old = `${finalDir}.old-${process.pid}`;
     if (existsSync(finalDir)) await fs.rename(finalDir, old);
@@ -83,11 +86,17 @@ export async function readResumeState(runDir: string): Promise<ResumeState | nul
     if (!old) return null;
     dir = path.join(parent, old);
   }
-  const state = JSON.parse(await fs.readFile(path.join(dir, STATE_JSON), "utf8")) as Omit<ResumeState, "dir" | "reportedThrough">;
-  if (state.version !== 1) throw new Error(`unsupported resume state version ${String(state.version)} in ${dir}`);
+  const state = JSON.parse(await fs.readFile(path.join(dir, STATE_JSON), "utf8")) as Omit<
+    ResumeState,
+    "dir" | "reportedThrough"
+  >;
+  if (state.version !== 1)
+    throw new Error(`unsupported resume state version ${String(state.version)} in ${dir}`);
   let reportedThrough = 0;
   try {
-    const r = JSON.parse(await fs.readFile(path.resolve(runDir, `${RESUME_DIR}-${REPORTED_JSON}`), "utf8")) as { epoch: number };
+    const r = JSON.parse(
+      await fs.readFile(path.resolve(runDir, `${RESUME_DIR}-${REPORTED_JSON}`), "utf8"),
+    ) as { epoch: number };
     reportedThrough = r.epoch;
   } catch {
     reportedThrough = 0;
@@ -105,7 +114,10 @@ export async function restoreOptimizer(optimizer: tf.Optimizer, resumeDir: strin
     throw new Error(`resume: optimizer state is for ${meta.className}, not ${optimizer.getClassName()}`);
   }
   const buf = await fs.readFile(path.join(resumeDir, OPT_BIN));
-  const map = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer, meta.specs);
+  const map = tf.io.decodeWeights(
+    buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer,
+    meta.specs,
+  );
   // setWeights expects the order getWeights produced (iterations, then m's, then v's).
   await optimizer.setWeights(meta.specs.map((s) => ({ name: s.name, tensor: map[s.name] as tf.Tensor })));
   // The optimizer's variables share data with these tensors by reference count, so ours can go.

@@ -43,7 +43,9 @@ async function writeEasySet(root: string, perClass: [number, number, number], si
             px[y * size + x] = Math.max(0, Math.min(255, Math.round(v)));
           }
         }
-        await sharp(px, { raw: { width: size, height: size, channels: 1 } }).png().toFile(path.join(dir, `${cls}-${k}.png`));
+        await sharp(px, { raw: { width: size, height: size, channels: 1 } })
+          .png()
+          .toFile(path.join(dir, `${cls}-${k}.png`));
       }
     }
   }
@@ -68,12 +70,26 @@ afterAll(async () => {
 const HEAVY_TIMEOUT_MS = 600_000;
 
 function config(
-  over: { stage?: PipelineConfig["stage"]; epochs?: number; lr?: number; cache?: boolean; augment?: boolean; seed?: number; batchSize?: number; dir?: string } = {},
+  over: {
+    stage?: PipelineConfig["stage"];
+    epochs?: number;
+    lr?: number;
+    cache?: boolean;
+    augment?: boolean;
+    seed?: number;
+    batchSize?: number;
+    dir?: string;
+  } = {},
 ): PipelineConfig {
   return pipelineSchema.parse({
     task: "ci",
     seed: over.seed ?? 1,
-    data: { dir: over.dir ?? dataDir, imageSize: SIZE, augment: over.augment ?? false, cacheFeatures: over.cache ?? true },
+    data: {
+      dir: over.dir ?? dataDir,
+      imageSize: SIZE,
+      augment: over.augment ?? false,
+      cacheFeatures: over.cache ?? true,
+    },
     model: { arch: "mobilenet_v2", widthMultiplier: 0.35, dropout: 0.2 },
     stage: over.stage ?? { kind: "fe" },
     classWeighting: "balanced",
@@ -132,82 +148,111 @@ describe("wasm heap exhaustion", () => {
 const comparable = (h: EpochMetrics[]) => h.map(({ durationMs: _d, imagesPerSec: _i, ...rest }) => rest);
 
 describe("trainPipeline on the cpu backend (FE, cached features)", () => {
-  it("is deterministic for a seed, does not leak, and a crashed run resumes at the next epoch exactly once", async () => {
-    await initBackend("cpu");
-    const cfg = config({ epochs: 3 });
-    const tensorsAtEpochEnd: number[] = [];
-    const a = await trainPipeline(cfg, {
-      runDir: path.join(tmp, "det-a"),
-      log: quiet,
-      onEpoch: () => void tensorsAtEpochEnd.push(tf.memory().numTensors),
-    });
-    expect(a.cachedFeatures).toBe(true);
-    // Optimizer moments appear during epoch 1; after that the count must not move.
-    expect(new Set(tensorsAtEpochEnd).size).toBe(1);
-
-    // Same seed again, crashing during epoch 3: epochs 1-2 must be identical to run a.
-    const runDir = path.join(tmp, "det-b");
-    const seen: EpochMetrics[] = [];
-    let epochNow = 1;
-    await expect(
-      trainPipeline(cfg, {
-        runDir,
+  it(
+    "is deterministic for a seed, does not leak, and a crashed run resumes at the next epoch exactly once",
+    async () => {
+      await initBackend("cpu");
+      const cfg = config({ epochs: 3 });
+      const tensorsAtEpochEnd: number[] = [];
+      const a = await trainPipeline(cfg, {
+        runDir: path.join(tmp, "det-a"),
         log: quiet,
-        onEpoch: (m) => {
-          seen.push(m);
-          epochNow = m.epoch + 1;
-        },
-        shouldStop: () => epochNow === 3,
-      }),
-    ).rejects.toThrow(/cancelled during epoch 3/);
-    expect(comparable(seen)).toEqual(comparable(a.history.slice(0, 2)));
+        onEpoch: () => void tensorsAtEpochEnd.push(tf.memory().numTensors),
+      });
+      expect(a.cachedFeatures).toBe(true);
+      // Optimizer moments appear during epoch 1; after that the count must not move.
+      expect(new Set(tensorsAtEpochEnd).size).toBe(1);
 
-    const state = await readResumeState(runDir);
-    expect(state?.epoch).toBe(2);
-    if (!state) throw new Error("no resume state");
-    const resumed = await trainPipeline(cfg, { runDir, resumeFrom: state, log: quiet, onEpoch: (m) => void seen.push(m) });
-    expect(seen.map((m) => m.epoch)).toEqual([1, 2, 3]);
-    expect(resumed.epochsRun).toBe(3);
-    // Adam's bias-correction powers are recomputed on restore (pow vs repeated products), so the
-    // resumed epoch agrees to float32 rounding rather than bit for bit.
-    const r3 = resumed.history[2];
-    const a3 = a.history[2];
-    if (!r3 || !a3) throw new Error("missing epoch 3");
-    expect(r3.val.loss).toBeCloseTo(a3.val.loss, 5);
-    expect(r3.train.loss).toBeCloseTo(a3.train.loss, 5);
-    expect(r3.val.f1).toBeCloseTo(a3.val.f1, 6);
-    expect(resumed.test.f1).toBeCloseTo(a.test.f1, 6);
+      // Same seed again, crashing during epoch 3: epochs 1-2 must be identical to run a.
+      const runDir = path.join(tmp, "det-b");
+      const seen: EpochMetrics[] = [];
+      let epochNow = 1;
+      await expect(
+        trainPipeline(cfg, {
+          runDir,
+          log: quiet,
+          onEpoch: (m) => {
+            seen.push(m);
+            epochNow = m.epoch + 1;
+          },
+          shouldStop: () => epochNow === 3,
+        }),
+      ).rejects.toThrow(/cancelled during epoch 3/);
+      expect(comparable(seen)).toEqual(comparable(a.history.slice(0, 2)));
 
-    await expect(trainPipeline(config({ epochs: 5 }), { runDir, resumeFrom: state, log: quiet })).rejects.toThrow(/another pipeline config/);
-  }, HEAVY_TIMEOUT_MS);
+      const state = await readResumeState(runDir);
+      expect(state?.epoch).toBe(2);
+      if (!state) throw new Error("no resume state");
+      const resumed = await trainPipeline(cfg, {
+        runDir,
+        resumeFrom: state,
+        log: quiet,
+        onEpoch: (m) => void seen.push(m),
+      });
+      expect(seen.map((m) => m.epoch)).toEqual([1, 2, 3]);
+      expect(resumed.epochsRun).toBe(3);
+      // Adam's bias-correction powers are recomputed on restore (pow vs repeated products), so the
+      // resumed epoch agrees to float32 rounding rather than bit for bit.
+      const r3 = resumed.history[2];
+      const a3 = a.history[2];
+      if (!r3 || !a3) throw new Error("missing epoch 3");
+      expect(r3.val.loss).toBeCloseTo(a3.val.loss, 5);
+      expect(r3.train.loss).toBeCloseTo(a3.train.loss, 5);
+      expect(r3.val.f1).toBeCloseTo(a3.val.f1, 6);
+      expect(resumed.test.f1).toBeCloseTo(a.test.f1, 6);
+
+      await expect(
+        trainPipeline(config({ epochs: 5 }), { runDir, resumeFrom: state, log: quiet }),
+      ).rejects.toThrow(/another pipeline config/);
+    },
+    HEAVY_TIMEOUT_MS,
+  );
 });
 
 describe("trainPipeline on wasm (FT, all layers)", () => {
-  it("trains all layers without leaking tensors, yields between batches, and scores the saved best checkpoint", async () => {
-    await initBackend("wasm");
-    const before = tf.memory().numTensors;
-    const counts: number[] = [];
-    const batchesSeen: number[] = [];
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 5);
-    const r = await trainPipeline(config({ stage: { kind: "ft", trainableLayers: "all" }, cache: false, epochs: LEARN_EPOCHS, lr: LEARN_LR, batchSize: 8, dir: easyDir }), {
-      runDir: path.join(tmp, "learn"),
-      log: quiet,
-      onBatch: (i) => void batchesSeen.push(i),
-      onEpoch: () => void counts.push(tf.memory().numTensors),
-    });
-    clearInterval(timer);
-    expect(new Set(counts.slice(1)).size).toBe(1);
-    expect(tf.memory().numTensors).toBe(before);
-    // Timers fired while training: the loop yields to the event loop between batches.
-    expect(ticks).toBeGreaterThan(batchesSeen.length);
-    // No F1 threshold: from random weights this head (20-10-5 ReLU on non-negative pooled
-    // features) does not get far above chance within a CI budget, even on this easy set
-    // (measured 0.27-0.37 after 5-10 epochs), so a threshold would only make the test flaky.
-    console.log(`wasm FT test: test weighted F1 ${r.test.f1.toFixed(3)}, best epoch ${r.bestEpoch}, ${(r.durationMs / 1000).toFixed(1)} s`);
-    expect(r.history).toHaveLength(LEARN_EPOCHS);
-    const saved = JSON.parse(await readFile(path.join(r.bestCheckpoint.dir, "manifest.json"), "utf8")) as { sha256: string };
-    expect(saved.sha256).toBe(r.bestCheckpoint.sha256);
-    expect(r.predictions).toHaveLength(r.test.n);
-  }, HEAVY_TIMEOUT_MS);
+  it(
+    "trains all layers without leaking tensors, yields between batches, and scores the saved best checkpoint",
+    async () => {
+      await initBackend("wasm");
+      const before = tf.memory().numTensors;
+      const counts: number[] = [];
+      const batchesSeen: number[] = [];
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const r = await trainPipeline(
+        config({
+          stage: { kind: "ft", trainableLayers: "all" },
+          cache: false,
+          epochs: LEARN_EPOCHS,
+          lr: LEARN_LR,
+          batchSize: 8,
+          dir: easyDir,
+        }),
+        {
+          runDir: path.join(tmp, "learn"),
+          log: quiet,
+          onBatch: (i) => void batchesSeen.push(i),
+          onEpoch: () => void counts.push(tf.memory().numTensors),
+        },
+      );
+      clearInterval(timer);
+      expect(new Set(counts.slice(1)).size).toBe(1);
+      expect(tf.memory().numTensors).toBe(before);
+      // Timers fired while training: the loop yields to the event loop between batches.
+      expect(ticks).toBeGreaterThan(batchesSeen.length);
+      // No F1 threshold: from random weights this head (20-10-5 ReLU on non-negative pooled
+      // features) does not get far above chance within a CI budget, even on this easy set
+      // (measured 0.27-0.37 after 5-10 epochs), so a threshold would only make the test flaky.
+      console.log(
+        `wasm FT test: test weighted F1 ${r.test.f1.toFixed(3)}, best epoch ${r.bestEpoch}, ${(r.durationMs / 1000).toFixed(1)} s`,
+      );
+      expect(r.history).toHaveLength(LEARN_EPOCHS);
+      const saved = JSON.parse(await readFile(path.join(r.bestCheckpoint.dir, "manifest.json"), "utf8")) as {
+        sha256: string;
+      };
+      expect(saved.sha256).toBe(r.bestCheckpoint.sha256);
+      expect(r.predictions).toHaveLength(r.test.n);
+    },
+    HEAVY_TIMEOUT_MS,
+  );
 });

@@ -74,7 +74,9 @@ interface SplitOutput {
 
 export function isHeapError(err: unknown): boolean {
   const msg = err instanceof Error ? `${err.name} ${err.message}` : String(err);
-  return /out of memory|OOM|Cannot enlarge memory|Aborted\(|memory access out of bounds|RangeError: Array buffer allocation|allocation failed/i.test(msg);
+  return /out of memory|OOM|Cannot enlarge memory|Aborted\(|memory access out of bounds|RangeError: Array buffer allocation|allocation failed/i.test(
+    msg,
+  );
 }
 
 export function heapError(err: unknown, batchSize: number, imageSize: number, what: string): Error {
@@ -89,10 +91,12 @@ export function heapError(err: unknown, batchSize: number, imageSize: number, wh
 /** The first head layer's input: everything before it is the frozen backbone in FE. */
 function headStart(model: tf.LayersModel): { index: number; features: tf.SymbolicTensor } {
   const index = model.layers.findIndex((l) => l.name.startsWith(HEAD_PREFIX) && l.getClassName() === "Dense");
-  if (index < 0) throw new Error(`model ${model.name} has no ${HEAD_PREFIX}* Dense layer to split the head at`);
+  if (index < 0)
+    throw new Error(`model ${model.name} has no ${HEAD_PREFIX}* Dense layer to split the head at`);
   const layer = model.layers[index] as tf.layers.Layer;
   const input = layer.input;
-  if (Array.isArray(input)) throw new Error(`head layer ${layer.name} has several inputs; cannot cache features`);
+  if (Array.isArray(input))
+    throw new Error(`head layer ${layer.name} has several inputs; cannot cache features`);
   return { index, features: input };
 }
 
@@ -107,7 +111,8 @@ function splitHead(model: tf.LayersModel): { extractor: tf.LayersModel; head: tf
   let x: tf.SymbolicTensor = hin;
   for (const layer of model.layers.slice(index)) {
     const inbound = layer.inboundNodes.length;
-    if (inbound !== 1) throw new Error(`head layer ${layer.name} is used ${inbound} times; expected a linear head`);
+    if (inbound !== 1)
+      throw new Error(`head layer ${layer.name} is used ${inbound} times; expected a linear head`);
     x = layer.apply(x) as tf.SymbolicTensor;
   }
   if (model.outputs.length !== 1) throw new Error("expected a single-output model");
@@ -124,7 +129,12 @@ async function collectFeatures(
   const labels = new Int32Array(items.length);
   const paths: string[] = [];
   let n = 0;
-  for await (const b of batches(items, { batchSize: opts.batchSize, imageSize: opts.imageSize, root: opts.root, report: opts.report })) {
+  for await (const b of batches(items, {
+    batchSize: opts.batchSize,
+    imageSize: opts.imageSize,
+    root: opts.root,
+    report: opts.report,
+  })) {
     const out = tf.tidy(() => extractor.apply(tf.tensor4d(b.xs, b.shape), { training: false }) as tf.Tensor);
     feats.set(await out.data(), n * dim);
     out.dispose();
@@ -136,7 +146,11 @@ async function collectFeatures(
   return { feats: feats.slice(0, n * dim), dim, labels: labels.slice(0, n), paths };
 }
 
-function* featureBatches(cache: FeatureCache, batchSize: number, order: readonly number[]): Generator<ImageBatch> {
+function* featureBatches(
+  cache: FeatureCache,
+  batchSize: number,
+  order: readonly number[],
+): Generator<ImageBatch> {
   for (let s = 0; s < order.length; s += batchSize) {
     const idx = order.slice(s, s + batchSize);
     const xs = new Float32Array(idx.length * cache.dim);
@@ -218,14 +232,18 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
   const hash = configHash(config);
   const resume = opts.resumeFrom;
   if (resume && resume.configHash !== hash) {
-    throw new Error(`cannot resume from ${resume.dir}: it was written for another pipeline config (hash ${resume.configHash}, now ${hash})`);
+    throw new Error(
+      `cannot resume from ${resume.dir}: it was written for another pipeline config (hash ${resume.configHash}, now ${hash})`,
+    );
   }
 
   const { data, model: mcfg, stage, train: tcfg } = config;
   const scanned = await scanDataset(data.dir);
   const classNames = scanned.classNames;
   if (data.classNames && data.classNames.join("\u0000") !== classNames.join("\u0000")) {
-    throw new Error(`data.classNames [${data.classNames.join(", ")}] do not match the class folders in ${scanned.root}: [${classNames.join(", ")}]`);
+    throw new Error(
+      `data.classNames [${data.classNames.join(", ")}] do not match the class folders in ${scanned.root}: [${classNames.join(", ")}]`,
+    );
   }
   const trainCounts = classNames.map((c) => scanned.counts.train[c] ?? 0);
   const weights = computeClassWeights(trainCounts, config.classWeighting, classNames);
@@ -255,7 +273,10 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
   try {
     if (resume) {
       const saved = await loadCheckpoint(path.join(resume.dir, RESUME_MODEL_DIR));
-      copyWeights(saved, model, { strict: true, layerNames: model.layers.filter((l) => l.weights.length > 0).map((l) => l.name) });
+      copyWeights(saved, model, {
+        strict: true,
+        layerNames: model.layers.filter((l) => l.weights.length > 0).map((l) => l.name),
+      });
       saved.dispose();
       log("resumed model weights", { from: resume.dir, completedEpochs: resume.epoch });
     } else if (opts.initFrom) {
@@ -266,11 +287,22 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     }
     const trainableLayers = configureStage(model, built.backboneLayerNames, stage);
     const bnCount = setBatchNormMomentum(model, PYTORCH_BN_MOMENTUM);
-    if (bnCount > 0) log("BatchNorm momentum set to PyTorch's default", { layers: bnCount, kerasMomentum: PYTORCH_BN_MOMENTUM });
-    const dropouts = model.layers.filter((l) => l.getClassName() === "Dropout") as unknown as { seed?: number }[];
+    if (bnCount > 0)
+      log("BatchNorm momentum set to PyTorch's default", {
+        layers: bnCount,
+        kerasMomentum: PYTORCH_BN_MOMENTUM,
+      });
+    const dropouts = model.layers.filter((l) => l.getClassName() === "Dropout") as unknown as {
+      seed?: number;
+    }[];
     const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const nParams = varList.reduce((a, v) => a + v.size, 0);
-    log("stage configured", { stage: stage.kind, trainableLayers: trainableLayers.length, trainableParams: nParams, init: built.init });
+    log("stage configured", {
+      stage: stage.kind,
+      trainableLayers: trainableLayers.length,
+      trainableParams: nParams,
+      init: built.init,
+    });
 
     const optimizer = new AdamW({ learningRate: tcfg.learningRate, weightDecay: tcfg.weightDecay });
     disposables.push(optimizer);
@@ -283,7 +315,10 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     // Feature caching: valid only when the backbone is frozen and its input never changes.
     const cached = data.cacheFeatures && stage.kind === "fe" && !data.augment;
     if (data.cacheFeatures && !cached) {
-      log("cacheFeatures ignored", { reason: stage.kind !== "fe" ? "the backbone trains in FT" : "augmentation changes the inputs every epoch" });
+      log("cacheFeatures ignored", {
+        reason:
+          stage.kind !== "fe" ? "the backbone trains in FT" : "augmentation changes the inputs every epoch",
+      });
     }
     let forward: Forward = (x, training) => model.apply(x, { training }) as tf.Tensor2D;
     let trainCache: FeatureCache | null = null;
@@ -308,12 +343,15 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       }
       forward = (x, training) => head.apply(x, { training }) as tf.Tensor2D;
       const secs = (performance.now() - t0) / 1000;
-      log("cached backbone features once (frozen backbone, inference-mode BatchNorm); the head now trains on them", {
-        images: trainCache.labels.length + valCache.labels.length,
-        featureDim: trainCache.dim,
-        seconds: Number(secs.toFixed(2)),
-        imagesPerSec: Number(((trainCache.labels.length + valCache.labels.length) / secs).toFixed(1)),
-      });
+      log(
+        "cached backbone features once (frozen backbone, inference-mode BatchNorm); the head now trains on them",
+        {
+          images: trainCache.labels.length + valCache.labels.length,
+          featureDim: trainCache.dim,
+          seconds: Number(secs.toFixed(2)),
+          imagesPerSec: Number(((trainCache.labels.length + valCache.labels.length) / secs).toFixed(1)),
+        },
+      );
     }
 
     const early = new EarlyStopping(tcfg.earlyStopping.patience, 0, resume?.earlyStopping);
@@ -414,9 +452,19 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       const trainSecs = (performance.now() - t0) / 1000;
 
       const valSource = cached
-        ? featureBatches(valCache as FeatureCache, tcfg.batchSize, Array.from({ length: (valCache as FeatureCache).labels.length }, (_, i) => i))
+        ? featureBatches(
+            valCache as FeatureCache,
+            tcfg.batchSize,
+            Array.from({ length: (valCache as FeatureCache).labels.length }, (_, i) => i),
+          )
         : batches(scanned.splits.val, { batchSize: tcfg.batchSize, imageSize: data.imageSize, root, report });
-      const val = await predictSplit(forward, valSource, cached, classWeights, guard(`validation (epoch ${epoch})`));
+      const val = await predictSplit(
+        forward,
+        valSource,
+        cached,
+        classWeights,
+        guard(`validation (epoch ${epoch})`),
+      );
       if (val.labels.length === 0) throw new Error("no validation images could be read");
       const valPred = val.probs.map(argmaxRow);
       const prf = precisionRecallF1Support(val.labels, valPred, classNames.length);
@@ -426,14 +474,25 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         epoch,
         lr: optimizer.lr,
         train: { loss: lossSum / weightSum, accuracy: correct / seen },
-        val: { loss: val.loss, accuracy: valAcc, precision: prf.weighted.precision, recall: prf.weighted.recall, f1: prf.weighted.f1 },
+        val: {
+          loss: val.loss,
+          accuracy: valAcc,
+          precision: prf.weighted.precision,
+          recall: prf.weighted.recall,
+          f1: prf.weighted.f1,
+        },
         durationMs: Math.round(performance.now() - t0),
         imagesPerSec: Number((seen / trainSecs).toFixed(2)),
       };
 
       if (best.update(epoch, metrics.val.f1)) {
         const saved = await saveCheckpoint(model, path.join(runDir, BEST_CHECKPOINT_DIR));
-        bestCheckpoint = { dir: path.join(runDir, BEST_CHECKPOINT_DIR), sha256: saved.sha256, sizeBytes: saved.sizeBytes, epoch };
+        bestCheckpoint = {
+          dir: path.join(runDir, BEST_CHECKPOINT_DIR),
+          sha256: saved.sha256,
+          sizeBytes: saved.sizeBytes,
+          epoch,
+        };
       }
       stopped = early.update(metrics.val.loss);
       plateau.step(metrics.val.loss);

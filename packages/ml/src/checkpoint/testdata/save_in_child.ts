@@ -8,6 +8,21 @@ const [dir, seed] = process.argv.slice(2);
 if (!dir || !seed) throw new Error("usage: save_in_child.ts <dir> <seed>");
 await tf.setBackend("cpu");
 // Build an unrelated model first so this process's global layer/weight counters differ from the parent's.
-(await buildModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, imageSize: 32, numClasses: 2, dropout: 0.1, seed: 1 })).model.dispose();
-const { model } = await buildModel({ arch: "convnext_v2_atto", imageSize: 32, numClasses: 4, dropout: 0.2, seed: Number(seed) });
+(
+  await buildModel({
+    arch: "mobilenet_v2",
+    widthMultiplier: 0.35,
+    imageSize: 32,
+    numClasses: 2,
+    dropout: 0.1,
+    seed: 1,
+  })
+).model.dispose();
+const { model } = await buildModel({
+  arch: "convnext_v2_atto",
+  imageSize: 32,
+  numClasses: 4,
+  dropout: 0.2,
+  seed: Number(seed),
+});
 await saveCheckpoint(model, dir);
