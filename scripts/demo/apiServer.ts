@@ -48,12 +48,10 @@ try {
   throw err;
 }
 
-// Small pools: with PGlite every query waits its turn in one database, so more connections buy
-// nothing, and pglite-socket has a connection cap (see PGLITE_MAX_CONNECTIONS).
+// Small pools: with PGlite every query waits its turn in one database, so more connections buy nothing.
 const prisma = createPrisma(env.DATABASE_URL, { poolSize: 3 });
 const sql = createSql(env.DATABASE_URL, { max: 3 });
-const redis = createRedis(env.REDIS_URL, "producer");
-redis.options.retryStrategy = (times) => Math.min(times * 200, 5_000);
+const redis = createRedis(env.REDIS_URL, "server");
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 try {
   await connectRedis(redis, env.REDIS_URL);

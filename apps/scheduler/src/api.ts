@@ -46,10 +46,7 @@ const env = readEnv();
 
 const prisma = createPrisma(env.DATABASE_URL, { poolSize: 10 });
 const sql = createSql(env.DATABASE_URL, { max: 10 });
-const redis = createRedis(env.REDIS_URL, "producer");
-// A producer connection gives up after a few retries, right for a CLI; a long-lived server must come
-// back after a Redis restart, while commands still fail fast in between (/healthz reports it).
-redis.options.retryStrategy = (times) => Math.min(times * 200, 5_000);
+const redis = createRedis(env.REDIS_URL, "server");
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 try {
   await connectRedis(redis, env.REDIS_URL);

@@ -1,10 +1,12 @@
 import { Redis } from "ioredis";
 
 /**
- * Producers (CLI, API) fail fast when Redis is down, so a user hears about it at once; workers wait
- * and retry forever (`maxRetriesPerRequest: null`), as BullMQ's production guide requires for them.
+ * Producers fail fast when Redis is down, so a user hears about it at once: "producer" (a CLI) gives
+ * up reconnecting after a few tries, "server" (the API) keeps reconnecting so it recovers from a
+ * Redis restart while its commands still fail fast in between. Workers wait and retry forever
+ * (`maxRetriesPerRequest: null`), as BullMQ's production guide requires for them.
  */
-export function createRedis(url: string, role: "producer" | "worker"): Redis {
+export function createRedis(url: string, role: "producer" | "server" | "worker"): Redis {
   if (role === "worker") {
     return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true });
   }
@@ -13,7 +15,10 @@ export function createRedis(url: string, role: "producer" | "worker"): Redis {
     enableOfflineQueue: false,
     connectTimeout: 3_000,
     lazyConnect: true,
-    retryStrategy: (times) => (times > 2 ? null : 200 * times),
+    retryStrategy:
+      role === "server"
+        ? (times) => Math.min(times * 200, 5_000)
+        : (times) => (times > 2 ? null : 200 * times),
   });
 }
 
