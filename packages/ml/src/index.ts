@@ -7,6 +7,12 @@ export * from "./models/index.js";
 export * from "./checkpoint/index.js";
 export * from "./metrics/index.js";
 export { AdamW, type AdamWOptions } from "./optim/adamw.js";
+// The training step's building blocks, for code that reproduces trainPipeline's step (bench/train.ts).
+export { registerFastBatchNormGrad } from "./train/fastGrads.js";
+export { setBatchNormMomentum } from "./train/batchnorm.js";
+// The library's own tfjs instance, for callers (bench/) that build tensors for its models without
+// depending on @tensorflow/tfjs themselves.
+export * as tf from "@tensorflow/tfjs";
 export * from "./train/callbacks.js";
 export { loadPipelineFile, type Override, parseOverride } from "./train/loadPipeline.js";
 export * from "./explain/index.js";
