@@ -29,6 +29,7 @@ const envShape = {
   XNN_QUEUE_PREFIX: queuePrefix,
   XNN_CONF_DIR: z.string().default(path.join(repoRoot, "conf")),
   XNN_DEMO: z.enum(["0", "1"]).default("0"),
+  XNN_DATA_ROOT: z.string().min(1).default("."),
 };
 
 function readEnv() {
@@ -67,6 +68,7 @@ const app = createServer({
   redis,
   prefix: env.XNN_QUEUE_PREFIX,
   confDir: path.resolve(env.XNN_CONF_DIR),
+  dataRoot: path.resolve(env.XNN_DATA_ROOT),
   logger,
 });
 

@@ -13,5 +13,7 @@ export interface ApiDeps {
   prefix: string;
   /** Directory a submitted sweep's `base:` is resolved against. */
   confDir: string;
+  /** Base of relative `data.dir` in run configs (XNN_DATA_ROOT, as for workers); default: the working directory. */
+  dataRoot?: string;
   logger: Logger;
 }

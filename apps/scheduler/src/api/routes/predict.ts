@@ -1,9 +1,11 @@
 import { type Request, type Response, Router } from "express";
 import multer from "multer";
 import { MAX_UPLOAD_BYTES, PredictError, PredictService } from "../../services/predict";
+import { PredictSamples } from "../../services/predictSamples";
 import { requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";
+import { predictSamplesRouter } from "./predictSamples";
 
 const upload = multer({
   storage: multer.memoryStorage(),
@@ -37,9 +39,16 @@ function field(req: Request, name: string): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-/** POST /api/predict: multipart `image` (+ optional `modelVersion`, `task`) -> prediction and IG overlay. */
+/**
+ * POST /api/predict: multipart `image` (+ optional `modelVersion`, `task`) -> prediction and IG overlay;
+ * GET /api/predict/samples[/<name>]: the data set's predict/ images to try it on.
+ */
 export function predictRouter(deps: ApiDeps, service = new PredictService(deps.prisma, deps.logger)): Router {
   const router = Router();
+  router.use(
+    "/samples",
+    predictSamplesRouter(deps, new PredictSamples(service, deps.dataRoot ?? process.cwd())),
+  );
   router.post("/", requireRole(deps, "viewer"), async (req, res) => {
     if (!req.is("multipart/form-data"))
       throw new HttpError(415, 'send the image as multipart/form-data in the field "image"');

@@ -43,7 +43,10 @@ export async function createHarness(): Promise<Harness> {
 }
 
 /** Per test: a server on a BullMQ prefix no other test uses, and a handle on its queue. */
-export async function createTestServer(h: Harness): Promise<{
+export async function createTestServer(
+  h: Harness,
+  options: { dataRoot?: string } = {},
+): Promise<{
   server: ApiServer;
   queue: Queue;
   prefix: string;
@@ -56,6 +59,7 @@ export async function createTestServer(h: Harness): Promise<{
     redis: h.redis,
     prefix,
     confDir: CONF_DIR,
+    dataRoot: options.dataRoot,
     logger: createLogger("api-test", "silent"),
   });
   const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });
