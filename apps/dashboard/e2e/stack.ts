@@ -45,9 +45,9 @@ export interface Stack {
 /**
  * The whole product for one test file: a fresh database, the real Redis under a queue prefix of its
  * own, the real API (createServer) on a free port, the built dashboard served with /api passed
- * through, and a Chromium page.
+ * through, and a Chromium page. `dataRoot` is what the API resolves relative run `data.dir`s against.
  */
-export async function startStack(): Promise<Stack> {
+export async function startStack(options: { dataRoot?: string } = {}): Promise<Stack> {
   mkdirSync(artifacts, { recursive: true });
   const db = await createTestDatabase(testDatabaseServerUrl());
   const prisma = createPrisma(db.url, { poolSize: 8 });
@@ -60,6 +60,7 @@ export async function startStack(): Promise<Stack> {
     redis,
     prefix: testQueuePrefix(),
     confDir: path.join(repoRoot, "conf"),
+    dataRoot: options.dataRoot,
     logger: createLogger("dashboard-e2e", "silent"),
   });
   const apiHttp = await new Promise<Server>((resolve) => {

@@ -3,6 +3,7 @@ import { Admin, Authenticated, CustomRoutes, Resource, reactRouterProvider } fro
 import { authProvider } from "./authProvider";
 import { ComparePage } from "./compare/ComparePage";
 import { createDataProvider } from "./dataProvider";
+import { ExplainPage } from "./explain/ExplainPage";
 import { Layout } from "./Layout";
 import { LoginPage } from "./LoginPage";
 import modelVersions from "./modelVersions";
@@ -36,6 +37,14 @@ export function App() {
           element={
             <Authenticated>
               <ComparePage />
+            </Authenticated>
+          }
+        />
+        <Route
+          path="/explain"
+          element={
+            <Authenticated>
+              <ExplainPage />
             </Authenticated>
           }
         />

@@ -1,4 +1,5 @@
 import CompareArrowsIcon from "@mui/icons-material/CompareArrows";
+import ImageSearchIcon from "@mui/icons-material/ImageSearch";
 import PostAddIcon from "@mui/icons-material/PostAdd";
 import type { ReactNode } from "react";
 import { Layout as RaLayout, Menu as RaMenu, usePermissions } from "react-admin";
@@ -15,6 +16,12 @@ function Menu() {
         primaryText="Compare"
         leftIcon={<CompareArrowsIcon />}
         data-testid="menu-compare"
+      />
+      <RaMenu.Item
+        to="/explain"
+        primaryText="Explain"
+        leftIcon={<ImageSearchIcon />}
+        data-testid="menu-explain"
       />
       {roleAtLeast(permissions, "operator") && (
         <RaMenu.Item

@@ -1,0 +1,160 @@
+import CloseIcon from "@mui/icons-material/Close";
+import Alert from "@mui/material/Alert";
+import Box from "@mui/material/Box";
+import Card from "@mui/material/Card";
+import CardContent from "@mui/material/CardContent";
+import CircularProgress from "@mui/material/CircularProgress";
+import IconButton from "@mui/material/IconButton";
+import Stack from "@mui/material/Stack";
+import Tooltip from "@mui/material/Tooltip";
+import Typography from "@mui/material/Typography";
+import { useEffect, useState } from "react";
+import { Link } from "react-admin";
+import { errorMessage } from "../api";
+import { ProductionBadge } from "../common/ProductionBadge";
+import { type ChosenImage, type Explanation, explainImage } from "./explainApi";
+import { ProbabilityBars } from "./ProbabilityBars";
+
+/** The IG tolerance the API aims for: gaps below it mean the attributions add up. */
+const GAP_TOLERANCE = 0.05;
+
+type State =
+  | { state: "loading" }
+  | { state: "done"; result: Explanation }
+  | { state: "error"; error: string };
+
+/**
+ * One model version's explanation of the image: overlay, prediction, probabilities, version,
+ * completeness gap and IG steps. `modelVersion` null means the production model.
+ */
+export function ExplanationColumn({
+  image,
+  modelVersion,
+  label,
+  onRemove,
+}: {
+  image: ChosenImage;
+  modelVersion: string | null;
+  label: string;
+  onRemove?: () => void;
+}) {
+  const [s, setS] = useState<State>({ state: "loading" });
+
+  useEffect(() => {
+    const controller = new AbortController();
+    setS({ state: "loading" });
+    explainImage(image, modelVersion, controller.signal)
+      .then((result) => setS({ state: "done", result }))
+      .catch((err: unknown) => {
+        if (!controller.signal.aborted) setS({ state: "error", error: errorMessage(err) });
+      });
+    return () => controller.abort();
+  }, [image, modelVersion]);
+
+  const r = s.state === "done" ? s.result : undefined;
+  return (
+    <Card
+      variant="outlined"
+      sx={{ height: "100%" }}
+      data-testid="explain-column"
+      data-state={s.state}
+      data-version={r?.modelVersion.version}
+    >
+      <CardContent>
+        <Stack direction="row" sx={{ alignItems: "center", gap: 1, mb: 1, minHeight: 32 }}>
+          <Typography variant="h6" sx={{ flex: 1 }} data-testid="explain-column-title">
+            {r ? `Model v${r.modelVersion.version}` : label}
+          </Typography>
+          {r?.modelVersion.alias === "production" && <ProductionBadge />}
+          {onRemove && (
+            <Tooltip title="Remove this column">
+              <IconButton
+                size="small"
+                onClick={onRemove}
+                aria-label="remove column"
+                data-testid="explain-remove"
+              >
+                <CloseIcon fontSize="small" />
+              </IconButton>
+            </Tooltip>
+          )}
+        </Stack>
+
+        {s.state === "loading" && (
+          <Stack direction="row" sx={{ alignItems: "center", gap: 1, py: 4 }} data-testid="explain-loading">
+            <CircularProgress size={20} />
+            <Typography color="text.secondary">Explaining with Integrated Gradients…</Typography>
+          </Stack>
+        )}
+        {s.state === "error" && (
+          <Alert severity="error" data-testid="explain-error">
+            {s.error}
+          </Alert>
+        )}
+        {r && (
+          <>
+            <Box
+              component="img"
+              src={`data:image/png;base64,${r.overlayPng}`}
+              alt={`Integrated Gradients attribution for ${r.predictedClass}`}
+              data-testid="explain-overlay"
+              sx={{ width: "100%", maxWidth: 448, display: "block", mb: 1 }}
+            />
+            <Typography variant="caption" color="text.secondary" component="p" sx={{ mb: 1.5 }}>
+              Green pushes towards {r.predictedClass}, red away from it.
+            </Typography>
+            <Typography variant="subtitle1" sx={{ mb: 1 }}>
+              Prediction:{" "}
+              <Box component="strong" data-testid="explain-predicted">
+                {r.predictedClass}
+              </Box>{" "}
+              ({((r.probabilities[r.predictedClass] ?? 0) * 100).toFixed(1)} %)
+            </Typography>
+            <ProbabilityBars probabilities={r.probabilities} predicted={r.predictedClass} />
+            <Box
+              component="dl"
+              sx={{
+                display: "grid",
+                gridTemplateColumns: "max-content 1fr",
+                columnGap: 2,
+                rowGap: 0.25,
+                mt: 2,
+                mb: 0,
+              }}
+            >
+              <Typography component="dt" variant="body2" color="text.secondary">
+                Model version
+              </Typography>
+              <Typography component="dd" variant="body2" sx={{ m: 0 }} data-testid="explain-version">
+                v{r.modelVersion.version} ({r.modelVersion.task}
+                {r.modelVersion.alias ? `, ${r.modelVersion.alias}` : ""}) ·{" "}
+                <Link to={`/runs/${encodeURIComponent(r.modelVersion.runId)}/show`}>run</Link>
+              </Typography>
+              <Typography component="dt" variant="body2" color="text.secondary">
+                Completeness gap
+              </Typography>
+              <Tooltip
+                title={`|sum of attributions − (f(image) − f(black))| / |f(image) − f(black)|; below ${GAP_TOLERANCE * 100} % the attributions account for the prediction`}
+              >
+                <Typography
+                  component="dd"
+                  variant="body2"
+                  sx={{ m: 0, color: r.completenessGap < GAP_TOLERANCE ? "success.main" : "warning.main" }}
+                  data-testid="explain-gap"
+                >
+                  {(r.completenessGap * 100).toFixed(2)} %
+                </Typography>
+              </Tooltip>
+              <Typography component="dt" variant="body2" color="text.secondary">
+                IG steps
+              </Typography>
+              <Typography component="dd" variant="body2" sx={{ m: 0 }} data-testid="explain-steps">
+                {r.stepsUsed}
+              </Typography>
+            </Box>
+          </>
+        )}
+      </CardContent>
+    </Card>
+  );
+}
