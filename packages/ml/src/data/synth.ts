@@ -194,7 +194,7 @@ function sampleScene(
     const cu = lung.cu + rng.uniform(-0.3, 0.3) * lung.ru;
     const k = rng.int(3, 6);
     for (let i = 0; i < k; i++) {
-      const s = rng.uniform(0.05, 0.11);
+      const s = rng.uniform(0.08, 0.15);
       scene.blobs.push({
         u: cu + rng.normal() * 0.05,
         v: cv + rng.normal() * 0.05,
@@ -202,7 +202,7 @@ function sampleScene(
         w: rng.uniform(0.6, 1),
       });
     }
-    scene.lesionContrast = rng.uniform(0.05, 0.3);
+    scene.lesionContrast = rng.uniform(0.2, 0.45);
   } else if (cls === "virus") {
     // Broad patches in both lungs guarantee a bilateral pattern; noise breaks them up.
     for (const lung of [scene.lungL, scene.lungR]) {
@@ -217,7 +217,7 @@ function sampleScene(
         });
       }
     }
-    scene.lesionContrast = rng.uniform(0.05, 0.17);
+    scene.lesionContrast = rng.uniform(0.15, 0.3);
   }
   return side ? { scene, side } : { scene };
 }
@@ -312,7 +312,7 @@ function shadeRow(
       const env = smoothstep(0.35, 0.8, f * (0.6 + 0.8 * valueNoise(u * 4, v * 4, s.noiseSeed)));
       // Ridged noise gives thin bright lines: an interstitial (reticular) texture, not a blob.
       const r = 1 - Math.abs(2 * valueNoise(u * s.reticFreq, v * s.reticFreq, s.noiseSeed ^ 0x9e37) - 1);
-      lesionAdd[i] = s.lesionContrast * env * (0.35 + 0.65 * r * r * r);
+      lesionAdd[i] = s.lesionContrast * env * (0.6 + 0.4 * r * r * r);
       if (env > 0.5) mask[i] = 1;
     }
   }
