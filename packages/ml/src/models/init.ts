@@ -17,7 +17,7 @@ export function deriveSeed(runSeed: number, layerName: string, role: string): nu
   return h >>> 0;
 }
 
-export type InitKind = "he" | "glorot" | "trunc02" | { depthwiseHe: number };
+export type InitKind = "he" | "glorot" | "trunc02" | { depthwiseHe: number } | { std: number };
 
 export function seededInit(
   kind: InitKind,
@@ -26,6 +26,9 @@ export function seededInit(
   role = "kernel",
 ): ReturnType<typeof tf.initializers.heNormal> {
   const seed = deriveSeed(runSeed, layerName, role);
+  if (typeof kind === "object" && "std" in kind) {
+    return tf.initializers.truncatedNormal({ mean: 0, stddev: kind.std, seed });
+  }
   if (typeof kind === "object") {
     // tfjs (like Keras) takes fan_in of a depthwise kernel [k, k, C, 1] as k*k*C, but each output
     // sees only k*k inputs. heNormal would shrink every depthwise layer's output by ~sqrt(C) and the

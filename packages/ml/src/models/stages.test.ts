@@ -96,6 +96,37 @@ describe("configureStage", () => {
     ).toThrow(/non-negative/);
   });
 
+  it("ft with normalization: trainable also unfreezes the norms inside the unfrozen part, and only those", () => {
+    const names = configureStage(built.model, built.backboneLayerNames, {
+      kind: "ft",
+      trainableLayers: 5,
+      normalization: "trainable",
+    });
+    const last5 = ["block_15_project", "block_16_expand", "block_16_depthwise", "block_16_project", "Conv_1"];
+    const norms = [
+      "block_15_project_BN",
+      "block_16_expand_BN",
+      "block_16_depthwise_BN",
+      "block_16_project_BN",
+      "Conv_1_bn",
+    ];
+    const order = built.model.layers.map((l) => l.name);
+    const expected = [...last5, ...norms].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+    expect(names).toEqual([...expected, ...HEAD_WEIGHTED]);
+    expect(built.model.getLayer("block_15_depthwise_BN").trainable).toBe(false);
+
+    const all = configureStage(built.model, built.backboneLayerNames, {
+      kind: "ft",
+      trainableLayers: "all",
+      normalization: "trainable",
+    });
+    expect(all.length).toBe(52 + 52 + HEAD_WEIGHTED.length);
+    for (const l of built.model.layers) if (isNormalizationLayer(l)) expect(l.trainable, l.name).toBe(true);
+    // Back to the default: the same call without the option freezes every norm again.
+    configureStage(built.model, built.backboneLayerNames, { kind: "ft", trainableLayers: "all" });
+    for (const l of built.model.layers) if (isNormalizationLayer(l)) expect(l.trainable, l.name).toBe(false);
+  });
+
   it("GRN counts as a trainable-eligible layer in ConvNeXt V2, LayerNorm does not", async () => {
     const b = await buildModel({
       arch: "convnext_v2_atto",

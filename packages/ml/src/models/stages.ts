@@ -1,7 +1,9 @@
 import type * as tf from "@tensorflow/tfjs";
 import { hasWeights, isNormalizationLayer } from "./layers.js";
 
-export type Stage = { kind: "fe" } | { kind: "ft"; trainableLayers: number | "all" };
+export type Stage =
+  | { kind: "fe" }
+  | { kind: "ft"; trainableLayers: number | "all"; normalization?: "frozen" | "trainable" };
 
 /**
  * Sets `layer.trainable` for a training stage and returns the names of the weight-bearing layers
@@ -43,6 +45,14 @@ export function configureStage(model: tf.LayersModel, backboneLayerNames: string
       );
     }
     unfrozen = new Set(n === 0 ? [] : candidates.slice(-n).map((l) => l.name));
+  }
+
+  if (stage.kind === "ft" && stage.normalization === "trainable" && unfrozen.size > 0) {
+    // Normalisation layers from the first unfrozen layer on train with the part they sit in.
+    const first = model.layers.findIndex((l) => unfrozen.has(l.name));
+    model.layers.forEach((l, i) => {
+      if (i > first && backbone.has(l.name) && hasWeights(l) && isNormalizationLayer(l)) unfrozen.add(l.name);
+    });
   }
 
   model.trainable = true;

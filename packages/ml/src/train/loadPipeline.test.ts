@@ -27,7 +27,7 @@ describe("loadPipelineFile", () => {
     ]);
     expect(cfg.train.epochs).toBe(2);
     expect(cfg.data.augment).toBe(true);
-    expect(cfg.stage).toEqual({ kind: "ft", trainableLayers: "all" });
+    expect(cfg.stage).toEqual({ kind: "ft", trainableLayers: "all", normalization: "frozen" });
     expect(cfg.model.arch).toBe("mobilenet_v2");
   });
 

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { type PipelineConfig, pipelineSchema } from "@xnn/shared";
+import { type PipelineConfig, type PipelineConfigInput, pipelineSchema } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
 import sharp from "sharp";
@@ -71,7 +71,7 @@ const HEAVY_TIMEOUT_MS = 600_000;
 
 function config(
   over: {
-    stage?: PipelineConfig["stage"];
+    stage?: PipelineConfigInput["stage"];
     epochs?: number;
     lr?: number;
     cache?: boolean;
