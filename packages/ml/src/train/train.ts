@@ -13,6 +13,7 @@ import { buildModel, configureStage, HEAD_PREFIX } from "../models/index.js";
 import { AdamW } from "../optim/adamw.js";
 import { registerFastBatchNormGrad } from "./fastGrads.js";
 import { calibrateBatchNorm, setBatchNormMomentum } from "./batchnorm.js";
+import { initHeadFromData, reviveDeadHeadUnits, setLogitsToPrior } from "./headInit.js";
 import { BestTracker, EarlyStopping, ReduceLROnPlateau, warmupFactor } from "./callbacks.js";
 import { configHash, markReported, RESUME_MODEL_DIR, restoreOptimizer, writeResumeState } from "./resume.js";
 import {
@@ -26,6 +27,8 @@ import {
 } from "./types.js";
 
 export const BEST_CHECKPOINT_DIR = "checkpoint";
+/** Training images used to check the head for dead units before FT. */
+const HEAD_SAMPLE = 128;
 /** PyTorch BatchNorm momentum 0.1 expressed the Keras way. */
 const PYTORCH_BN_MOMENTUM = 0.9;
 
@@ -342,6 +345,18 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         throw isHeapError(err) ? guard("feature caching")(err) : err;
       }
       forward = (x, training) => head.apply(x, { training }) as tf.Tensor2D;
+      if (!resume && !opts.initFrom) {
+        const sample = tf.tensor2d(trainCache.feats, [trainCache.labels.length, trainCache.dim]);
+        const layers = initHeadFromData(head, sample);
+        sample.dispose();
+        setLogitsToPrior(
+          head,
+          trainCounts.map((n, c) => n * (weights[c] ?? 1)),
+        );
+        log("head initialised from the data (each hidden unit centred and scaled on the cached features)", {
+          layers,
+        });
+      }
       const secs = (performance.now() - t0) / 1000;
       log(
         "cached backbone features once (frozen backbone, inference-mode BatchNorm); the head now trains on them",
@@ -352,6 +367,27 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
           imagesPerSec: Number(((trainCache.labels.length + valCache.labels.length) / secs).toFixed(1)),
         },
       );
+    }
+
+    if (!cached && opts.initFrom && !resume) {
+      // A head trained on uninformative features (FE on a random backbone) can collapse onto the
+      // class prior with every unit off; FT could then never move the backbone. Revive such units.
+      try {
+        const { extractor, head } = splitHead(model);
+        const sample = await collectFeatures(extractor, scanned.splits.train.slice(0, HEAD_SAMPLE), {
+          root,
+          batchSize: tcfg.batchSize,
+          imageSize: data.imageSize,
+          report: { skipped: [] },
+        });
+        const feats = tf.tensor2d(sample.feats, [sample.labels.length, sample.dim]);
+        const layers = reviveDeadHeadUnits(head, feats, config.seed);
+        feats.dispose();
+        const revived = layers.reduce((a, l) => a + (l.revived ?? 0), 0);
+        if (revived > 0) log("revived dead head units (off for every sampled training image)", { layers });
+      } catch (err) {
+        throw isHeapError(err) ? guard("head check")(err) : err;
+      }
     }
 
     const early = new EarlyStopping(tcfg.earlyStopping.patience, 0, resume?.earlyStopping);
