@@ -374,7 +374,10 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       // class prior with every unit off; FT could then never move the backbone. Revive such units.
       try {
         const { extractor, head } = splitHead(model);
-        const sample = await collectFeatures(extractor, scanned.splits.train.slice(0, HEAD_SAMPLE), {
+        // The split is listed class by class: sample across all classes.
+        const pick = [...scanned.splits.train];
+        shuffleInPlace(pick, createRng(mixSeed(config.seed, 0x4ead)));
+        const sample = await collectFeatures(extractor, pick.slice(0, HEAD_SAMPLE), {
           root,
           batchSize: tcfg.batchSize,
           imageSize: data.imageSize,
