@@ -17,9 +17,12 @@ export {
   deletionInsertionAuc,
   type ExplanationQuality,
   type ExplanationQualityOptions,
+  ExplanationQualityStoppedError,
   explanationQuality,
   type ProbeScore,
   probeSet,
+  qualityLogFields,
+  runExplanationQuality,
 } from "./quality.js";
 export {
   absPercentile,

@@ -1,5 +1,7 @@
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { PipelineConfig } from "@xnn/shared";
+import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { decodeImage } from "../data/loader.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
 import {
@@ -20,6 +22,13 @@ export interface ExplanationQualityOptions {
   /** Points on the deletion/insertion curves (fractions 0, 1/(n-1), ..., 1). Default 21. */
   curvePoints?: number;
   ig?: IntegratedGradientsOptions;
+  /** Polled before each probe image; returning true aborts with ExplanationQualityStoppedError. */
+  shouldStop?: () => boolean;
+}
+
+/** explanationQuality was asked to stop (shutdown) before it finished; nothing was scored. */
+export class ExplanationQualityStoppedError extends Error {
+  override name = "ExplanationQualityStoppedError";
 }
 
 export interface ProbeScore {
@@ -29,20 +38,24 @@ export interface ProbeScore {
   stepsUsed: number;
   deletionAuc: number;
   insertionAuc: number;
-  /** null when the image has no lesion mask (or no positive attribution). */
+  /** null when the image has no lesion mask, an empty one (nothing to find, e.g. a normal image) or no positive attribution. */
   maskShare: number | null;
 }
 
 export interface ExplanationQuality {
   probeImages: number;
   meanCompletenessGap: number;
+  /** Mean IG interval count the adaptive schedule settled on. */
+  meanStepsUsed: number;
   /** Mean area under the true-class probability as top-attributed pixels are removed (lower is better). */
   deletionAuc: number;
   /** Mean area as they are added to the baseline (higher is better). */
   insertionAuc: number;
-  /** Mean share of positive attribution inside the lesion mask, over probe images with masks; null if none. */
+  /** Mean share of positive attribution inside the lesion mask, over probe images with non-empty masks; null if none. */
   maskShare: number | null;
   perImage: ProbeScore[];
+  /** Wall time of the whole step (scan, decode, IG, curves). */
+  durationMs: number;
 }
 
 /** A fixed probe set: the first `perClass` test images of each class in path order, so every run of a task scores the same images. */
@@ -113,19 +126,28 @@ export async function explanationQuality(
   model: tf.LayersModel,
   opts: ExplanationQualityOptions,
 ): Promise<ExplanationQuality> {
+  const started = performance.now();
   const scanned = await scanDataset(opts.dataDir);
   const probes = probeSet(scanned.splits[opts.split ?? "test"], opts.probePerClass);
   const baseline = blackBaseline(opts.imageSize, opts.imageSize, opts.ig?.mean, opts.ig?.std);
   const perImage: ProbeScore[] = [];
   for (const item of probes) {
+    if (opts.shouldStop?.()) {
+      throw new ExplanationQualityStoppedError(
+        `explanation quality stopped after ${perImage.length} of ${probes.length} probe images`,
+      );
+    }
     const x = await decodeImage(path.join(scanned.root, item.path), { imageSize: opts.imageSize });
     const ig = await integratedGradients(model, x, { ...opts.ig, target: item.label, baseline });
     const auc = deletionInsertionAuc(model, x, baseline, ig.attributions, item.label, opts.curvePoints ?? 21);
     let maskShare: number | null = null;
     if (item.maskPath) {
       const mask = await loadMask(path.join(scanned.root, item.maskPath), opts.imageSize);
-      const share = positiveMaskShare(ig.attributions, mask);
-      maskShare = Number.isNaN(share) ? null : share;
+      // An empty mask (a class without lesions) would always score 0 and only dilute the mean.
+      if (mask.some((v) => v > 0)) {
+        const share = positiveMaskShare(ig.attributions, mask);
+        maskShare = Number.isNaN(share) ? null : share;
+      }
     }
     perImage.push({
       path: item.path,
@@ -142,9 +164,48 @@ export async function explanationQuality(
   return {
     probeImages: perImage.length,
     meanCompletenessGap: mean(perImage.map((p) => p.completenessGap)),
+    meanStepsUsed: mean(perImage.map((p) => p.stepsUsed)),
     deletionAuc: mean(perImage.map((p) => p.deletionAuc)),
     insertionAuc: mean(perImage.map((p) => p.insertionAuc)),
     maskShare: shares.length ? mean(shares) : null,
     perImage,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
+/**
+ * The quality step of a finished run: its best checkpoint (as saved), scored on the run's own data
+ * set, image size and `eval.probePerClass` test images per class. Null when probePerClass is 0.
+ */
+export async function runExplanationQuality(
+  config: PipelineConfig,
+  checkpointDir: string,
+  opts: Pick<ExplanationQualityOptions, "shouldStop" | "ig" | "curvePoints"> = {},
+): Promise<ExplanationQuality | null> {
+  if (config.eval.probePerClass <= 0) return null;
+  const model = await loadCheckpoint(checkpointDir);
+  try {
+    return await explanationQuality(model, {
+      ...opts,
+      dataDir: config.data.dir,
+      imageSize: config.data.imageSize,
+      probePerClass: config.eval.probePerClass,
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The aggregate figures rounded for a structured log line (no per-image detail). */
+export function qualityLogFields(q: ExplanationQuality): Record<string, number | null> {
+  const r = (v: number | null, d = 4) => (v === null || !Number.isFinite(v) ? null : Number(v.toFixed(d)));
+  return {
+    probeImages: q.probeImages,
+    meanCompletenessGap: r(q.meanCompletenessGap),
+    meanStepsUsed: r(q.meanStepsUsed, 1),
+    deletionAuc: r(q.deletionAuc),
+    insertionAuc: r(q.insertionAuc),
+    maskShare: r(q.maskShare),
+    durationMs: q.durationMs,
   };
 }
