@@ -80,10 +80,66 @@ async function duplicateMetricCount(): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/** The stored explanation-quality figures of a run's test evaluation are present and in range. */
+async function expectExplanationQuality(runId: string, probes: number) {
+  const rows = await prisma.evaluation.findMany({ where: { runId } });
+  expect(rows.map((e) => e.split)).toEqual(["test"]);
+  const e = rows[0]!;
+  expect(e.explainProbes, `run ${runId}`).toBe(probes);
+  expect(e.explainGap).toBeGreaterThanOrEqual(0);
+  expect(e.explainSteps).toBeGreaterThanOrEqual(50);
+  expect(e.explainSteps).toBeLessThanOrEqual(400);
+  // The synthetic set has a lesion mask for every image, so the mask share exists.
+  for (const v of [e.deletionAuc, e.insertionAuc, e.maskShare]) {
+    expect(v).not.toBeNull();
+    expect(v).toBeGreaterThanOrEqual(0);
+    expect(v).toBeLessThanOrEqual(1);
+  }
+  expect(e.explainMs).toBeGreaterThan(0);
+  const perImage = e.explainPerImage as { path: string; completenessGap: number; deletionAuc: number }[];
+  expect(perImage).toHaveLength(probes);
+  for (const p of perImage) {
+    expect(p.path.startsWith("test/")).toBe(true);
+    expect(p.completenessGap).toBeGreaterThanOrEqual(0);
+    expect(p.deletionAuc).toBeGreaterThanOrEqual(0);
+    expect(p.deletionAuc).toBeLessThanOrEqual(1);
+  }
+  return e;
+}
+
 describe("gpu-worker", () => {
+  it("a successful run stores its explanation quality beside its test evaluation, and logs it", async () => {
+    const prefix = testQueuePrefix();
+    const loaded = demoSweep(
+      { "train.epochs": 1, "eval.probePerClass": 1 },
+      { model: ["mobilenet_v2"], stage: ["fe"] },
+    );
+    const { sweepId } = await submit(prefix, loaded);
+    const run = await prisma.run.findFirstOrThrow({ where: { sweepId } });
+    const worker = spawnWorker(workerEnv(prefix));
+    workers.push(worker);
+    await waitFor("the run to finish", () => sweepDone(sweepId), 300_000, 500);
+    const done = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(done.status, `${done.error}\n${worker.output().slice(-3000)}`).toBe("succeeded");
+    const e = await expectExplanationQuality(run.id, 3);
+    const line = worker
+      .output()
+      .split("\n")
+      .find((l) => l.includes('"explanation quality (best checkpoint)"'));
+    expect(line, worker.output().slice(-3000)).toBeDefined();
+    const logged = JSON.parse(line!) as Record<string, unknown>;
+    expect(logged).toMatchObject({ runId: run.id, probeImages: 3, durationMs: e.explainMs });
+    console.info(
+      `explanation quality of a 1-epoch mobilenet_v2 fe run at 32 px, 3 probe images: ${e.explainMs} ms (mean ${e.explainSteps} IG steps)`,
+    );
+    worker.child.kill("SIGTERM");
+    expect((await worker.exited).code).toBe(0);
+  }, 360_000);
+
   it("two worker processes run the demo sweep: every run succeeds with all its results, FT from its FE checkpoint", async () => {
     const prefix = testQueuePrefix();
-    const loaded = demoSweep({ "train.epochs": 2 });
+    // One probe image per class keeps the explanation-quality step of the 12 runs cheap.
+    const loaded = demoSweep({ "train.epochs": 2, "eval.probePerClass": 1 });
     const { sweepId } = await submit(prefix, loaded);
     workers.push(spawnWorker(workerEnv(prefix)), spawnWorker(workerEnv(prefix)));
     const sweep = await waitFor("the demo sweep to finish", () => sweepDone(sweepId), 840_000, 1000).catch(
@@ -113,6 +169,7 @@ describe("gpu-worker", () => {
         Array.from({ length: run.epochsDone }, (_, i) => i + 1),
       );
       expect(run.evaluations.map((e) => e.split)).toEqual(["test"]);
+      await expectExplanationQuality(run.id, 3);
       expect(run.confusions).toHaveLength(1);
       expect(await prisma.prCurvePoint.count({ where: { runId: run.id, curve: "micro" } })).toBeGreaterThan(
         1,
@@ -175,6 +232,8 @@ describe("gpu-worker", () => {
     });
     expect(f1.map((m) => m.epoch)).toEqual(Array.from({ length: done.epochsDone }, (_, i) => i + 1));
     expect(await duplicateMetricCount()).toBe(0);
+    // One test evaluation, with its explanation quality (demo-base probes 2 images per class).
+    await expectExplanationQuality(run.id, 6);
     second.child.kill("SIGTERM");
     expect((await second.exited).code).toBe(0);
   }, 600_000);

@@ -131,6 +131,65 @@ describe("ResultsStore", () => {
     expect((await prisma.sweep.findUniqueOrThrow({ where: { id: "s" } })).status).toBe("failed");
   });
 
+  it("saveFinal stores explanation quality on the test evaluation; a repeat replaces it, none clears it", async () => {
+    const s = store();
+    const explanation = {
+      probeImages: 2,
+      meanCompletenessGap: 0.03,
+      meanStepsUsed: 75,
+      deletionAuc: 0.2,
+      insertionAuc: 0.6,
+      maskShare: 0.7,
+      durationMs: 1234.4,
+      perImage: [
+        {
+          path: "test/x/1.png",
+          label: 0,
+          completenessGap: 0.02,
+          stepsUsed: 50,
+          deletionAuc: 0.1,
+          insertionAuc: 0.5,
+          maskShare: 0.7,
+        },
+        {
+          path: "test/y/1.png",
+          label: 1,
+          completenessGap: 0.04,
+          stepsUsed: 100,
+          deletionAuc: 0.3,
+          insertionAuc: 0.7,
+          maskShare: null,
+        },
+      ],
+    };
+    await s.saveFinal("a", "s", { ...final(), explanation });
+    await s.saveFinal("a", "s", { ...final(), explanation: { ...explanation, deletionAuc: 0.25 } });
+    const rows = await prisma.evaluation.findMany({ where: { runId: "a" } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      split: "test",
+      explainProbes: 2,
+      explainGap: 0.03,
+      explainSteps: 75,
+      deletionAuc: 0.25,
+      insertionAuc: 0.6,
+      maskShare: 0.7,
+      explainMs: 1234,
+    });
+    expect(rows[0]!.explainPerImage).toEqual(explanation.perImage);
+
+    // NaN (no probe scored) is stored as NULL; no explanation at all leaves every column NULL.
+    await s.saveFinal("a", "s", { ...final(), explanation: { ...explanation, maskShare: Number.NaN } });
+    expect((await prisma.evaluation.findFirstOrThrow({ where: { runId: "a" } })).maskShare).toBeNull();
+    await s.saveFinal("a", "s", { ...final(), explanation: null });
+    expect(await prisma.evaluation.findFirstOrThrow({ where: { runId: "a" } })).toMatchObject({
+      explainProbes: null,
+      explainGap: null,
+      deletionAuc: null,
+      explainPerImage: null,
+    });
+  });
+
   it("while Postgres is unreachable, epochs wait and are retried; nothing is lost once it is back", async () => {
     const target = new URL(db.url);
     const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));

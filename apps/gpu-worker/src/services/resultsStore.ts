@@ -10,6 +10,26 @@ export interface EpochRecord {
   imagesPerSec: number;
 }
 
+/** Explanation quality of the best checkpoint on the run's probe set (packages/ml explanationQuality). */
+export interface ExplanationRecord {
+  probeImages: number;
+  meanCompletenessGap: number;
+  meanStepsUsed: number;
+  deletionAuc: number;
+  insertionAuc: number;
+  maskShare: number | null;
+  durationMs: number;
+  perImage: {
+    path: string;
+    label: number;
+    completenessGap: number;
+    stepsUsed: number;
+    deletionAuc: number;
+    insertionAuc: number;
+    maskShare: number | null;
+  }[];
+}
+
 export interface FinalResults {
   bestEpoch: number;
   bestValF1: number;
@@ -28,6 +48,46 @@ export interface FinalResults {
   predictions: { path: string; label: number; predicted: number; probs: number[] }[];
   checkpoint: { uri: string; sha256: string; sizeBytes: number; epoch: number };
   history: EpochRecord[];
+  /** Null when not computed (eval.probePerClass 0, or the step failed). */
+  explanation?: ExplanationRecord | null;
+}
+
+/** NaN and infinities (a probe set with no image) are stored as NULL, never as a float special. */
+const finite = (v: number | null | undefined): number | null =>
+  typeof v === "number" && Number.isFinite(v) ? v : null;
+
+/** The Evaluation columns of an explanation record; every one null when there is none. */
+export function explanationColumns(e: ExplanationRecord | null | undefined) {
+  if (!e || e.probeImages === 0) {
+    return {
+      explainProbes: null,
+      explainGap: null,
+      explainSteps: null,
+      deletionAuc: null,
+      insertionAuc: null,
+      maskShare: null,
+      explainMs: null,
+      explainPerImage: null,
+    };
+  }
+  return {
+    explainProbes: e.probeImages,
+    explainGap: finite(e.meanCompletenessGap),
+    explainSteps: finite(e.meanStepsUsed),
+    deletionAuc: finite(e.deletionAuc),
+    insertionAuc: finite(e.insertionAuc),
+    maskShare: finite(e.maskShare),
+    explainMs: Math.round(e.durationMs),
+    explainPerImage: JSON.stringify(
+      e.perImage.map((p) => ({
+        ...p,
+        completenessGap: finite(p.completenessGap),
+        deletionAuc: finite(p.deletionAuc),
+        insertionAuc: finite(p.insertionAuc),
+        maskShare: finite(p.maskShare),
+      })),
+    ),
+  };
 }
 
 export function epochRows(runId: string, m: EpochRecord) {
@@ -95,14 +155,21 @@ export class ResultsStore {
       })),
     );
     const best = r.history.find((h) => h.epoch === r.bestEpoch);
+    const ex = explanationColumns(r.explanation);
     await this.sql.begin(async (tx) => {
       for (const table of ["Evaluation", "PrCurvePoint", "ConfusionMatrix", "Prediction"]) {
         await tx`DELETE FROM ${tx(table)} WHERE "runId" = ${runId} AND split = 'test'`;
       }
       await tx`DELETE FROM "Checkpoint" WHERE "runId" = ${runId} AND kind = 'best'`;
-      await tx`INSERT INTO "Evaluation" (id, "runId", split, accuracy, precision, recall, f1, "perClass", "microAp")
+      // The explanation-quality figures ride on the test evaluation row: the delete above makes a
+      // repeated write (retry, or a run resumed after a crash) replace them, never duplicate them.
+      await tx`INSERT INTO "Evaluation" (id, "runId", split, accuracy, precision, recall, f1, "perClass", "microAp",
+          "explainProbes", "explainGap", "explainSteps", "deletionAuc", "insertionAuc", "maskShare", "explainMs",
+          "explainPerImage")
         VALUES (gen_random_uuid()::text, ${runId}, 'test', ${r.test.accuracy}, ${r.test.precision}, ${r.test.recall},
-          ${r.test.f1}, ${JSON.stringify(r.test.perClass)}::text::jsonb, ${r.test.microAp})`;
+          ${r.test.f1}, ${JSON.stringify(r.test.perClass)}::text::jsonb, ${r.test.microAp},
+          ${ex.explainProbes}, ${ex.explainGap}, ${ex.explainSteps}, ${ex.deletionAuc}, ${ex.insertionAuc},
+          ${ex.maskShare}, ${ex.explainMs}, ${ex.explainPerImage}::text::jsonb)`;
       await tx`
         INSERT INTO "PrCurvePoint" ("runId", split, curve, idx, threshold, precision, recall)
         SELECT ${runId}, 'test', p.curve, p.idx, p.threshold, p.precision, p.recall

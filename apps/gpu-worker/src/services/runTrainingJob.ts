@@ -78,8 +78,9 @@ export async function runTrainingJob(
   const handle = (ctx.trainer === "noop" ? noopTrainer : trainInThread)(
     { config, runDir, initFrom, backend: ctx.backend },
     {
-      log: (msg, fields) => {
-        log.info(fields ?? {}, msg);
+      log: (msg, fields, level) => {
+        if (level === "warn") log.warn(fields ?? {}, msg);
+        else log.info(fields ?? {}, msg);
         void job.log(`${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`).catch(() => {});
       },
       resumed: (epoch, history) => {
@@ -147,7 +148,21 @@ export async function runTrainingJob(
   );
   await ctx.registry.setCurrentRun(null).catch(() => {});
   log.info(
-    { testF1: r.test.f1, bestEpoch: r.bestEpoch, epochs: r.epochsRun, backend: outcome.backend },
+    {
+      testF1: r.test.f1,
+      bestEpoch: r.bestEpoch,
+      epochs: r.epochsRun,
+      backend: outcome.backend,
+      ...(r.explanation
+        ? {
+            explainGap: r.explanation.meanCompletenessGap,
+            deletionAuc: r.explanation.deletionAuc,
+            insertionAuc: r.explanation.insertionAuc,
+            maskShare: r.explanation.maskShare,
+            explainMs: r.explanation.durationMs,
+          }
+        : {}),
+    },
     "run succeeded",
   );
   const checkpoint: CheckpointRef = {

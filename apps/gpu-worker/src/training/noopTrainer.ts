@@ -58,6 +58,7 @@ export function noopTrainer(
         ],
         curves: { bacteria: curve, normal: curve, virus: curve, micro: curve },
       },
+      explanation: null,
       checkpointDir: path.join(input.runDir, "checkpoint"),
       checkpoint: { sha256: "0".repeat(64), sizeBytes: 0, epoch: 1 },
     },

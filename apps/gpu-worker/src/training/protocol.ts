@@ -11,7 +11,7 @@ export interface TrainThreadInput {
 }
 
 export type TrainThreadMessage =
-  | { type: "log"; msg: string; fields?: Record<string, unknown> }
+  | { type: "log"; msg: string; fields?: Record<string, unknown>; level?: "info" | "warn" }
   | { type: "resumed"; epoch: number; history: EpochRecord[] }
   | { type: "epoch"; metrics: EpochRecord }
   | {

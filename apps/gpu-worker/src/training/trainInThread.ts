@@ -21,7 +21,7 @@ export interface TrainHandle {
 export function trainInThread(
   input: Omit<TrainThreadInput, "stopFlag">,
   on: {
-    log: (msg: string, fields?: Record<string, unknown>) => void;
+    log: (msg: string, fields?: Record<string, unknown>, level?: "info" | "warn") => void;
     epoch: (m: EpochRecord) => void;
     resumed: (epoch: number, history: EpochRecord[]) => void;
   },
@@ -33,7 +33,7 @@ export function trainInThread(
   const done = new Promise<TrainOutcome>((resolve, reject) => {
     let settled = false;
     thread.on("message", (m: TrainThreadMessage) => {
-      if (m.type === "log") on.log(m.msg, m.fields);
+      if (m.type === "log") on.log(m.msg, m.fields, m.level);
       else if (m.type === "epoch") on.epoch(m.metrics);
       else if (m.type === "resumed") on.resumed(m.epoch, m.history);
       else if (m.type === "done") {

@@ -2,8 +2,12 @@ import { parentPort, workerData } from "node:worker_threads";
 import {
   configHash,
   DatasetError,
+  type ExplanationQuality,
+  ExplanationQualityStoppedError,
   initBackend,
+  qualityLogFields,
   readResumeState,
+  runExplanationQuality,
   TrainingCancelledError,
   trainPipeline,
 } from "@xnn/ml";
@@ -14,6 +18,31 @@ import type { TrainThreadInput, TrainThreadMessage } from "./protocol";
 const input = workerData as TrainThreadInput;
 const post = (m: TrainThreadMessage) => parentPort!.postMessage(m);
 const stop = new Int32Array(input.stopFlag);
+const shouldStop = () => Atomics.load(stop, 0) === 1;
+
+/**
+ * Explanation quality of the best checkpoint (reloaded from disk, as the test evaluation is), on
+ * the run's probe set. A failure here is logged and leaves the figures empty: it never fails a run
+ * whose training and evaluation succeeded. A stop request (shutdown) propagates, so the job goes
+ * back to the queue and the next worker redoes only the evaluation and this step.
+ */
+async function qualityOf(checkpointDir: string): Promise<ExplanationQuality | null> {
+  if (input.config.eval.probePerClass <= 0) return null;
+  try {
+    const q = await runExplanationQuality(input.config, checkpointDir, { shouldStop });
+    if (q) post({ type: "log", msg: "explanation quality (best checkpoint)", fields: qualityLogFields(q) });
+    return q;
+  } catch (err) {
+    if (err instanceof ExplanationQualityStoppedError) throw err;
+    post({
+      type: "log",
+      level: "warn",
+      msg: "explanation quality failed; the run's results are stored without it",
+      fields: { err: (err as Error).message },
+    });
+    return null;
+  }
+}
 
 try {
   const { backend, reason } = await initBackend(input.backend);
@@ -35,9 +64,10 @@ try {
     initFrom: input.initFrom ?? undefined,
     resumeFrom,
     onEpoch: (metrics) => post({ type: "epoch", metrics }),
-    shouldStop: () => Atomics.load(stop, 0) === 1,
+    shouldStop,
     log: (msg, fields) => post({ type: "log", msg, fields }),
   });
+  const explanation = await qualityOf(result.bestCheckpoint.dir);
   post({
     type: "done",
     backend: result.backend,
@@ -49,6 +79,7 @@ try {
       history: result.history,
       predictions: result.predictions,
       test: result.test,
+      explanation,
       checkpointDir: result.bestCheckpoint.dir,
       checkpoint: {
         sha256: result.bestCheckpoint.sha256,
@@ -60,6 +91,10 @@ try {
 } catch (err) {
   const e = err as Error;
   const kind =
-    err instanceof TrainingCancelledError ? "cancelled" : err instanceof DatasetError ? "dataset" : "other";
+    err instanceof TrainingCancelledError || err instanceof ExplanationQualityStoppedError
+      ? "cancelled"
+      : err instanceof DatasetError
+        ? "dataset"
+        : "other";
   post({ type: "error", kind, message: e.message, stack: e.stack });
 }
