@@ -3,10 +3,11 @@ import { existsSync } from "node:fs";
 import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import cliProgress from "cli-progress";
 import { ConfigError } from "@xnn/shared";
+import cliProgress from "cli-progress";
 import { type BackendKind, initBackend } from "../backend/index.js";
 import { formatSkipped } from "../data/loader.js";
+import { runExplanationQuality } from "../explain/quality.js";
 import { loadPipelineFile, parseOverride } from "../train/loadPipeline.js";
 import { readResumeState } from "../train/resume.js";
 import { trainPipeline } from "../train/train.js";
@@ -17,7 +18,9 @@ const USAGE = `usage: pnpm train <pipeline.yaml> [--out runs] [--backend auto|wa
 
 Trains one pipeline stage without queue or database and writes <out>/<id>/:
   config.json, metrics.jsonl (one line per epoch), evaluation.json (test split, best checkpoint),
-  predictions.json, checkpoint/ (best val weighted F1), resume/ (last epoch, for --resume).
+  predictions.json, explanation.json (explanation quality of the best checkpoint on
+  eval.probePerClass test images per class; skipped when 0), checkpoint/ (best val weighted F1),
+  resume/ (last epoch, for --resume).
 FT stages start from an FE run's best checkpoint: --init runs/<fe-id>/checkpoint.
 --set overrides a key of the file, e.g. --set train.epochs=3 --set data.imageSize=64.`;
 
@@ -142,6 +145,12 @@ async function main(): Promise<void> {
     },
   });
 
+  if (config.eval.probePerClass > 0)
+    writeLine(`explanation quality: ${config.eval.probePerClass} test images per class, best checkpoint`);
+  const quality = await runExplanationQuality(config, result.bestCheckpoint.dir);
+  if (quality)
+    await writeFile(path.join(runDir, "explanation.json"), `${JSON.stringify(quality, null, 1)}\n`);
+
   await writeFile(path.join(runDir, "evaluation.json"), `${JSON.stringify(result.test, null, 1)}\n`);
   await writeFile(path.join(runDir, "predictions.json"), `${JSON.stringify(result.predictions, null, 1)}\n`);
   await writeFile(
@@ -163,6 +172,9 @@ async function main(): Promise<void> {
         : "";
     }),
     `  confusion (rows true, cols predicted): ${JSON.stringify(t.confusion)}`,
+    quality
+      ? `  explanation (${quality.probeImages} probe images, ${(quality.durationMs / 1000).toFixed(1)} s): IG gap ${fmt(quality.meanCompletenessGap)} (mean ${quality.meanStepsUsed.toFixed(0)} steps), deletion AUC ${fmt(quality.deletionAuc)} (lower is better), insertion AUC ${fmt(quality.insertionAuc)}, mask share ${quality.maskShare === null ? "n/a (no masks)" : fmt(quality.maskShare)}`
+      : "  explanation quality skipped (eval.probePerClass 0)",
     `  checkpoint ${path.relative(process.cwd(), result.bestCheckpoint.dir)} sha256 ${result.bestCheckpoint.sha256.slice(0, 16)}… ${(result.bestCheckpoint.sizeBytes / 1e6).toFixed(2)} MB`,
     `  ${formatSkipped(result.skipped)}`,
     `  wall time ${(result.durationMs / 1000).toFixed(1)} s`,
