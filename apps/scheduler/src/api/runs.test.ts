@@ -21,7 +21,33 @@ beforeAll(async () => {
     statusOf: (i) => STATUSES[i % STATUSES.length]!,
   });
   await seedRuns(h.sql, { sweepId: "seeded-b", task: "xray", runs: 15, seed: 7 });
+  // Explanation quality as the worker writes it, on run 0's test evaluation (run 1 has none).
+  await h.sql`UPDATE "Evaluation" SET "explainProbes" = 6, "explainGap" = 0.031, "explainSteps" = 83.3,
+      "deletionAuc" = 0.21, "insertionAuc" = 0.64, "maskShare" = 0.72, "explainMs" = 4200,
+      "explainPerImage" = ${JSON.stringify(PER_IMAGE)}::text::jsonb
+    WHERE "runId" = ${seedRunId(SWEEP, 0)} AND split = 'test'`;
 });
+
+const PER_IMAGE = [
+  {
+    path: "test/bacteria/0.png",
+    label: 0,
+    completenessGap: 0.02,
+    stepsUsed: 50,
+    deletionAuc: 0.2,
+    insertionAuc: 0.6,
+    maskShare: 0.72,
+  },
+];
+const EXPLANATION = {
+  probes: 6,
+  gap: 0.031,
+  steps: 83.3,
+  deletionAuc: 0.21,
+  insertionAuc: 0.64,
+  maskShare: 0.72,
+  durationMs: 4200,
+};
 
 beforeEach(async () => {
   const t = await createTestServer(h);
@@ -85,6 +111,7 @@ describe("GET /api/runs", () => {
         "finishedAt",
         "error",
         "isProduction",
+        "explanation",
       ].sort(),
     );
     expect(res.body[0]).toMatchObject({
@@ -95,7 +122,11 @@ describe("GET /api/runs", () => {
       stage: "fe",
       queuedAt: "2026-01-01T00:00:00.000Z",
       startedAt: null,
+      explanation: EXPLANATION,
     });
+    const two = await get(`/api/runs?${q({ filter: { id: [seedRunId(SWEEP, 1), seedRunId(SWEEP, 2)] } })}`);
+    // Run 1 succeeded without explanation figures; run 2 failed, so it has no evaluation at all.
+    expect(two.body.map((r: { explanation: unknown }) => r.explanation)).toEqual([null, null]);
     const byKey = await get(
       `/api/runs?${q({ filter: { sweepId: SWEEP, q: "RESNET18-balanced-fe-1" }, range: [0, 99] })}`,
     );
@@ -151,6 +182,8 @@ describe("GET /api/runs/:id and its series", () => {
     expect(res.body.confusion.test.classNames).toEqual(SEED_CLASSES);
     expect(res.body.checkpoint).toMatchObject({ epoch: 4, sizeBytes: 1234 });
     expect(res.body.config.train.epochs).toBe(5);
+    expect(res.body.explanation).toEqual({ ...EXPLANATION, perImage: PER_IMAGE });
+    expect((await get(`/api/runs/${seedRunId(SWEEP, 1)}`)).body.explanation).toBeNull();
     expect((await get("/api/runs/nope")).status).toBe(404);
   });
 
@@ -197,7 +230,13 @@ describe("GET /api/compare", () => {
     expect(diffKeys).not.toContain("train.batchSize");
     const lr = res.body.configDiff.find((d: { key: string }) => d.key === "train.learningRate");
     expect(lr.values).toEqual({ [ids[0]!]: 0.003, [ids[1]!]: 0.001, [ids[2]!]: 0.01 });
-    expect(res.body.explanation).toBeNull();
+    expect(res.body.runs.map((r: { explanation: unknown }) => r.explanation)).toEqual([
+      null,
+      EXPLANATION,
+      null,
+    ]);
+    expect(first.metrics.test).not.toHaveProperty("explainGap");
+    expect(res.body).not.toHaveProperty("explanation");
   });
 
   it("keeps thinned curves of finished runs and drops them when the points change", async () => {

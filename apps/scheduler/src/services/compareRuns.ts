@@ -3,6 +3,7 @@ import { type ConfigDiffEntry, configDiff } from "./configDiff";
 import type { RunCurves } from "./runCurves";
 import { displayCurves } from "./runCurves";
 import { epochSeries } from "./runMetrics";
+import { type ExplanationColumns, type ExplanationSummary, toExplanation } from "./runRows";
 
 export const MAX_COMPARE_RUNS = 500;
 
@@ -19,13 +20,13 @@ export interface ComparedRun {
   epochs: Record<string, Record<string, (number | null)[]>>;
   curves: RunCurves["curves"];
   confusion: { classNames: string[]; counts: unknown } | null;
+  /** Explanation quality on the test probe set; null when not recorded. */
+  explanation: ExplanationSummary | null;
 }
 
 export interface Comparison {
   runs: ComparedRun[];
   configDiff: ConfigDiffEntry[];
-  /** Explanation-quality scores per run, once the worker records them; null until then. */
-  explanation: Record<string, unknown> | null;
 }
 
 /**
@@ -52,7 +53,7 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
              "testF1", "bestValF1", config
       FROM "Run" WHERE id = ANY(${arr})`,
     sql<
-      {
+      ({
         runId: string;
         accuracy: number;
         precision: number;
@@ -61,9 +62,10 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
         microAp: number;
         loss: number | null;
         perClass: unknown;
-      }[]
+      } & ExplanationColumns)[]
     >`
-      SELECT "runId", accuracy, precision, recall, f1, "microAp", loss, "perClass"
+      SELECT "runId", accuracy, precision, recall, f1, "microAp", loss, "perClass",
+             "explainProbes", "explainGap", "explainSteps", "deletionAuc", "insertionAuc", "maskShare", "explainMs"
       FROM "Evaluation" WHERE "runId" = ANY(${arr}) AND split = 'test'`,
     sql<{ runId: string; classNames: string[]; counts: unknown }[]>`
       SELECT "runId", "classNames", counts FROM "ConfusionMatrix"
@@ -82,7 +84,17 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
     runs: ordered.map((r) => {
       const ev = evalById.get(r.id);
       const cm = confusionById.get(r.id);
-      const { runId: _evRun, ...test } = ev ?? { runId: "" };
+      const test = ev
+        ? {
+            accuracy: ev.accuracy,
+            precision: ev.precision,
+            recall: ev.recall,
+            f1: ev.f1,
+            microAp: ev.microAp,
+            loss: ev.loss,
+            perClass: ev.perClass,
+          }
+        : null;
       return {
         id: r.id,
         key: r.key,
@@ -92,14 +104,14 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
         status: r.status,
         testF1: r.testF1,
         bestValF1: r.bestValF1,
-        metrics: { test: ev ? test : null },
+        metrics: { test },
         epochs: series.get(r.id) ?? {},
         curves: curves.get(r.id)?.curves ?? {},
         confusion: cm ? { classNames: cm.classNames, counts: cm.counts } : null,
+        explanation: toExplanation(ev),
       };
     }),
     configDiff: configDiff(ordered.map((r) => ({ id: r.id, config: r.config }))),
-    explanation: null,
     missing: runIds.filter((id) => !byId.has(id)),
   };
 }

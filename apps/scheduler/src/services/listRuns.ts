@@ -1,5 +1,5 @@
 import type { RunStatus, Sql, Stage } from "@xnn/db";
-import type { RunRow } from "./runRows";
+import { type ExplanationColumns, type RunRow, toExplanation } from "./runRows";
 export const RUN_SORT_FIELDS = [
   "id",
   "key",
@@ -68,21 +68,47 @@ export async function listRuns(
         (SELECT id, NULL, 1 FROM "Run" WHERE ${where} AND ${column} IS NULL ORDER BY id LIMIT ${upTo})`
     : sql`(SELECT id, ${column} AS s, 0 AS part FROM "Run" WHERE ${where} ORDER BY ${column} ${dir}, id LIMIT ${upTo})`;
   const [rows, count] = await Promise.all([
-    sql<RunRow[]>`
+    sql<(Omit<RunRow, "explanation"> & ExplanationColumns)[]>`
       SELECT r.id, r."sweepId", r.key, r.model, r."classWeighting", r.stage::text AS stage,
              r.status::text AS status, r.attempt, r."epochsDone", (r.config #> '{train,epochs}') AS epochs,
              r."bestEpoch", r."bestValF1", r."bestValLoss", r."testF1", r."workerId",
              r."queuedAt" AT TIME ZONE 'UTC' AS "queuedAt", r."startedAt" AT TIME ZONE 'UTC' AS "startedAt",
              r."finishedAt" AT TIME ZONE 'UTC' AS "finishedAt", r.error,
              EXISTS (SELECT 1 FROM "ModelVersion" mv WHERE mv."runId" = r.id AND mv.alias = 'production')
-               AS "isProduction"
+               AS "isProduction",
+             e."explainProbes", e."explainGap", e."explainSteps", e."deletionAuc", e."insertionAuc",
+             e."maskShare", e."explainMs"
       FROM (${page}) p JOIN "Run" r ON r.id = p.id
+        LEFT JOIN "Evaluation" e ON e."runId" = r.id AND e.split = 'test'
       ORDER BY p.part, p.s ${dir}, p.id
       OFFSET ${options.skip} LIMIT ${options.take}`,
     sql<{ total: number }[]>`SELECT count(*)::int AS total FROM "Run" WHERE ${where}`,
   ]);
   return {
-    rows: rows.map((r) => ({ ...r, epochs: typeof r.epochs === "number" ? r.epochs : null })),
+    rows: rows.map(
+      ({
+        explainProbes,
+        explainGap,
+        explainSteps,
+        deletionAuc,
+        insertionAuc,
+        maskShare,
+        explainMs,
+        ...r
+      }) => ({
+        ...r,
+        epochs: typeof r.epochs === "number" ? r.epochs : null,
+        explanation: toExplanation({
+          explainProbes,
+          explainGap,
+          explainSteps,
+          deletionAuc,
+          insertionAuc,
+          maskShare,
+          explainMs,
+        }),
+      }),
+    ),
     total: count[0]?.total ?? 0,
   };
 }

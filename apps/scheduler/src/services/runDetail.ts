@@ -1,5 +1,5 @@
 import type { PrismaClient } from "@xnn/db";
-import { productionRunIds, type RunRow, runRowSelect, toRunRow } from "./runRows";
+import { type ExplanationSummary, productionRunIds, type RunRow, runRowSelect, toRunRow } from "./runRows";
 
 export interface EvaluationSummary {
   accuracy: number;
@@ -11,7 +11,20 @@ export interface EvaluationSummary {
   loss: number | null;
 }
 
+/** One probe image's scores, as the worker stored them. */
+export interface ProbeImageScore {
+  path: string;
+  label: number;
+  completenessGap: number | null;
+  stepsUsed: number;
+  deletionAuc: number | null;
+  insertionAuc: number | null;
+  maskShare: number | null;
+}
+
 export interface RunDetail extends RunRow {
+  /** The list row's summary plus each probe image's scores. */
+  explanation: (ExplanationSummary & { perImage: ProbeImageScore[] }) | null;
   config: unknown;
   feRunId: string | null;
   evaluations: { val?: EvaluationSummary; test?: EvaluationSummary };
@@ -53,8 +66,18 @@ export async function getRunDetail(prisma: PrismaClient, id: string): Promise<Ru
     };
   }
   const best = checkpoints.find((c) => c.epoch === run.bestEpoch) ?? checkpoints[0];
+  const test = evaluations.find((e) => e.split === "test");
+  const rowOut = toRunRow(row, production, test);
   return {
-    ...toRunRow(row, production),
+    ...rowOut,
+    explanation: rowOut.explanation
+      ? {
+          ...rowOut.explanation,
+          perImage: Array.isArray(test?.explainPerImage)
+            ? (test.explainPerImage as unknown as ProbeImageScore[])
+            : [],
+        }
+      : null,
     config: run.config,
     feRunId,
     evaluations: evals,

@@ -25,6 +25,48 @@ export const runRowSelect = {
 
 type SelectedRun = Prisma.RunGetPayload<{ select: typeof runRowSelect }>;
 
+/**
+ * Explanation quality of the run's best checkpoint on its probe set (eval.probePerClass test
+ * images per class), as the worker stored it on the test evaluation. `gap`: mean Integrated
+ * Gradients completeness gap (lower is better); `steps`: mean IG interval count used;
+ * `deletionAuc`: lower is better; `insertionAuc`: higher is better; `maskShare`: share of positive
+ * attribution inside the lesion masks (null without masks); `durationMs`: cost of the step.
+ */
+export interface ExplanationSummary {
+  probes: number;
+  gap: number | null;
+  steps: number | null;
+  deletionAuc: number | null;
+  insertionAuc: number | null;
+  maskShare: number | null;
+  durationMs: number | null;
+}
+
+/** The Evaluation columns the summary is read from. */
+export interface ExplanationColumns {
+  explainProbes: number | null;
+  explainGap: number | null;
+  explainSteps: number | null;
+  deletionAuc: number | null;
+  insertionAuc: number | null;
+  maskShare: number | null;
+  explainMs: number | null;
+}
+
+/** Null when the run has no test evaluation or its quality was not computed. */
+export function toExplanation(e: ExplanationColumns | null | undefined): ExplanationSummary | null {
+  if (!e || e.explainProbes === null) return null;
+  return {
+    probes: e.explainProbes,
+    gap: e.explainGap,
+    steps: e.explainSteps,
+    deletionAuc: e.deletionAuc,
+    insertionAuc: e.insertionAuc,
+    maskShare: e.maskShare,
+    durationMs: e.explainMs,
+  };
+}
+
 export interface RunRow {
   id: string;
   sweepId: string;
@@ -46,6 +88,8 @@ export interface RunRow {
   finishedAt: Date | null;
   error: string | null;
   isProduction: boolean;
+  /** Explanation quality on the test probe set; null until (or unless) the worker recorded it. */
+  explanation: ExplanationSummary | null;
 }
 
 export function epochsOf(config: unknown): number | null {
@@ -53,9 +97,18 @@ export function epochsOf(config: unknown): number | null {
   return typeof epochs === "number" ? epochs : null;
 }
 
-export function toRunRow(run: SelectedRun, productionRunIds: Set<string>): RunRow {
+export function toRunRow(
+  run: SelectedRun,
+  productionRunIds: Set<string>,
+  testEvaluation?: ExplanationColumns | null,
+): RunRow {
   const { config, ...rest } = run;
-  return { ...rest, epochs: epochsOf(config), isProduction: productionRunIds.has(run.id) };
+  return {
+    ...rest,
+    epochs: epochsOf(config),
+    isProduction: productionRunIds.has(run.id),
+    explanation: toExplanation(testEvaluation),
+  };
 }
 
 /** Which of these runs back a task's current production model. */
