@@ -29,6 +29,32 @@ export interface SweepDetail extends SweepRow {
   production: { runId: string; version: number } | null;
 }
 
+/**
+ * Explanation quality of a run's best checkpoint on its test probe set (eval.probePerClass images
+ * per class): mean IG completeness gap (lower is better) and the IG steps it took, deletion AUC
+ * (lower is better), insertion AUC (higher is better), share of positive attribution inside the
+ * lesion masks (null without masks), and the step's wall time.
+ */
+export interface ExplanationSummary {
+  probes: number;
+  gap: number | null;
+  steps: number | null;
+  deletionAuc: number | null;
+  insertionAuc: number | null;
+  maskShare: number | null;
+  durationMs: number | null;
+}
+
+export interface ProbeImageScore {
+  path: string;
+  label: number;
+  completenessGap: number | null;
+  stepsUsed: number;
+  deletionAuc: number | null;
+  insertionAuc: number | null;
+  maskShare: number | null;
+}
+
 export interface RunRow {
   id: string;
   sweepId: string;
@@ -50,6 +76,8 @@ export interface RunRow {
   finishedAt: string | null;
   error: string | null;
   isProduction: boolean;
+  /** null until (or unless) the worker recorded it. */
+  explanation?: ExplanationSummary | null;
 }
 
 export interface ClassMetrics {
@@ -92,6 +120,8 @@ export interface RunDetail extends RunRow {
     valF1: number | null;
   } | null;
   worker: { id: string; host: string; backend: string } | null;
+  /** perImage is absent while the page shows the list's row (react-admin's cache) before the detail arrives. */
+  explanation?: (ExplanationSummary & { perImage?: ProbeImageScore[] }) | null;
 }
 
 export type MetricName = "loss" | "accuracy" | "f1" | "precision" | "recall" | "lr";
@@ -135,13 +165,12 @@ export interface CompareRun {
   curves: Record<string, PrCurve>;
   confusion: Confusion | Record<string, Confusion> | null;
   isProduction?: boolean;
+  explanation?: ExplanationSummary | null;
 }
 
 export interface CompareResponse {
   runs: CompareRun[];
   configDiff: Array<{ key: string; values: Record<string, unknown> }>;
-  /** Explanation-quality scores per run once workers record them; null until then. */
-  explanation?: Record<string, unknown> | string | null;
 }
 
 export interface ValidationIssue {

@@ -126,11 +126,6 @@ export function ComparePage() {
       )}
       {data && ids.length > 0 && (
         <>
-          {data.explanation && (
-            <Alert severity="info" sx={{ mb: 2 }} data-testid="compare-explanation">
-              {typeof data.explanation === "string" ? data.explanation : JSON.stringify(data.explanation)}
-            </Alert>
-          )}
           <Section title="Metrics and config differences">
             <CompareTable
               data={data}

@@ -14,7 +14,47 @@ import { ProductionBadge } from "../common/ProductionBadge";
 import type { CompareResponse, CompareRun } from "../types";
 import { formatValue } from "./compareData";
 
-type Column = { id: string; label: string; value: (r: CompareRun) => unknown; numeric?: boolean };
+type Column = {
+  id: string;
+  label: string;
+  value: (r: CompareRun) => unknown;
+  numeric?: boolean;
+  /** Shown on hover over the header. */
+  title?: string;
+};
+
+/** Explanation quality (test probe set): two runs with equal F1 can differ in how sensibly they decide. */
+const EXPLANATION_COLUMNS: Column[] = [
+  {
+    id: "explainGap",
+    label: "IG gap ↓",
+    value: (r) => r.explanation?.gap ?? null,
+    numeric: true,
+    title: "mean Integrated Gradients completeness gap on the probe images (lower is better)",
+  },
+  {
+    id: "deletionAuc",
+    label: "deletion AUC ↓",
+    value: (r) => r.explanation?.deletionAuc ?? null,
+    numeric: true,
+    title: "true-class probability as the most-attributed pixels are removed (lower is better)",
+  },
+  {
+    id: "insertionAuc",
+    label: "insertion AUC ↑",
+    value: (r) => r.explanation?.insertionAuc ?? null,
+    numeric: true,
+    title:
+      "true-class probability as the most-attributed pixels are added to a black image (higher is better)",
+  },
+  {
+    id: "maskShare",
+    label: "mask share ↑",
+    value: (r) => r.explanation?.maskShare ?? null,
+    numeric: true,
+    title: "share of positive attribution inside the lesion masks (higher is better)",
+  },
+];
 
 /** Metrics and every differing config key, one row per run, sortable, paginated. */
 export function CompareTable({
@@ -38,13 +78,15 @@ export function CompareTable({
       { id: "testAcc", label: "test accuracy", value: (r) => test(r)?.accuracy ?? null, numeric: true },
       { id: "microAp", label: "test micro AP", value: (r) => test(r)?.microAp ?? null, numeric: true },
     ];
+    // Shown once any compared run has the figures (runs from before they existed have none).
+    const explainCols = data.runs.some((r) => r.explanation) ? EXPLANATION_COLUMNS : [];
     const configCols: Column[] = data.configDiff.map((d) => ({
       id: `config:${d.key}`,
       label: d.key,
       value: (r) => d.values[r.id],
     }));
-    return [...metricCols, ...configCols];
-  }, [data.configDiff]);
+    return [...metricCols, ...explainCols, ...configCols];
+  }, [data.configDiff, data.runs]);
 
   const sorted = useMemo(() => {
     const col = columns.find((c) => c.id === sort.id);
@@ -89,6 +131,8 @@ export function CompareTable({
                 <TableCell
                   key={c.id}
                   align={c.numeric ? "right" : "left"}
+                  title={c.title}
+                  data-testid={c.id.startsWith("config:") ? undefined : `compare-col-${c.id}`}
                   sx={
                     c.id.startsWith("config:") ? { fontFamily: "monospace", bgcolor: "#fff8e1" } : undefined
                   }

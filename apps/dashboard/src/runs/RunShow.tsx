@@ -15,6 +15,7 @@ import { useApiQuery } from "../useApiQuery";
 import { EpochCurves } from "./EpochCurves";
 import { PromoteRunButton } from "./PromoteRunButton";
 import { RunEvaluation } from "./RunEvaluation";
+import { RunExplanationQuality } from "./RunExplanationQuality";
 
 const ACTIVE = new Set(["queued", "running"]);
 
@@ -144,6 +145,11 @@ function RunBody() {
       <Section title="Evaluation" testId="run-evaluation">
         <RunEvaluation run={run} />
       </Section>
+      {(run.explanation || run.status === "succeeded") && (
+        <Section title="Explanation quality (test probe set)" testId="run-explanation">
+          <RunExplanationQuality run={run} />
+        </Section>
+      )}
       <Section title="Config">
         <Box
           component="pre"
