@@ -244,7 +244,11 @@ describe("seeded initialisation", () => {
         const f = probe.apply(tf.randomUniform([4, 32, 32, 3], 0, 1, "float32", 2), {
           training: true,
         }) as tf.Tensor;
-        return tf.moments(tf.mean(f, [1, 2]), 0).variance.sqrt().mean().dataSync()[0] as number;
+        return tf
+          .moments(tf.mean(f, [1, 2]), 0)
+          .variance.sqrt()
+          .mean()
+          .dataSync()[0] as number;
       });
       expect(spread).toBeGreaterThan(1e-3);
     } finally {

@@ -12,7 +12,11 @@ function head(d: number, seed: number): tf.LayersModel {
   let x = input;
   [20, 10, 5].forEach((units, i) => {
     x = tf.layers
-      .dense({ units, name: `head_dense_${i + 1}`, kernelInitializer: tf.initializers.heNormal({ seed: seed + i }) })
+      .dense({
+        units,
+        name: `head_dense_${i + 1}`,
+        kernelInitializer: tf.initializers.heNormal({ seed: seed + i }),
+      })
       .apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `head_relu_${i + 1}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.dropout({ rate: 0.2, name: `head_dropout_${i + 1}` }).apply(x) as tf.SymbolicTensor;
@@ -34,7 +38,10 @@ afterAll(() => {
 });
 
 function activeShare(model: tf.LayersModel, feats: tf.Tensor2D, layer: string): number[] {
-  const probe = tf.model({ inputs: model.inputs, outputs: model.getLayer(layer).output as tf.SymbolicTensor });
+  const probe = tf.model({
+    inputs: model.inputs,
+    outputs: model.getLayer(layer).output as tf.SymbolicTensor,
+  });
   return tf.tidy(() => {
     const a = probe.predict(feats) as tf.Tensor2D;
     return Array.from(tf.mean(tf.cast(tf.greater(a, 0), "float32"), 0).dataSync());
@@ -59,7 +66,10 @@ it("centres every hidden head unit on the data: none is on for every image or of
     }
   }
   // Pre-activations of the first layer are standardised per unit.
-  const pre = tf.model({ inputs: model.inputs, outputs: model.getLayer("head_dense_1").output as tf.SymbolicTensor });
+  const pre = tf.model({
+    inputs: model.inputs,
+    outputs: model.getLayer("head_dense_1").output as tf.SymbolicTensor,
+  });
   const { mean, variance } = tf.tidy(() => tf.moments(pre.predict(feats) as tf.Tensor, 0));
   for (const m of mean.dataSync()) expect(Math.abs(m)).toBeLessThan(1e-3);
   for (const v of variance.dataSync()) expect(v).toBeCloseTo(1, 2);
@@ -70,11 +80,17 @@ it("leaves the logits layer and the model's outputs shape as they were, and leak
   const feats = features(64, 16);
   const model = head(16, 2);
   models.push(model);
-  const logitsBefore = model.getLayer("head_logits").getWeights().map((w) => Array.from(w.dataSync()));
+  const logitsBefore = model
+    .getLayer("head_logits")
+    .getWeights()
+    .map((w) => Array.from(w.dataSync()));
   const n0 = tf.memory().numTensors;
   initHeadFromData(model, feats);
   expect(tf.memory().numTensors).toBe(n0);
-  const logitsAfter = model.getLayer("head_logits").getWeights().map((w) => Array.from(w.dataSync()));
+  const logitsAfter = model
+    .getLayer("head_logits")
+    .getWeights()
+    .map((w) => Array.from(w.dataSync()));
   expect(logitsAfter).toEqual(logitsBefore);
   const out = model.predict(feats) as tf.Tensor;
   expect(out.shape).toEqual([64, 3]);
@@ -93,17 +109,29 @@ it("revives only the dead units: live units keep their exact weights, dead ones 
   dense1.setWeights([k, killed]);
   killed.dispose();
   expect(activeShare(model, feats, "head_relu_1").slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
-  const liveKernel = tf.tidy(() => tf.slice(dense1.getWeights()[0] as tf.Tensor2D, [0, 5], [16, 15]).arraySync());
-  const layer2 = model.getLayer("head_dense_2").getWeights().map((w) => Array.from(w.dataSync()));
+  const liveKernel = tf.tidy(() =>
+    tf.slice(dense1.getWeights()[0] as tf.Tensor2D, [0, 5], [16, 15]).arraySync(),
+  );
+  const layer2 = model
+    .getLayer("head_dense_2")
+    .getWeights()
+    .map((w) => Array.from(w.dataSync()));
 
   const report = reviveDeadHeadUnits(model, feats, 7);
   expect(report[0]?.revived).toBe(5);
   const share = activeShare(model, feats, "head_relu_1");
   for (const s of share.slice(0, 5)) expect(s).toBeGreaterThan(0.2);
-  const liveAfter = tf.tidy(() => tf.slice(dense1.getWeights()[0] as tf.Tensor2D, [0, 5], [16, 15]).arraySync());
+  const liveAfter = tf.tidy(() =>
+    tf.slice(dense1.getWeights()[0] as tf.Tensor2D, [0, 5], [16, 15]).arraySync(),
+  );
   expect(liveAfter).toEqual(liveKernel);
   // Later layers had no dead unit, so they are untouched.
   expect(report[1]?.revived).toBe(0);
-  expect(model.getLayer("head_dense_2").getWeights().map((w) => Array.from(w.dataSync()))).toEqual(layer2);
+  expect(
+    model
+      .getLayer("head_dense_2")
+      .getWeights()
+      .map((w) => Array.from(w.dataSync())),
+  ).toEqual(layer2);
   feats.dispose();
 });

@@ -70,7 +70,13 @@ function rescaleHead(
             const dead = tf.lessEqual(tf.max(z0, 0), 0); // [units]
             revived = tf.sum(tf.cast(dead, "int32")).dataSync()[0] as number;
             const [fanIn] = k.shape;
-            const fresh = tf.randomNormal(k.shape, 0, Math.sqrt(2 / fanIn), "float32", o.seed + report.length);
+            const fresh = tf.randomNormal(
+              k.shape,
+              0,
+              Math.sqrt(2 / fanIn),
+              "float32",
+              o.seed + report.length,
+            );
             k = tf.where(tf.broadcastTo(dead, k.shape), fresh, k) as tf.Tensor2D;
             bvec = tf.where(dead, tf.zerosLike(bvec), bvec) as tf.Tensor1D;
             const z = tf.add(tf.matMul(x, k), bvec);
@@ -136,7 +142,9 @@ export function setLogitsToPrior(head: tf.LayersModel, prior: readonly number[],
   const [kernel, bias] = logits.getWeights();
   if (!kernel || !bias) throw new Error(`head layer ${logits.name}: expected a kernel and a bias`);
   if (bias.size !== prior.length)
-    throw new Error(`head layer ${logits.name} has ${bias.size} outputs but the prior has ${prior.length} classes`);
+    throw new Error(
+      `head layer ${logits.name} has ${bias.size} outputs but the prior has ${prior.length} classes`,
+    );
   const total = prior.reduce((a, b) => a + b, 0);
   const logp = prior.map((p) => Math.log(Math.max(p / total, 1e-6)));
   const mean = logp.reduce((a, b) => a + b, 0) / logp.length;

@@ -7,14 +7,14 @@ import { computeClassWeights } from "../data/classWeights.js";
 import { batches, type ImageBatch, type SkipReport } from "../data/loader.js";
 import { createRng, mixSeed, shuffleInPlace } from "../data/prng.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
-import { evaluateClassifier } from "../metrics/evaluate.js";
 import { precisionRecallF1Support } from "../metrics/classification.js";
+import { evaluateClassifier } from "../metrics/evaluate.js";
 import { buildModel, configureStage, HEAD_PREFIX } from "../models/index.js";
 import { AdamW } from "../optim/adamw.js";
-import { registerFastBatchNormGrad } from "./fastGrads.js";
 import { calibrateBatchNorm, setBatchNormMomentum } from "./batchnorm.js";
-import { initHeadFromData, reviveDeadHeadUnits, setLogitsToPrior } from "./headInit.js";
 import { BestTracker, EarlyStopping, ReduceLROnPlateau, warmupFactor } from "./callbacks.js";
+import { registerFastBatchNormGrad } from "./fastGrads.js";
+import { initHeadFromData, reviveDeadHeadUnits, setLogitsToPrior } from "./headInit.js";
 import { configHash, markReported, RESUME_MODEL_DIR, restoreOptimizer, writeResumeState } from "./resume.js";
 import {
   type BestCheckpoint,
