@@ -1,20 +1,33 @@
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { repoRoot } from "./paths";
 
 /** The size conf/demo-base's `data.dir` was generated with; imageSize there resizes on load. */
 export const DEMO_SYNTH = { n: 600, size: 128, seed: 1 } as const;
 
-/** True when `dataDir` holds a finished synthetic data set (synth.json is written last). */
+/** The generator version the demo's pipelines were tuned on (packages/ml SYNTH_GENERATOR). */
+const DEMO_GENERATOR = "xnn-synth-v2";
+
+/**
+ * True when `dataDir` holds a finished synthetic data set (synth.json is written last) made by the
+ * current generator; a set from an older generator is regenerated.
+ */
 export function syntheticDataPresent(dataDir: string): boolean {
-  return existsSync(path.join(dataDir, "synth.json"));
+  const file = path.join(dataDir, "synth.json");
+  if (!existsSync(file)) return false;
+  try {
+    return (JSON.parse(readFileSync(file, "utf8")) as { generator?: string }).generator === DEMO_GENERATOR;
+  } catch {
+    return false;
+  }
 }
 
 export async function generateDemoData(dataDir: string): Promise<void> {
   // Imported here: loading TensorFlow.js costs seconds that a rerun with data present should not pay.
   const { generateSynthetic } = await import("@xnn/ml");
-  await generateSynthetic({ out: dataDir, ...DEMO_SYNTH });
+  // force: the demo owns this folder; an older generator's set is replaced.
+  await generateSynthetic({ out: dataDir, ...DEMO_SYNTH, force: true });
 }
 
 export function dashboardBuilt(distDir: string): boolean {

@@ -14,6 +14,11 @@ import { MASKS_DIR, SPLITS, type SplitName } from "./scan.js";
  */
 
 export const SYNTH_CLASSES = ["bacteria", "normal", "virus"] as const;
+/**
+ * Written to synth.json; bumped whenever the same (n, size, seed) would render different images.
+ * v2: larger, denser consolidations and a stronger viral haze (v1 was not learnable from scratch).
+ */
+export const SYNTH_GENERATOR = "xnn-synth-v2";
 export type SynthClass = (typeof SYNTH_CLASSES)[number];
 /** Class balance of the original chest-X-ray data set this project was built for. */
 export const SYNTH_BALANCE: Record<SynthClass, number> = { bacteria: 0.475, normal: 0.27, virus: 0.255 };
@@ -521,7 +526,7 @@ export async function generateSynthetic(opts: SynthOptions): Promise<SynthSummar
     };
     await writeFile(
       path.join(tmp, "synth.json"),
-      `${JSON.stringify({ generator: "xnn-synth-v1", seed, n, size, balance: SYNTH_BALANCE, counts, predict: summary.predict }, null, 2)}\n`,
+      `${JSON.stringify({ generator: SYNTH_GENERATOR, seed, n, size, balance: SYNTH_BALANCE, counts, predict: summary.predict }, null, 2)}\n`,
     );
     await commitOutput(tmp, out);
     summary.elapsedMs = performance.now() - started;
