@@ -1,6 +1,8 @@
 import postgres from "postgres";
 
 export type Sql = postgres.Sql;
+/** The `sql` inside `sql.begin(async (tx) => ...)`: the same tagged template on one connection. */
+export type TransactionSql = postgres.TransactionSql;
 
 /**
  * postgres.js, for the hot paths Prisma is slow at (batched metric upserts) and for LISTEN/NOTIFY.
