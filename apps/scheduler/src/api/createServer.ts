@@ -6,6 +6,7 @@ import { pinoHttp } from "pino-http";
 import { BULL_BOARD_PATH, bullBoardRouter } from "./bullBoard";
 import type { ApiDeps } from "./deps";
 import { errorHandler } from "./errorHandler";
+import { gzipJson } from "./gzipJson";
 import { healthHandler } from "./health";
 import { createMetrics } from "./metrics";
 import { compareRouter } from "./routes/compare";
@@ -56,6 +57,7 @@ export function createServer(deps: ApiDeps): ApiServer {
   app.use(BULL_BOARD_PATH, bullBoardRouter(deps, queue));
 
   const api = express.Router();
+  api.use(gzipJson());
   api.use(express.json({ limit: BODY_LIMIT }));
   api.use(express.text({ limit: BODY_LIMIT, type: ["text/*", "application/yaml", "application/x-yaml"] }));
   api.use("/me", meRouter(deps));
