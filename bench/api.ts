@@ -22,9 +22,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+// fetch asks for gzip and decompresses; `bytes` is the JSON, `wire` what crossed the socket.
 async function measure(url: string, token: string, n: number) {
   const times: number[] = [];
   let bytes = 0;
+  let wire = 0;
   let first = 0;
   for (let i = 0; i < WARMUP + n; i++) {
     const t0 = process.hrtime.bigint();
@@ -35,9 +37,10 @@ async function measure(url: string, token: string, n: number) {
     if (i === 0) first = ms(t0);
     if (i >= WARMUP) times.push(ms(t0));
     bytes = body.byteLength;
+    wire = Number(res.headers.get("content-length") ?? body.byteLength);
   }
   times.sort((a, b) => a - b);
-  return { first, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, bytes };
+  return { first, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, bytes, wire };
 }
 
 const db = await createTestDatabase(testDatabaseServerUrl());
@@ -101,7 +104,7 @@ try {
       .toFixed(1)
       .padStart(
         7,
-      )} ms  ${(r.bytes / 1024).toFixed(0).padStart(6)} kB  p95/target ${(r.p95 / target).toFixed(2)} (target ${target} ms)`;
+      )} ms  ${(r.bytes / 1024).toFixed(0).padStart(6)} kB JSON ${(r.wire / 1024).toFixed(0).padStart(5)} kB sent  p95/target ${(r.p95 / target).toFixed(2)} (target ${target} ms)`;
   process.stdout.write(
     `${REQUESTS} requests each after ${WARMUP} warm-up, sequential, over HTTP on 127.0.0.1\n`,
   );
