@@ -33,6 +33,10 @@ const CHROMIUM_ARGS = [
 ];
 
 export interface Stack {
+  /** What a worker process needs to join this stack: its database, Redis and BullMQ prefix. */
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
   prisma: PrismaClient;
   sql: Sql;
   webUrl: string;
@@ -54,11 +58,12 @@ export async function startStack(options: { dataRoot?: string } = {}): Promise<S
   const sql = createSql(db.url, { max: 8 });
   const redis = createRedis(testRedisUrl(), "producer");
   await connectRedis(redis, testRedisUrl());
+  const queuePrefix = testQueuePrefix();
   const api: ApiServer = createServer({
     prisma,
     sql,
     redis,
-    prefix: testQueuePrefix(),
+    prefix: queuePrefix,
     confDir: path.join(repoRoot, "conf"),
     dataRoot: options.dataRoot,
     logger: createLogger("dashboard-e2e", "silent"),
@@ -73,6 +78,9 @@ export async function startStack(options: { dataRoot?: string } = {}): Promise<S
   page.on("pageerror", (err) => console.error("[page error]", err.message));
 
   return {
+    databaseUrl: db.url,
+    redisUrl: testRedisUrl(),
+    queuePrefix,
     prisma,
     sql,
     webUrl: web.url,
