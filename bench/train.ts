@@ -255,19 +255,21 @@ async function runConcurrent(cmd: string, args: string[], count: number, env?: N
       if (msg && typeof msg === "object" && "ready" in msg) onReady();
       else if (msg && typeof msg === "object" && "imgPerSec" in msg) result = msg as ChildResult;
     });
-    results.push(
-      new Promise<ChildResult>((resolve, reject) => {
-        p.on("error", reject);
-        p.on("close", (code, signal) => {
-          onReady(); // a child that died before the barrier must not hold up the others
-          if (code === 0 && result) resolve(result);
-          else {
-            const tail = stderr.trim().split("\n").slice(-3).join(" | ");
-            reject(new Error(`exit ${code ?? signal}: ${tail || "no result line"}`));
-          }
-        });
-      }),
-    );
+    // Handled by allSettled below, but only after the start barrier: mark it handled now, or a child
+    // that dies during warm-up is an unhandled rejection that kills the whole benchmark.
+    const settled = new Promise<ChildResult>((resolve, reject) => {
+      p.on("error", reject);
+      p.on("close", (code, signal) => {
+        onReady(); // a child that died before the barrier must not hold up the others
+        if (code === 0 && result) resolve(result);
+        else {
+          const tail = stderr.trim().split("\n").slice(-3).join(" | ");
+          reject(new Error(`exit ${code ?? signal}: ${tail || "no result line"}`));
+        }
+      });
+    });
+    settled.catch(() => {});
+    results.push(settled);
   }
   if (withBarrier) {
     await Promise.all(ready);
