@@ -16,6 +16,7 @@ import {
   mixSeed,
   registerFastBatchNormGrad,
   setBatchNormMomentum,
+  splitHead,
   tf,
   weightedCrossEntropy,
 } from "@xnn/ml";
@@ -140,6 +141,8 @@ async function child(): Promise<void> {
     "int32",
   );
   let globalStep = 0;
+  // As trainPipeline does for FE without cached features: the frozen backbone runs off the tape.
+  const split = mode === "fe" ? splitHead(model) : null;
 
   const trainStep = async (): Promise<void> => {
     dropouts.forEach((d, i) => {
@@ -148,8 +151,11 @@ async function child(): Promise<void> {
     const out = tf.tidy(() => {
       let pred: tf.Tensor | null = null;
       let parts: tf.Tensor | null = null;
+      const feats = split ? tf.tidy(() => split.extractor.apply(x, { training: true }) as tf.Tensor) : x;
       const { value, grads } = tf.variableGrads(() => {
-        const logits = model.apply(x, { training: true }) as tf.Tensor2D;
+        const logits = (
+          split ? split.head.apply(feats, { training: true }) : model.apply(x, { training: true })
+        ) as tf.Tensor2D;
         const ce = weightedCrossEntropy(logits, y, null);
         pred = tf.keep(tf.argMax(logits, 1));
         parts = tf.keep(tf.stack([ce.weightedSum, ce.weightSum]));

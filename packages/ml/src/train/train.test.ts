@@ -3,11 +3,13 @@ import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type PipelineConfig, type PipelineConfigInput, pipelineSchema } from "@xnn/shared";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
-import sharp from "sharp";
+import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { createRng } from "../data/prng.js";
 import { generateSynthetic } from "../data/synth.js";
+import { buildModel } from "../models/index.js";
 import { readResumeState } from "./resume.js";
 import { heapError, isHeapError, trainPipeline, weightedCrossEntropy } from "./train.js";
 import type { EpochMetrics } from "./types.js";
@@ -252,6 +254,45 @@ describe("trainPipeline on wasm (FT, all layers)", () => {
       };
       expect(saved.sha256).toBe(r.bestCheckpoint.sha256);
       expect(r.predictions).toHaveLength(r.test.n);
+    },
+    HEAVY_TIMEOUT_MS,
+  );
+});
+
+describe("trainPipeline on wasm (FE, features not cached)", () => {
+  it(
+    "trains the head only, with the frozen backbone kept off the gradient tape, and does not leak",
+    async () => {
+      await initBackend("wasm");
+      const before = tf.memory().numTensors;
+      const cfg = config({ cache: false, epochs: 2, lr: 3e-3, batchSize: 8, dir: easyDir });
+      const counts: number[] = [];
+      const r = await trainPipeline(cfg, {
+        runDir: path.join(tmp, "fe-uncached"),
+        log: quiet,
+        onEpoch: () => void counts.push(tf.memory().numTensors),
+      });
+      expect(r.cachedFeatures).toBe(false);
+      expect(r.history).toHaveLength(2);
+      expect(new Set(counts).size).toBe(1);
+      expect(tf.memory().numTensors).toBe(before);
+      const trained = await loadCheckpoint(r.bestCheckpoint.dir);
+      const { model: init } = await buildModel({
+        arch: "mobilenet_v2",
+        widthMultiplier: 0.35,
+        imageSize: SIZE,
+        numClasses: 3,
+        dropout: 0.2,
+        seed: cfg.seed,
+      });
+      const kernel = (m: tf.LayersModel, name: string) =>
+        Array.from(m.getLayer(name).getWeights()[0]?.dataSync() ?? []);
+      // Backbone convolutions are exactly as initialised; the head moved.
+      expect(kernel(trained, "Conv1")).toEqual(kernel(init, "Conv1"));
+      expect(kernel(trained, "block_16_project")).toEqual(kernel(init, "block_16_project"));
+      expect(kernel(trained, "head_dense_1")).not.toEqual(kernel(init, "head_dense_1"));
+      trained.dispose();
+      init.dispose();
     },
     HEAVY_TIMEOUT_MS,
   );

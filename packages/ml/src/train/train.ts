@@ -107,7 +107,7 @@ function headStart(model: tf.LayersModel): { index: number; features: tf.Symboli
  * Splits the model into a frozen feature extractor and the head. The head model reuses the same
  * layer objects, so training it trains the full model's head weights in place.
  */
-function splitHead(model: tf.LayersModel): { extractor: tf.LayersModel; head: tf.LayersModel } {
+export function splitHead(model: tf.LayersModel): { extractor: tf.LayersModel; head: tf.LayersModel } {
   const { index, features } = headStart(model);
   const extractor = tf.model({ name: "xnn_feature_extractor", inputs: model.inputs, outputs: features });
   const hin = tf.input({ name: "cached_features", shape: features.shape.slice(1) as number[] });
@@ -324,11 +324,29 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       });
     }
     let forward: Forward = (x, training) => model.apply(x, { training }) as tf.Tensor2D;
+    // FE without cached features: the frozen backbone runs outside the gradient tape (nothing of it
+    // is trained), so its activations are freed at once instead of being kept for a backward pass
+    // that never reaches them. Without this a 224 px batch of 32 exhausts wasm's 4 GB heap.
+    let frozenBackbone: tf.LayersModel | null = null;
+    // splitHead adds a node to every head layer, so the model is split once and the parts shared.
+    let split: ReturnType<typeof splitHead> | null = null;
+    const getSplit = () => {
+      if (!split) {
+        split = splitHead(model);
+        // Re-applying the head layers to the new input gives each a second reference: the head
+        // sub-model is disposed before the model (finally below), or the model's dispose() leaves
+        // the head's weights allocated (8 tensors per run). The extractor only views the model's
+        // own graph and holds no extra reference.
+        disposables.push(split.head);
+      }
+      return split;
+    };
+    let trainForward: Forward = (x, training) => forward(x, training);
     let trainCache: FeatureCache | null = null;
     let valCache: FeatureCache | null = null;
     if (cached) {
       const t0 = performance.now();
-      const { extractor, head } = splitHead(model);
+      const { extractor, head } = getSplit();
       const eopts = { root, batchSize: tcfg.batchSize, imageSize: data.imageSize, report };
       try {
         const calibrated = await calibrateBatchNorm(
@@ -369,11 +387,17 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       );
     }
 
+    if (!cached && stage.kind === "fe") {
+      const { extractor, head } = getSplit();
+      frozenBackbone = extractor;
+      trainForward = (x, training) => head.apply(x, { training }) as tf.Tensor2D;
+    }
+
     if (!cached && opts.initFrom && !resume) {
       // A head trained on uninformative features (FE on a random backbone) can collapse onto the
       // class prior with every unit off; FT could then never move the backbone. Revive such units.
       try {
-        const { extractor, head } = splitHead(model);
+        const { extractor, head } = getSplit();
         // The split is listed class by class: sample across all classes.
         const pick = [...scanned.splits.train];
         shuffleInPlace(pick, createRng(mixSeed(config.seed, 0x4ead)));
@@ -457,12 +481,16 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         let predicted: Int32Array | Float32Array;
         try {
           const out = tf.tidy(() => {
-            const x = toInput(b, cached);
+            const input = toInput(b, cached);
+            const backbone = frozenBackbone;
+            const x = backbone
+              ? tf.tidy(() => backbone.apply(input, { training: true }) as tf.Tensor)
+              : input;
             const y = tf.tensor1d(b.ys, "int32");
             let pred: tf.Tensor | null = null;
             let parts: tf.Tensor | null = null;
             const { value, grads } = tf.variableGrads(() => {
-              const logits = forward(x, true);
+              const logits = trainForward(x, true);
               const ce = weightedCrossEntropy(logits, y, classWeights);
               pred = tf.keep(tf.argMax(logits, 1));
               parts = tf.keep(tf.stack([ce.weightedSum, ce.weightSum]));
