@@ -203,6 +203,7 @@ describe("gpu-worker", () => {
         "data.cacheFeatures": false,
         "data.augment": true,
         "train.earlyStopping.patience": 10,
+        "eval.probePerClass": 2,
       },
       { model: ["mobilenet_v2"], stage: ["fe"] },
     );
@@ -232,7 +233,7 @@ describe("gpu-worker", () => {
     });
     expect(f1.map((m) => m.epoch)).toEqual(Array.from({ length: done.epochsDone }, (_, i) => i + 1));
     expect(await duplicateMetricCount()).toBe(0);
-    // One test evaluation, with its explanation quality (demo-base probes 2 images per class).
+    // One test evaluation, with its explanation quality (2 probe images per class, set above).
     await expectExplanationQuality(run.id, 6);
     second.child.kill("SIGTERM");
     expect((await second.exited).code).toBe(0);
