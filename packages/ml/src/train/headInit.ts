@@ -65,10 +65,12 @@ function rescaleHead(
         const scaled = tf.tidy(() => {
           let k = kernel as tf.Tensor2D;
           let bvec = bias as tf.Tensor1D;
+          // Units to centre and scale: every unit, or (revival) only those off for the whole sample,
+          // which first get fresh incoming weights. The others keep their weights exactly.
+          let chosen: tf.Tensor1D = tf.onesLike(bvec).cast("bool") as tf.Tensor1D;
           if (o.deadOnly) {
-            const z0 = tf.add(tf.matMul(x, k), bvec);
-            const dead = tf.lessEqual(tf.max(z0, 0), 0); // [units]
-            revived = tf.sum(tf.cast(dead, "int32")).dataSync()[0] as number;
+            chosen = tf.lessEqual(tf.max(tf.add(tf.matMul(x, k), bvec), 0), 0) as tf.Tensor1D;
+            revived = tf.sum(tf.cast(chosen, "int32")).dataSync()[0] as number;
             const [fanIn] = k.shape;
             const fresh = tf.randomNormal(
               k.shape,
@@ -77,29 +79,16 @@ function rescaleHead(
               "float32",
               o.seed + report.length,
             );
-            k = tf.where(tf.broadcastTo(dead, k.shape), fresh, k) as tf.Tensor2D;
-            bvec = tf.where(dead, tf.zerosLike(bvec), bvec) as tf.Tensor1D;
-            const z = tf.add(tf.matMul(x, k), bvec);
-            const { mean, variance } = tf.moments(z, 0);
-            const std = tf.sqrt(tf.add(variance, eps));
-            // Rescale only the revived units; live ones keep their weights.
-            const one = tf.onesLike(std);
-            const zero = tf.zerosLike(mean);
-            const s = tf.where(dead, std, one);
-            const m = tf.where(dead, mean, zero);
-            return {
-              kernel: tf.div(k, s),
-              bias: tf.div(tf.sub(bvec, m), s),
-              meanBefore: tf.mean(mean),
-              stdBefore: tf.mean(std),
-            };
+            k = tf.where(tf.broadcastTo(chosen, k.shape), fresh, k) as tf.Tensor2D;
+            bvec = tf.where(chosen, tf.zerosLike(bvec), bvec) as tf.Tensor1D;
           }
-          const z = tf.add(tf.matMul(x, k), bvec);
-          const { mean, variance } = tf.moments(z, 0);
+          const { mean, variance } = tf.moments(tf.add(tf.matMul(x, k), bvec), 0);
           const std = tf.sqrt(tf.add(variance, eps));
+          const s = tf.where(chosen, std, tf.onesLike(std));
+          const m = tf.where(chosen, mean, tf.zerosLike(mean));
           return {
-            kernel: tf.div(k, std),
-            bias: tf.div(tf.sub(bvec, mean), std),
+            kernel: tf.div(k, s),
+            bias: tf.div(tf.sub(bvec, m), s),
             meanBefore: tf.mean(mean),
             stdBefore: tf.mean(std),
           };
