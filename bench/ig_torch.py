@@ -1,6 +1,8 @@
 """PyTorch reference for `pnpm bench ig`: the same Integrated Gradients computation as
 packages/ml/src/explain (MobileNetV2 1.0 + the 20-10-5 ReLU head, softmax probability of one class,
 trapezoid on `steps` intervals = steps + 1 gradient evaluations, batched in chunks), timed on CPU.
+Like the tfjs side (prepareForExplanation), the eval-mode batch norms are folded into the convs
+before timing (torch.fx conv+bn fusion); argv[6] == "nofold" skips that.
 Prints one JSON line per image size."""
 import json
 import sys
@@ -8,12 +10,14 @@ import time
 
 import torch
 import torchvision
+from torch.fx.experimental.optimization import fuse
 
 sizes = [int(s) for s in sys.argv[1].split(",")]
 steps = int(sys.argv[2])
 threads = int(sys.argv[3])
 chunks = [int(c) for c in sys.argv[4].split(",")]
 reps = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+fold = not (len(sys.argv) > 6 and sys.argv[6] == "nofold")
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
@@ -27,6 +31,10 @@ def build():
         torch.nn.Linear(5, 3),
     )
     net.eval()
+    if fold:
+        # Conv2d + BatchNorm2d (eval) -> one Conv2d with bias, as foldBatchNorm does in tfjs.
+        net = fuse(net)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     for p in net.parameters():
         # Weights are constants: autograd then skips every weight gradient.
         p.requires_grad_(False)
@@ -51,11 +59,11 @@ net = build()
 for size, chunk in zip(sizes, chunks):
     x = torch.randn(1, 3, size, size)
     baseline = torch.full_like(x, -2.0)
-    ig(net, x, baseline, 0, 2, chunk)  # warm-up
+    ig(net, x, baseline, 0, chunk, chunk)  # warm-up: one full chunk, as on the tfjs side
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         ig(net, x, baseline, 0, steps, chunk)
         times.append(time.perf_counter() - t)
     times.sort()
-    print(json.dumps({"size": size, "chunk": chunk, "threads": threads, "seconds": times[len(times) // 2], "torch": torch.__version__}), flush=True)
+    print(json.dumps({"size": size, "chunk": chunk, "threads": threads, "seconds": times[len(times) // 2], "all": times, "folded": fold, "torch": torch.__version__}), flush=True)

@@ -9,7 +9,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "./initBackend.js";
-import { registerWasmGradKernels, setWasmGradSimd, wasmGradKernelConfigs } from "./wasmGradKernels.js";
+import {
+  clearWasmFilterCache,
+  registerWasmGradKernels,
+  setWasmFilterCache,
+  setWasmGradSimd,
+  wasmGradKernelConfigs,
+} from "./wasmGradKernels.js";
 
 const TOL = 1e-4;
 
@@ -99,6 +105,10 @@ const convCases: Case[] = [
   // ... and the GEMM path (filter too large for the cache-resident kernel), both operand orders
   { N: 1, H: 3, W: 2, C: 260, O: 260, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
   { N: 1, H: 2, W: 3, C: 300, O: 230, Kh: 1, Kw: 1, s: [1, 1], pad: "valid" },
+  // 1x1 input gradients with 8-64 input channels: one conv with the transposed filter
+  { N: 2, H: 9, W: 7, C: 16, O: 24, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
+  { N: 2, H: 9, W: 7, C: 8, O: 5, Kh: 1, Kw: 1, s: [2, 2], pad: "valid" },
+  { N: 1, H: 5, W: 6, C: 40, O: 33, Kh: 1, Kw: 1, s: [1, 1], pad: "valid" },
 ];
 
 const dwCases: Case[] = [
@@ -514,5 +524,151 @@ describe("tf.layers conv net gradients on wasm match cpu", () => {
     });
     tf.dispose([x, y]);
     model.dispose();
+  });
+});
+
+// --- explanation-path kernels ---------------------------------------------------
+
+describe("Identity on wasm shares the buffer", () => {
+  it("clones without copying and survives the original's disposal", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor([1, -2, 3.5, 4], [2, 2]);
+    const dataBefore = tf.engine().backend.numDataIds();
+    const y = tf.clone(x);
+    expect(tf.engine().backend.numDataIds()).toBe(dataBefore);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, -2, 3.5, 4]);
+    expect(y.shape).toEqual([2, 2]);
+    y.dispose();
+    expect(tf.engine().backend.numDataIds()).toBe(dataBefore - 1);
+    // strings still go to the shipped kernel
+    const s = tf.tensor(["a", "b"]);
+    const sc = tf.clone(s);
+    expect(await sc.array()).toEqual(["a", "b"]);
+    tf.dispose([s, sc]);
+  });
+});
+
+describe("Relu / Relu6 / ClipByValue gradients on wasm equal cpu's value for value", () => {
+  // kinks (0, 6), signed zeros, NaN, infinities, sizes with and without a < 16 tail
+  const special = [0, -0, 6, -6, 1e-30, -1e-30, 5.999999, 6.000001, Number.NaN, Number.POSITIVE_INFINITY, -1];
+  const dySpecial = [1, -1, 2, -0.5, 0, -0, Number.NaN, 3, 1, -1, Number.POSITIVE_INFINITY];
+  for (const n of [11, 48, 16 * 7 + 5]) {
+    for (const simd of [true, false]) {
+      for (const op of ["relu", "relu6", "clip"] as const) {
+        it(`${op} n=${n}${simd ? "" : " [no-simd fallback]"}`, async () => {
+          setWasmGradSimd(simd);
+          const r = rng(900 + n);
+          const xv = Array.from(
+            { length: n },
+            (_, i) => (i < special.length ? special[i] : r() * 16) as number,
+          );
+          const dv = Array.from(
+            { length: n },
+            (_, i) => (i < dySpecial.length ? dySpecial[i] : r() * 4) as number,
+          );
+          const f = (x: tf.Tensor) =>
+            op === "relu" ? tf.relu(x) : op === "relu6" ? tf.relu6(x) : tf.clipByValue(x, -0.5, 6);
+          const exec = async () => {
+            const x = tf.tensor(xv, [n]);
+            const dy = tf.tensor(dv, [n]);
+            const { value, grads } = tf.valueAndGrads((t: tf.Tensor) => f(t))([x], dy);
+            const out = {
+              value: Array.from(await value.data()),
+              dx: Array.from(await (grads[0] as tf.Tensor).data()),
+            };
+            tf.dispose([x, dy, value, ...grads]);
+            return out;
+          };
+          await tf.setBackend("cpu");
+          const ref = await exec();
+          await tf.setBackend("wasm");
+          const dataBefore = tf.engine().backend.numDataIds();
+          const got = await exec();
+          expect(tf.engine().backend.numDataIds()).toBe(dataBefore);
+          // toEqual tells +0 from -0 and matches NaN with NaN
+          expect(got.dx).toEqual(ref.dx);
+          // (the forward kernels are the shipped ones; they differ from cpu on NaN only)
+          const finite = (v: number[]) => v.filter((_, i) => !Number.isNaN(xv[i]));
+          expect(finite(got.value)).toEqual(finite(ref.value));
+        });
+      }
+    }
+  }
+
+  // (tfjs-core's own Relu6 and ClipByValue gradients have no second derivative: LessEqual and
+  // LogicalAnd have no gradient)
+  it("second-order gradients through relu still work", async () => {
+    const xv = [-1.5, -0.2, 0.3, 2, 5.5, 7];
+    const run = async () => {
+      const x = tf.tensor(xv);
+      const g2 = tf.grad((t: tf.Tensor) =>
+        tf.sum(tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.relu(u), tf.mul(u, u))))(t)),
+      )(x);
+      const out = Array.from(await g2.data());
+      tf.dispose([x, g2]);
+      return out;
+    };
+    await tf.setBackend("cpu");
+    const ref = await run();
+    await tf.setBackend("wasm");
+    const got = await run();
+    expect(relErr(got, ref)).toBeLessThan(TOL);
+  });
+});
+
+describe("cached input-gradient filters", () => {
+  it("give the same result cached, uncached and on a cache hit, and go with their filter", async () => {
+    await tf.setBackend("wasm");
+    const r = rng(4242);
+    // a 1x1, a 3x3 stride-1 and a 3x3 stride-2 (phase) input gradient
+    const cases: Case[] = [
+      { N: 2, H: 6, W: 6, C: 24, O: 40, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
+      { N: 2, H: 6, W: 6, C: 72, O: 16, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
+      { N: 2, H: 7, W: 7, C: 70, O: 8, Kh: 3, Kw: 3, s: [2, 2], pad: "same" },
+    ];
+    for (const c of cases) {
+      const [Ho, Wo] = outSize(c);
+      const filter = tf.tensor(randArr(c.Kh * c.Kw * c.C * c.O, r), [c.Kh, c.Kw, c.C, c.O]);
+      const dy = tf.tensor(randArr(c.N * Ho * Wo * c.O, r), [c.N, Ho, Wo, c.O]);
+      const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC", inputShape: [c.N, c.H, c.W, c.C] };
+      const run = async () => {
+        const t = tf
+          .engine()
+          .runKernel("Conv2DBackpropInput", { dy, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const v = (await t.data()) as Float32Array;
+        t.dispose();
+        return v;
+      };
+      setWasmFilterCache(false);
+      const dataBefore = tf.engine().backend.numDataIds();
+      const uncached = await run();
+      expect(tf.engine().backend.numDataIds()).toBe(dataBefore);
+      setWasmFilterCache(true);
+      const first = await run();
+      const cachedData = tf.engine().backend.numDataIds();
+      expect(cachedData).toBeGreaterThan(dataBefore);
+      const hit = await run();
+      expect(tf.engine().backend.numDataIds()).toBe(cachedData);
+      expect(Array.from(first)).toEqual(Array.from(uncached));
+      expect(Array.from(hit)).toEqual(Array.from(uncached));
+      // a clone shares the buffer, so it hits the same entry (what the tape's saved filter does)
+      const clone = tf.clone(filter);
+      const viaClone = tf
+        .engine()
+        .runKernel(
+          "Conv2DBackpropInput",
+          { dy, filter: clone },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+      expect(tf.engine().backend.numDataIds()).toBe(cachedData + 1);
+      expect(Array.from(await viaClone.data())).toEqual(Array.from(uncached));
+      tf.dispose([viaClone, clone]);
+      // freeing the filter frees its cached sub-filters
+      filter.dispose();
+      dy.dispose();
+      expect(tf.engine().backend.numDataIds()).toBe(dataBefore - 2);
+    }
+    clearWasmFilterCache();
   });
 });

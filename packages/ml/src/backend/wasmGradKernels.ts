@@ -24,6 +24,13 @@
  * rest to the shipped kernels): they sit on the batch-norm and ReLU6
  * gradient paths and dominated a profiled training step once the conv
  * gradients were fast.
+ *
+ * For the input gradients of explanation (thousands per image) three more:
+ * Identity shares the buffer instead of copying it (the engine clones every
+ * tensor a gradient saves), the Relu / Relu6 / ClipByValue gradients run as
+ * one SIMD pass each (registerFusedActivationGrads), and the rearranged
+ * filters of Conv2DBackpropInput are cached per source filter (cachedFilter),
+ * so XNNPACK keeps their packed weights too.
  */
 
 import type { TensorInfo } from "@tensorflow/tfjs";
@@ -41,6 +48,7 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   wasm?: { asm?: { memory?: WasmMemory } };
 }
@@ -270,6 +278,114 @@ function dwKernelSize(k: number): number {
   return k;
 }
 
+// --- repacked filters, cached per source filter --------------------------------
+
+/**
+ * The input gradient convolves dy with a rearranged filter (taps flipped,
+ * [Ci, Co] blocks transposed, split by stride phase). Building it is a JS
+ * loop, and XNNPACK packs the weights of every filter tensor it has not seen,
+ * so a fresh sub-filter per call costs both every time (measured 15 vs 9 ms
+ * for a batch-16 4x4x1280 -> 320 input gradient). The sub-filters are
+ * therefore kept per source filter (a tensor's values never change while its
+ * dataId lives), and the wasm Conv2D's own operator cache then keeps the packed
+ * weights too. Explanation runs the same weights thousands of times; in
+ * training every step has new weights, and an entry is freed together with
+ * its source (see hookDisposal). The total is capped (LRU).
+ */
+const FILTER_CACHE_MAX_BYTES = 64 << 20;
+interface CachedFilter {
+  t: TensorInfo;
+  bytes: number;
+}
+/** source filter dataId -> (variant -> entry); Map order is LRU order. */
+const filterCache = new Map<object, Map<string, CachedFilter>>();
+let filterCacheBackend: WasmBackendLike | null = null;
+let filterCacheBytes = 0;
+let filterCacheEnabled = true;
+const disposalHooked = new WeakSet<object>();
+
+/** Tests and benchmarks use this to compare cached and uncached runs; also frees everything cached. */
+export function setWasmFilterCache(enabled: boolean): void {
+  filterCacheEnabled = enabled;
+  clearWasmFilterCache();
+}
+
+/** Frees every cached filter (each is also freed as soon as its source filter is). */
+export function clearWasmFilterCache(): void {
+  for (const source of [...filterCache.keys()]) dropEntries(source);
+}
+
+function dropEntries(source: object): void {
+  const byKey = filterCache.get(source);
+  if (!byKey) return;
+  filterCache.delete(source);
+  for (const e of byKey.values()) {
+    filterCacheBytes -= e.bytes;
+    filterCacheBackend?.disposeData(e.t.dataId);
+  }
+}
+
+/**
+ * Frees a source's cached filters the moment the backend frees the source's
+ * buffer (its last reference is disposed), so nothing outlives its filter:
+ * in training the old weights' entries go with the optimizer's update.
+ */
+function hookDisposal(backend: WasmBackendLike): void {
+  if (disposalHooked.has(backend)) return;
+  disposalHooked.add(backend);
+  const original = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: object, force?: boolean): boolean => {
+    const freed = original(dataId, force);
+    if (freed && filterCache.has(dataId)) dropEntries(dataId);
+    return freed;
+  };
+}
+
+/**
+ * The filter built by `make` for (source filter, variant key), from the cache
+ * when possible. `release` must be called when the caller is done with it
+ * (frees it unless the cache keeps it).
+ */
+function cachedFilter(
+  backend: WasmBackendLike,
+  source: TensorInfo,
+  key: string,
+  make: () => TensorInfo,
+): { t: TensorInfo; release: () => void } {
+  const uncached = () => {
+    const t = make();
+    return { t, release: () => free(backend, t) };
+  };
+  if (!filterCacheEnabled) return uncached();
+  if (filterCacheBackend !== backend) {
+    // A new backend instance: the old one's buffers are gone with it.
+    filterCache.clear();
+    filterCacheBytes = 0;
+    filterCacheBackend = backend;
+  }
+  hookDisposal(backend);
+  const byKey = filterCache.get(source.dataId);
+  const hit = byKey?.get(key);
+  if (byKey && hit) {
+    // most recently used last
+    filterCache.delete(source.dataId);
+    filterCache.set(source.dataId, byKey);
+    return { t: hit.t, release: () => {} };
+  }
+  const made = uncached();
+  const bytes = 4 * tf.util.sizeFromShape(made.t.shape);
+  if (bytes > FILTER_CACHE_MAX_BYTES / 4) return made;
+  while (filterCacheBytes + bytes > FILTER_CACHE_MAX_BYTES && filterCache.size > 0) {
+    dropEntries(filterCache.keys().next().value as object);
+  }
+  const entries = byKey ?? new Map<string, CachedFilter>();
+  entries.set(key, { t: made.t, bytes });
+  filterCache.delete(source.dataId);
+  filterCache.set(source.dataId, entries);
+  filterCacheBytes += bytes;
+  return { t: made.t, release: () => {} };
+}
+
 /**
  * dx is a full correlation of dy with the spatially flipped filter. With
  * stride s the taps split into s*s phases (tap index mod s); each phase is a
@@ -319,10 +435,15 @@ function backpropInputByPhases(
     return sub;
   };
 
+  const subFilter = (rh: number, rw: number, krh: number, krw: number) =>
+    cachedFilter(backend, filter, `${depthwise ? "dw" : "conv"}:${rh},${rw},${krh},${krw}`, () =>
+      makeSubFilter(rh, rw, krh, krw),
+    );
+
   if (sh === 1 && sw === 1 && Kh - 1 - pt >= 0 && Kh - 1 - pb >= 0 && Kw - 1 - pl >= 0 && Kw - 1 - pr >= 0) {
-    const sub = makeSubFilter(0, 0, Kh, Kw);
-    const dx = conv(backend, dy, sub, [Kh - 1 - pt, Kh - 1 - pb, Kw - 1 - pl, Kw - 1 - pr]);
-    free(backend, sub);
+    const sub = subFilter(0, 0, Kh, Kw);
+    const dx = conv(backend, dy, sub.t, [Kh - 1 - pt, Kh - 1 - pb, Kw - 1 - pl, Kw - 1 - pr]);
+    sub.release();
     return dx;
   }
 
@@ -344,9 +465,9 @@ function backpropInputByPhases(
       }
       const kh = depthwise ? dwKernelSize(krh) : krh;
       const kw = depthwise ? dwKernelSize(krw) : krw;
-      const sub = makeSubFilter(rh, rw, kh, kw);
-      const z = conv(backend, dy, sub, [kh - 1, kh - 1, kw - 1, kw - 1]);
-      free(backend, sub);
+      const sub = subFilter(rh, rw, kh, kw);
+      const z = conv(backend, dy, sub.t, [kh - 1, kh - 1, kw - 1, kw - 1]);
+      sub.release();
       phases.push({ rh, rw, z, zh: Ho + kh - 1, zw: Wo + kw - 1 });
     }
   }
@@ -377,6 +498,18 @@ function backpropInputByPhases(
   }
   for (const p of phases) if (p.z) free(backend, p.z);
   return dx;
+}
+
+/**
+ * A 1x1 input gradient is dy x W^T, one 1x1 convolution with the (cached,
+ * see cachedFilter) transposed filter; XNNPACK handles it well down to a few
+ * output channels, so from this many input channels it beats col2im's GEMM +
+ * JS copy.
+ */
+let POINTWISE_CONV_MIN_CI = 8;
+/** Bench hook: from how many input channels 1x1 input gradients use the conv path. */
+export function setPointwiseConvMinCi(n: number): void {
+  POINTWISE_CONV_MIN_CI = n;
 }
 
 /**
@@ -1279,6 +1412,161 @@ const selectConfig: tf.KernelConfig = {
   },
 };
 
+// --- Identity without a copy ------------------------------------------------------
+
+/**
+ * The engine clones (Identity) every tensor a gradient saves for the
+ * backward pass, and the shipped wasm Identity copies the buffer: 464-642
+ * full-activation copies per MobileNetV2 input-gradient batch, ~10% of it.
+ * Tensor data is immutable, so the clone can share the buffer by reference
+ * count, as the wasm Reshape and the cpu backend's Identity already do.
+ */
+const identityConfig: tf.KernelConfig = {
+  kernelName: "Identity",
+  backendName: BACKEND,
+  kernelFunc: (args) => {
+    const x = input(args.inputs, "x", "Identity");
+    if (x.dtype === "string") return callShipped("Identity", args);
+    backendOf(args.backend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+  },
+};
+
+// --- ReLU / clip gradients in one kernel ---------------------------------------------
+
+/**
+ * tfjs-core's gradients of Relu (mul(dy, cast(step(x)))), Relu6 (the same
+ * with x <= 6 multiplied in) and ClipByValue (where(logicalAnd(x >= lo,
+ * x <= hi), dy, zerosLike(dy))) are 3 to 5 elementwise kernels over the full
+ * activation; every tf.layers ReLU(maxValue) layer (relu, then clipByValue)
+ * runs two of them. These fused kernels compute the same values in one pass
+ * each (wasm SIMD, branch-free). registerFusedActivationGrads points the
+ * gradients at them on backends that have them and at tfjs-core's own
+ * gradients everywhere else.
+ */
+export const RELU_GRAD_KERNEL = "XnnReluGrad";
+export const CLIP_GRAD_KERNEL = "XnnClipByValueGrad";
+
+function maskedGrad(
+  args: Parameters<tf.KernelFunc>[0],
+  name: string,
+  simd: (xOff: number, dyOff: number, outOff: number, n16: number) => void,
+  scalar: (x: number, dy: number) => number,
+): TensorInfo {
+  const dy = input(args.inputs, "dy", name);
+  const x = input(args.inputs, "x", name);
+  if (dy.dtype !== "float32" || x.dtype !== "float32" || !tf.util.arraysEqual(dy.shape, x.shape)) {
+    throw new Error(
+      `${name}: expects float32 dy and x of one shape, got ${dy.dtype}[${dy.shape}] and ${x.dtype}[${x.shape}]`,
+    );
+  }
+  const backend = backendOf(args.backend);
+  const out = backend.makeOutput(dy.shape, "float32");
+  const n = tf.util.sizeFromShape(dy.shape);
+  let start = 0;
+  if (simdFor(backend)) {
+    start = n - (n % 16);
+    simd(heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, out), start / 16);
+  }
+  const o = f32(backend, out);
+  const d = f32(backend, dy);
+  const xv = f32(backend, x);
+  for (let i = start; i < n; i++) o[i] = scalar(xv[i] as number, d[i] as number);
+  return out;
+}
+
+const reluGradConfig: tf.KernelConfig = {
+  kernelName: RELU_GRAD_KERNEL,
+  backendName: BACKEND,
+  kernelFunc: (args) => {
+    const k = simdFor(backendOf(args.backend));
+    // dy * m, m = 1 for 0 < x <= hi, NaN for NaN x (step(NaN) is NaN), +0 otherwise.
+    const hi = (args.attrs as unknown as { hi?: number }).hi ?? Number.POSITIVE_INFINITY;
+    return maskedGrad(
+      args,
+      RELU_GRAD_KERNEL,
+      (xo, dyo, oo, n16) => k?.reluGrad(xo, dyo, oo, n16, 0, hi),
+      (x, dy) => dy * (x > 0 && x <= hi ? 1 : Number.isNaN(x) ? Number.NaN : 0),
+    );
+  },
+};
+
+const clipGradConfig: tf.KernelConfig = {
+  kernelName: CLIP_GRAD_KERNEL,
+  backendName: BACKEND,
+  kernelFunc: (args) => {
+    const k = simdFor(backendOf(args.backend));
+    const { clipValueMin: lo, clipValueMax: hi } = args.attrs as unknown as {
+      clipValueMin: number;
+      clipValueMax: number;
+    };
+    return maskedGrad(
+      args,
+      CLIP_GRAD_KERNEL,
+      (xo, dyo, oo, n16) => k?.clipGrad(xo, dyo, oo, n16, lo, hi),
+      (x, dy) => (x >= lo && x <= hi ? dy : 0),
+    );
+  },
+};
+
+let activationGradsRegistered = false;
+
+/**
+ * Replaces the Relu, Relu6 and ClipByValue gradients (process-wide, every backend) by
+ * ones that run RELU_GRAD_KERNEL / CLIP_GRAD_KERNEL where the active backend
+ * registers them, and tfjs-core's original gradient otherwise. Idempotent.
+ */
+export function registerFusedActivationGrads(): void {
+  if (activationGradsRegistered) return;
+  activationGradsRegistered = true;
+  const wrap = (kernelName: string, fused: string, attrs: (a: tf.NamedAttrMap) => tf.NamedAttrMap) => {
+    const original = tf.getGradient(kernelName);
+    if (!original) return;
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ["x"],
+      gradFunc: (dy, saved, a) => {
+        const g = dy as tf.Tensor;
+        const [x] = saved as [tf.Tensor];
+        if (
+          !tf.getKernel(fused, tf.getBackend()) ||
+          g.dtype !== "float32" ||
+          x.dtype !== "float32" ||
+          !tf.util.arraysEqual(g.shape, x.shape)
+        ) {
+          return original.gradFunc(dy, saved, a);
+        }
+        return {
+          x: () =>
+            tf.engine().runKernel(fused, { dy: g, x }, attrs(a) as unknown as tf.NamedAttrMap) as tf.Tensor,
+        };
+      },
+    });
+  };
+  // Both fused kernels are linear in dy with a zero derivative in x (as step and the comparisons
+  // are), which is all a second-order gradient through them needs.
+  for (const fused of [RELU_GRAD_KERNEL, CLIP_GRAD_KERNEL]) {
+    tf.registerGradient({
+      kernelName: fused,
+      inputsToSave: ["x"],
+      gradFunc: (ddx, saved, a) => {
+        const [x] = saved as [tf.Tensor];
+        return {
+          dy: () => tf.engine().runKernel(fused, { dy: ddx as tf.Tensor, x }, a) as tf.Tensor,
+          x: () => tf.zerosLike(x),
+        };
+      },
+    });
+  }
+  wrap("Relu", RELU_GRAD_KERNEL, () => ({}));
+  wrap("Relu6", RELU_GRAD_KERNEL, () => ({ hi: 6 }));
+  wrap(
+    "ClipByValue",
+    CLIP_GRAD_KERNEL,
+    (a) => ({ clipValueMin: a.clipValueMin, clipValueMax: a.clipValueMax }) as unknown as tf.NamedAttrMap,
+  );
+}
+
 // --- kernel configs -----------------------------------------------------------
 
 interface ConvGradAttrs {
@@ -1333,7 +1621,12 @@ const conv2DBackpropInputConfig: tf.KernelConfig = {
     );
     checkShape(K, "dy", dy.shape, [g.N, g.Ho, g.Wo, g.Co]);
     const b = backendOf(backend);
-    if (g.Kh * g.Kw * g.Ci <= IM2COL_MAX_ROWS) return conv2dBackpropInputCol2im(b, dy, filter, g);
+    if (
+      g.Kh * g.Kw * g.Ci <= IM2COL_MAX_ROWS &&
+      !(g.Kh === 1 && g.Kw === 1 && g.Ci >= POINTWISE_CONV_MIN_CI)
+    ) {
+      return conv2dBackpropInputCol2im(b, dy, filter, g);
+    }
     return backpropInputByPhases(b, dy, filter, g, false);
   },
 };
@@ -1433,6 +1726,9 @@ export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
   compareConfig("LessEqual"),
   logicalAndConfig,
   selectConfig,
+  identityConfig,
+  reluGradConfig,
+  clipGradConfig,
 ];
 
 /**
@@ -1450,4 +1746,5 @@ export function registerWasmGradKernels(): void {
     if (existing) tf.unregisterKernel(cfg.kernelName, BACKEND);
     tf.registerKernel(cfg);
   }
+  registerFusedActivationGrads();
 }

@@ -3,6 +3,14 @@ export {
   type ExplainPredictionResult,
   explainPrediction,
 } from "./explainPrediction.js";
+export {
+  type FoldOptions,
+  type FoldReport,
+  foldBatchNorm,
+  foldBatchNormWithReport,
+  prepareForExplanation,
+  ReLU6,
+} from "./foldBatchNorm.js";
 export { type ImageHeader, readImageHeader } from "./imageHeader.js";
 export { WEIGHT_GRADIENT_KERNELS, withInputGradientsOnly } from "./inputGradientsOnly.js";
 export {
