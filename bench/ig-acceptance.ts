@@ -124,9 +124,8 @@ const summary = {
   gapMedian: sorted[Math.floor(sorted.length / 2)],
   gapP95: sorted[Math.floor(0.95 * (sorted.length - 1))],
   gapMax: sorted[sorted.length - 1],
-  stepsHistogram: Object.fromEntries(
-    [50, 100, 200, 400].map((s) => [s, steps.filter((v) => v === s).length]),
-  ),
+  stepsMedian: [...steps].sort((p, q) => p - q)[Math.floor(steps.length / 2)],
+  stepsMax: Math.max(...steps),
   secondsPerExplanation: igSeconds / gaps.length,
   bacteriaImages: shares.length,
   bacteriaMeanPositiveShareInMask: mean(shares.filter((s) => !Number.isNaN(s))),
