@@ -266,6 +266,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     numClasses: classNames.length,
     dropout: mcfg.dropout,
     seed: config.seed,
+    ...(mcfg.headUnits ? { headUnits: mcfg.headUnits } : {}),
     ...(mcfg.pretrainedDir ? { pretrainedDir: mcfg.pretrainedDir } : {}),
   });
   const model = built.model;
@@ -316,11 +317,16 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     const root = scanned.root;
 
     // Feature caching: valid only when the backbone is frozen and its input never changes.
-    const cached = data.cacheFeatures && stage.kind === "fe" && !data.augment;
+    const inputNoise = data.inputNoise ?? 0;
+    const cached = data.cacheFeatures && stage.kind === "fe" && !data.augment && inputNoise === 0;
     if (data.cacheFeatures && !cached) {
       log("cacheFeatures ignored", {
         reason:
-          stage.kind !== "fe" ? "the backbone trains in FT" : "augmentation changes the inputs every epoch",
+          stage.kind !== "fe"
+            ? "the backbone trains in FT"
+            : data.augment
+              ? "augmentation changes the inputs every epoch"
+              : "inputNoise changes the inputs every step",
       });
     }
     let forward: Forward = (x, training) => model.apply(x, { training }) as tf.Tensor2D;
@@ -481,7 +487,21 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         let predicted: Int32Array | Float32Array;
         try {
           const out = tf.tidy(() => {
-            const input = toInput(b, cached);
+            const clean = toInput(b, cached);
+            // Seeded by step, like dropout: reproducible and the same after a resume.
+            const input =
+              inputNoise > 0
+                ? tf.add(
+                    clean,
+                    tf.randomNormal(
+                      clean.shape,
+                      0,
+                      inputNoise,
+                      "float32",
+                      mixSeed(config.seed, globalStep, 0x4e),
+                    ),
+                  )
+                : clean;
             const backbone = frozenBackbone;
             const x = backbone
               ? tf.tidy(() => backbone.apply(input, { training: true }) as tf.Tensor)
