@@ -111,6 +111,8 @@ describe("POST /api/predict", () => {
     // Adaptive: at least the initial 50 intervals, at most the 400-interval budget.
     expect(res.body.stepsUsed).toBeGreaterThanOrEqual(50);
     expect(res.body.stepsUsed).toBeLessThanOrEqual(400);
+    // The test checkpoints record no class-mean baseline, so they are explained against black.
+    expect(res.body.baseline).toBe("black");
     const overlay = Buffer.from(res.body.overlayPng, "base64");
     const meta = await readImageHeader(overlay);
     expect(meta.format).toBe("png");

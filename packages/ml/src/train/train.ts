@@ -7,6 +7,7 @@ import { computeClassWeights } from "../data/classWeights.js";
 import { batches, type ImageBatch, type SkipReport } from "../data/loader.js";
 import { createRng, mixSeed, shuffleInPlace } from "../data/prng.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
+import { classMeanGray, setModelBaseline } from "../explain/baseline.js";
 import { precisionRecallF1Support } from "../metrics/classification.js";
 import { evaluateClassifier } from "../metrics/evaluate.js";
 import { buildModel, configureStage, HEAD_PREFIX } from "../models/index.js";
@@ -248,6 +249,17 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       `data.classNames [${data.classNames.join(", ")}] do not match the class folders in ${scanned.root}: [${classNames.join(", ")}]`,
     );
   }
+  const baselineSpec = config.eval.baseline;
+  const baselineClass =
+    baselineSpec && baselineSpec !== "black" ? classNames.indexOf(baselineSpec.meanOf) : undefined;
+  if (baselineSpec && baselineSpec !== "black") {
+    const n = scanned.splits.train.filter((i) => i.label === baselineClass).length;
+    if (baselineClass === -1 || n === 0) {
+      throw new Error(
+        `eval.baseline.meanOf: "${baselineSpec.meanOf}" ${baselineClass === -1 ? "is not a class" : "has no training images"} in ${scanned.root} (classes: ${classNames.join(", ")})`,
+      );
+    }
+  }
   const trainCounts = classNames.map((c) => scanned.counts.train[c] ?? 0);
   const weights = computeClassWeights(trainCounts, config.classWeighting, classNames);
   log("data set scanned", {
@@ -288,6 +300,16 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       const copied = copyWeights(init, model);
       init.dispose();
       log("initialised from checkpoint", { from: path.resolve(opts.initFrom), layersCopied: copied.length });
+    }
+    if (baselineSpec && baselineSpec !== "black") {
+      // Recorded on the model, so every checkpoint saved below carries the run's IG reference.
+      const mean = await classMeanGray(
+        scanned.root,
+        scanned.splits.train.filter((i) => i.label === baselineClass),
+        data.imageSize,
+      );
+      setModelBaseline(model, { className: baselineSpec.meanOf, size: data.imageSize, ...mean });
+      log("IG baseline", { meanOf: baselineSpec.meanOf, images: mean.images });
     }
     const trainableLayers = configureStage(model, built.backboneLayerNames, stage);
     const bnCount = setBatchNormMomentum(model, PYTORCH_BN_MOMENTUM);

@@ -80,6 +80,12 @@ export const pipelineSchema = z.strictObject({
     average: z.literal("weighted"),
     /** Images per class in the fixed probe set used to score explanation quality. */
     probePerClass: z.number().int().min(0).default(4),
+    /**
+     * Integrated Gradients baseline for this run's explanations: "black" (the default), or the
+     * mean of up to 64 training images of one class ({ meanOf: normal }), stored in the
+     * checkpoint so the API explains the model against the same reference.
+     */
+    baseline: z.union([z.literal("black"), z.strictObject({ meanOf: z.string().min(1) })]).optional(),
   }),
 });
 
