@@ -24,7 +24,7 @@ export interface ExplainPredictionOptions {
   std?: readonly number[];
   /**
    * Integrated Gradients settings; defaults: predicted class, the baseline recorded in the
-   * checkpoint (black when none), 50 steps adaptive to 5% / 400.
+   * checkpoint (black when none), 50 steps adaptive to 5% / 1600 (memory-capped).
    */
   ig?: Omit<IntegratedGradientsOptions, "mean" | "std">;
   overlay?: Omit<RenderOverlayOptions, "width" | "height" | "predictedClassName">;

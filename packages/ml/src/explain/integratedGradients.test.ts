@@ -91,7 +91,7 @@ describe("integratedGradients", () => {
       expect(r.target).toBe(c);
       expect(r.completenessGap).toBeLessThan(0.05);
       expect(r.stepsUsed).toBeGreaterThanOrEqual(50);
-      expect(r.stepsUsed).toBeLessThanOrEqual(400);
+      expect(r.stepsUsed).toBeLessThanOrEqual(1600);
       const sum = r.attributions.reduce((a, v) => a + v, 0);
       expect(Math.abs(sum - (r.fx - r.fBaseline))).toBeLessThanOrEqual(
         0.05 * Math.abs(r.fx - r.fBaseline) + 1e-7,
@@ -184,6 +184,20 @@ describe("integratedGradients", () => {
     expect(adaptive.completenessGap).toBeLessThan(0.05);
     expect(adaptive.stepsUsed).toBeLessThanOrEqual(40);
     step.dispose();
+  });
+
+  it("keeps its kept-gradient memory under maxGradientBytes by lowering the interval budget", async () => {
+    const x = samples[1] as Float32Array;
+    const perPoint = x.length * 4;
+    // Room for 11 gradients: at most 10 intervals, however strict the tolerance.
+    const r = await integratedGradients(model, x, {
+      steps: 4,
+      tolerance: 0,
+      maxGradientBytes: 11 * perPoint,
+    });
+    expect(r.stepsUsed).toBe(10);
+    const roomy = await integratedGradients(model, x, { steps: 4, tolerance: 0, maxSteps: 16 });
+    expect(roomy.stepsUsed).toBe(16);
   });
 
   it("logit output: completeness holds on the pre-softmax score", async () => {
