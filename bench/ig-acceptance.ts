@@ -10,6 +10,7 @@ import {
   integratedGradients,
   loadCheckpoint,
   loadMask,
+  modelBaseline,
   positiveMaskShare,
   scanDataset,
   trainPipeline,
@@ -29,15 +30,18 @@ const { values: a } = parseArgs({
     lr: { type: "string", default: "2e-3" },
     out: { type: "string", default: path.join(os.tmpdir(), "xnn-ig-acceptance") },
     checkpoint: { type: "string" },
+    data: { type: "string" },
   },
 });
 const size = Number(a.size);
 const out = path.resolve(a.out as string);
 await mkdir(out, { recursive: true });
-const dataDir = path.join(out, "data");
+// --data: an existing synthetic set (e.g. the one --checkpoint was trained on; its test split is
+// held out). Otherwise a fresh one is generated under --out.
+const dataDir = a.data ? path.resolve(a.data) : path.join(out, "data");
 const backend = await initBackend("auto");
 console.error(`backend ${backend.backend}: ${backend.reason}`);
-await generateSynthetic({ out: dataDir, n: Number(a.n), size, seed: 11, force: true });
+if (!a.data) await generateSynthetic({ out: dataDir, n: Number(a.n), size, seed: 11, force: true });
 
 let checkpointDir = a.checkpoint;
 let testF1: number | undefined;
@@ -79,9 +83,14 @@ if (!checkpointDir) {
 
 const scanned = await scanDataset(dataDir);
 const model = await loadCheckpoint(checkpointDir);
+// The reference the checkpoint records (a class mean when the run set eval.baseline), else black.
+const stored = modelBaseline(model);
 const gaps: number[] = [];
+const worst: { path: string; gap: number; steps: number; delta: number }[] = [];
 const steps: number[] = [];
 const shares: number[] = [];
+const sharesBlack: number[] = [];
+const gapsStored: number[] = [];
 const areas: number[] = [];
 let correct = 0;
 const t1 = performance.now();
@@ -89,6 +98,7 @@ for (const item of scanned.splits.test) {
   const x = await decodeImage(path.join(dataDir, item.path), { imageSize: size });
   const ig = await integratedGradients(model, x);
   gaps.push(ig.completenessGap);
+  worst.push({ path: item.path, gap: ig.completenessGap, steps: ig.stepsUsed, delta: ig.fx - ig.fBaseline });
   steps.push(ig.stepsUsed);
   if (ig.target === item.label) correct++;
   if (scanned.classNames[item.label] === "bacteria" && item.maskPath) {
@@ -96,7 +106,13 @@ for (const item of scanned.splits.test) {
     const igTrue =
       ig.target === item.label ? ig : await integratedGradients(model, x, { target: item.label });
     const mask = await loadMask(path.join(dataDir, item.maskPath), size);
-    shares.push(positiveMaskShare(igTrue.attributions, mask));
+    sharesBlack.push(positiveMaskShare(igTrue.attributions, mask));
+    const igStored =
+      stored.description === "black"
+        ? igTrue
+        : await integratedGradients(model, x, { target: item.label, baseline: stored.values });
+    gapsStored.push(igStored.completenessGap);
+    shares.push(positiveMaskShare(igStored.attributions, mask));
     areas.push(mask.reduce((s, v) => s + (v > 0 ? 1 : 0), 0) / mask.length);
   }
 }
@@ -114,7 +130,7 @@ if (bacteria) {
 }
 const summary = {
   backend: backend.backend,
-  arch: `mobilenet_v2 x${a.width}`,
+  arch: a.checkpoint ? `checkpoint ${a.checkpoint}` : `mobilenet_v2 x${a.width}`,
   imageSize: size,
   trainSeconds: Math.round(trainSeconds),
   testF1,
@@ -124,12 +140,22 @@ const summary = {
   gapMedian: sorted[Math.floor(sorted.length / 2)],
   gapP95: sorted[Math.floor(0.95 * (sorted.length - 1))],
   gapMax: sorted[sorted.length - 1],
-  stepsHistogram: Object.fromEntries(
-    [50, 100, 200, 400].map((s) => [s, steps.filter((v) => v === s).length]),
-  ),
+  stepsMedian: [...steps].sort((p, q) => p - q)[Math.floor(steps.length / 2)],
+  stepsMax: Math.max(...steps),
   secondsPerExplanation: igSeconds / gaps.length,
+  worstGaps: worst
+    .sort((p, q) => q.gap - p.gap)
+    .slice(0, 4)
+    .map(
+      (w) =>
+        `${w.path}: gap ${w.gap.toFixed(3)} after ${w.steps} steps, f(x) - f(baseline) ${w.delta.toFixed(4)}`,
+    ),
   bacteriaImages: shares.length,
+  baseline: stored.description,
   bacteriaMeanPositiveShareInMask: mean(shares.filter((s) => !Number.isNaN(s))),
+  bacteriaGapUnder5pctWithThatBaseline:
+    gapsStored.filter((g) => g < 0.05).length / Math.max(1, gapsStored.length),
+  bacteriaMeanPositiveShareInMaskBlack: mean(sharesBlack.filter((s) => !Number.isNaN(s))),
   bacteriaMeanMaskArea: mean(areas),
 };
 console.log(JSON.stringify(summary, null, 2));

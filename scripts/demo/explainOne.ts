@@ -31,6 +31,8 @@ type ExplainPrediction = (options: {
   probabilities: Record<string, number>;
   completenessGap: number;
   stepsUsed: number;
+  /** Absent from @xnn/ml builds older than the per-run baseline. */
+  baseline?: string;
   overlayPng: Uint8Array;
 }>;
 
@@ -84,7 +86,7 @@ export async function explainOne(request: ExplainRequest): Promise<ExplainOutcom
     overlayPng: request.overlayPng,
     summary: [
       `predicted ${result.predictedClass}${probability === undefined ? "" : ` (p ${probability.toFixed(3)})`}`,
-      `Integrated Gradients ${result.stepsUsed} steps, completeness gap ${(result.completenessGap * 100).toFixed(1)}%`,
+      `Integrated Gradients ${result.stepsUsed} steps against ${result.baseline ?? "black"}, completeness gap ${(result.completenessGap * 100).toFixed(1)}%`,
     ].join(", "),
   };
 }

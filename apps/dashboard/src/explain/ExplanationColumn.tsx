@@ -134,7 +134,7 @@ export function ExplanationColumn({
                 Completeness gap
               </Typography>
               <Tooltip
-                title={`|sum of attributions − (f(image) − f(black))| / |f(image) − f(black)|; below ${GAP_TOLERANCE * 100} % the attributions account for the prediction`}
+                title={`|sum of attributions − (f(image) − f(baseline))| / |f(image) − f(baseline)|; below ${GAP_TOLERANCE * 100} % the attributions account for the prediction`}
               >
                 <Typography
                   component="dd"
@@ -150,6 +150,12 @@ export function ExplanationColumn({
               </Typography>
               <Typography component="dd" variant="body2" sx={{ m: 0 }} data-testid="explain-steps">
                 {r.stepsUsed}
+              </Typography>
+              <Typography component="dt" variant="body2" color="text.secondary">
+                Baseline
+              </Typography>
+              <Typography component="dd" variant="body2" sx={{ m: 0 }} data-testid="explain-baseline">
+                {r.baseline ?? "black"}
               </Typography>
             </Box>
           </>

@@ -9,6 +9,8 @@ export interface Explanation {
   modelVersion: { id: string; task: string; version: number; alias: string | null; runId: string };
   completenessGap: number;
   stepsUsed: number;
+  /** The IG reference: "black", or the class mean recorded in the checkpoint. */
+  baseline: string;
   /** PNG, base64. */
   overlayPng: string;
 }

@@ -108,7 +108,11 @@ describe("POST /api/predict", () => {
     );
     expect(res.body.modelVersion).toMatchObject({ id: v1.id, version: 1, alias: "production", task: TASK });
     expect(typeof res.body.completenessGap).toBe("number");
-    expect([50, 100, 200, 400]).toContain(res.body.stepsUsed);
+    // Adaptive: at least the initial 50 intervals, at most the 1600-interval budget.
+    expect(res.body.stepsUsed).toBeGreaterThanOrEqual(50);
+    expect(res.body.stepsUsed).toBeLessThanOrEqual(1600);
+    // The test checkpoints record no class-mean baseline, so they are explained against black.
+    expect(res.body.baseline).toBe("black");
     const overlay = Buffer.from(res.body.overlayPng, "base64");
     const meta = await readImageHeader(overlay);
     expect(meta.format).toBe("png");

@@ -30,6 +30,8 @@ export interface PredictResponse {
   modelVersion: { id: string; task: string; version: number; alias: string | null; runId: string };
   completenessGap: number;
   stepsUsed: number;
+  /** The IG reference: "black", or the class mean recorded in the checkpoint. */
+  baseline: string;
   /** PNG, base64. */
   overlayPng: string;
 }
@@ -263,6 +265,7 @@ export class PredictService {
       modelVersion: { id: v.id, task: v.task, version: v.version, alias: v.alias, runId: v.runId },
       completenessGap: e.completenessGap,
       stepsUsed: e.stepsUsed,
+      baseline: e.baseline,
       overlayPng: e.overlayPng.toString("base64"),
     };
   }

@@ -2,6 +2,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.js";
 import { decodeImage, decodeImageBuffer } from "../data/loader.js";
+import { modelBaseline } from "./baseline.js";
 import { type IntegratedGradientsOptions, integratedGradients } from "./integratedGradients.js";
 import { grayFromNormalised, type RenderOverlayOptions, renderOverlay } from "./renderOverlay.js";
 
@@ -21,7 +22,10 @@ export interface ExplainPredictionOptions {
   /** Normalisation used in training; ImageNet by default, as in evaluation. */
   mean?: readonly number[];
   std?: readonly number[];
-  /** Integrated Gradients settings; defaults: predicted class, black baseline, 50 steps adaptive to 5% / 400. */
+  /**
+   * Integrated Gradients settings; defaults: predicted class, the baseline recorded in the
+   * checkpoint (black when none), 50 steps adaptive to 5% / 1600 (memory-capped).
+   */
   ig?: Omit<IntegratedGradientsOptions, "mean" | "std">;
   overlay?: Omit<RenderOverlayOptions, "width" | "height" | "predictedClassName">;
 }
@@ -35,6 +39,8 @@ export interface ExplainPredictionResult {
   explainedClass: string;
   completenessGap: number;
   stepsUsed: number;
+  /** What the attributions are relative to: "black", "custom", or the class mean the checkpoint records. */
+  baseline: string;
   overlayPng: Buffer;
   /** [H, W, 3] raw attributions, for callers that compute their own statistics. */
   attributions: Float32Array;
@@ -78,7 +84,14 @@ export async function explainPrediction(opts: ExplainPredictionOptions): Promise
         ? await decodeImageBuffer(opts.imageBuffer, decodeOpts)
         : await decodeImage(opts.imagePath as string, decodeOpts));
 
-    const ig = await integratedGradients(model, x, { ...opts.ig, mean, std });
+    const stored = opts.ig?.baseline === undefined ? modelBaseline(model, mean, std) : null;
+    const ig = await integratedGradients(model, x, {
+      ...opts.ig,
+      mean,
+      std,
+      ...(stored ? { baseline: stored.values } : {}),
+    });
+    const baseline = stored ? stored.description : opts.ig?.baseline === "black" ? "black" : "custom";
     if (ig.probabilities.length !== opts.classNames.length) {
       throw new Error(
         `explainPrediction: the model has ${ig.probabilities.length} outputs but ${opts.classNames.length} class names were given`,
@@ -106,6 +119,7 @@ export async function explainPrediction(opts: ExplainPredictionOptions): Promise
       explainedClass: name(ig.target),
       completenessGap: ig.completenessGap,
       stepsUsed: ig.stepsUsed,
+      baseline,
       overlayPng,
       attributions: ig.attributions,
       imageSize,

@@ -1,4 +1,12 @@
 export {
+  classMeanGray,
+  MEAN_BASELINE_IMAGES,
+  modelBaseline,
+  type ResolvedBaseline,
+  type StoredBaseline,
+  setModelBaseline,
+} from "./baseline.js";
+export {
   type ExplainPredictionOptions,
   type ExplainPredictionResult,
   explainPrediction,

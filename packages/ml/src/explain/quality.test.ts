@@ -109,6 +109,7 @@ describe("runExplanationQuality", () => {
     const fields = qualityLogFields(q!);
     expect(Object.keys(fields).sort()).toEqual(
       [
+        "baseline",
         "deletionAuc",
         "durationMs",
         "insertionAuc",
@@ -119,5 +120,6 @@ describe("runExplanationQuality", () => {
       ].sort(),
     );
     expect(fields.deletionAuc).toBeCloseTo(q!.deletionAuc, 4);
+    expect(fields.baseline).toBe("black");
   }, 60_000);
 });

@@ -4,11 +4,8 @@ import type { PipelineConfig } from "@xnn/shared";
 import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { decodeImage } from "../data/loader.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
-import {
-  blackBaseline,
-  type IntegratedGradientsOptions,
-  integratedGradients,
-} from "./integratedGradients.js";
+import { modelBaseline } from "./baseline.js";
+import { type IntegratedGradientsOptions, integratedGradients } from "./integratedGradients.js";
 import { loadMask, positiveMaskShare } from "./maskShare.js";
 import { pixelAttributions } from "./renderOverlay.js";
 
@@ -43,6 +40,8 @@ export interface ProbeScore {
 }
 
 export interface ExplanationQuality {
+  /** The IG baseline the figures were computed against ("black", or the class mean the run recorded). */
+  baseline: string;
   probeImages: number;
   meanCompletenessGap: number;
   /** Mean IG interval count the adaptive schedule settled on. */
@@ -129,7 +128,11 @@ export async function explanationQuality(
   const started = performance.now();
   const scanned = await scanDataset(opts.dataDir);
   const probes = probeSet(scanned.splits[opts.split ?? "test"], opts.probePerClass);
-  const baseline = blackBaseline(opts.imageSize, opts.imageSize, opts.ig?.mean, opts.ig?.std);
+  // The model's own reference (a class mean recorded at training time) unless the caller overrides it.
+  const stored = modelBaseline(model, opts.ig?.mean, opts.ig?.std);
+  const baseline = opts.ig?.baseline === undefined ? stored.values : opts.ig.baseline;
+  const baselineName =
+    opts.ig?.baseline === undefined ? stored.description : opts.ig.baseline === "black" ? "black" : "custom";
   const perImage: ProbeScore[] = [];
   for (const item of probes) {
     if (opts.shouldStop?.()) {
@@ -139,7 +142,8 @@ export async function explanationQuality(
     }
     const x = await decodeImage(path.join(scanned.root, item.path), { imageSize: opts.imageSize });
     const ig = await integratedGradients(model, x, { ...opts.ig, target: item.label, baseline });
-    const auc = deletionInsertionAuc(model, x, baseline, ig.attributions, item.label, opts.curvePoints ?? 21);
+    const base = baseline === "black" ? stored.values : baseline;
+    const auc = deletionInsertionAuc(model, x, base, ig.attributions, item.label, opts.curvePoints ?? 21);
     let maskShare: number | null = null;
     if (item.maskPath) {
       const mask = await loadMask(path.join(scanned.root, item.maskPath), opts.imageSize);
@@ -162,6 +166,7 @@ export async function explanationQuality(
   const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
   const shares = perImage.map((p) => p.maskShare).filter((s): s is number => s !== null);
   return {
+    baseline: baselineName,
     probeImages: perImage.length,
     meanCompletenessGap: mean(perImage.map((p) => p.completenessGap)),
     meanStepsUsed: mean(perImage.map((p) => p.stepsUsed)),
@@ -197,9 +202,10 @@ export async function runExplanationQuality(
 }
 
 /** The aggregate figures rounded for a structured log line (no per-image detail). */
-export function qualityLogFields(q: ExplanationQuality): Record<string, number | null> {
+export function qualityLogFields(q: ExplanationQuality): Record<string, number | string | null> {
   const r = (v: number | null, d = 4) => (v === null || !Number.isFinite(v) ? null : Number(v.toFixed(d)));
   return {
+    baseline: q.baseline,
     probeImages: q.probeImages,
     meanCompletenessGap: r(q.meanCompletenessGap),
     meanStepsUsed: r(q.meanStepsUsed, 1),

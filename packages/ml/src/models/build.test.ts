@@ -177,6 +177,54 @@ describe("buildModel architectures", () => {
     await expect(
       buildModel({ arch: "resnet18", imageSize: 32, numClasses: 2, dropout: 1, seed: 1 }),
     ).rejects.toThrow(/dropout/);
+    await expect(
+      buildModel({
+        arch: "resnet18",
+        imageSize: 32,
+        numClasses: 2,
+        dropout: 0.2,
+        seed: 1,
+        headUnits: [8, 0],
+      }),
+    ).rejects.toThrow(/headUnits must be positive integers, got \[8, 0\]/);
+  });
+
+  it("headUnits shapes the head: the study's 20-10-5 by default, [] for dropout then logits", async () => {
+    const dense = (m: tf.LayersModel) =>
+      m.layers
+        .filter((l) => l.name.startsWith("head_") && l.getClassName() === "Dense")
+        .map((l) => l.outputShape);
+    const base = {
+      arch: "mobilenet_v2" as const,
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 1,
+    };
+    const study = (await buildModel(base)).model;
+    const linear = (await buildModel({ ...base, headUnits: [] })).model;
+    const one = (await buildModel({ ...base, headUnits: [16] })).model;
+    try {
+      expect(dense(study)).toEqual([
+        [null, 20],
+        [null, 10],
+        [null, 5],
+        [null, 3],
+      ]);
+      expect(dense(linear)).toEqual([[null, 3]]);
+      expect(linear.layers.map((l) => l.name).filter((n) => n.startsWith("head_"))).toEqual([
+        "head_gap",
+        "head_dropout_0",
+        "head_logits",
+      ]);
+      expect(dense(one)).toEqual([
+        [null, 16],
+        [null, 3],
+      ]);
+    } finally {
+      for (const m of [study, linear, one]) m.dispose();
+    }
   });
 });
 

@@ -23,6 +23,8 @@ export interface BuildModelOptions {
   dropout: number;
   seed: number;
   pretrainedDir?: string;
+  /** Hidden head layers (units each); default HEAD_UNITS. [] is dropout then the logits. */
+  headUnits?: readonly number[];
 }
 
 export interface BuiltModel {
@@ -34,7 +36,8 @@ export interface BuiltModel {
 
 export const HEAD_PREFIX = "head_";
 export const INPUT_NAME = "image";
-const HEAD_UNITS = [20, 10, 5] as const;
+/** The study's classifier head: GAP, then Dense 20, 10, 5 (ReLU, dropout after each), then the logits. */
+export const HEAD_UNITS: readonly number[] = [20, 10, 5];
 
 export function isHeadLayerName(name: string): boolean {
   return name.startsWith(HEAD_PREFIX);
@@ -89,7 +92,11 @@ function buildGraph(opts: BuildModelOptions, zeroInit: boolean): BuiltModel {
     // backbone, so it is named without the head prefix.
     x = b.ln(x, "final_norm");
   }
-  HEAD_UNITS.forEach((units, i) => {
+  const headUnits = opts.headUnits ?? HEAD_UNITS;
+  if (headUnits.length === 0) {
+    x = tf.layers.dropout({ name: `${HEAD_PREFIX}dropout_0`, rate: opts.dropout }).apply(x) as ST;
+  }
+  headUnits.forEach((units, i) => {
     const n = i + 1;
     x = b.dense(x, `${HEAD_PREFIX}dense_${n}`, units, "he");
     x = b.relu(x, `${HEAD_PREFIX}relu_${n}`);
@@ -126,5 +133,7 @@ function validate(o: BuildModelOptions): void {
     throw new Error(`buildModel: numClasses must be an integer >= 2, got ${o.numClasses}`);
   if (!(o.dropout >= 0 && o.dropout < 1))
     throw new Error(`buildModel: dropout must be in [0, 1), got ${o.dropout}`);
+  if (o.headUnits?.some((u) => !Number.isInteger(u) || u < 1))
+    throw new Error(`buildModel: headUnits must be positive integers, got [${o.headUnits.join(", ")}]`);
   if (!Number.isInteger(o.seed)) throw new Error(`buildModel: seed must be an integer, got ${o.seed}`);
 }

@@ -81,6 +81,8 @@ function config(
     seed?: number;
     batchSize?: number;
     dir?: string;
+    inputNoise?: number;
+    headUnits?: number[];
   } = {},
 ): PipelineConfig {
   return pipelineSchema.parse({
@@ -91,8 +93,14 @@ function config(
       imageSize: SIZE,
       augment: over.augment ?? false,
       cacheFeatures: over.cache ?? true,
+      ...(over.inputNoise === undefined ? {} : { inputNoise: over.inputNoise }),
     },
-    model: { arch: "mobilenet_v2", widthMultiplier: 0.35, dropout: 0.2 },
+    model: {
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      dropout: 0.2,
+      ...(over.headUnits ? { headUnits: over.headUnits } : {}),
+    },
     stage: over.stage ?? { kind: "fe" },
     classWeighting: "balanced",
     train: {
@@ -293,6 +301,38 @@ describe("trainPipeline on wasm (FE, features not cached)", () => {
       expect(kernel(trained, "head_dense_1")).not.toEqual(kernel(init, "head_dense_1"));
       trained.dispose();
       init.dispose();
+    },
+    HEAVY_TIMEOUT_MS,
+  );
+});
+
+describe("trainPipeline with input noise and a linear head", () => {
+  it(
+    "adds seeded noise to training images (reproducible, not cached) and trains a dropout + logits head",
+    async () => {
+      await initBackend("wasm");
+      const run = async (name: string, inputNoise: number) => {
+        const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
+        const r = await trainPipeline(
+          config({ cache: true, epochs: 1, lr: 3e-3, batchSize: 8, dir: easyDir, inputNoise, headUnits: [] }),
+          { runDir: path.join(tmp, name), log: (msg, fields) => void logs.push({ msg, fields }) },
+        );
+        const m = await loadCheckpoint(r.bestCheckpoint.dir);
+        const names = m.layers.map((l) => l.name).filter((n) => n.startsWith("head_"));
+        const logits = Array.from(m.getLayer("head_logits").getWeights()[0]?.dataSync() ?? []);
+        m.dispose();
+        return { r, logs, names, logits };
+      };
+      const a = await run("noise-a", 0.5);
+      const b = await run("noise-b", 0.5);
+      const clean = await run("noise-none", 0);
+      expect(a.names).toEqual(["head_gap", "head_dropout_0", "head_logits"]);
+      // Noise needs fresh inputs every step, so the requested feature cache is not used.
+      expect(a.r.cachedFeatures).toBe(false);
+      expect(a.logs.find((l) => l.msg === "cacheFeatures ignored")?.fields?.reason).toMatch(/inputNoise/);
+      expect(clean.r.cachedFeatures).toBe(true);
+      expect(a.logits).toEqual(b.logits);
+      expect(a.logits).not.toEqual(clean.logits);
     },
     HEAVY_TIMEOUT_MS,
   );

@@ -7,6 +7,7 @@ import { computeClassWeights } from "../data/classWeights.js";
 import { batches, type ImageBatch, type SkipReport } from "../data/loader.js";
 import { createRng, mixSeed, shuffleInPlace } from "../data/prng.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
+import { classMeanGray, setModelBaseline } from "../explain/baseline.js";
 import { precisionRecallF1Support } from "../metrics/classification.js";
 import { evaluateClassifier } from "../metrics/evaluate.js";
 import { buildModel, configureStage, HEAD_PREFIX } from "../models/index.js";
@@ -248,6 +249,17 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       `data.classNames [${data.classNames.join(", ")}] do not match the class folders in ${scanned.root}: [${classNames.join(", ")}]`,
     );
   }
+  const baselineSpec = config.eval.baseline;
+  const baselineClass =
+    baselineSpec && baselineSpec !== "black" ? classNames.indexOf(baselineSpec.meanOf) : undefined;
+  if (baselineSpec && baselineSpec !== "black") {
+    const n = scanned.splits.train.filter((i) => i.label === baselineClass).length;
+    if (baselineClass === -1 || n === 0) {
+      throw new Error(
+        `eval.baseline.meanOf: "${baselineSpec.meanOf}" ${baselineClass === -1 ? "is not a class" : "has no training images"} in ${scanned.root} (classes: ${classNames.join(", ")})`,
+      );
+    }
+  }
   const trainCounts = classNames.map((c) => scanned.counts.train[c] ?? 0);
   const weights = computeClassWeights(trainCounts, config.classWeighting, classNames);
   log("data set scanned", {
@@ -266,6 +278,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     numClasses: classNames.length,
     dropout: mcfg.dropout,
     seed: config.seed,
+    ...(mcfg.headUnits ? { headUnits: mcfg.headUnits } : {}),
     ...(mcfg.pretrainedDir ? { pretrainedDir: mcfg.pretrainedDir } : {}),
   });
   const model = built.model;
@@ -287,6 +300,16 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       const copied = copyWeights(init, model);
       init.dispose();
       log("initialised from checkpoint", { from: path.resolve(opts.initFrom), layersCopied: copied.length });
+    }
+    if (baselineSpec && baselineSpec !== "black") {
+      // Recorded on the model, so every checkpoint saved below carries the run's IG reference.
+      const mean = await classMeanGray(
+        scanned.root,
+        scanned.splits.train.filter((i) => i.label === baselineClass),
+        data.imageSize,
+      );
+      setModelBaseline(model, { className: baselineSpec.meanOf, size: data.imageSize, ...mean });
+      log("IG baseline", { meanOf: baselineSpec.meanOf, images: mean.images });
     }
     const trainableLayers = configureStage(model, built.backboneLayerNames, stage);
     const bnCount = setBatchNormMomentum(model, PYTORCH_BN_MOMENTUM);
@@ -316,11 +339,16 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     const root = scanned.root;
 
     // Feature caching: valid only when the backbone is frozen and its input never changes.
-    const cached = data.cacheFeatures && stage.kind === "fe" && !data.augment;
+    const inputNoise = data.inputNoise ?? 0;
+    const cached = data.cacheFeatures && stage.kind === "fe" && !data.augment && inputNoise === 0;
     if (data.cacheFeatures && !cached) {
       log("cacheFeatures ignored", {
         reason:
-          stage.kind !== "fe" ? "the backbone trains in FT" : "augmentation changes the inputs every epoch",
+          stage.kind !== "fe"
+            ? "the backbone trains in FT"
+            : data.augment
+              ? "augmentation changes the inputs every epoch"
+              : "inputNoise changes the inputs every step",
       });
     }
     let forward: Forward = (x, training) => model.apply(x, { training }) as tf.Tensor2D;
@@ -481,7 +509,21 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         let predicted: Int32Array | Float32Array;
         try {
           const out = tf.tidy(() => {
-            const input = toInput(b, cached);
+            const clean = toInput(b, cached);
+            // Seeded by step, like dropout: reproducible and the same after a resume.
+            const input =
+              inputNoise > 0
+                ? tf.add(
+                    clean,
+                    tf.randomNormal(
+                      clean.shape,
+                      0,
+                      inputNoise,
+                      "float32",
+                      mixSeed(config.seed, globalStep, 0x4e),
+                    ),
+                  )
+                : clean;
             const backbone = frozenBackbone;
             const x = backbone
               ? tf.tidy(() => backbone.apply(input, { training: true }) as tf.Tensor)

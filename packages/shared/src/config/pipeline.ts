@@ -38,11 +38,25 @@ export const pipelineSchema = z.strictObject({
     augment: z.boolean(),
     /** With a frozen backbone and no augmentation, compute backbone features once and train the head on them. */
     cacheFeatures: z.boolean().default(false),
+    /**
+     * Standard deviation of Gaussian noise added to each normalised training image, fresh every
+     * step (never to validation or test images). Noise in training smooths the model's input
+     * gradients, which is what pixel-level explanations (IG) read. Absent or 0: none. Implies
+     * per-step inputs, so it turns feature caching off like augmentation does.
+     */
+    inputNoise: z.number().min(0).max(5).optional(),
   }),
   model: z.strictObject({
     arch: z.enum(MODEL_NAMES),
     widthMultiplier: z.number().positive().max(2).default(1),
     dropout: probability,
+    /**
+     * Hidden Dense + ReLU + dropout layers of the classifier head, input side first. Absent: the
+     * study's head, [20, 10, 5]. [] is a linear head (dropout, then the logits) on the pooled
+     * features, as torchvision's and Keras's MobileNetV2 classifiers are. Left out of the parsed
+     * config when absent, so configs (and their hashes) written before it existed are unchanged.
+     */
+    headUnits: z.array(positiveInt.max(4096)).max(4).optional(),
     pretrainedDir: z.string().min(1).nullable().default(null),
   }),
   stage: stageSchema,
@@ -66,6 +80,12 @@ export const pipelineSchema = z.strictObject({
     average: z.literal("weighted"),
     /** Images per class in the fixed probe set used to score explanation quality. */
     probePerClass: z.number().int().min(0).default(4),
+    /**
+     * Integrated Gradients baseline for this run's explanations: "black" (the default), or the
+     * mean of up to 64 training images of one class ({ meanOf: normal }), stored in the
+     * checkpoint so the API explains the model against the same reference.
+     */
+    baseline: z.union([z.literal("black"), z.strictObject({ meanOf: z.string().min(1) })]).optional(),
   }),
 });
 
