@@ -1,6 +1,13 @@
 import { fileURLToPath } from "node:url";
 import type { Prisma, PrismaClient } from "@xnn/db";
-import { decodeImageBuffer, explainPrediction, initBackend, loadCheckpoint, readImageHeader } from "@xnn/ml";
+import {
+  decodeImageBuffer,
+  explainPrediction,
+  initBackend,
+  loadCheckpoint,
+  prepareForExplanation,
+  readImageHeader,
+} from "@xnn/ml";
 import type { Logger } from "@xnn/shared";
 
 /** A user-caused predict failure: the route maps `status` to the HTTP answer, message verbatim. */
@@ -62,6 +69,8 @@ type VersionRow = Prisma.ModelVersionGetPayload<{ select: typeof versionSelect }
 interface LoadedModel {
   versionId: string;
   model: Awaited<ReturnType<typeof loadCheckpoint>>;
+  /** The same function with BatchNorm folded and convs fused: what IG runs (made once per load). */
+  explanationModel: Awaited<ReturnType<typeof loadCheckpoint>>;
   classNames: string[];
   imageSize: number;
 }
@@ -215,7 +224,14 @@ export class PredictService {
     }
     const outputs = (model.outputs[0]?.shape[1] as number | undefined) ?? 0;
     const classNames = v.classNames ?? Array.from({ length: outputs }, (_, i) => `class_${i}`);
-    const entry = { versionId: v.id, model, classNames, imageSize };
+    let explanationModel: LoadedModel["explanationModel"];
+    try {
+      explanationModel = prepareForExplanation(model);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+    const entry = { versionId: v.id, model, explanationModel, classNames, imageSize };
     this.loaded.set(v.id, entry);
     // Evict least recently used: a moved production alias leaves its old model here until then.
     const max = this.options.maxLoaded ?? 2;
@@ -223,6 +239,7 @@ export class PredictService {
       const [oldest, old] = this.loaded.entries().next().value as [string, LoadedModel];
       this.loaded.delete(oldest);
       old.model.dispose();
+      old.explanationModel.dispose();
       this.logger.info({ versionId: oldest }, "unloaded model version");
     }
     this.logger.info(
@@ -252,6 +269,7 @@ export class PredictService {
       }
       return explainPrediction({
         model: m.model,
+        explanationModel: m.explanationModel,
         input,
         classNames: m.classNames,
         ig: { ...this.options.ig },
@@ -271,7 +289,10 @@ export class PredictService {
   }
 
   dispose(): void {
-    for (const m of this.loaded.values()) m.model.dispose();
+    for (const m of this.loaded.values()) {
+      m.model.dispose();
+      m.explanationModel.dispose();
+    }
     this.loaded.clear();
   }
 }

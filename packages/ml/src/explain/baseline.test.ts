@@ -12,6 +12,7 @@ import { generateSynthetic } from "../data/synth.js";
 import { trainPipeline } from "../train/train.js";
 import { classMeanGray, modelBaseline, setModelBaseline } from "./baseline.js";
 import { explainPrediction } from "./explainPrediction.js";
+import { prepareForExplanation } from "./foldBatchNorm.js";
 import { blackBaseline, integratedGradients } from "./integratedGradients.js";
 import { explanationQuality } from "./quality.js";
 import { buildTinyClassifier } from "./tinyClassifier.js";
@@ -95,7 +96,10 @@ describe("class-mean IG baseline", () => {
     const x = await decodeImage(path.join(s.root, item.path), { imageSize: S });
     const e = await explainPrediction({ model, input: x, classNames: s.classNames });
     expect(e.baseline).toBe(`mean of ${mean.images} 'normal' training images`);
-    const direct = await integratedGradients(model, x, { baseline: modelBaseline(model).values });
+    // explainPrediction runs the prepared (folded, fused) model against the stored baseline.
+    const prepared = prepareForExplanation(model);
+    const direct = await integratedGradients(prepared, x, { baseline: modelBaseline(model).values });
+    prepared.dispose();
     expect(Array.from(e.attributions)).toEqual(Array.from(direct.attributions));
     const black = await explainPrediction({
       model,

@@ -3,6 +3,7 @@ import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.js";
 import { decodeImage, decodeImageBuffer } from "../data/loader.js";
 import { modelBaseline } from "./baseline.js";
+import { prepareForExplanation } from "./foldBatchNorm.js";
 import { type IntegratedGradientsOptions, integratedGradients } from "./integratedGradients.js";
 import { grayFromNormalised, type RenderOverlayOptions, renderOverlay } from "./renderOverlay.js";
 
@@ -11,6 +12,11 @@ export interface ExplainPredictionOptions {
   checkpointDir?: string;
   /** An already loaded model (a server keeps one); not disposed. One of checkpointDir / model. */
   model?: tf.LayersModel;
+  /**
+   * `prepareForExplanation(model)`, when the caller keeps one next to `model` (a server); not
+   * disposed. Otherwise one is made for this call and disposed after it.
+   */
+  explanationModel?: tf.LayersModel;
   imagePath?: string;
   imageBuffer?: Buffer;
   /** Already decoded and normalised [H, W, 3] (what decodeImage returns); skips decoding. */
@@ -65,7 +71,12 @@ export async function explainPrediction(opts: ExplainPredictionOptions): Promise
   }
   const owned = opts.model === undefined;
   const model = opts.model ?? (await loadCheckpoint(opts.checkpointDir as string));
+  let prepared: tf.LayersModel | undefined;
   try {
+    // IG runs the folded, fused model (same function, ~3x faster gradients); the baseline record
+    // lives in the original's metadata.
+    if (!opts.explanationModel) prepared = prepareForExplanation(model);
+    const runModel = (opts.explanationModel ?? prepared) as tf.LayersModel;
     const expected = modelInputSize(model);
     const imageSize = opts.imageSize ?? expected;
     if (imageSize === undefined)
@@ -85,7 +96,7 @@ export async function explainPrediction(opts: ExplainPredictionOptions): Promise
         : await decodeImage(opts.imagePath as string, decodeOpts));
 
     const stored = opts.ig?.baseline === undefined ? modelBaseline(model, mean, std) : null;
-    const ig = await integratedGradients(model, x, {
+    const ig = await integratedGradients(runModel, x, {
       ...opts.ig,
       mean,
       std,
@@ -125,6 +136,7 @@ export async function explainPrediction(opts: ExplainPredictionOptions): Promise
       imageSize,
     };
   } finally {
+    prepared?.dispose();
     if (owned) model.dispose();
   }
 }

@@ -5,6 +5,7 @@ import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { decodeImage } from "../data/loader.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
 import { modelBaseline } from "./baseline.js";
+import { prepareForExplanation } from "./foldBatchNorm.js";
 import { type IntegratedGradientsOptions, integratedGradients } from "./integratedGradients.js";
 import { loadMask, positiveMaskShare } from "./maskShare.js";
 import { pixelAttributions } from "./renderOverlay.js";
@@ -134,34 +135,47 @@ export async function explanationQuality(
   const baselineName =
     opts.ig?.baseline === undefined ? stored.description : opts.ig.baseline === "black" ? "black" : "custom";
   const perImage: ProbeScore[] = [];
-  for (const item of probes) {
-    if (opts.shouldStop?.()) {
-      throw new ExplanationQualityStoppedError(
-        `explanation quality stopped after ${perImage.length} of ${probes.length} probe images`,
-      );
-    }
-    const x = await decodeImage(path.join(scanned.root, item.path), { imageSize: opts.imageSize });
-    const ig = await integratedGradients(model, x, { ...opts.ig, target: item.label, baseline });
-    const base = baseline === "black" ? stored.values : baseline;
-    const auc = deletionInsertionAuc(model, x, base, ig.attributions, item.label, opts.curvePoints ?? 21);
-    let maskShare: number | null = null;
-    if (item.maskPath) {
-      const mask = await loadMask(path.join(scanned.root, item.maskPath), opts.imageSize);
-      // An empty mask (a class without lesions) would always score 0 and only dilute the mean.
-      if (mask.some((v) => v > 0)) {
-        const share = positiveMaskShare(ig.attributions, mask);
-        maskShare = Number.isNaN(share) ? null : share;
+  // IG and the curves run the folded, fused model (same function, ~3x faster gradients).
+  const runModel = prepareForExplanation(model);
+  try {
+    for (const item of probes) {
+      if (opts.shouldStop?.()) {
+        throw new ExplanationQualityStoppedError(
+          `explanation quality stopped after ${perImage.length} of ${probes.length} probe images`,
+        );
       }
+      const x = await decodeImage(path.join(scanned.root, item.path), { imageSize: opts.imageSize });
+      const ig = await integratedGradients(runModel, x, { ...opts.ig, target: item.label, baseline });
+      const base = baseline === "black" ? stored.values : baseline;
+      const auc = deletionInsertionAuc(
+        runModel,
+        x,
+        base,
+        ig.attributions,
+        item.label,
+        opts.curvePoints ?? 21,
+      );
+      let maskShare: number | null = null;
+      if (item.maskPath) {
+        const mask = await loadMask(path.join(scanned.root, item.maskPath), opts.imageSize);
+        // An empty mask (a class without lesions) would always score 0 and only dilute the mean.
+        if (mask.some((v) => v > 0)) {
+          const share = positiveMaskShare(ig.attributions, mask);
+          maskShare = Number.isNaN(share) ? null : share;
+        }
+      }
+      perImage.push({
+        path: item.path,
+        label: item.label,
+        completenessGap: ig.completenessGap,
+        stepsUsed: ig.stepsUsed,
+        deletionAuc: auc.deletion,
+        insertionAuc: auc.insertion,
+        maskShare,
+      });
     }
-    perImage.push({
-      path: item.path,
-      label: item.label,
-      completenessGap: ig.completenessGap,
-      stepsUsed: ig.stepsUsed,
-      deletionAuc: auc.deletion,
-      insertionAuc: auc.insertion,
-      maskShare,
-    });
+  } finally {
+    runModel.dispose();
   }
   const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
   const shares = perImage.map((p) => p.maskShare).filter((s): s is number => s !== null);
