@@ -15,6 +15,7 @@ import {
   loadPipelineFile,
   mixSeed,
   registerFastBatchNormGrad,
+  registerFastTileGrad,
   setBatchNormMomentum,
   splitHead,
   tf,
@@ -109,6 +110,7 @@ async function child(): Promise<void> {
   if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
 
   registerFastBatchNormGrad();
+  registerFastTileGrad();
   const backend = await initBackend("auto");
   const { model, backboneLayerNames } = await buildModel({
     arch,

@@ -8,7 +8,7 @@ export * from "./checkpoint/index.js";
 export * from "./metrics/index.js";
 export { AdamW, type AdamWOptions } from "./optim/adamw.js";
 // The training step's building blocks, for code that reproduces trainPipeline's step (bench/train.ts).
-export { registerFastBatchNormGrad } from "./train/fastGrads.js";
+export { registerFastBatchNormGrad, registerFastTileGrad } from "./train/fastGrads.js";
 export { setBatchNormMomentum } from "./train/batchnorm.js";
 // The library's own tfjs instance, for callers (bench/) that build tensors for its models without
 // depending on @tensorflow/tfjs themselves.

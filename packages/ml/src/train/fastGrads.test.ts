@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { expect, it } from "vitest";
-import { registerFastBatchNormGrad } from "./fastGrads.js";
+import { describe, expect, it } from "vitest";
+import { registerFastBatchNormGrad, registerFastTileGrad } from "./fastGrads.js";
 
 it("the broadcasting FusedBatchNorm gradient equals tfjs' tiled one", async () => {
   await tf.setBackend("cpu");
@@ -23,4 +23,49 @@ it("the broadcasting FusedBatchNorm gradient equals tfjs' tiled one", async () =
   expect(after).toEqual(before);
   // Guard against comparing a gradient with itself: the override must really be installed.
   expect(tf.getGradient(tf.FusedBatchNorm)?.gradFunc.toString()).toContain("rstd");
+});
+
+describe("registerFastTileGrad", () => {
+  it("gives tfjs' Tile gradient (one reshape and sum instead of a slice per repetition)", async () => {
+    await tf.setBackend("cpu");
+    const cases: [number[], number[]][] = [
+      [
+        [2, 3, 4, 1],
+        [1, 1, 1, 5],
+      ],
+      [
+        [2, 3],
+        [3, 2],
+      ],
+      [[4], [3]],
+      [
+        [1, 2, 2, 3],
+        [2, 1, 3, 1],
+      ],
+    ];
+    const grads = (shape: number[], reps: number[]) =>
+      tf.tidy(() => {
+        const x = tf.randomNormal(shape, 0, 1, "float32", 7);
+        const w = tf.randomNormal(
+          shape.map((d, i) => d * (reps[i] as number)),
+          0,
+          1,
+          "float32",
+          8,
+        );
+        return Array.from(
+          tf
+            .grad((t: tf.Tensor) => tf.sum(tf.mul(tf.tile(t, reps), w)))(x)
+            .dataSync(),
+        );
+      });
+    const before = cases.map(([s, r]) => grads(s, r));
+    registerFastTileGrad();
+    const profile = await tf.profile(() => tf.tidy(() => grads([2, 3, 4, 1], [1, 1, 1, 5])));
+    expect(profile.kernelNames).not.toContain("Slice");
+    cases.forEach(([s, r], i) => {
+      const after = grads(s, r);
+      for (const [j, v] of after.entries()) expect(v).toBeCloseTo(before[i]?.[j] as number, 5);
+    });
+  });
 });

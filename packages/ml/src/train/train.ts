@@ -14,7 +14,7 @@ import { buildModel, configureStage, HEAD_PREFIX } from "../models/index.js";
 import { AdamW } from "../optim/adamw.js";
 import { calibrateBatchNorm, setBatchNormMomentum } from "./batchnorm.js";
 import { BestTracker, EarlyStopping, ReduceLROnPlateau, warmupFactor } from "./callbacks.js";
-import { registerFastBatchNormGrad } from "./fastGrads.js";
+import { registerFastBatchNormGrad, registerFastTileGrad } from "./fastGrads.js";
 import { initHeadFromData, reviveDeadHeadUnits, setLogitsToPrior } from "./headInit.js";
 import { configHash, markReported, RESUME_MODEL_DIR, restoreOptimizer, writeResumeState } from "./resume.js";
 import {
@@ -231,6 +231,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
   const started = performance.now();
   const log = opts.log;
   registerFastBatchNormGrad();
+  registerFastTileGrad();
   const runDir = path.resolve(opts.runDir);
   await mkdir(runDir, { recursive: true });
   const hash = configHash(config);
