@@ -55,6 +55,46 @@ export function withInputGradientsOnly<T>(fn: () => T): T {
         zerosOf(backend, (attrs as unknown as { filterShape: number[] }).filterShape),
     });
   }
+  // Dense layers on feature maps (ConvNeXt's pointwise layers) back-propagate through BatchMatMul
+  // with transposeA/transposeB set, which wasm runs on a scalar loop (~13x slower than its XNNPACK
+  // GEMM). Inside this call the transposed operand is materialised first (wasm's Transpose) and the
+  // shipped kernel runs untransposed: the same products, summed in another order. Training keeps
+  // the shipped kernel.
+  const matMul = backendName === "wasm" ? tf.getKernel("BatchMatMul", backendName) : undefined;
+  const transpose = matMul ? tf.getKernel("Transpose", backendName) : undefined;
+  if (matMul && transpose) {
+    saved.push(matMul);
+    tf.unregisterKernel("BatchMatMul", backendName);
+    tf.registerKernel({
+      kernelName: "BatchMatMul",
+      backendName,
+      kernelFunc: (args) => {
+        const { inputs, attrs, backend } = args;
+        const at = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+        if (!at.transposeA && !at.transposeB) return matMul.kernelFunc(args);
+        const temps: tf.TensorInfo[] = [];
+        const swap = (t: tf.TensorInfo) => {
+          const perm = t.shape.map((_, i) => i);
+          const n = perm.length;
+          [perm[n - 2], perm[n - 1]] = [perm[n - 1] as number, perm[n - 2] as number];
+          const r = transpose.kernelFunc({ inputs: { x: t }, attrs: { perm }, backend }) as tf.TensorInfo;
+          temps.push(r);
+          return r;
+        };
+        const a = at.transposeA ? swap(inputs.a as tf.TensorInfo) : (inputs.a as tf.TensorInfo);
+        const b = at.transposeB ? swap(inputs.b as tf.TensorInfo) : (inputs.b as tf.TensorInfo);
+        try {
+          return matMul.kernelFunc({
+            inputs: { a, b },
+            attrs: { ...(attrs as object), transposeA: false, transposeB: false },
+            backend,
+          });
+        } finally {
+          for (const t of temps) (backend as { disposeData(id: object): void }).disposeData(t.dataId);
+        }
+      },
+    });
+  }
   try {
     const out = fn();
     if (out instanceof Promise) throw new Error("withInputGradientsOnly: fn must be synchronous");

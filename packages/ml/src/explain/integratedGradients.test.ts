@@ -224,4 +224,29 @@ describe("withInputGradientsOnly", () => {
     expect(() => withInputGradientsOnly(() => Promise.resolve(1))).toThrow(/synchronous/);
     tf.dispose([x, full, fast]);
   });
+
+  it("runs transposed BatchMatMuls (dense layers on feature maps) untransposed, with the same input gradient, and restores the kernel", async () => {
+    const input = tf.input({ shape: [S, S, 3] });
+    let h = tf.layers
+      .dense({ units: 12, activation: "relu", kernelInitializer: tf.initializers.heNormal({ seed: 5 }) })
+      .apply(input) as tf.SymbolicTensor;
+    h = tf.layers
+      .dense({ units: 6, kernelInitializer: tf.initializers.heNormal({ seed: 6 }) })
+      .apply(h) as tf.SymbolicTensor;
+    h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
+    const dense = tf.model({ inputs: input, outputs: h });
+    const g = tf.grad((x: tf.Tensor) => (dense.apply(x, { training: false }) as tf.Tensor).sum());
+    const x = tf.tensor4d(samples[0] as Float32Array, [1, S, S, 3]);
+    const before = tf.getKernel("BatchMatMul", tf.getBackend());
+    const plain = Array.from(g(x).dataSync());
+    const profile = await tf.profile(() => withInputGradientsOnly(() => g(x)));
+    const fast = Array.from(withInputGradientsOnly(() => g(x)).dataSync());
+    const scale = Math.max(...plain.map(Math.abs));
+    for (const [i, v] of fast.entries())
+      expect(Math.abs(v - (plain[i] as number))).toBeLessThanOrEqual(1e-5 * scale);
+    expect(profile.kernelNames).toContain("Transpose");
+    expect(tf.getKernel("BatchMatMul", tf.getBackend())).toBe(before);
+    x.dispose();
+    dense.dispose();
+  });
 });
