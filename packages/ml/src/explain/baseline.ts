@@ -115,3 +115,22 @@ export function modelBaseline(
       values[p * 3 + c] = ((gray[p] as number) - (mean[c] as number)) / (std[c] as number);
   return { values, description: `mean of ${s.images} '${s.className}' training images` };
 }
+
+/**
+ * The baseline an explanation of `model` uses: the caller's override ("black" or explicit values)
+ * when given, else the one the checkpoint records (black when none).
+ */
+export function resolveBaseline(
+  model: tf.LayersModel,
+  override: "black" | Float32Array | undefined,
+  mean: readonly number[] = IMAGENET_MEAN,
+  std: readonly number[] = IMAGENET_STD,
+): ResolvedBaseline {
+  if (override === undefined) return modelBaseline(model, mean, std);
+  if (override !== "black") return { values: override, description: "custom" };
+  const shape = model.inputs[0]?.shape;
+  return {
+    values: blackBaseline(shape?.[1] as number, shape?.[2] as number, mean, std),
+    description: "black",
+  };
+}

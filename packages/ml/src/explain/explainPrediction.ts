@@ -2,7 +2,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.js";
 import { decodeImage, decodeImageBuffer } from "../data/loader.js";
-import { modelBaseline } from "./baseline.js";
+import { resolveBaseline } from "./baseline.js";
 import { prepareForExplanation } from "./foldBatchNorm.js";
 import { type IntegratedGradientsOptions, integratedGradients } from "./integratedGradients.js";
 import { grayFromNormalised, type RenderOverlayOptions, renderOverlay } from "./renderOverlay.js";
@@ -95,14 +95,9 @@ export async function explainPrediction(opts: ExplainPredictionOptions): Promise
         ? await decodeImageBuffer(opts.imageBuffer, decodeOpts)
         : await decodeImage(opts.imagePath as string, decodeOpts));
 
-    const stored = opts.ig?.baseline === undefined ? modelBaseline(model, mean, std) : null;
-    const ig = await integratedGradients(runModel, x, {
-      ...opts.ig,
-      mean,
-      std,
-      ...(stored ? { baseline: stored.values } : {}),
-    });
-    const baseline = stored ? stored.description : opts.ig?.baseline === "black" ? "black" : "custom";
+    const base = resolveBaseline(model, opts.ig?.baseline, mean, std);
+    const ig = await integratedGradients(runModel, x, { ...opts.ig, mean, std, baseline: base.values });
+    const baseline = base.description;
     if (ig.probabilities.length !== opts.classNames.length) {
       throw new Error(
         `explainPrediction: the model has ${ig.probabilities.length} outputs but ${opts.classNames.length} class names were given`,

@@ -271,22 +271,24 @@ export async function integratedGradients(
   };
 
   let points = await evaluate(Array.from({ length: steps + 1 }, (_, k) => k / steps));
-  const sumErrors = () => {
-    let e = 0;
-    for (let k = 1; k < points.length; k++)
-      e += intervalError(points[k - 1] as PathPoint, points[k] as PathPoint);
-    return e;
+  // Per-interval errors, in one pass: their signed sum is the path's completeness error.
+  const intervalErrors = () => {
+    const errs: { k: number; e: number }[] = [];
+    let signed = 0;
+    let totalAbs = 0;
+    for (let k = 1; k < points.length; k++) {
+      const e = intervalError(points[k - 1] as PathPoint, points[k] as PathPoint);
+      errs.push({ k, e: Math.abs(e) });
+      signed += e;
+      totalAbs += Math.abs(e);
+    }
+    return { errs, signed, totalAbs };
   };
   // The path's own f(1) - f(0) can differ from delta by kernel rounding between batch sizes; the
   // gap is checked against delta on the final attributions below, this only steers refinement.
-  while (relativeGap(Math.abs(sumErrors())) >= tolerance && points.length - 1 < maxSteps) {
-    const errs = [];
-    let totalAbs = 0;
-    for (let k = 1; k < points.length; k++) {
-      const e = Math.abs(intervalError(points[k - 1] as PathPoint, points[k] as PathPoint));
-      errs.push({ k, e });
-      totalAbs += e;
-    }
+  for (;;) {
+    const { errs, signed, totalAbs } = intervalErrors();
+    if (relativeGap(Math.abs(signed)) < tolerance || points.length - 1 >= maxSteps) break;
     errs.sort((p, q) => q.e - p.e);
     // Split the fewest intervals that hold 80% of the absolute error, at most one chunk, within budget.
     const budget = Math.min(chunk, maxSteps - (points.length - 1));

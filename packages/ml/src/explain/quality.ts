@@ -4,7 +4,7 @@ import type { PipelineConfig } from "@xnn/shared";
 import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { decodeImage } from "../data/loader.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
-import { modelBaseline } from "./baseline.js";
+import { resolveBaseline } from "./baseline.js";
 import { prepareForExplanation } from "./foldBatchNorm.js";
 import { type IntegratedGradientsOptions, integratedGradients } from "./integratedGradients.js";
 import { loadMask, positiveMaskShare } from "./maskShare.js";
@@ -130,10 +130,12 @@ export async function explanationQuality(
   const scanned = await scanDataset(opts.dataDir);
   const probes = probeSet(scanned.splits[opts.split ?? "test"], opts.probePerClass);
   // The model's own reference (a class mean recorded at training time) unless the caller overrides it.
-  const stored = modelBaseline(model, opts.ig?.mean, opts.ig?.std);
-  const baseline = opts.ig?.baseline === undefined ? stored.values : opts.ig.baseline;
-  const baselineName =
-    opts.ig?.baseline === undefined ? stored.description : opts.ig.baseline === "black" ? "black" : "custom";
+  const { values: baseline, description: baselineName } = resolveBaseline(
+    model,
+    opts.ig?.baseline,
+    opts.ig?.mean,
+    opts.ig?.std,
+  );
   const perImage: ProbeScore[] = [];
   // IG and the curves run the folded, fused model (same function, ~3x faster gradients).
   const runModel = prepareForExplanation(model);
@@ -146,11 +148,10 @@ export async function explanationQuality(
       }
       const x = await decodeImage(path.join(scanned.root, item.path), { imageSize: opts.imageSize });
       const ig = await integratedGradients(runModel, x, { ...opts.ig, target: item.label, baseline });
-      const base = baseline === "black" ? stored.values : baseline;
       const auc = deletionInsertionAuc(
         runModel,
         x,
-        base,
+        baseline,
         ig.attributions,
         item.label,
         opts.curvePoints ?? 21,
