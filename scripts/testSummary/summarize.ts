@@ -32,7 +32,8 @@ export function summarize(report: VitestJsonReport, exitCode: number, root = "")
   const notes: string[] = [];
   const rel = (file: string) => (root && file.startsWith(root) ? file.slice(root.length + 1) : file);
   for (const file of report.testResults) {
-    const fileFailed = file.status === "failed";
+    // A failed file with no failing test failed in a hook or at import: its tests never ran.
+    const fileFailed = file.status === "failed" && !file.assertionResults.some((t) => t.status === "failed");
     let failedHere = 0;
     for (const t of file.assertionResults) {
       const name = `${rel(file.name)} > ${t.fullName ?? t.title}`;
@@ -43,7 +44,7 @@ export function summarize(report: VitestJsonReport, exitCode: number, root = "")
         if (t.status !== "failed") notes.push(`${name}: did not run (${t.status}) in a failed file`);
       } else skipped.push(name);
     }
-    if (fileFailed && failedHere === 0) {
+    if (file.status === "failed" && failedHere === 0) {
       failedHere = 1;
       notes.push(`${rel(file.name)}: failed with no test run: ${firstLine(file.message) || "no message"}`);
     }

@@ -1,4 +1,4 @@
-import type { Sql, TransactionSql } from "@xnn/db";
+import { endRun, refreshSweepStatus, type Sql, type TransactionSql } from "@xnn/db";
 
 /** One epoch as the trainer reports it (kept structural so this file does not depend on the engine). */
 export interface EpochRecord {
@@ -269,10 +269,7 @@ export class ResultsStore {
     await this.refreshSweepStatus(sweepId);
   }
 
-  /**
-   * Ends the run as failed or cancelled. With `token`, only while that attempt still owns the run:
-   * an attempt that lost its lease must not fail the run its successor is training.
-   */
+  /** Ends the run as failed or cancelled (see endRun); with `token`, only while that attempt owns it. */
   async markEnded(
     runId: string,
     sweepId: string,
@@ -280,23 +277,12 @@ export class ResultsStore {
     error: string,
     token?: string,
   ): Promise<void> {
-    await this.sql`UPDATE "Run" SET status = ${status}, error = ${error.slice(0, 4000)}, "finishedAt" = now(),
-        "leaseToken" = NULL
-      WHERE id = ${runId} AND status NOT IN ('succeeded', 'failed', 'cancelled')
-        AND (${token ?? null}::text IS NULL OR "leaseToken" IS NULL OR "leaseToken" = ${token ?? null}::text)`;
+    await endRun(this.sql, runId, status, error, token);
     await this.refreshSweepStatus(sweepId);
   }
 
-  /** A sweep ends when its last run ends: succeeded if every run did, failed if any failed. */
   async refreshSweepStatus(sweepId: string): Promise<void> {
-    // EXISTS probes on the (sweepId, status) index: cheap even when a sweep has 10,000 runs.
-    await this.sql`
-      UPDATE "Sweep" s SET "updatedAt" = now(), status = (CASE
-        WHEN EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status = 'failed') THEN 'failed'
-        WHEN EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status = 'cancelled') THEN 'cancelled'
-        ELSE 'succeeded' END)::"SweepStatus"
-      WHERE s.id = ${sweepId} AND s.status NOT IN ('cancelled', 'succeeded', 'failed')
-        AND NOT EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status IN ('queued', 'running'))`;
+    await refreshSweepStatus(this.sql, sweepId);
   }
 
   async runStatus(runId: string): Promise<string | null> {
