@@ -1,4 +1,5 @@
 import { endRun, refreshSweepStatus, type Sql, type TransactionSql } from "@xnn/db";
+import { faultPoint } from "@xnn/shared";
 
 /** One epoch as the trainer reports it (kept structural so this file does not depend on the engine). */
 export interface EpochRecord {
@@ -235,6 +236,8 @@ export class ResultsStore {
         await tx`DELETE FROM ${tx(table)} WHERE "runId" = ${runId} AND split = 'test'`;
       }
       await tx`DELETE FROM "Checkpoint" WHERE "runId" = ${runId} AND kind = 'best'`;
+      // A worker killed here leaves an open transaction that Postgres rolls back: nothing half-written.
+      await faultPoint("final-save");
       // The explanation-quality figures ride on the test evaluation row: the delete above makes a
       // repeated write (retry, or a run resumed after a crash) replace them, never duplicate them.
       await tx`INSERT INTO "Evaluation" (id, "runId", split, accuracy, precision, recall, f1, "perClass", "microAp",

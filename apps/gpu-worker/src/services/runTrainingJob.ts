@@ -181,7 +181,14 @@ export async function runTrainingJob(
     unsubscribe();
     await outbox.drain().catch((e) => log.error({ err: e.message }, "could not write epoch metrics"));
     await ctx.registry.setCurrentRun(null).catch(() => {});
-    if (leaseLost) throw new LeaseLostError(leaseLost);
+    if (leaseLost) {
+      // If no other attempt has claimed the run, it is nobody's now: queued again, so that the
+      // reconciler re-enqueues it should its job have vanished with the lock (Redis lost its data).
+      await withRetry("release run", () =>
+        store.releaseRun(payload.runId, lease, `attempt lost: ${leaseLost}`),
+      );
+      throw new LeaseLostError(leaseLost);
+    }
     if (err instanceof TrainingStoppedError) {
       if (cancelled) {
         await withRetry("cancel", () =>
@@ -207,7 +214,12 @@ export async function runTrainingJob(
   const r = outcome.result;
   const uri = await ctx.artifacts.putDir(r.checkpointDir, path.join("runs", payload.runId, "checkpoint"));
   await outbox.drain();
-  if (leaseLost) throw new LeaseLostError(leaseLost);
+  if (leaseLost) {
+    await withRetry("release run", () =>
+      store.releaseRun(payload.runId, lease, `attempt lost: ${leaseLost}`),
+    );
+    throw new LeaseLostError(leaseLost);
+  }
   await withRetry(
     "final results",
     () =>

@@ -59,6 +59,8 @@ interface OpenRun {
   status: "queued" | "running";
   workerId: string | null;
   workerAlive: boolean;
+  /** The worker says it is training this run now (its currentRunId). */
+  workerOnIt: boolean;
   heartbeatAgeMs: number | null;
   feStatus: string | null;
   feError: string | null;
@@ -74,6 +76,7 @@ export async function reconcileRuns(deps: ReconcileDeps, opts: ReconcileOptions)
     SELECT r.id, r."sweepId", r.key, r.config, r."configHash", r."feRunId", r."jobId", r.status, r."workerId",
       (w.status = 'active' AND w."lastHeartbeat" > now() - make_interval(secs => ${opts.staleAfterMs / 1000}))
         IS TRUE AS "workerAlive",
+      (w."currentRunId" = r.id) IS TRUE AS "workerOnIt",
       (extract(epoch FROM now() - w."lastHeartbeat") * 1000)::float8 AS "heartbeatAgeMs",
       fe.status AS "feStatus", fe.error AS "feError", fe."jobId" AS "feJobId"
     FROM "Run" r
@@ -131,7 +134,7 @@ export async function reconcileRuns(deps: ReconcileDeps, opts: ReconcileOptions)
     }
     if (state !== "unknown") continue;
     // The job is gone. A run still trained by a live worker finishes without it (results go to Postgres).
-    if (run.status === "running" && run.workerAlive) continue;
+    if (run.status === "running" && run.workerAlive && run.workerOnIt) continue;
     if (enqueuedFe.has(run.id)) continue;
     if (!run.feRunId) {
       actions.push({
