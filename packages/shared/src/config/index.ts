@@ -4,3 +4,4 @@ export * from "./loadSweep";
 export * from "./pipeline";
 export * from "./sweepFile";
 export * from "./yamlSource";
+export * from "./pathConfinement";
