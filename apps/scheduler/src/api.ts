@@ -30,6 +30,16 @@ const envShape = {
   XNN_CONF_DIR: z.string().default(path.join(repoRoot, "conf")),
   XNN_DEMO: z.enum(["0", "1"]).default("0"),
   XNN_DATA_ROOT: z.string().min(1).default("."),
+  // Comma-separated; submitted sweeps' data.dir and the predict samples must stay inside one of them.
+  XNN_DATA_ROOTS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? "")
+        .split(",")
+        .map((d) => d.trim())
+        .filter((d) => d !== ""),
+    ),
 };
 
 function readEnv() {
@@ -69,6 +79,9 @@ const app = createServer({
   prefix: env.XNN_QUEUE_PREFIX,
   confDir: path.resolve(env.XNN_CONF_DIR),
   dataRoot: path.resolve(env.XNN_DATA_ROOT),
+  dataRoots: (env.XNN_DATA_ROOTS.length > 0 ? env.XNN_DATA_ROOTS : [env.XNN_DATA_ROOT]).map((d) =>
+    path.resolve(d),
+  ),
   logger,
 });
 
