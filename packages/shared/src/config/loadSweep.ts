@@ -72,11 +72,7 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
     const problem = baseProblem(sweep.base, confine.confDir);
     if (problem) throw new ConfigError([source.issue(["base"], problem)]);
   }
-  const baseRoot = confine
-    ? confine.confDir
-    : file
-      ? path.dirname(file)
-      : (options.baseDir ?? process.cwd());
+  const baseRoot = confine ? confine.confDir : file ? path.dirname(file) : (options.baseDir ?? process.cwd());
   const basePath = path.resolve(baseRoot, sweep.base);
   if (!existsSync(basePath)) {
     // Under confinement, say it relative to the configuration directory, never the server's layout.

@@ -70,9 +70,14 @@ export function runsRouter(deps: ApiDeps): Router {
     res.json(curves.get(pathParam(req, "id")) ?? { split, curves: {} });
   });
 
-  router.post("/:id/promote", audited(deps, "run.promote", { param: "id" }), requireRole(deps, "admin"), async (req, res) => {
-    await sendPromotion(res, () => promoteRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
-  });
+  router.post(
+    "/:id/promote",
+    audited(deps, "run.promote", { param: "id" }),
+    requireRole(deps, "admin"),
+    async (req, res) => {
+      await sendPromotion(res, () => promoteRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
+    },
+  );
 
   return router;
 }

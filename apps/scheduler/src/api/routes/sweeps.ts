@@ -143,9 +143,14 @@ export function sweepsRouter(deps: ApiDeps, queue: { queue: Queue; flows: FlowPr
     }
   });
 
-  router.post("/:id/promote-best", audited(deps, "sweep.promote-best", { param: "id" }), admin, async (req, res) => {
-    await sendPromotion(res, () => promoteBestRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
-  });
+  router.post(
+    "/:id/promote-best",
+    audited(deps, "sweep.promote-best", { param: "id" }),
+    admin,
+    async (req, res) => {
+      await sendPromotion(res, () => promoteBestRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
+    },
+  );
 
   return router;
 }

@@ -4,6 +4,7 @@ import { connectRedis, createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createToken } from "../../services/tokens";
+import type { AuthFailureLimiter } from "../authFailureLimiter";
 import { type ApiServer, createServer } from "../createServer";
 
 export const CONF_DIR = new URL("../../../../../conf", import.meta.url).pathname;
@@ -45,7 +46,7 @@ export async function createHarness(): Promise<Harness> {
 /** Per test: a server on a BullMQ prefix no other test uses, and a handle on its queue. */
 export async function createTestServer(
   h: Harness,
-  options: { dataRoot?: string } = {},
+  options: { dataRoot?: string; dataRoots?: string[]; authLimiter?: AuthFailureLimiter } = {},
 ): Promise<{
   server: ApiServer;
   queue: Queue;
@@ -60,6 +61,8 @@ export async function createTestServer(
     prefix,
     confDir: CONF_DIR,
     dataRoot: options.dataRoot,
+    dataRoots: options.dataRoots,
+    authLimiter: options.authLimiter,
     logger: createLogger("api-test", "silent"),
   });
   const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });
