@@ -46,7 +46,12 @@ export async function createHarness(): Promise<Harness> {
 /** Per test: a server on a BullMQ prefix no other test uses, and a handle on its queue. */
 export async function createTestServer(
   h: Harness,
-  options: { dataRoot?: string; dataRoots?: string[]; authLimiter?: AuthFailureLimiter } = {},
+  options: {
+    confDir?: string;
+    dataRoot?: string;
+    dataRoots?: string[];
+    authLimiter?: AuthFailureLimiter;
+  } = {},
 ): Promise<{
   server: ApiServer;
   queue: Queue;
@@ -59,7 +64,7 @@ export async function createTestServer(
     sql: h.sql,
     redis: h.redis,
     prefix,
-    confDir: CONF_DIR,
+    confDir: options.confDir ?? CONF_DIR,
     dataRoot: options.dataRoot,
     dataRoots: options.dataRoots,
     authLimiter: options.authLimiter,
