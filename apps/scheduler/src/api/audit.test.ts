@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Queue } from "bullmq";
 import request from "supertest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { tokenCommand } from "../cli/token";
 import { AuthFailureLimiter } from "./authFailureLimiter";
 import type { ApiServer } from "./createServer";
 import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
@@ -99,6 +100,33 @@ describe("audit trail", () => {
     );
     expect(denied.body).toHaveLength(1);
     expect(denied.headers["content-range"]).toBe("audit 0-0/1");
+  });
+});
+
+describe("audit trail of the command line", () => {
+  it("pnpm xnn token create / revoke are recorded, attributed to cli:<user>", async () => {
+    await h.prisma.auditEvent.deleteMany();
+    const saved = process.env.DATABASE_URL;
+    const write = process.stdout.write;
+    process.env.DATABASE_URL = h.databaseUrl;
+    // The plaintext token goes to stdout; keep it out of the test log.
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      expect(await tokenCommand(["create", "--role", "operator", "--name", "from-cli"])).toBe(0);
+      const made = await h.prisma.apiToken.findFirstOrThrow({ where: { name: "from-cli" } });
+      expect(await tokenCommand(["revoke", made.id])).toBe(0);
+      expect(await tokenCommand(["revoke", "no-such-token"])).toBe(1);
+      const rows = await h.prisma.auditEvent.findMany({ orderBy: { createdAt: "asc" } });
+      expect(rows.map((r) => [r.action, r.targetId, r.outcome, r.status])).toEqual([
+        ["token.create", made.id, "ok", 201],
+        ["token.revoke", made.id, "ok", 200],
+        ["token.revoke", "no-such-token", "rejected", 404],
+      ]);
+      for (const r of rows) expect(r.actor).toMatch(/^cli:/);
+    } finally {
+      process.stdout.write = write;
+      process.env.DATABASE_URL = saved;
+    }
   });
 });
 

@@ -1,21 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { type AuditAction, type AuditOutcome, recordAuditEvent } from "../services/auditEvents";
 import type { TokenIdentity } from "../services/tokens";
 import { clientAddress } from "./auth";
 import type { ApiDeps } from "./deps";
-
-/** Every mutation the API offers, as written to AuditEvent.action. */
-export const AUDIT_ACTIONS = [
-  "sweep.submit",
-  "sweep.cancel",
-  "sweep.promote-best",
-  "run.promote",
-  "token.create",
-  "token.revoke",
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
-export const AUDIT_OUTCOMES = ["ok", "denied", "rejected", "error"] as const;
-export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 export function outcomeOf(status: number): AuditOutcome {
   if (status < 400) return "ok";
@@ -60,20 +47,17 @@ export function audited(deps: ApiDeps, action: AuditAction, target: AuditTarget)
           : target === "answer" && typeof body.id === "string"
             ? body.id
             : null;
-      deps.prisma.auditEvent
-        .create({
-          data: {
-            actor: identity.name,
-            actorRole: identity.role,
-            tokenId: identity.id,
-            action,
-            targetId: targetId?.slice(0, 200) ?? null,
-            outcome: outcomeOf(status),
-            status,
-            message: status >= 400 && typeof body.error === "string" ? body.error.slice(0, 500) : null,
-            ip: clientAddress(req),
-          },
-        })
+      recordAuditEvent(deps.prisma, {
+        actor: identity.name,
+        actorRole: identity.role,
+        tokenId: identity.id,
+        action,
+        targetId,
+        outcome: outcomeOf(status),
+        status,
+        message: status >= 400 && typeof body.error === "string" ? body.error : null,
+        ip: clientAddress(req),
+      })
         .catch((err: unknown) =>
           // The change (if any) has happened and cannot be undone here; the log keeps the trail.
           deps.logger.error(

@@ -114,6 +114,7 @@ describe("pnpm sweep with bad input", () => {
     expect(res.stdout).toBe("");
     expect(await prisma.sweep.count()).toBe(0);
     expect(await prisma.run.count()).toBe(0);
+    expect(await prisma.auditEvent.count()).toBe(0);
     expect(await queue.count()).toBe(0);
     expect((await readdir(tmp, { recursive: true })).map(String).sort()).toEqual(files);
   });

@@ -11,6 +11,8 @@ export const CONF_DIR = new URL("../../../../../conf", import.meta.url).pathname
 
 /** Per test file: a fresh database, the real Redis, and one token per role. */
 export interface Harness {
+  /** The test file's own database, for code that reads DATABASE_URL itself (the CLIs). */
+  databaseUrl: string;
   prisma: PrismaClient;
   sql: Sql;
   redis: Redis;
@@ -30,6 +32,7 @@ export async function createHarness(): Promise<Harness> {
     admin: await createToken(prisma, "admin", "ada-admin"),
   };
   return {
+    databaseUrl: db.url,
     prisma,
     sql,
     redis,
