@@ -1,6 +1,7 @@
 import { useMemo } from "react";
 import { Admin, Authenticated, CustomRoutes, Resource, reactRouterProvider } from "react-admin";
-import { authProvider } from "./authProvider";
+import audit from "./audit";
+import { authProvider, roleAtLeast } from "./authProvider";
 import { ComparePage } from "./compare/ComparePage";
 import { createDataProvider } from "./dataProvider";
 import { ExplainPage } from "./explain/ExplainPage";
@@ -27,36 +28,44 @@ export function App() {
       disableTelemetry
       requireAuth
     >
-      <Resource name="sweeps" {...sweeps} />
-      <Resource name="runs" {...runs} />
-      <Resource name="model-versions" options={{ label: "Model versions" }} {...modelVersions} />
-      <Resource name="workers" {...workers} />
-      <CustomRoutes>
-        <Route
-          path="/compare"
-          element={
-            <Authenticated>
-              <ComparePage />
-            </Authenticated>
-          }
-        />
-        <Route
-          path="/explain"
-          element={
-            <Authenticated>
-              <ExplainPage />
-            </Authenticated>
-          }
-        />
-        <Route
-          path="/submit"
-          element={
-            <Authenticated>
-              <SubmitPage />
-            </Authenticated>
-          }
-        />
-      </CustomRoutes>
+      {(permissions: unknown) => (
+        <>
+          <Resource name="sweeps" {...sweeps} />
+          <Resource name="runs" {...runs} />
+          <Resource name="model-versions" options={{ label: "Model versions" }} {...modelVersions} />
+          <Resource name="workers" {...workers} />
+          {/* The audit trail is for admins; the API refuses it to anyone else as well. */}
+          {roleAtLeast(permissions, "admin") && (
+            <Resource name="audit" options={{ label: "Audit" }} {...audit} />
+          )}
+          <CustomRoutes>
+            <Route
+              path="/compare"
+              element={
+                <Authenticated>
+                  <ComparePage />
+                </Authenticated>
+              }
+            />
+            <Route
+              path="/explain"
+              element={
+                <Authenticated>
+                  <ExplainPage />
+                </Authenticated>
+              }
+            />
+            <Route
+              path="/submit"
+              element={
+                <Authenticated>
+                  <SubmitPage />
+                </Authenticated>
+              }
+            />
+          </CustomRoutes>
+        </>
+      )}
     </Admin>
   );
 }

@@ -33,6 +33,7 @@ function Menu() {
       )}
       <RaMenu.ResourceItem name="model-versions" />
       <RaMenu.ResourceItem name="workers" />
+      {roleAtLeast(permissions, "admin") && <RaMenu.ResourceItem name="audit" />}
     </RaMenu>
   );
 }

@@ -196,3 +196,18 @@ export interface SubmitResult {
   jobs: number;
   status: string;
 }
+
+/** GET /api/audit rows (AuditEvent). */
+export interface AuditEventRow {
+  id: string;
+  createdAt: string;
+  actor: string | null;
+  actorRole: string | null;
+  tokenId: string | null;
+  action: string;
+  targetId: string | null;
+  outcome: "ok" | "denied" | "rejected" | "error";
+  status: number;
+  message: string | null;
+  ip: string | null;
+}

@@ -35,6 +35,16 @@ const envShape = {
   XNN_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(15_000),
   /** The workers' job lock duration: a run whose worker is silent for longer (plus a margin) is requeued. */
   XNN_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
+  // Comma-separated; submitted sweeps' data.dir and the predict samples must stay inside one of them.
+  XNN_DATA_ROOTS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? "")
+        .split(",")
+        .map((d) => d.trim())
+        .filter((d) => d !== ""),
+    ),
 };
 
 function readEnv() {
@@ -74,6 +84,9 @@ const app = createServer({
   prefix: env.XNN_QUEUE_PREFIX,
   confDir: path.resolve(env.XNN_CONF_DIR),
   dataRoot: path.resolve(env.XNN_DATA_ROOT),
+  dataRoots: (env.XNN_DATA_ROOTS.length > 0 ? env.XNN_DATA_ROOTS : [env.XNN_DATA_ROOT]).map((d) =>
+    path.resolve(d),
+  ),
   logger,
 });
 

@@ -34,7 +34,25 @@ export interface RequireRoleOptions {
   sources?: ("query" | "cookie")[];
 }
 
-/** 401 without a known token, 403 when the token's role is weaker than `role`. */
+/** The address failed token checks are counted against (the socket's peer; see README). */
+export function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? "unknown";
+}
+
+function tooManyFailures(res: Response, retryAfter: number): void {
+  res
+    .status(429)
+    .set("Retry-After", String(retryAfter))
+    .json({
+      error: `too many failed token checks from this address; try again in ${retryAfter} s`,
+      retryAfter,
+    });
+}
+
+/**
+ * 401 without a known token, 403 when the token's role is weaker than `role`, 429 while the
+ * client's address is blocked for failing token checks too often (see AuthFailureLimiter).
+ */
 export function requireRole(deps: ApiDeps, role: Role, options: RequireRoleOptions = {}): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const sources = options.sources ?? [];
@@ -46,11 +64,25 @@ export function requireRole(deps: ApiDeps, role: Role, options: RequireRoleOptio
       res.status(401).json({ error: "missing token: send Authorization: Bearer <token>" });
       return;
     }
+    const address = clientAddress(req);
+    const blocked = deps.authLimiter?.retryAfterSeconds(address) ?? 0;
+    if (blocked > 0) {
+      tooManyFailures(res, blocked);
+      return;
+    }
     const identity = await findTokenSql(deps.sql, token);
     if (!identity) {
+      const retryAfter = deps.authLimiter?.recordFailure(address) ?? 0;
+      if (retryAfter > 0) {
+        deps.logger.warn({ address }, "blocking an address after repeated failed token checks");
+        tooManyFailures(res, retryAfter);
+        return;
+      }
       res.status(401).json({ error: "unknown or revoked token" });
       return;
     }
+    // Known before the role check, so a refused attempt is still attributed (see audited()).
+    res.locals.caller = identity;
     if (!roleAtLeast(identity.role, role)) {
       res.status(403).json({ error: `this needs the ${role} role; your token has ${identity.role}` });
       return;

@@ -3,12 +3,14 @@ import { FlowProducer, Queue } from "bullmq";
 import cors from "cors";
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
+import { AuthFailureLimiter } from "./authFailureLimiter";
 import { BULL_BOARD_PATH, bullBoardRouter } from "./bullBoard";
 import type { ApiDeps } from "./deps";
 import { errorHandler } from "./errorHandler";
 import { gzipJson } from "./gzipJson";
 import { healthHandler } from "./health";
 import { createMetrics } from "./metrics";
+import { auditRouter } from "./routes/audit";
 import { compareRouter } from "./routes/compare";
 import { eventsRouter } from "./routes/events";
 import { modelVersionsRouter, productionRouter } from "./routes/modelVersions";
@@ -27,7 +29,8 @@ export type ApiServer = Express & {
 };
 
 /** The HTTP API as an express app, not yet listening, so tests can drive it with supertest. */
-export function createServer(deps: ApiDeps): ApiServer {
+export function createServer(given: ApiDeps): ApiServer {
+  const deps: ApiDeps = { ...given, authLimiter: given.authLimiter ?? new AuthFailureLimiter() };
   const queue = new Queue(RUNS_QUEUE, { connection: deps.redis, prefix: deps.prefix });
   const flows = new FlowProducer({ connection: deps.redis, prefix: deps.prefix });
   // Without a listener a Redis outage would surface as an unhandled 'error' event.
@@ -70,6 +73,7 @@ export function createServer(deps: ApiDeps): ApiServer {
   api.use("/predict", predictRouter(deps));
   api.use("/workers", workersRouter(deps));
   api.use("/events", eventsRouter(deps, hub));
+  api.use("/audit", auditRouter(deps));
   api.use((req, res) => {
     res.status(404).json({ error: `no route ${req.method} ${req.baseUrl}${req.path}` });
   });

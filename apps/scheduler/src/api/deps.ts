@@ -1,6 +1,7 @@
 import type { PrismaClient, Sql } from "@xnn/db";
 import type { Logger } from "@xnn/shared";
 import type { Redis } from "ioredis";
+import type { AuthFailureLimiter } from "./authFailureLimiter";
 
 /** Everything the HTTP API needs, built once by the entry point (or a test) and passed in. */
 export interface ApiDeps {
@@ -15,5 +16,12 @@ export interface ApiDeps {
   confDir: string;
   /** Base of relative `data.dir` in run configs (XNN_DATA_ROOT, as for workers); default: the working directory. */
   dataRoot?: string;
+  /**
+   * Directories a submitted sweep's `data.dir`, and the predict samples, must stay inside
+   * (XNN_DATA_ROOTS); default: `[dataRoot]`.
+   */
+  dataRoots?: string[];
+  /** Blocks addresses that fail token checks too often; createServer makes one when absent. */
+  authLimiter?: AuthFailureLimiter;
   logger: Logger;
 }

@@ -11,8 +11,8 @@ export interface ListQuery<F extends string = string> {
   ids: string[] | null;
 }
 
-/** Beyond this a client is scraping, not paging; it can ask again. */
-const MAX_PAGE = 1000;
+/** Beyond this a client is scraping, not paging: refused, so one request cannot read a whole table. */
+export const MAX_PAGE = 1000;
 
 function parseJsonParam(req: Request, name: string): unknown {
   const raw = req.query[name];
@@ -56,10 +56,14 @@ export function parseListQuery<F extends string>(
       rangeRaw.every((n) => Number.isInteger(n) && n >= 0) &&
       rangeRaw[1] >= rangeRaw[0];
     if (!ok) throw new HttpError(400, "range must look like [start,end] with 0 <= start <= end");
-    range = {
-      start: rangeRaw[0] as number,
-      end: Math.min(rangeRaw[1] as number, rangeRaw[0] + MAX_PAGE - 1),
-    };
+    const [start, end] = rangeRaw as [number, number];
+    if (end - start + 1 > MAX_PAGE) {
+      throw new HttpError(
+        400,
+        `range [${start},${end}] asks for ${end - start + 1} rows; at most ${MAX_PAGE} per request (page through with range)`,
+      );
+    }
+    range = { start, end };
   }
 
   const filterRaw = parseJsonParam(req, "filter") ?? {};
@@ -77,6 +81,11 @@ export function parseListQuery<F extends string>(
     const list = Array.isArray(filter.id) ? filter.id : [filter.id];
     if (!list.every((v) => typeof v === "string")) throw new HttpError(400, "filter.id must be strings");
     ids = list as string[];
+    if (ids.length > MAX_PAGE) {
+      throw new HttpError(400, `filter.id lists ${ids.length} ids; at most ${MAX_PAGE} per request`);
+    }
+    // react-admin's getMany sends no range: it wants every id it named, not the default page.
+    if (rangeRaw === undefined) range = { start: 0, end: Math.max(ids.length - 1, 0) };
   }
   return { sort, range, filter, ids };
 }

@@ -102,6 +102,14 @@ describe("pnpm sweep", () => {
     expect(await prisma.sweep.count()).toBe(1);
     expect(await prisma.run.count()).toBe(12);
     expect(await queue.getJobCounts("waiting-children", "wait")).toEqual({ "waiting-children": 6, wait: 6 });
+    // Both submissions are in the audit trail, attributed to the command line (it holds no token).
+    const audit = await prisma.auditEvent.findMany({ orderBy: { createdAt: "asc" } });
+    expect(audit.map((a) => [a.action, a.outcome, a.status])).toEqual([
+      ["sweep.submit", "ok", 201],
+      ["sweep.submit", "ok", 200],
+    ]);
+    expect(audit[0]!.actor).toMatch(/^cli:/);
+    expect(audit[0]!.targetId).toBe((await prisma.sweep.findFirstOrThrow()).id);
   });
 
   it("with Redis unreachable it fails naming the URL and writes nothing", async () => {

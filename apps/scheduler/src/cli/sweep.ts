@@ -106,11 +106,13 @@ async function main(): Promise<void> {
     { FlowProducer },
     { formatLeaderboard, sweepLeaderboard },
     { EnqueueError, submitSweep },
+    { cliActor, recordAuditEvent },
   ] = await Promise.all([
     import("@xnn/db"),
     import("bullmq"),
     import("../services/leaderboard"),
     import("../services/submitSweep"),
+    import("../services/auditEvents"),
   ]);
   const prisma = createPrisma(env.DATABASE_URL);
   const connection = createRedis(env.REDIS_URL, "producer");
@@ -124,6 +126,15 @@ async function main(): Promise<void> {
   const flows = new FlowProducer({ connection, prefix: env.XNN_QUEUE_PREFIX });
   try {
     const result = await submitSweep({ prisma, flows }, loaded, { fresh: values.new, createdBy: "cli" });
+    await recordAuditEvent(prisma, {
+      actor: cliActor(),
+      actorRole: null,
+      tokenId: null,
+      action: "sweep.submit",
+      targetId: result.sweepId,
+      outcome: "ok",
+      status: result.created ? 201 : 200,
+    });
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ ...result, ...expansionJson(loaded, result.sweepId) })}\n`);
     } else if (result.created) {

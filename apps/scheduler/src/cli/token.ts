@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { EnvError, parseEnv, postgresUrl } from "@xnn/shared";
+import { cliActor, recordAuditEvent } from "../services/auditEvents";
 import { isRole, issueToken, ROLES, revokeToken } from "../services/tokens";
 
 const USAGE = `Usage:
@@ -58,6 +59,15 @@ export async function tokenCommand(argv: string[]): Promise<number> {
       const role = values.role as (typeof ROLES)[number];
       const name = values.name ?? `${role}-${new Date().toISOString().slice(0, 10)}`;
       const { id, token } = await issueToken(prisma, role, name);
+      await recordAuditEvent(prisma, {
+        actor: cliActor(),
+        actorRole: null,
+        tokenId: null,
+        action: "token.create",
+        targetId: id,
+        outcome: "ok",
+        status: 201,
+      });
       process.stderr.write(
         `Created ${role} token "${name}" (id ${id}). It is shown only now; store it safely.\n`,
       );
@@ -68,9 +78,22 @@ export async function tokenCommand(argv: string[]): Promise<number> {
         const state = t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : "active";
         process.stdout.write(`${t.id}  ${t.role.padEnd(8)}  ${t.name.padEnd(24)}  ${state}\n`);
       }
-    } else if (!(await revokeToken(prisma, args[0]!))) {
-      process.stderr.write(`token ${args[0]} not found or already revoked\n`);
-      return 1;
+    } else {
+      const revoked = await revokeToken(prisma, args[0]!);
+      await recordAuditEvent(prisma, {
+        actor: cliActor(),
+        actorRole: null,
+        tokenId: null,
+        action: "token.revoke",
+        targetId: args[0]!,
+        outcome: revoked ? "ok" : "rejected",
+        status: revoked ? 200 : 404,
+        message: revoked ? null : `token ${args[0]} not found or already revoked`,
+      });
+      if (!revoked) {
+        process.stderr.write(`token ${args[0]} not found or already revoked\n`);
+        return 1;
+      }
     }
     return 0;
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { Dirent } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { isConfinedTo } from "@xnn/shared";
 import { MAX_UPLOAD_BYTES, PredictError, type PredictService } from "./predict";
 
 /** Content types of the image files a data set's predict/ folder may hold, by extension. */
@@ -76,10 +77,21 @@ function isImageEntry(e: Dirent): boolean {
  * the one in the run's pipeline config (`data.dir`, relative paths against `dataRoot`).
  */
 export class PredictSamples {
+  private readonly dataRoots: readonly string[];
+
   constructor(
     private readonly predict: PredictService,
     private readonly dataRoot: string,
-  ) {}
+    /** Samples are served only from inside these (XNN_DATA_ROOTS); default: `[dataRoot]`. */
+    dataRoots?: readonly string[],
+  ) {
+    this.dataRoots = dataRoots ?? [dataRoot];
+  }
+
+  /** Inside a data root as written and after following symlinks, so a link cannot lead out. */
+  private served(file: string): boolean {
+    return this.dataRoots.some((root) => isConfinedTo(file, root));
+  }
 
   private async folder(task: string | undefined, modelVersion: string | undefined) {
     const v = await this.predict.resolveVersion(task, modelVersion);
@@ -90,6 +102,13 @@ export class PredictSamples {
     const shown = path.posix.join(dataDir.split(path.sep).join("/"), "predict");
     const abs = path.resolve(this.dataRoot, dataDir, "predict");
     const where = path.isAbsolute(dataDir) ? shown : `${shown} under the API's data root (XNN_DATA_ROOT)`;
+    // A run's config may name any folder (a sweep submitted before confinement, or from the CLI);
+    // the API serves files only from the data roots it was given.
+    if (!this.served(abs))
+      throw new PredictError(
+        403,
+        `${what}: its data.dir ${JSON.stringify(dataDir)} is outside the API's data roots (XNN_DATA_ROOTS); no samples are served from it`,
+      );
     const info = await stat(abs).catch(() => null);
     if (!info?.isDirectory())
       throw new PredictError(404, `${what}: its data set has no predict/ folder (looked for ${where})`);
@@ -115,8 +134,9 @@ export class PredictSamples {
     const samples: PredictSample[] = [];
     for (const f of found.slice(0, MAX_SAMPLES)) {
       const info = await stat(f.file).catch(() => null);
-      // A dangling link or a link to a folder is not a sample.
-      if (info?.isFile()) samples.push({ name: f.name, class: f.class, sizeBytes: info.size });
+      // A dangling link, a link to a folder or a link out of the data roots is not a sample.
+      if (info?.isFile() && this.served(f.file))
+        samples.push({ name: f.name, class: f.class, sizeBytes: info.size });
     }
     return {
       task: v.task,
@@ -136,7 +156,7 @@ export class PredictSamples {
     if (!file.startsWith(abs + path.sep))
       throw new PredictError(400, `bad sample name ${JSON.stringify(name)}`);
     const info = await stat(file).catch(() => null);
-    if (!info?.isFile()) throw new PredictError(404, `no sample ${name} in ${shown}`);
+    if (!info?.isFile() || !this.served(file)) throw new PredictError(404, `no sample ${name} in ${shown}`);
     if (info.size > MAX_UPLOAD_BYTES)
       throw new PredictError(
         413,

@@ -3,6 +3,8 @@ import path from "node:path";
 import { contentHash } from "../hash";
 import { ConfigError, type ConfigIssue, formatPath } from "./ConfigError";
 import { type ExpansionIssue, expandSweep, type RunSpec } from "./expandSweep";
+import { baseProblem, dataDirProblem, isConfinedTo, type PathConfinement } from "./pathConfinement";
+import { pipelineSchema } from "./pipeline";
 import { DEFAULT_MAX_RUNS, type SweepFile, sweepFileSchema } from "./sweepFile";
 import { YamlSource } from "./yamlSource";
 import { describeZodIssue, valueAt } from "./zodIssues";
@@ -23,6 +25,11 @@ export interface LoadSweepOptions {
   file?: string;
   /** Directory `base` is resolved against when there is no file (the API uses the repo's conf/). */
   baseDir?: string;
+  /**
+   * For text submitted over the network: `base:` must stay inside `confDir` (which then replaces
+   * `baseDir`) and every run's `data.dir` inside the data roots. Omitted by the CLI.
+   */
+  confine?: PathConfinement;
   maxRuns?: number;
 }
 
@@ -60,20 +67,29 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
     );
   }
   const sweep = parsed.data;
-  const baseRoot = file ? path.dirname(file) : (options.baseDir ?? process.cwd());
+  const { confine } = options;
+  if (confine) {
+    const problem = baseProblem(sweep.base, confine.confDir);
+    if (problem) throw new ConfigError([source.issue(["base"], problem)]);
+  }
+  const baseRoot = confine ? confine.confDir : file ? path.dirname(file) : (options.baseDir ?? process.cwd());
   const basePath = path.resolve(baseRoot, sweep.base);
   if (!existsSync(basePath)) {
-    throw new ConfigError([
-      source.issue(["base"], `base not found: ${path.relative(process.cwd(), basePath) || basePath}`),
-    ]);
+    // Under confinement, say it relative to the configuration directory, never the server's layout.
+    const shown = confine ? sweep.base : path.relative(process.cwd(), basePath) || basePath;
+    throw new ConfigError([source.issue(["base"], `base not found: ${shown}`)]);
   }
   const baseIsDirectory = statSync(basePath).isDirectory();
-  const { bases, baseSources, issues: baseIssues } = readBases(basePath, baseIsDirectory, sweep);
+  const { bases, baseSources, issues: baseIssues } = readBases(basePath, baseIsDirectory, sweep, confine);
   if (baseIssues.length > 0) throw new ConfigError(baseIssues);
 
   const result = expandSweep({ sweep, bases, baseIsDirectory, maxRuns: options.maxRuns ?? DEFAULT_MAX_RUNS });
   if (result.issues.length > 0) {
     throw new ConfigError(result.issues.map((i) => locateIssue(i, source, baseSources)));
+  }
+  if (confine) {
+    const dirIssues = dataDirIssues(result.runs, sweep, confine, source, baseSources, baseIsDirectory);
+    if (dirIssues.length > 0) throw new ConfigError(dirIssues);
   }
   const tasks = [...new Set(result.runs.map((r) => r.config.task))];
   if (tasks.length !== 1) {
@@ -93,7 +109,76 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
   };
 }
 
-function readBases(basePath: string, isDirectory: boolean, sweep: SweepFile) {
+/**
+ * One issue per distinct refused `data.dir`, placed where the value came from: the axis value,
+ * the override, or the base pipeline file.
+ */
+function dataDirIssues(
+  runs: RunSpec[],
+  sweep: SweepFile,
+  confine: PathConfinement,
+  source: YamlSource,
+  baseSources: Map<string, YamlSource>,
+  baseIsDirectory: boolean,
+): ConfigIssue[] {
+  const issues = new Map<string, ConfigIssue>();
+  for (const run of runs) {
+    const problem = dataDirProblem(run.config.data.dir, confine);
+    if (!problem) continue;
+    let issue: ConfigIssue;
+    const axis = sweep.axes["data.dir"];
+    if (axis) {
+      issue = source.issue(["axes", "data.dir", axis.indexOf(run.axisValues["data.dir"])], problem);
+    } else if ("data.dir" in sweep.overrides) {
+      issue = source.issue(["overrides", "data.dir"], problem);
+    } else if ("data" in sweep.overrides) {
+      issue = source.issue(["overrides", "data"], problem);
+    } else {
+      const baseSource = baseSources.get(baseIsDirectory ? `${run.model}_${run.stage}` : "");
+      issue = baseSource ? baseSource.issue(["data", "dir"], problem) : source.issue(["base"], problem);
+    }
+    issues.set(`${issue.file}:${issue.line}:${issue.col}`, issue);
+  }
+  return [...issues.values()];
+}
+
+const PIPELINE_KEYS = new Set(Object.keys(pipelineSchema.shape));
+
+/**
+ * A base file that is not YAML, or not a mapping that looks like a pipeline, is reported by place
+ * only: its content is not the user's to see (a server file named by a submitted sweep) and not
+ * useful to them, so no message quotes it.
+ */
+function unparsableBase(src: YamlSource): ConfigIssue[] {
+  const first = src.issues[0];
+  if (first) {
+    return [
+      {
+        file: src.file,
+        line: first.line,
+        col: first.col,
+        path: "",
+        message: "not a pipeline file: invalid YAML (content not shown)",
+      },
+    ];
+  }
+  const v = src.value;
+  const mapping = v !== null && typeof v === "object" && !Array.isArray(v);
+  if (!mapping || !Object.keys(v).some((k) => PIPELINE_KEYS.has(k))) {
+    return [
+      {
+        file: src.file,
+        line: 1,
+        col: 1,
+        path: "",
+        message: "not a pipeline file: expected a YAML mapping with pipeline keys (content not shown)",
+      },
+    ];
+  }
+  return [];
+}
+
+function readBases(basePath: string, isDirectory: boolean, sweep: SweepFile, confine?: PathConfinement) {
   const bases = new Map<string, unknown>();
   const baseSources = new Map<string, YamlSource>();
   const issues: ConfigIssue[] = [];
@@ -115,10 +200,35 @@ function readBases(basePath: string, isDirectory: boolean, sweep: SweepFile) {
   }
   for (const [key, file] of files) {
     const display = path.relative(process.cwd(), file) || file;
-    const src = new YamlSource(readFileSync(file, "utf8"), display);
-    issues.push(...src.issues);
+    // A pipeline file inside the folder may itself be a symlink that leads out of it.
+    if (confine && !isConfinedTo(file, confine.confDir)) {
+      issues.push({
+        file: display,
+        line: 1,
+        col: 1,
+        path: "",
+        message: "links outside the configuration directory (XNN_CONF_DIR); not read",
+      });
+      continue;
+    }
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      issues.push({
+        file: display,
+        line: 1,
+        col: 1,
+        path: "",
+        message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
+      });
+      continue;
+    }
+    const src = new YamlSource(text, display);
+    const problems = unparsableBase(src);
+    issues.push(...problems);
     baseSources.set(key, src);
-    if (src.issues.length === 0) bases.set(key, src.value);
+    if (problems.length === 0) bases.set(key, src.value);
   }
   return { bases, baseSources, issues };
 }

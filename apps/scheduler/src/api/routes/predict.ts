@@ -47,7 +47,7 @@ export function predictRouter(deps: ApiDeps, service = new PredictService(deps.p
   const router = Router();
   router.use(
     "/samples",
-    predictSamplesRouter(deps, new PredictSamples(service, deps.dataRoot ?? process.cwd())),
+    predictSamplesRouter(deps, new PredictSamples(service, deps.dataRoot ?? process.cwd(), deps.dataRoots)),
   );
   router.post("/", requireRole(deps, "viewer"), async (req, res) => {
     if (!req.is("multipart/form-data"))

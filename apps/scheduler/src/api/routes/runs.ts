@@ -5,6 +5,7 @@ import { promoteRun } from "../../services/promoteRun";
 import { runCurves } from "../../services/runCurves";
 import { getRunDetail } from "../../services/runDetail";
 import { runMetrics } from "../../services/runMetrics";
+import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";
@@ -69,9 +70,14 @@ export function runsRouter(deps: ApiDeps): Router {
     res.json(curves.get(pathParam(req, "id")) ?? { split, curves: {} });
   });
 
-  router.post("/:id/promote", requireRole(deps, "admin"), async (req, res) => {
-    await sendPromotion(res, () => promoteRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
-  });
+  router.post(
+    "/:id/promote",
+    audited(deps, "run.promote", { param: "id" }),
+    requireRole(deps, "admin"),
+    async (req, res) => {
+      await sendPromotion(res, () => promoteRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
+    },
+  );
 
   return router;
 }

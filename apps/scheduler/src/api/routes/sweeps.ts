@@ -7,6 +7,7 @@ import { cancelSweep, SweepNotFoundError } from "../../services/cancelSweep";
 import { getSweep, listSweeps, SWEEP_FILTERS, SWEEP_SORT_FIELDS } from "../../services/listSweeps";
 import { promoteBestRun } from "../../services/promoteRun";
 import { EnqueueError, submitSweep } from "../../services/submitSweep";
+import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";
@@ -41,7 +42,11 @@ function apiIssues(err: ConfigError, confDir: string): Omit<ConfigIssue, "file">
 
 function load(deps: ApiDeps, yaml: string): LoadedSweep {
   try {
-    return loadSweepText(yaml, { baseDir: deps.confDir });
+    // Submitted over the network: the sweep may only name files the server chose to offer.
+    const dataRoot = deps.dataRoot ?? process.cwd();
+    return loadSweepText(yaml, {
+      confine: { confDir: deps.confDir, dataRoot, dataRoots: deps.dataRoots ?? [dataRoot] },
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       throw new HttpError(400, "invalid sweep", { issues: apiIssues(err, deps.confDir) });
@@ -96,7 +101,7 @@ export function sweepsRouter(deps: ApiDeps, queue: { queue: Queue; flows: FlowPr
     });
   });
 
-  router.post("/", operator, async (req, res) => {
+  router.post("/", audited(deps, "sweep.submit", "answer"), operator, async (req, res) => {
     const body = sweepBody(req.body);
     const fresh = body.fresh || req.query.new === "1" || req.query.new === "true";
     const loaded = load(deps, body.yaml);
@@ -124,7 +129,7 @@ export function sweepsRouter(deps: ApiDeps, queue: { queue: Queue; flows: FlowPr
     res.json(sweep);
   });
 
-  router.post("/:id/cancel", operator, async (req, res) => {
+  router.post("/:id/cancel", audited(deps, "sweep.cancel", { param: "id" }), operator, async (req, res) => {
     try {
       res.json(
         await cancelSweep(
@@ -138,9 +143,14 @@ export function sweepsRouter(deps: ApiDeps, queue: { queue: Queue; flows: FlowPr
     }
   });
 
-  router.post("/:id/promote-best", admin, async (req, res) => {
-    await sendPromotion(res, () => promoteBestRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
-  });
+  router.post(
+    "/:id/promote-best",
+    audited(deps, "sweep.promote-best", { param: "id" }),
+    admin,
+    async (req, res) => {
+      await sendPromotion(res, () => promoteBestRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
+    },
+  );
 
   return router;
 }

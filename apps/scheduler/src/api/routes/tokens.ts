@@ -1,5 +1,6 @@
 import { Router } from "express";
 import { isRole, issueToken, ROLES, revokeToken } from "../../services/tokens";
+import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";
@@ -40,7 +41,7 @@ export function tokensRouter(deps: ApiDeps): Router {
     sendList(res, "tokens", q, rows, total);
   });
 
-  router.post("/", admin, async (req, res) => {
+  router.post("/", audited(deps, "token.create", "answer"), admin, async (req, res) => {
     const { role, name } = (req.body ?? {}) as { role?: unknown; name?: unknown };
     if (!isRole(role)) throw new HttpError(400, `role must be one of ${ROLES.join(", ")}`);
     if (typeof name !== "string" || name.trim() === "" || name.length > 100) {
@@ -50,7 +51,7 @@ export function tokensRouter(deps: ApiDeps): Router {
     res.status(201).json({ id, role, name: name.trim(), token });
   });
 
-  router.delete("/:id", admin, async (req, res) => {
+  router.delete("/:id", audited(deps, "token.revoke", { param: "id" }), admin, async (req, res) => {
     if (pathParam(req, "id") === identityOf(res).id) {
       throw new HttpError(409, "refusing to revoke the token this request uses");
     }

@@ -4,12 +4,15 @@ import { connectRedis, createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createToken } from "../../services/tokens";
+import type { AuthFailureLimiter } from "../authFailureLimiter";
 import { type ApiServer, createServer } from "../createServer";
 
 export const CONF_DIR = new URL("../../../../../conf", import.meta.url).pathname;
 
 /** Per test file: a fresh database, the real Redis, and one token per role. */
 export interface Harness {
+  /** The test file's own database, for code that reads DATABASE_URL itself (the CLIs). */
+  databaseUrl: string;
   prisma: PrismaClient;
   sql: Sql;
   redis: Redis;
@@ -29,6 +32,7 @@ export async function createHarness(): Promise<Harness> {
     admin: await createToken(prisma, "admin", "ada-admin"),
   };
   return {
+    databaseUrl: db.url,
     prisma,
     sql,
     redis,
@@ -45,7 +49,12 @@ export async function createHarness(): Promise<Harness> {
 /** Per test: a server on a BullMQ prefix no other test uses, and a handle on its queue. */
 export async function createTestServer(
   h: Harness,
-  options: { dataRoot?: string } = {},
+  options: {
+    confDir?: string;
+    dataRoot?: string;
+    dataRoots?: string[];
+    authLimiter?: AuthFailureLimiter;
+  } = {},
 ): Promise<{
   server: ApiServer;
   queue: Queue;
@@ -58,8 +67,10 @@ export async function createTestServer(
     sql: h.sql,
     redis: h.redis,
     prefix,
-    confDir: CONF_DIR,
+    confDir: options.confDir ?? CONF_DIR,
     dataRoot: options.dataRoot,
+    dataRoots: options.dataRoots,
+    authLimiter: options.authLimiter,
     logger: createLogger("api-test", "silent"),
   });
   const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });

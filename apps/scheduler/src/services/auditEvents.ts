@@ -1,0 +1,52 @@
+import os from "node:os";
+import type { PrismaClient } from "@xnn/db";
+
+/** Every mutation the scheduler offers, as written to AuditEvent.action. */
+export const AUDIT_ACTIONS = [
+  "sweep.submit",
+  "sweep.cancel",
+  "sweep.promote-best",
+  "run.promote",
+  "token.create",
+  "token.revoke",
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export const AUDIT_OUTCOMES = ["ok", "denied", "rejected", "error"] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+export interface AuditEventInput {
+  /** The token's name; for the CLIs, `cli:<OS user>` (they hold database access, not a token). */
+  actor: string;
+  actorRole: string | null;
+  tokenId: string | null;
+  action: AuditAction;
+  targetId: string | null;
+  outcome: AuditOutcome;
+  /** The HTTP status; for the CLIs 200 on success and 400/404 for refusals, as the API would answer. */
+  status: number;
+  message?: string | null;
+  ip?: string | null;
+}
+
+export function recordAuditEvent(prisma: PrismaClient, event: AuditEventInput) {
+  return prisma.auditEvent.create({
+    data: {
+      ...event,
+      targetId: event.targetId?.slice(0, 200) ?? null,
+      message: event.message?.slice(0, 500) ?? null,
+      ip: event.ip ?? null,
+    },
+  });
+}
+
+/** Who a command-line mutation is attributed to. */
+export function cliActor(): string {
+  let user = process.env.USER ?? "unknown";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // No passwd entry (a container's arbitrary uid): keep the environment's name.
+  }
+  return `cli:${user}@${os.hostname()}`;
+}
