@@ -25,6 +25,11 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       XNN_STALLED_INTERVAL_MS: int(15_000, 500),
       /** Upper bound for a graceful shutdown before the process exits anyway. */
       XNN_SHUTDOWN_TIMEOUT_MS: int(60_000, 1_000),
+      /** Supervisor (--gpus/--processes): restart a dead child after a doubling delay, give up after N crashes. */
+      XNN_RESTART_MAX_CRASHES: int(5),
+      XNN_RESTART_WINDOW_MS: int(600_000, 1_000),
+      XNN_RESTART_DELAY_MS: int(1_000, 10),
+      XNN_RESTART_MAX_DELAY_MS: int(60_000, 10),
       XNN_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
       CUDA_VISIBLE_DEVICES: z.string().optional(),
     },

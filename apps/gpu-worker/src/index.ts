@@ -22,7 +22,9 @@ Trains queued runs. Without options: one worker process on the best available ba
 Environment: DATABASE_URL, REDIS_URL (required); ARTIFACT_DIR (.xnn/artifacts), XNN_DATA_ROOT (.),
 XNN_BACKEND (auto|tensorflow|wasm|cpu), XNN_WORKER_CONCURRENCY (1), XNN_HEARTBEAT_MS (5000),
 XNN_LOCK_DURATION_MS (30000), XNN_STALLED_INTERVAL_MS (15000), XNN_SHUTDOWN_TIMEOUT_MS (60000),
-XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info).`;
+XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info); with --gpus/--processes, a dead worker process is
+restarted after XNN_RESTART_DELAY_MS (1000), doubling up to XNN_RESTART_MAX_DELAY_MS (60000), and
+given up after XNN_RESTART_MAX_CRASHES (5) crashes within XNN_RESTART_WINDOW_MS (600000).`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n`);
@@ -73,6 +75,12 @@ try {
 }
 const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
 const entry = fileURLToPath(import.meta.url);
+const restartPolicy = {
+  maxCrashes: env.XNN_RESTART_MAX_CRASHES,
+  windowMs: env.XNN_RESTART_WINDOW_MS,
+  baseDelayMs: env.XNN_RESTART_DELAY_MS,
+  maxDelayMs: env.XNN_RESTART_MAX_DELAY_MS,
+};
 
 if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
   const detected = await detectGpus();
@@ -95,6 +103,7 @@ if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
     })),
     entry,
     logger,
+    restartPolicy,
   );
   process.exit(code);
 } else if (args.values.processes !== undefined && process.env.XNN_SUPERVISED !== "1") {
@@ -105,6 +114,7 @@ if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
     Array.from({ length: n }, (_, i) => ({ label: `cpu${i}`, env: {} })),
     entry,
     logger,
+    restartPolicy,
   );
   process.exit(code);
 } else {
