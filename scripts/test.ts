@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { resolveTestServices } from "./testServices";
+import { formatSummary, summarize, type VitestJsonReport } from "./testSummary/summarize";
 
 // `pnpm test [vitest args]`: every unit and integration test, against real Postgres and Redis.
 // Ends with the plain line "N passed, N failed" taken from vitest's JSON report.
@@ -41,13 +42,6 @@ const code: number = await new Promise((resolve) =>
 );
 await services.stop();
 
-interface VitestJsonReport {
-  numPassedTests: number;
-  numFailedTests: number;
-  numPendingTests: number;
-  numTodoTests: number;
-  numTotalTests: number;
-}
 let report: VitestJsonReport | null = null;
 try {
   report = JSON.parse(readFileSync(reportFile, "utf8")) as VitestJsonReport;
@@ -55,12 +49,11 @@ try {
   report = null;
 }
 if (!report) {
-  process.stdout.write("0 passed, 0 failed\n");
+  process.stdout.write("0 passed, 1 failed\n");
   process.stderr.write("vitest wrote no JSON report: see its output above\n");
   process.exit(code || 1);
 }
-const skipped = report.numPendingTests + report.numTodoTests;
-const summary = `${report.numPassedTests} passed, ${report.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`;
-process.stdout.write(`${summary}\n`);
+const summary = summarize(report, code, root);
+process.stdout.write(formatSummary(summary));
 // A run that executed nothing is a failure, not a pass.
-process.exit(report.numPassedTests + report.numFailedTests === 0 ? 1 : code);
+process.exit(summary.passed + summary.failed === 0 ? 1 : summary.failed > 0 ? code || 1 : code);

@@ -23,6 +23,8 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       /** How long a job's lock lives without renewal; a stalled job then means a dead worker. */
       XNN_LOCK_DURATION_MS: int(30_000, 1_000),
       XNN_STALLED_INTERVAL_MS: int(15_000, 500),
+      /** Worker deaths one run may cause (a stall each) before it fails instead of resuming again. */
+      XNN_CRASH_BUDGET: int(20, 0),
       /** Upper bound for a graceful shutdown before the process exits anyway. */
       XNN_SHUTDOWN_TIMEOUT_MS: int(60_000, 1_000),
       /** Supervisor (--gpus/--processes): restart a dead child after a doubling delay, give up after N crashes. */

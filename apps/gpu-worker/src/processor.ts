@@ -1,6 +1,8 @@
 import { formatPath, type Logger, runJobPayloadSchema } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
-import { type RunContext, runTrainingJob } from "./services/runTrainingJob";
+import { randomUUID } from "node:crypto";
+import { LeaseLostError } from "./services/resultsStore";
+import { type RunContext, RunNotStartedError, runTrainingJob } from "./services/runTrainingJob";
 import { withRetry } from "./services/withRetry";
 
 /** Queued data may have been written by older code: it is parsed, never trusted. */
@@ -36,20 +38,36 @@ export function createProcessor(ctx: RunContext, logger: Logger) {
       throw new UnrecoverableError(message);
     }
     const payload = runJobPayloadSchema.parse(job.data);
+    const lease = token ?? `${job.id}:${randomUUID()}`;
     try {
-      return await runTrainingJob(ctx, job, payload, token);
+      return await runTrainingJob(ctx, job, payload, token, lease);
     } catch (err) {
       if (err instanceof WaitingError) throw err;
       const e = err as Error;
+      if (err instanceof LeaseLostError) {
+        // Another attempt owns the run: it writes the outcome, this one writes nothing.
+        logger.warn({ jobId: job.id, runId: payload.runId, err: e.message }, "attempt abandoned");
+        throw err;
+      }
+      if (err instanceof RunNotStartedError) throw err;
       const last = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       logger.error(
         { jobId: job.id, runId: payload.runId, err: e.message, willRetry: !last },
         "run attempt failed",
       );
-      if (last && (await ctx.store.runStatus(payload.runId).catch(() => null)) !== "cancelled") {
+      if (last) {
         await withRetry("mark failed", () =>
-          ctx.store.markEnded(payload.runId, payload.sweepId, "failed", e.message),
+          ctx.store.markEnded(payload.runId, payload.sweepId, "failed", e.message, lease),
         );
+      } else {
+        // Back to queued until the retry claims it: the retry is not counted as a worker death.
+        await withRetry("release run", () =>
+          ctx.store.releaseRun(
+            payload.runId,
+            lease,
+            `attempt ${job.attemptsMade + 1} failed, retrying: ${e.message.slice(0, 2000)}`,
+          ),
+        ).catch(() => {});
       }
       throw err;
     }

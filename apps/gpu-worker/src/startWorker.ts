@@ -12,6 +12,9 @@ import { ThreadTrainer } from "./training/trainInThread";
 
 export const WORKER_VERSION = "0.1.0";
 
+/** BullMQ's own stall limit: well past the crash budget, so that Postgres decides. */
+export const stallBackstop = (crashBudget: number) => crashBudget * 2 + 10;
+
 export interface RunningWorker {
   id: string;
   /** Graceful: stop taking jobs, stop the current run at its next batch, hand it back, close everything. */
@@ -51,6 +54,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
 
   let shuttingDown = false;
   const stopListeners = new Set<() => void>();
+  const lockLostListeners = new Map<string, () => void>();
   const store = new ResultsStore(sql);
   const processor = createProcessor(
     {
@@ -67,6 +71,11 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
         stopListeners.add(fn);
         return () => stopListeners.delete(fn);
       },
+      onLockLost: (jobId, fn) => {
+        lockLostListeners.set(jobId, fn);
+        return () => lockLostListeners.delete(jobId);
+      },
+      crashBudget: env.XNN_CRASH_BUDGET,
     },
     logger,
   );
@@ -76,8 +85,15 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     concurrency: env.XNN_WORKER_CONCURRENCY,
     lockDuration: env.XNN_LOCK_DURATION_MS,
     stalledInterval: env.XNN_STALLED_INTERVAL_MS,
-    // A crash mid-run stalls the job; it must be picked up again (and resumed), not failed.
-    maxStalledCount: 3,
+    // A crash mid-run stalls the job; it must be picked up again (and resumed), not failed. The
+    // run's crash budget in Postgres decides when to give up (claimRun); BullMQ's stall limit is
+    // only a backstop far above it, whose failures the reconciler writes to the run.
+    maxStalledCount: stallBackstop(env.XNN_CRASH_BUDGET),
+  });
+  // The lock could not be renewed (this process was cut off from Redis for longer than the lock):
+  // the job may be running elsewhere already, so this attempt stops and writes nothing more.
+  worker.on("lockRenewalFailed", (jobIds: string[]) => {
+    for (const id of jobIds) lockLostListeners.get(id)?.();
   });
   worker.on("error", (err) => logger.error({ err: err.message }, "worker error"));
   worker.on("active", (job) => logger.info({ jobId: job.id, runId: job.data?.runId }, "job started"));

@@ -14,6 +14,7 @@ import {
   redisUrl,
 } from "@xnn/shared";
 import { z } from "zod";
+import { startRunReconciler } from "./api/reconciler";
 import { createServer } from "./api/createServer";
 import { installShutdown } from "./api/shutdown";
 import { createToken } from "./services/tokens";
@@ -30,6 +31,10 @@ const envShape = {
   XNN_CONF_DIR: z.string().default(path.join(repoRoot, "conf")),
   XNN_DEMO: z.enum(["0", "1"]).default("0"),
   XNN_DATA_ROOT: z.string().min(1).default("."),
+  /** How often the reconciler compares Postgres with the queue (0: only at start-up). */
+  XNN_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(15_000),
+  /** The workers' job lock duration: a run whose worker is silent for longer (plus a margin) is requeued. */
+  XNN_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
 };
 
 function readEnv() {
@@ -72,6 +77,15 @@ const app = createServer({
   logger,
 });
 
+const reconciler = startRunReconciler({
+  sql,
+  redis,
+  prefix: env.XNN_QUEUE_PREFIX,
+  logger,
+  intervalMs: env.XNN_RECONCILE_INTERVAL_MS,
+  lockDurationMs: env.XNN_LOCK_DURATION_MS,
+});
+
 // A bug in one request must not take the API down; it is logged and the process serves on.
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
@@ -87,6 +101,7 @@ server.on("error", (err) => {
 });
 
 installShutdown(server, logger, async () => {
+  await reconciler.stop();
   await app.closeResources();
   await Promise.allSettled([prisma.$disconnect(), sql.end({ timeout: 5 })]);
   redis.disconnect();

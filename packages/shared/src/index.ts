@@ -6,3 +6,4 @@ export * from "./logger";
 export * from "./models";
 export * from "./queues";
 export * from "./redis";
+export * from "./faultPoints";

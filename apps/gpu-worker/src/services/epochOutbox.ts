@@ -13,7 +13,11 @@ export class EpochOutbox {
   constructor(
     private readonly store: ResultsStore,
     private readonly runId: string,
+    /** The attempt's lease: writes stop counting once another attempt owns the run. */
+    private readonly token: string,
     private readonly onRetry: (err: Error, attempt: number) => void,
+    /** Called once with an error no retry can fix (the lease was lost): training should stop. */
+    private readonly onFatal: (err: Error) => void = () => {},
   ) {}
 
   push(...epochs: EpochRecord[]): void {
@@ -25,12 +29,13 @@ export class EpochOutbox {
     if (this.flushing || this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    this.flushing = withRetry("epoch metrics", () => this.store.upsertEpochs(this.runId, batch), {
+    this.flushing = withRetry("epoch metrics", () => this.store.upsertEpochs(this.runId, batch, this.token), {
       onRetry: (err, attempt) => this.onRetry(err, attempt),
     })
       .catch((err) => {
         // Not transient (e.g. the run row is gone): keep the batch so drain() surfaces the error.
         this.pending = [...batch, ...this.pending];
+        this.onFatal(err as Error);
         throw err;
       })
       .finally(() => {

@@ -3,11 +3,14 @@ import { createTestDatabase, testDatabaseServerUrl } from "@xnn/db/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TcpProxy } from "../testing/tcpProxy";
 import { EpochOutbox } from "./epochOutbox";
-import { type EpochRecord, type FinalResults, ResultsStore } from "./resultsStore";
+import { type EpochRecord, type FinalResults, LeaseLostError, ResultsStore } from "./resultsStore";
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let prisma: PrismaClient;
 const sqls: ReturnType<typeof createSql>[] = [];
+
+/** The lease of the attempt that owns runs "a" and "b" in these tests. */
+const LEASE = "job:1";
 
 const epoch = (n: number, f1 = 0.5): EpochRecord => ({
   epoch: n,
@@ -29,6 +32,9 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await prisma.sweep.deleteMany();
+  await prisma.worker.deleteMany();
+  for (const id of ["w", "w2"])
+    await prisma.worker.create({ data: { id, host: "h", pid: 1, gpus: [], backend: "wasm", version: "t" } });
   await prisma.sweep.create({
     data: { id: "s", name: "s", task: "t", fingerprint: "f", sourceYaml: "", status: "queued" },
   });
@@ -44,6 +50,8 @@ beforeEach(async () => {
         classWeighting: "none",
         stage: "fe",
         jobId: key,
+        status: "running",
+        leaseToken: LEASE,
       },
     });
   }
@@ -89,8 +97,8 @@ function final(): FinalResults {
 describe("ResultsStore", () => {
   it("writing the same epochs twice leaves each (run, epoch, split, name) once, with the latest value", async () => {
     const s = store();
-    await s.upsertEpochs("a", [epoch(1), epoch(2)]);
-    await s.upsertEpochs("a", [epoch(2, 0.9), epoch(3)]);
+    await s.upsertEpochs("a", [epoch(1), epoch(2)], LEASE);
+    await s.upsertEpochs("a", [epoch(2, 0.9), epoch(3)], LEASE);
     const rows = await prisma.epochMetric.findMany({
       where: { runId: "a", split: "val", name: "f1" },
       orderBy: { epoch: "asc" },
@@ -107,8 +115,8 @@ describe("ResultsStore", () => {
 
   it("saveFinal stores everything in one go and is safe to repeat; the sweep ends with its last run", async () => {
     const s = store();
-    await s.saveFinal("a", "s", final());
-    await s.saveFinal("a", "s", final());
+    await s.saveFinal("a", "s", final(), LEASE);
+    await s.saveFinal("a", "s", final(), LEASE);
     expect(await prisma.evaluation.count({ where: { runId: "a" } })).toBe(1);
     expect(await prisma.prCurvePoint.count({ where: { runId: "a" } })).toBe(5);
     expect(
@@ -162,8 +170,8 @@ describe("ResultsStore", () => {
         },
       ],
     };
-    await s.saveFinal("a", "s", { ...final(), explanation });
-    await s.saveFinal("a", "s", { ...final(), explanation: { ...explanation, deletionAuc: 0.25 } });
+    await s.saveFinal("a", "s", { ...final(), explanation }, LEASE);
+    await s.saveFinal("a", "s", { ...final(), explanation: { ...explanation, deletionAuc: 0.25 } }, LEASE);
     const rows = await prisma.evaluation.findMany({ where: { runId: "a" } });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
@@ -179,9 +187,14 @@ describe("ResultsStore", () => {
     expect(rows[0]!.explainPerImage).toEqual(explanation.perImage);
 
     // NaN (no probe scored) is stored as NULL; no explanation at all leaves every column NULL.
-    await s.saveFinal("a", "s", { ...final(), explanation: { ...explanation, maskShare: Number.NaN } });
+    await s.saveFinal(
+      "a",
+      "s",
+      { ...final(), explanation: { ...explanation, maskShare: Number.NaN } },
+      LEASE,
+    );
     expect((await prisma.evaluation.findFirstOrThrow({ where: { runId: "a" } })).maskShare).toBeNull();
-    await s.saveFinal("a", "s", { ...final(), explanation: null });
+    await s.saveFinal("a", "s", { ...final(), explanation: null }, LEASE);
     expect(await prisma.evaluation.findFirstOrThrow({ where: { runId: "a" } })).toMatchObject({
       explainProbes: null,
       explainGap: null,
@@ -198,7 +211,7 @@ describe("ResultsStore", () => {
     viaProxy.port = String(port);
     const s = store(viaProxy.toString());
     const retries: number[] = [];
-    const outbox = new EpochOutbox(s, "a", (_err, attempt) => retries.push(attempt));
+    const outbox = new EpochOutbox(s, "a", LEASE, (_err, attempt) => retries.push(attempt));
     outbox.push(epoch(1));
     await outbox.drain();
     await proxy.stop();
@@ -213,5 +226,97 @@ describe("ResultsStore", () => {
     const epochs = await prisma.epochMetric.findMany({ where: { runId: "a", split: "val", name: "f1" } });
     expect(epochs.map((e) => e.epoch).sort()).toEqual([1, 2, 3]);
     await proxy.stop();
+  });
+
+  it("a run found running under another attempt's lease counts a crash; a released run does not", async () => {
+    const s = store();
+    const claim = (token: string, crashBudget = 20) =>
+      s.claimRun("a", "s", { workerId: "w", attempt: 1, token, crashBudget });
+    // "a" is running under LEASE: a new attempt finds it so because LEASE's worker died.
+    expect(await claim("job:2")).toEqual({ kind: "claimed", crashes: 1, resumedCrash: true });
+    // The same attempt claiming again (a retried claim whose answer was lost) is not another crash.
+    expect(await claim("job:2")).toEqual({ kind: "claimed", crashes: 1, resumedCrash: false });
+    await s.releaseRun("a", "job:2", "shutting down");
+    expect(await prisma.run.findUniqueOrThrow({ where: { id: "a" } })).toMatchObject({
+      status: "queued",
+      leaseToken: null,
+      error: "shutting down",
+    });
+    expect(await claim("job:3")).toEqual({ kind: "claimed", crashes: 1, resumedCrash: false });
+    expect(await prisma.run.findUniqueOrThrow({ where: { id: "a" } })).toMatchObject({
+      status: "running",
+      leaseToken: "job:3",
+      workerId: "w",
+      crashes: 1,
+    });
+  });
+
+  it("past its crash budget a run fails naming the deaths and the epoch, and is not claimed again", async () => {
+    const s = store();
+    await s.upsertEpochs("a", [epoch(1), epoch(2)], LEASE);
+    const budget = 2;
+    const claim = (token: string) =>
+      s.claimRun("a", "s", { workerId: "w", attempt: 1, token, crashBudget: budget });
+    expect(await claim("k1")).toMatchObject({ kind: "claimed", crashes: 1 });
+    expect(await claim("k2")).toMatchObject({ kind: "claimed", crashes: 2 });
+    const over = await claim("k3");
+    expect(over).toEqual({
+      kind: "crashBudget",
+      error: "worker died 3 times at epoch 3 (crash budget exceeded; see XNN_CRASH_BUDGET)",
+    });
+    const row = await prisma.run.findUniqueOrThrow({ where: { id: "a" } });
+    expect(row).toMatchObject({
+      status: "failed",
+      crashes: 3,
+      error: over.kind === "crashBudget" ? over.error : "",
+    });
+    expect(await claim("k4")).toMatchObject({ kind: "ended", status: "failed" });
+    expect((await prisma.run.findUniqueOrThrow({ where: { id: "a" } })).crashes).toBe(3);
+  });
+
+  it("an attempt whose run was claimed by another writes nothing more: epochs, final results and failure are fenced", async () => {
+    const s = store();
+    await s.upsertEpochs("a", [epoch(1)], LEASE);
+    await s.claimRun("a", "s", { workerId: "w2", attempt: 1, token: "job:2", crashBudget: 20 });
+    await expect(s.upsertEpochs("a", [epoch(1, 0.99), epoch(2)], LEASE)).rejects.toBeInstanceOf(
+      LeaseLostError,
+    );
+    await expect(s.saveFinal("a", "s", final(), LEASE)).rejects.toBeInstanceOf(LeaseLostError);
+    await s.markEnded("a", "s", "failed", "old attempt failed", LEASE);
+    const f1 = await prisma.epochMetric.findMany({ where: { runId: "a", split: "val", name: "f1" } });
+    expect(f1.map((m) => [m.epoch, m.value])).toEqual([[1, 0.5]]);
+    expect(await prisma.evaluation.count({ where: { runId: "a" } })).toBe(0);
+    expect(await prisma.run.findUniqueOrThrow({ where: { id: "a" } })).toMatchObject({
+      status: "running",
+      leaseToken: "job:2",
+      error: null,
+    });
+    // The new owner writes as usual.
+    await s.upsertEpochs("a", [epoch(2, 0.7)], "job:2");
+    expect(await prisma.epochMetric.count({ where: { runId: "a", split: "val", name: "f1" } })).toBe(2);
+  });
+
+  it("a run that already succeeded is not claimed again; its stored result is there to return", async () => {
+    const s = store();
+    await s.saveFinal("a", "s", final(), LEASE);
+    expect(
+      await s.claimRun("a", "s", { workerId: "w2", attempt: 1, token: "job:2", crashBudget: 20 }),
+    ).toEqual({
+      kind: "succeeded",
+    });
+    expect(await s.storedResult("a")).toMatchObject({
+      uri: "file:///tmp/ckpt",
+      epoch: 2,
+      testF1: 0.72,
+      epochsDone: 3,
+    });
+    expect((await prisma.run.findUniqueOrThrow({ where: { id: "a" } })).crashes).toBe(0);
+  });
+
+  it("epochs from a run the reconciler set back to queued make it running again", async () => {
+    const s = store();
+    await prisma.run.update({ where: { id: "a" }, data: { status: "queued" } });
+    await s.upsertEpochs("a", [epoch(1)], LEASE);
+    expect((await prisma.run.findUniqueOrThrow({ where: { id: "a" } })).status).toBe("running");
   });
 });

@@ -1,4 +1,5 @@
-import type { Sql } from "@xnn/db";
+import { endRun, refreshSweepStatus, type Sql, type TransactionSql } from "@xnn/db";
+import { faultPoint } from "@xnn/shared";
 
 /** One epoch as the trainer reports it (kept structural so this file does not depend on the engine). */
 export interface EpochRecord {
@@ -50,6 +51,31 @@ export interface FinalResults {
   history: EpochRecord[];
   /** Null when not computed (eval.probePerClass 0, or the step failed). */
   explanation?: ExplanationRecord | null;
+}
+
+export type ClaimOutcome =
+  | { kind: "claimed"; crashes: number; resumedCrash: boolean }
+  | { kind: "succeeded" }
+  | { kind: "ended"; status: string; error: string }
+  | { kind: "crashBudget"; error: string }
+  | { kind: "missing" };
+
+/** Another attempt owns the run now (this one's worker was cut off and the job was taken over). */
+export class LeaseLostError extends Error {
+  override name = "LeaseLostError";
+}
+
+export function crashDeathMessage(crashes: number, epochsDone: number): string {
+  return `worker died ${crashes} times at epoch ${epochsDone + 1} (crash budget exceeded; see XNN_CRASH_BUDGET)`;
+}
+
+async function assertLease(tx: TransactionSql, runId: string, token: string): Promise<void> {
+  const rows = await tx<{ leaseToken: string | null; status: string }[]>`
+    SELECT "leaseToken", status FROM "Run" WHERE id = ${runId} FOR UPDATE`;
+  const row = rows[0];
+  if (!row) throw new LeaseLostError(`run ${runId} no longer exists`);
+  if (row.leaseToken !== token)
+    throw new LeaseLostError(`run ${runId} is owned by another attempt now (status ${row.status})`);
 }
 
 /** NaN and infinities (a probe set with no image) are stored as NULL, never as a float special. */
@@ -115,36 +141,84 @@ export function epochRows(runId: string, m: EpochRecord) {
 export class ResultsStore {
   constructor(private readonly sql: Sql) {}
 
-  async markRunning(runId: string, sweepId: string, workerId: string, attempt: number): Promise<void> {
-    await this.sql.begin(async (tx) => {
-      await tx`UPDATE "Run" SET status = 'running', attempt = ${attempt}, "workerId" = ${workerId},
+  /**
+   * Takes the run for one attempt (identified by its BullMQ lock token). A run found `running`
+   * under another token was left by an attempt whose worker died: that is a crash, counted here,
+   * and past `crashBudget` the run fails instead of being trained again. A run that already ended
+   * (a worker killed after its final save) is not touched.
+   */
+  async claimRun(
+    runId: string,
+    sweepId: string,
+    claim: { workerId: string; attempt: number; token: string; crashBudget: number },
+  ): Promise<ClaimOutcome> {
+    const outcome = await this.sql.begin(async (tx): Promise<ClaimOutcome> => {
+      const rows = await tx<
+        {
+          status: string;
+          crashes: number;
+          epochsDone: number;
+          leaseToken: string | null;
+          error: string | null;
+        }[]
+      >`SELECT status, crashes, "epochsDone", "leaseToken", error FROM "Run" WHERE id = ${runId} FOR UPDATE`;
+      const row = rows[0];
+      if (!row) return { kind: "missing" };
+      if (row.status === "succeeded") return { kind: "succeeded" };
+      if (row.status === "failed" || row.status === "cancelled")
+        return { kind: "ended", status: row.status, error: row.error ?? row.status };
+      const crashed = row.status === "running" && row.leaseToken !== claim.token;
+      const crashes = row.crashes + (crashed ? 1 : 0);
+      if (crashes > claim.crashBudget) {
+        const error = crashDeathMessage(crashes, row.epochsDone);
+        await tx`UPDATE "Run" SET status = 'failed', crashes = ${crashes}, error = ${error},
+          "finishedAt" = now(), "leaseToken" = NULL WHERE id = ${runId}`;
+        return { kind: "crashBudget", error };
+      }
+      await tx`UPDATE "Run" SET status = 'running', attempt = ${claim.attempt}, "workerId" = ${claim.workerId},
+        crashes = ${crashes}, "leaseToken" = ${claim.token},
         "startedAt" = COALESCE("startedAt", now()), error = NULL WHERE id = ${runId}`;
       await tx`UPDATE "Sweep" SET status = 'running', "updatedAt" = now()
         WHERE id = ${sweepId} AND status IN ('pending', 'queued')`;
+      return { kind: "claimed", crashes, resumedCrash: crashed };
     });
+    if (outcome.kind === "crashBudget") await this.refreshSweepStatus(sweepId);
+    return outcome;
+  }
+
+  /**
+   * Gives the run back to the queue without ending it (graceful shutdown, or an attempt that failed
+   * and will be retried): the next claim is not counted as a crash.
+   */
+  async releaseRun(runId: string, token: string, note: string | null): Promise<void> {
+    await this.sql`UPDATE "Run" SET status = 'queued', "leaseToken" = NULL, error = ${note}
+      WHERE id = ${runId} AND status = 'running' AND "leaseToken" = ${token}`;
   }
 
   /** Upserts epochs (unique on run, epoch, split, name): writing the same epoch twice changes nothing. */
-  async upsertEpochs(runId: string, epochs: EpochRecord[]): Promise<void> {
+  async upsertEpochs(runId: string, epochs: EpochRecord[], token: string): Promise<void> {
     if (epochs.length === 0) return;
     const rows = epochs.flatMap((m) => epochRows(runId, m));
     const maxEpoch = Math.max(...epochs.map((e) => e.epoch));
     const bestF1 = Math.max(...epochs.map((e) => e.val.f1));
     await this.sql.begin(async (tx) => {
+      await assertLease(tx, runId, token);
       await tx`
         INSERT INTO "EpochMetric" ("runId", epoch, split, name, value)
         SELECT r."runId", r.epoch, r.split, r.name, r.value
         FROM jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
           AS r("runId" text, epoch int, split text, name text, value double precision)
         ON CONFLICT ("runId", epoch, split, name) DO UPDATE SET value = EXCLUDED.value`;
-      await tx`UPDATE "Run" SET "epochsDone" = GREATEST("epochsDone", ${maxEpoch}),
+      // A row the reconciler set back to queued (its worker's heartbeat was late) runs again.
+      await tx`UPDATE "Run" SET "epochsDone" = GREATEST("epochsDone", ${maxEpoch}), status = 'running',
+        "finishedAt" = NULL,
         "bestValF1" = GREATEST(COALESCE("bestValF1", '-Infinity'::float8), ${bestF1})
         WHERE id = ${runId}`;
     });
   }
 
   /** Stores evaluation, curves, confusion matrix, predictions and checkpoint, and ends the run: all or nothing. */
-  async saveFinal(runId: string, sweepId: string, r: FinalResults): Promise<void> {
+  async saveFinal(runId: string, sweepId: string, r: FinalResults, token: string): Promise<void> {
     const curvePoints = Object.entries(r.test.curves).flatMap(([curve, c]) =>
       c.precision.map((precision, idx) => ({
         curve,
@@ -157,10 +231,13 @@ export class ResultsStore {
     const best = r.history.find((h) => h.epoch === r.bestEpoch);
     const ex = explanationColumns(r.explanation);
     await this.sql.begin(async (tx) => {
+      await assertLease(tx, runId, token);
       for (const table of ["Evaluation", "PrCurvePoint", "ConfusionMatrix", "Prediction"]) {
         await tx`DELETE FROM ${tx(table)} WHERE "runId" = ${runId} AND split = 'test'`;
       }
       await tx`DELETE FROM "Checkpoint" WHERE "runId" = ${runId} AND kind = 'best'`;
+      // A worker killed here leaves an open transaction that Postgres rolls back: nothing half-written.
+      await faultPoint("final-save");
       // The explanation-quality figures ride on the test evaluation row: the delete above makes a
       // repeated write (retry, or a run resumed after a crash) replace them, never duplicate them.
       await tx`INSERT INTO "Evaluation" (id, "runId", split, accuracy, precision, recall, f1, "perClass", "microAp",
@@ -186,6 +263,7 @@ export class ResultsStore {
       await tx`INSERT INTO "Checkpoint" (id, "runId", epoch, kind, uri, sha256, "sizeBytes", "valF1")
         VALUES (gen_random_uuid()::text, ${runId}, ${r.checkpoint.epoch}, 'best', ${r.checkpoint.uri},
           ${r.checkpoint.sha256}, ${r.checkpoint.sizeBytes}, ${r.bestValF1})`;
+      // The lease stays: a retried saveFinal of the same attempt (its commit's answer lost) repeats it.
       await tx`UPDATE "Run" SET status = 'succeeded', "finishedAt" = now(), error = NULL,
         "bestEpoch" = ${r.bestEpoch}, "bestValF1" = ${r.bestValF1}, "bestValLoss" = ${best?.val.loss ?? null},
         "testF1" = ${r.test.f1}, "epochsDone" = GREATEST("epochsDone", ${r.epochsRun})
@@ -194,32 +272,43 @@ export class ResultsStore {
     await this.refreshSweepStatus(sweepId);
   }
 
+  /** Ends the run as failed or cancelled (see endRun); with `token`, only while that attempt owns it. */
   async markEnded(
     runId: string,
     sweepId: string,
     status: "failed" | "cancelled",
     error: string,
+    token?: string,
   ): Promise<void> {
-    await this.sql`UPDATE "Run" SET status = ${status}, error = ${error.slice(0, 4000)}, "finishedAt" = now()
-      WHERE id = ${runId} AND status NOT IN ('succeeded')`;
+    await endRun(this.sql, runId, status, error, token);
     await this.refreshSweepStatus(sweepId);
   }
 
-  /** A sweep ends when its last run ends: succeeded if every run did, failed if any failed. */
   async refreshSweepStatus(sweepId: string): Promise<void> {
-    // EXISTS probes on the (sweepId, status) index: cheap even when a sweep has 10,000 runs.
-    await this.sql`
-      UPDATE "Sweep" s SET "updatedAt" = now(), status = (CASE
-        WHEN EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status = 'failed') THEN 'failed'
-        WHEN EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status = 'cancelled') THEN 'cancelled'
-        ELSE 'succeeded' END)::"SweepStatus"
-      WHERE s.id = ${sweepId} AND s.status NOT IN ('cancelled', 'succeeded', 'failed')
-        AND NOT EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status IN ('queued', 'running'))`;
+    await refreshSweepStatus(this.sql, sweepId);
   }
 
   async runStatus(runId: string): Promise<string | null> {
     const rows = await this.sql<{ status: string }[]>`SELECT status FROM "Run" WHERE id = ${runId}`;
     return rows[0]?.status ?? null;
+  }
+
+  /** The queue result of a run that already succeeded (its worker died after the final save). */
+  async storedResult(runId: string) {
+    const rows = await this.sql<
+      {
+        uri: string;
+        sha256: string;
+        epoch: number;
+        valF1: number | null;
+        testF1: number | null;
+        epochsDone: number;
+      }[]
+    >`
+      SELECT c.uri, c.sha256, c.epoch, c."valF1", r."testF1", r."epochsDone"
+      FROM "Run" r JOIN "Checkpoint" c ON c."runId" = r.id AND c.kind = 'best'
+      WHERE r.id = ${runId} AND r.status = 'succeeded'`;
+    return rows[0] ?? null;
   }
 
   /** The FE run's best checkpoint, for an FT run whose queue result was lost. */

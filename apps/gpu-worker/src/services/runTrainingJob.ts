@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import {
   type CheckpointRef,
@@ -12,7 +13,7 @@ import { DatasetUnusableError, type Trainer, TrainingStoppedError } from "../tra
 import type { ArtifactStore } from "./artifactStore";
 import { EpochOutbox } from "./epochOutbox";
 import type { WorkerRegistry } from "./registry";
-import type { ResultsStore } from "./resultsStore";
+import { LeaseLostError, type ResultsStore } from "./resultsStore";
 import { withRetry } from "./withRetry";
 
 export interface RunContext {
@@ -28,6 +29,15 @@ export interface RunContext {
   /** Set when the process is shutting down: stop at the next batch and hand the job back. */
   shuttingDown: () => boolean;
   onStopRequest: (fn: () => void) => () => void;
+  /** Called when BullMQ could not renew this job's lock: another worker may own it by now. */
+  onLockLost: (jobId: string, fn: () => void) => () => void;
+  /** Worker deaths a run may cause before it fails instead of being resumed again (XNN_CRASH_BUDGET). */
+  crashBudget: number;
+}
+
+/** The run cannot start: it already ended, or it used up its crash budget. Never retried. */
+export class RunNotStartedError extends UnrecoverableError {
+  override name = "RunNotStartedError";
 }
 
 /** Key the API sets to ask a running run to stop at its next epoch boundary. */
@@ -42,7 +52,9 @@ export async function runTrainingJob(
   ctx: RunContext,
   job: Job,
   payload: RunJobPayload,
-  token?: string,
+  token: string | undefined,
+  /** This attempt's lease (the lock token, or a fresh id where BullMQ gives none). */
+  lease: string = token ?? `${job.id}:${randomUUID()}`,
 ): Promise<RunJobResult> {
   const { store, logger } = ctx;
   const log = logger.child({ runId: payload.runId, jobId: job.id, attempt: job.attemptsMade + 1 });
@@ -56,23 +68,68 @@ export async function runTrainingJob(
     throw new UnrecoverableError("run was cancelled");
   }
 
-  const initFrom = payload.feRunId ? await feCheckpointDir(ctx, job, payload) : null;
-  if (initFrom) void job.log(`starting from FE checkpoint ${initFrom}`).catch(() => {});
-  await withRetry(
-    "mark running",
-    () => store.markRunning(payload.runId, payload.sweepId, ctx.registry.id, job.attemptsMade + 1),
-    {
-      onRetry: retryLog("mark running"),
-    },
+  // The lease names this attempt; every write it makes is fenced on it (see ResultsStore).
+  const claim = await withRetry(
+    "claim run",
+    () =>
+      store.claimRun(payload.runId, payload.sweepId, {
+        workerId: ctx.registry.id,
+        attempt: job.attemptsMade + 1,
+        token: lease,
+        crashBudget: ctx.crashBudget,
+      }),
+    { onRetry: retryLog("claim run") },
   );
+  if (claim.kind === "succeeded") {
+    // The previous attempt died between its final save and telling the queue: nothing to train.
+    const stored = await withRetry("stored result", () => store.storedResult(payload.runId));
+    if (stored) {
+      log.info("run already succeeded before this attempt; returning its stored result");
+      return runJobResultSchema.parse({
+        runId: payload.runId,
+        bestCheckpoint: {
+          uri: stored.uri,
+          sha256: stored.sha256,
+          epoch: stored.epoch,
+          valF1: stored.valF1 ?? 0,
+        },
+        testF1: stored.testF1 ?? 0,
+        epochs: stored.epochsDone,
+      });
+    }
+  }
+  if (claim.kind !== "claimed") {
+    const reason =
+      claim.kind === "crashBudget" || claim.kind === "ended"
+        ? claim.error
+        : claim.kind === "missing"
+          ? `run ${payload.runId} has no row in the database`
+          : "run already succeeded but its checkpoint row is missing";
+    log.warn({ claim: claim.kind, reason }, "run not started");
+    throw new RunNotStartedError(reason);
+  }
+  if (claim.resumedCrash)
+    log.warn({ crashes: claim.crashes, budget: ctx.crashBudget }, "previous attempt's worker died; resuming");
+
+  const initFrom = payload.feRunId ? await feCheckpointDir(ctx, job, payload, lease) : null;
+  if (initFrom) void job.log(`starting from FE checkpoint ${initFrom}`).catch(() => {});
   await ctx.registry.setCurrentRun(payload.runId).catch(() => {});
 
   const runDir = path.join(ctx.artifactRoot, "runs", payload.runId);
   const config = structuredClone(payload.config);
   config.data.dir = path.resolve(ctx.dataRoot, config.data.dir);
-  const outbox = new EpochOutbox(store, payload.runId, retryLog("epoch metrics"));
-
   let cancelled = false;
+  let leaseLost: string | null = null;
+  const loseLease = (why: string) => {
+    if (leaseLost) return;
+    leaseLost = why;
+    log.warn({ why }, "lease lost: stopping this attempt, another one owns the run");
+    handle.stop();
+  };
+  const outbox = new EpochOutbox(store, payload.runId, lease, retryLog("epoch metrics"), (err) => {
+    if (err instanceof LeaseLostError) loseLease(err.message);
+  });
+
   const handle = ctx.trainer.train(
     { config, runDir, initFrom },
     {
@@ -106,7 +163,14 @@ export async function runTrainingJob(
       },
     },
   );
-  const unsubscribe = ctx.onStopRequest(() => handle.stop());
+  const unsubscribeStop = ctx.onStopRequest(() => handle.stop());
+  const unsubscribeLock = ctx.onLockLost(String(job.id), () =>
+    loseLease("BullMQ could not renew the job's lock"),
+  );
+  const unsubscribe = () => {
+    unsubscribeStop();
+    unsubscribeLock();
+  };
 
   let outcome: Awaited<typeof handle.done>;
   try {
@@ -115,15 +179,24 @@ export async function runTrainingJob(
     unsubscribe();
     await outbox.drain().catch((e) => log.error({ err: e.message }, "could not write epoch metrics"));
     await ctx.registry.setCurrentRun(null).catch(() => {});
+    if (leaseLost) {
+      // If no other attempt has claimed the run, it is nobody's now: queued again, so that the
+      // reconciler re-enqueues it should its job have vanished with the lock (Redis lost its data).
+      await withRetry("release run", () =>
+        store.releaseRun(payload.runId, lease, `attempt lost: ${leaseLost}`),
+      );
+      throw new LeaseLostError(leaseLost);
+    }
     if (err instanceof TrainingStoppedError) {
       if (cancelled) {
         await withRetry("cancel", () =>
-          store.markEnded(payload.runId, payload.sweepId, "cancelled", "cancelled by request"),
+          store.markEnded(payload.runId, payload.sweepId, "cancelled", "cancelled by request", lease),
         );
         throw new UnrecoverableError("run was cancelled");
       }
       // Shutdown: hand the job back untouched; whoever takes it resumes from the last epoch checkpoint.
       log.info("stopping for shutdown; job returned to the queue");
+      await withRetry("release run", () => store.releaseRun(payload.runId, lease, null));
       await job.moveToWait(token);
       throw new WaitingError();
     }
@@ -139,9 +212,16 @@ export async function runTrainingJob(
   const r = outcome.result;
   const uri = await ctx.artifacts.putDir(r.checkpointDir, path.join("runs", payload.runId, "checkpoint"));
   await outbox.drain();
+  if (leaseLost) {
+    await withRetry("release run", () =>
+      store.releaseRun(payload.runId, lease, `attempt lost: ${leaseLost}`),
+    );
+    throw new LeaseLostError(leaseLost);
+  }
   await withRetry(
     "final results",
-    () => store.saveFinal(payload.runId, payload.sweepId, { ...r, checkpoint: { ...r.checkpoint, uri } }),
+    () =>
+      store.saveFinal(payload.runId, payload.sweepId, { ...r, checkpoint: { ...r.checkpoint, uri } }, lease),
     { onRetry: retryLog("final results") },
   );
   await ctx.registry.setCurrentRun(null).catch(() => {});
@@ -179,13 +259,18 @@ export async function runTrainingJob(
 }
 
 /** The FE run's best checkpoint, from the child job's result (or the database); FE failure fails FT. */
-async function feCheckpointDir(ctx: RunContext, job: Job, payload: RunJobPayload): Promise<string> {
+async function feCheckpointDir(
+  ctx: RunContext,
+  job: Job,
+  payload: RunJobPayload,
+  lease: string,
+): Promise<string> {
   const failures = await job.getIgnoredChildrenFailures();
   const failure = Object.values(failures)[0];
   if (failure !== undefined) {
     const reason = `FE run ${payload.feRunId} failed: ${failure}`;
     await withRetry("mark failed", () =>
-      ctx.store.markEnded(payload.runId, payload.sweepId, "failed", reason),
+      ctx.store.markEnded(payload.runId, payload.sweepId, "failed", reason, lease),
     );
     throw new UnrecoverableError(reason);
   }
@@ -202,7 +287,7 @@ async function feCheckpointDir(ctx: RunContext, job: Job, payload: RunJobPayload
     else {
       const reason = `FE run ${payload.feRunId} has no checkpoint (status ${row?.status ?? "missing"}${row?.error ? `: ${row.error}` : ""})`;
       await withRetry("mark failed", () =>
-        ctx.store.markEnded(payload.runId, payload.sweepId, "failed", reason),
+        ctx.store.markEnded(payload.runId, payload.sweepId, "failed", reason, lease),
       );
       throw new UnrecoverableError(reason);
     }

@@ -9,14 +9,20 @@ Commands:
   token create --role viewer|operator|admin [--name NAME]   issue an API token (printed once)
   token list                                                list tokens (never their secrets)
   token revoke <id>                                         revoke a token
+  reconcile [--dry-run]                                     repair runs and jobs that disagree
 
-Environment: DATABASE_URL (postgres://...).`;
+Environment: DATABASE_URL (postgres://...); reconcile also REDIS_URL, XNN_QUEUE_PREFIX.`;
 
 const [command, ...rest] = process.argv.slice(2);
 switch (command) {
   case "token": {
     const { tokenCommand } = await import("./token");
     process.exitCode = await tokenCommand(rest);
+    break;
+  }
+  case "reconcile": {
+    const { reconcileCommand } = await import("./reconcile");
+    process.exitCode = await reconcileCommand(rest);
     break;
   }
   case undefined:

@@ -11,23 +11,49 @@ import {
 } from "@xnn/shared";
 import type { FlowJob } from "bullmq";
 
-function jobFor(sweepId: string, run: RunSpec, runsByKey: Map<string, RunSpec>): Omit<FlowJob, "children"> {
-  const fe = run.dependsOn ? runsByKey.get(run.dependsOn)! : null;
-  const data: RunJobPayload = {
+/** What a run's job is made of: the same for a fresh sweep and for a run the reconciler re-enqueues. */
+export interface RunJobSource {
+  runId: string;
+  sweepId: string;
+  key: string;
+  configHash: string;
+  config: unknown;
+  feRunId: string | null;
+}
+
+export function runJob(run: RunJobSource): Omit<FlowJob, "children"> {
+  const data = {
     v: RUN_JOB_VERSION,
-    runId: runIdFor(sweepId, run.key),
-    sweepId,
+    runId: run.runId,
+    sweepId: run.sweepId,
     runKey: run.key,
     configHash: run.configHash,
-    config: run.config,
-    feRunId: fe ? runIdFor(sweepId, fe.key) : null,
-  };
+    config: run.config as RunJobPayload["config"],
+    feRunId: run.feRunId,
+  } satisfies RunJobPayload;
   return {
     name: RUN_JOB_NAME,
     queueName: RUNS_QUEUE,
     data,
-    opts: { ...runJobOptions, jobId: runJobId(sweepId, run.configHash) },
+    opts: { ...runJobOptions, jobId: runJobId(run.sweepId, run.configHash) },
   };
+}
+
+/** An FT run's flow: the FT job is the parent of the FE job it starts from (see buildFlows). */
+export function fineTuneFlow(ft: Omit<FlowJob, "children">, fe: Omit<FlowJob, "children">): FlowJob {
+  return { ...ft, children: [{ ...fe, opts: { ...fe.opts, ignoreDependencyOnFailure: true } }] };
+}
+
+function jobFor(sweepId: string, run: RunSpec, runsByKey: Map<string, RunSpec>): Omit<FlowJob, "children"> {
+  const fe = run.dependsOn ? runsByKey.get(run.dependsOn)! : null;
+  return runJob({
+    runId: runIdFor(sweepId, run.key),
+    sweepId,
+    key: run.key,
+    configHash: run.configHash,
+    config: run.config,
+    feRunId: fe ? runIdFor(sweepId, fe.key) : null,
+  });
 }
 
 /**
@@ -49,8 +75,7 @@ export function buildFlows(sweepId: string, loaded: Pick<LoadedSweep, "runs">): 
       flows.push(fe);
       continue;
     }
-    const child = { ...fe, opts: { ...fe.opts, ignoreDependencyOnFailure: true } };
-    flows.push({ ...jobFor(sweepId, ft, runsByKey), children: [child] });
+    flows.push(fineTuneFlow(jobFor(sweepId, ft, runsByKey), fe));
   }
   return flows;
 }

@@ -15,6 +15,7 @@ import {
   MANIFEST_JSON,
   MODEL_JSON,
   readManifest,
+  recoverInterruptedSwap,
   saveCheckpoint,
   WEIGHTS_BIN,
 } from "./index.js";
@@ -231,4 +232,33 @@ it("testdata helper exists (guards the cross-process test against a silent path 
   expect(
     existsSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "save_in_child.ts")),
   ).toBe(true);
+});
+
+describe("recoverInterruptedSwap", () => {
+  it("a writer killed between the two renames of a swap leaves the previous checkpoint, which is put back", async () => {
+    const { model } = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 32,
+      numClasses: 3,
+      dropout: 0.2,
+      seed: 4,
+    });
+    const dir = path.join(tmp, "swap", "checkpoint");
+    const first = await saveCheckpoint(model, dir);
+    const expected = predictBytes(model);
+    // What a SIGKILL after "rename(dir, old)" and before "rename(tmp, dir)" leaves on disk: the
+    // previous checkpoint aside, a complete new one in its temp folder, and an older stale copy.
+    await fs.rename(dir, path.join(tmp, "swap", ".checkpoint.old-1-aaaa"));
+    await fs.mkdir(path.join(tmp, "swap", ".checkpoint.tmp-999999-bbbb"));
+    const reloaded = await loadCheckpoint(dir);
+    expect(predictBytes(reloaded).equals(expected)).toBe(true);
+    expect((await readManifest(dir))?.sha256).toBe(first.sha256);
+    expect((await fs.readdir(path.join(tmp, "swap"))).sort()).toEqual(["checkpoint"]);
+    expect(await recoverInterruptedSwap(dir)).toBe(true);
+    // The next save swaps as usual.
+    await saveCheckpoint(model, dir);
+    reloaded.dispose();
+    model.dispose();
+  });
 });

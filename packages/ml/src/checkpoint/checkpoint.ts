@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 // Side effect: registers custom layers (GRN) so ConvNeXt V2 checkpoints deserialize here.
 import "../models/layers.js";
+import { faultPoint } from "@xnn/shared";
 
 export const MODEL_JSON = "model.json";
 export const WEIGHTS_BIN = "weights.bin";
@@ -75,6 +76,7 @@ export async function saveCheckpoint(model: tf.LayersModel, dir: string): Promis
   const finalDir = path.resolve(dir);
   const parent = path.dirname(finalDir);
   await fs.mkdir(parent, { recursive: true });
+  await recoverInterruptedSwap(finalDir);
   // The overwrite path deletes the old directory, so refuse anything that isn't a checkpoint
   // (a mistyped --out pointing at a data or home directory must not be wiped).
   if (existsSync(finalDir)) {
@@ -132,6 +134,7 @@ export async function saveCheckpoint(model: tf.LayersModel, dir: string): Promis
     if (existsSync(finalDir)) {
       const oldDir = path.join(parent, `.${path.basename(finalDir)}.old-${tag}`);
       await fs.rename(finalDir, oldDir);
+      await faultPoint("checkpoint-swap");
       await fs.rename(tmpDir, finalDir);
       await fs.rm(oldDir, { recursive: true, force: true });
     } else {
@@ -260,8 +263,42 @@ function specByteSize(s: tf.io.WeightsManifestEntry): number {
   return s.shape.reduce((a, b) => a * b, 1) * per;
 }
 
+/**
+ * Undoes what a crash inside saveCheckpoint left behind. Killed between its two renames, `dir` is
+ * gone and the previous checkpoint sits aside as `.<name>.old-<tag>`: it is put back (the newest
+ * one, should several crashes have left some). Temp directories of dead writers are removed.
+ * Returns whether `dir` exists afterwards.
+ */
+export async function recoverInterruptedSwap(dir: string): Promise<boolean> {
+  const finalDir = path.resolve(dir);
+  const parent = path.dirname(finalDir);
+  const name = path.basename(finalDir);
+  if (!existsSync(parent)) return false;
+  const entries = await fs.readdir(parent);
+  const olds = entries.filter((e) => e.startsWith(`.${name}.old-`));
+  const tmps = entries.filter(
+    (e) => e.startsWith(`.${name}.tmp-`) && !e.startsWith(`.${name}.tmp-${process.pid}-`),
+  );
+  if (!existsSync(finalDir) && olds.length > 0) {
+    const complete = [];
+    for (const o of olds) {
+      const full = path.join(parent, o);
+      if (existsSync(path.join(full, MANIFEST_JSON)))
+        complete.push({ full, mtime: (await fs.stat(full)).mtimeMs });
+    }
+    complete.sort((a, b) => b.mtime - a.mtime);
+    if (complete[0]) await fs.rename(complete[0].full, finalDir);
+  }
+  for (const e of [...tmps, ...olds]) {
+    const full = path.join(parent, e);
+    if (existsSync(full)) await fs.rm(full, { recursive: true, force: true });
+  }
+  return existsSync(finalDir);
+}
+
 /** Loads a checkpoint written by saveCheckpoint (or any tfjs layers-model directory). Not compiled. */
 export async function loadCheckpoint(dir: string): Promise<tf.LayersModel> {
+  await recoverInterruptedSwap(dir);
   const artifacts = await readModelArtifacts(dir);
   const handler: tf.io.IOHandler = { load: async () => artifacts };
   try {

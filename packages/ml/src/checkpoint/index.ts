@@ -8,6 +8,7 @@ export {
   MODEL_JSON,
   readManifest,
   readModelArtifacts,
+  recoverInterruptedSwap,
   type SaveCheckpointResult,
   saveCheckpoint,
   WEIGHTS_BIN,

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { faultPoint } from "@xnn/shared";
 import { saveCheckpoint } from "../checkpoint/index.js";
 import type { ResumeState } from "./types.js";
 
@@ -63,8 +64,17 @@ export async function writeResumeState(
     await fs.writeFile(path.join(tmp, STATE_JSON), `${JSON.stringify(state, null, 1)}\n`);
     const old = `${finalDir}.old-${process.pid}`;
     if (existsSync(finalDir)) await fs.rename(finalDir, old);
+    await faultPoint("resume-swap");
     await fs.rename(tmp, finalDir);
     await fs.rm(old, { recursive: true, force: true });
+    // What earlier writers killed mid-write left behind (their temp folders, their ".old" copies)
+    // is stale now: an ".old" copy must never outrank this state after a later crash.
+    const parent = path.resolve(runDir);
+    for (const e of await fs.readdir(parent)) {
+      if (e.startsWith(`${RESUME_DIR}.old-`) || e.startsWith(`.${RESUME_DIR}.tmp-`)) {
+        if (path.join(parent, e) !== tmp) await fs.rm(path.join(parent, e), { recursive: true, force: true });
+      }
+    }
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
     throw err;
@@ -82,9 +92,20 @@ export async function readResumeState(runDir: string): Promise<ResumeState | nul
     // A crash between the two renames of writeResumeState leaves only the ".old" copy.
     const parent = path.resolve(runDir);
     const entries = existsSync(parent) ? await fs.readdir(parent) : [];
-    const old = entries.find((e) => e.startsWith(`${RESUME_DIR}.old-`));
-    if (!old) return null;
-    dir = path.join(parent, old);
+    // Stale copies are removed by the next complete write, so the newest epoch is the one to take.
+    let newest: { dir: string; epoch: number } | null = null;
+    for (const e of entries.filter((x) => x.startsWith(`${RESUME_DIR}.old-`))) {
+      try {
+        const st = JSON.parse(await fs.readFile(path.join(parent, e, STATE_JSON), "utf8")) as {
+          epoch: number;
+        };
+        if (!newest || st.epoch > newest.epoch) newest = { dir: path.join(parent, e), epoch: st.epoch };
+      } catch {
+        // Incomplete: not a state to resume from.
+      }
+    }
+    if (!newest) return null;
+    dir = newest.dir;
   }
   const state = JSON.parse(await fs.readFile(path.join(dir, STATE_JSON), "utf8")) as Omit<
     ResumeState,
