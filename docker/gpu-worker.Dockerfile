@@ -21,26 +21,17 @@ RUN apt-get update \
 
 WORKDIR /app
 # Manifests first: the dependency layer is rebuilt only when they change.
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml prisma.config.ts tsconfig.base.json turbo.json ./
-COPY scripts ./scripts
-COPY prisma ./prisma
-COPY packages/db/package.json ./packages/db/package.json
-COPY packages/ml/package.json ./packages/ml/package.json
-COPY packages/shared/package.json ./packages/shared/package.json
-COPY apps/gpu-worker/package.json ./apps/gpu-worker/package.json
-COPY apps/scheduler/package.json ./apps/scheduler/package.json
-COPY apps/dashboard/package.json ./apps/dashboard/package.json
-COPY bench/package.json ./bench/package.json
+# pnpm's Docker recipe: `pnpm fetch` needs only the lockfile, so the package download is a layer
+# that is rebuilt only when the lockfile changes; the install then links offline from it.
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+RUN pnpm fetch
+COPY . .
 # @tensorflow/tfjs-node-gpu (and tfjs-node) are optionalDependencies of @xnn/ml whose install
 # scripts pnpm-workspace.yaml allows: here they download libtensorflow. pnpm skips an optional
 # package whose script failed and carries on, so the build checks the addon exists: an image that
 # would silently train on wasm fails here instead.
-RUN pnpm install --frozen-lockfile \
+RUN pnpm install --offline --frozen-lockfile \
  && ls packages/ml/node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node
-
-COPY packages ./packages
-COPY apps/gpu-worker ./apps/gpu-worker
-COPY apps/scheduler ./apps/scheduler
 
 # TF_FORCE_GPU_ALLOW_GROWTH: libtensorflow otherwise takes nearly all GPU memory at start, and the
 # healthcheck's smoke step (a second process on the same GPU) would have none.

@@ -82,7 +82,7 @@ describe("docker/", () => {
     expect(composeText).not.toMatch(/^\s+gpus:/m);
     const dockerfile = readFileSync(path.join(root, "docker/gpu-worker.Dockerfile"), "utf8");
     expect(dockerfile).not.toMatch(/pnpm (--filter \S+ )?add/);
-    expect(dockerfile).toMatch(/pnpm install --frozen-lockfile/);
+    expect(dockerfile).toMatch(/pnpm install (--offline )?--frozen-lockfile/);
   });
 
   it("passwords come from the environment, required", () => {

@@ -36,6 +36,14 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     throw err;
   });
   logger.info({ requested: env.XNN_BACKEND, ...inUse }, "backend ready");
+  if (inUse.backend === "tensorflow" && env.XNN_WORKER_CONCURRENCY > 1) {
+    await trainer.close();
+    // Each concurrent job gets a training thread, and libtensorflow's addon is not known to load
+    // in a second thread of one process (tensorflow/tfjs#2079, #8388).
+    throw new Error(
+      `XNN_WORKER_CONCURRENCY=${env.XNN_WORKER_CONCURRENCY} with the tensorflow backend: it runs one job per process; use one process per GPU (pnpm worker --gpus ...) instead`,
+    );
+  }
   const sql = createSql(env.DATABASE_URL, { max: Math.min(20, env.XNN_WORKER_CONCURRENCY + 3) });
   const redis = createRedis(env.REDIS_URL, "worker");
   const gpus = await detectGpus();
