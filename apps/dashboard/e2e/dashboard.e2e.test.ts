@@ -334,10 +334,14 @@ describe("dashboard end to end", () => {
     await expect.poll(() => page.locator("[data-testid=production-badge]").count()).toBe(1);
     await shot("model-versions");
     await page.goto(`${stack.webUrl}/#/workers`);
-    // The two worker processes, on this host, with their backend.
+    // The two worker processes, on this host, with the backend in use and its device.
     await expect.poll(() => page.locator("tbody tr").count()).toBe(WORKERS);
     await expect.poll(() => page.locator("tbody").textContent()).toContain(os.hostname());
     await expect.poll(() => page.locator("tbody").textContent()).toContain("wasm");
+    await expect.poll(() => page.locator("thead").textContent()).toContain("Device");
+    await expect
+      .poll(() => page.locator("tbody").textContent())
+      .toContain(`CPU: ${os.cpus()[0]!.model.trim()}`);
     await shot("workers");
     await page.goto(`${stack.webUrl}/#/sweeps`);
     await expect.poll(() => page.getByTestId("sweep-progress").first().textContent()).toContain("12/12 done");

@@ -2,6 +2,7 @@ import path from "node:path";
 import { parseEnv, postgresUrl, queuePrefix, redisUrl } from "@xnn/shared";
 import { z } from "zod";
 
+const backend = z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto");
 const int = (def: number, min = 1) => z.coerce.number().int().min(min).default(def);
 
 /** The worker's whole configuration, parsed once at the entry point. */
@@ -14,7 +15,7 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       ARTIFACT_DIR: z.string().min(1).default(".xnn/artifacts"),
       /** Relative `data.dir` values in run configs resolve against this. */
       XNN_DATA_ROOT: z.string().min(1).default("."),
-      XNN_BACKEND: z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto"),
+      XNN_BACKEND: backend,
       XNN_WORKER_CONCURRENCY: int(1),
       /** "noop" replaces training with a fixed result: for `pnpm bench queue` only. */
       XNN_TRAINER: z.enum(["tfjs", "noop"]).default("tfjs"),
@@ -26,6 +27,11 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       XNN_CRASH_BUDGET: int(20, 0),
       /** Upper bound for a graceful shutdown before the process exits anyway. */
       XNN_SHUTDOWN_TIMEOUT_MS: int(60_000, 1_000),
+      /** Supervisor (--gpus/--processes): restart a dead child after a doubling delay, give up after N crashes. */
+      XNN_RESTART_MAX_CRASHES: int(5),
+      XNN_RESTART_WINDOW_MS: int(600_000, 1_000),
+      XNN_RESTART_DELAY_MS: int(1_000, 10),
+      XNN_RESTART_MAX_DELAY_MS: int(60_000, 10),
       XNN_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
       CUDA_VISIBLE_DEVICES: z.string().optional(),
     },
@@ -38,3 +44,8 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
   };
 }
 export type WorkerEnv = ReturnType<typeof parseWorkerEnv>;
+
+/** `pnpm worker --check` needs only the backend: it must run before Postgres and Redis exist. */
+export function parseCheckEnv(env: Record<string, string | undefined> = process.env) {
+  return parseEnv({ XNN_BACKEND: backend }, env);
+}

@@ -2,22 +2,29 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createLogger, EnvError } from "@xnn/shared";
-import { parseWorkerEnv } from "./env";
+import { checkHost } from "./check/hostCheck";
+import { parseCheckEnv, parseWorkerEnv } from "./env";
 import { detectGpus } from "./gpus";
 import { installShutdown } from "./shutdown";
 import { startWorker } from "./startWorker";
 import { superviseWorkers } from "./supervisor";
 
-const USAGE = `Usage: pnpm worker [--gpus 0,1|all] [--processes N|auto]
+const USAGE = `Usage: pnpm worker [--gpus 0,1|all] [--processes N|auto] [--check]
 
 Trains queued runs. Without options: one worker process on the best available backend.
   --gpus 0,1 | all    one process per listed GPU (CUDA hosts), each pinned with CUDA_VISIBLE_DEVICES
   --processes N|auto  N processes on CPU (auto: one per core; a TensorFlow.js process uses one core)
+  --check             print what this host will run on and why (GPUs, CUDA libraries, TensorFlow.js
+                      packages, one training step per device) and exit; non-zero when a device asked
+                      for (--gpus) or the backend asked for (XNN_BACKEND) cannot train. Needs no
+                      DATABASE_URL or REDIS_URL.
 
 Environment: DATABASE_URL, REDIS_URL (required); ARTIFACT_DIR (.xnn/artifacts), XNN_DATA_ROOT (.),
 XNN_BACKEND (auto|tensorflow|wasm|cpu), XNN_WORKER_CONCURRENCY (1), XNN_HEARTBEAT_MS (5000),
 XNN_LOCK_DURATION_MS (30000), XNN_STALLED_INTERVAL_MS (15000), XNN_SHUTDOWN_TIMEOUT_MS (60000),
-XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info).`;
+XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info); with --gpus/--processes, a dead worker process is
+restarted after XNN_RESTART_DELAY_MS (1000), doubling up to XNN_RESTART_MAX_DELAY_MS (60000), and
+given up after XNN_RESTART_MAX_CRASHES (5) crashes within XNN_RESTART_WINDOW_MS (600000).`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n`);
@@ -30,6 +37,7 @@ function parse() {
     options: {
       gpus: { type: "string" },
       processes: { type: "string" },
+      check: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -44,6 +52,20 @@ if (args.values.help) {
   process.exit(0);
 }
 
+if (args.values.check) {
+  let backend: ReturnType<typeof parseCheckEnv>["XNN_BACKEND"];
+  try {
+    backend = parseCheckEnv().XNN_BACKEND;
+  } catch (err) {
+    if (err instanceof EnvError) fail(err.message);
+    throw err;
+  }
+  const ok = await checkHost({ gpus: args.values.gpus, backend }, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
+  process.exit(ok ? 0 : 1);
+}
+
 let env: ReturnType<typeof parseWorkerEnv>;
 try {
   env = parseWorkerEnv();
@@ -53,6 +75,12 @@ try {
 }
 const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
 const entry = fileURLToPath(import.meta.url);
+const restartPolicy = {
+  maxCrashes: env.XNN_RESTART_MAX_CRASHES,
+  windowMs: env.XNN_RESTART_WINDOW_MS,
+  baseDelayMs: env.XNN_RESTART_DELAY_MS,
+  maxDelayMs: env.XNN_RESTART_MAX_DELAY_MS,
+};
 
 if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
   const detected = await detectGpus();
@@ -75,6 +103,7 @@ if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
     })),
     entry,
     logger,
+    restartPolicy,
   );
   process.exit(code);
 } else if (args.values.processes !== undefined && process.env.XNN_SUPERVISED !== "1") {
@@ -85,10 +114,15 @@ if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
     Array.from({ length: n }, (_, i) => ({ label: `cpu${i}`, env: {} })),
     entry,
     logger,
+    restartPolicy,
   );
   process.exit(code);
 } else {
-  const worker = await startWorker(env);
+  const worker = await startWorker(env).catch((err: Error) => {
+    // Most often the backend: XNN_BACKEND=tensorflow on a host without libtensorflow or CUDA.
+    logger.fatal({ err: err.message }, "worker could not start (`pnpm worker --check` says why)");
+    process.exit(1);
+  });
   installShutdown(() => worker.close(), {
     timeoutMs: env.XNN_SHUTDOWN_TIMEOUT_MS,
     log: (msg) => logger.info(msg),

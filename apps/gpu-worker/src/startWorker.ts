@@ -5,8 +5,10 @@ import type { WorkerEnv } from "./env";
 import { detectGpus } from "./gpus";
 import { createProcessor } from "./processor";
 import { LocalArtifactStore } from "./services/artifactStore";
-import { WorkerRegistry } from "./services/registry";
+import { describeDevice, WorkerRegistry } from "./services/registry";
 import { ResultsStore } from "./services/resultsStore";
+import { noopTrainer } from "./training/noopTrainer";
+import { ThreadTrainer } from "./training/trainInThread";
 
 export const WORKER_VERSION = "0.1.0";
 
@@ -21,13 +23,36 @@ export interface RunningWorker {
 
 export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
+  // The backend is loaded once, before the first job: a host that cannot run what was asked for
+  // fails here, with the reason, instead of failing every job it takes.
+  const trainer =
+    env.XNN_TRAINER === "noop"
+      ? noopTrainer
+      : new ThreadTrainer(env.XNN_BACKEND, (msg, fields, level) =>
+          level === "warn" ? logger.warn(fields, msg) : logger.info(fields, msg),
+        );
+  const inUse = await trainer.start().catch(async (err: Error) => {
+    await trainer.close();
+    throw err;
+  });
+  logger.info({ requested: env.XNN_BACKEND, ...inUse }, "backend ready");
+  if (inUse.backend === "tensorflow" && env.XNN_WORKER_CONCURRENCY > 1) {
+    await trainer.close();
+    // Each concurrent job gets a training thread, and libtensorflow's addon is not known to load
+    // in a second thread of one process (tensorflow/tfjs#2079, #8388).
+    throw new Error(
+      `XNN_WORKER_CONCURRENCY=${env.XNN_WORKER_CONCURRENCY} with the tensorflow backend: it runs one job per process; use one process per GPU (pnpm worker --gpus ...) instead`,
+    );
+  }
   const sql = createSql(env.DATABASE_URL, { max: Math.min(20, env.XNN_WORKER_CONCURRENCY + 3) });
   const redis = createRedis(env.REDIS_URL, "worker");
   const gpus = await detectGpus();
   const visible = env.CUDA_VISIBLE_DEVICES?.split(",").map(Number);
+  const visibleGpus = visible ? gpus.filter((g) => visible.includes(g.index)) : gpus;
   const registry = new WorkerRegistry(sql, {
-    gpus: visible ? gpus.filter((g) => visible.includes(g.index)) : gpus,
-    backend: env.XNN_BACKEND,
+    gpus: visibleGpus,
+    backend: inUse.backend,
+    device: describeDevice(inUse.device, visibleGpus),
     version: WORKER_VERSION,
   });
   await registry.register();
@@ -48,8 +73,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       logger,
       artifactRoot: env.ARTIFACT_DIR,
       dataRoot: env.XNN_DATA_ROOT,
-      backend: env.XNN_BACKEND,
-      trainer: env.XNN_TRAINER,
+      trainer,
       shuttingDown: () => shuttingDown,
       onStopRequest: (fn) => {
         stopListeners.add(fn);
@@ -90,7 +114,8 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       queue: RUNS_QUEUE,
       prefix: env.XNN_QUEUE_PREFIX,
       gpus,
-      backend: env.XNN_BACKEND,
+      backend: inUse.backend,
+      device: inUse.device,
     },
     "worker ready",
   );
@@ -102,6 +127,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       const closing = worker.close();
       for (const stop of stopListeners) stop();
       await closing;
+      await trainer.close();
       await registry
         .markGone()
         .catch((err) => logger.warn({ err: err.message }, "could not mark worker gone"));

@@ -188,6 +188,22 @@ describe("gpu-worker", () => {
     expect(await duplicateMetricCount()).toBe(0);
     const workerRows = await prisma.worker.findMany();
     expect(workerRows.length).toBeGreaterThanOrEqual(2);
+    // The registry holds the backend in use and its device, not the "auto"/"wasm" that was asked for.
+    for (const w of workerRows) {
+      expect(w.backend).toBe("wasm");
+      expect(w.device).toMatch(/^CPU: /);
+    }
+    // Each worker process loaded its backend once, in one training thread, for all of its runs
+    // (12 runs over 2 processes: one of them ran at least 6).
+    const succeeded = workers.map((w) =>
+      w
+        .output()
+        .split("\n")
+        .filter((l) => l.includes('"msg":"run succeeded"'))
+        .map((l) => (JSON.parse(l) as { backendInits: number }).backendInits),
+    );
+    expect(Math.max(...succeeded.map((s) => s.length))).toBeGreaterThanOrEqual(3);
+    for (const inits of succeeded) for (const n of inits) expect(n).toBe(1);
     for (const w of workers.splice(0)) {
       w.child.kill("SIGTERM");
       expect((await w.exited).code).toBe(0);

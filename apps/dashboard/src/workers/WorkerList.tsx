@@ -8,7 +8,9 @@ export interface WorkerRow {
   host: string;
   pid?: number;
   gpus?: unknown;
+  /** The backend in use (tensorflow, wasm, cpu), resolved when the worker started. */
   backend: string;
+  device?: string | null;
   version?: string;
   status?: string;
   lastHeartbeat?: string;
@@ -48,6 +50,7 @@ export function WorkerList() {
         <DataTable.Col source="id" label="Worker id" />
         <DataTable.Col label="GPUs" disableSort render={(w) => describeGpus(w.gpus)} />
         <DataTable.Col source="backend" />
+        <DataTable.Col source="device" disableSort render={(w) => w.device ?? "–"} />
         <DataTable.Col source="status" />
         <DataTable.Col
           source="lastHeartbeat"

@@ -1,6 +1,14 @@
-import { hostname } from "node:os";
+import { cpus, hostname } from "node:os";
 import type { Sql } from "@xnn/db";
 import type { GpuInfo } from "../gpus";
+
+/** The device line the registry records: the visible GPUs for a GPU backend, else the CPU model. */
+export function describeDevice(device: "gpu" | "cpu", visibleGpus: GpuInfo[]): string {
+  if (device === "gpu" && visibleGpus.length > 0)
+    return visibleGpus.map((g) => `GPU ${g.index}: ${g.name}, ${g.memoryMiB} MiB`).join("; ");
+  if (device === "gpu") return "GPU (nvidia-smi unavailable)";
+  return `CPU: ${cpus()[0]?.model.trim() ?? "unknown"}`;
+}
 
 /** This process's row in the Worker table: who it is, that it is alive, and what it runs. */
 export class WorkerRegistry {
@@ -9,16 +17,23 @@ export class WorkerRegistry {
 
   constructor(
     private readonly sql: Sql,
-    private readonly info: { gpus: GpuInfo[]; backend: string; version: string },
+    private readonly info: {
+      gpus: GpuInfo[];
+      /** The backend in use (tensorflow, wasm, cpu), not the one asked for. */
+      backend: string;
+      /** What it computes on, e.g. "GPU 0: NVIDIA A100-SXM4-80GB, 81920 MiB" or "CPU: <model>". */
+      device: string;
+      version: string;
+    },
   ) {
     this.id = `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
   }
 
   async register(): Promise<void> {
     await this
-      .sql`INSERT INTO "Worker" (id, host, pid, gpus, backend, version, status, "startedAt", "lastHeartbeat")
+      .sql`INSERT INTO "Worker" (id, host, pid, gpus, backend, device, version, status, "startedAt", "lastHeartbeat")
       VALUES (${this.id}, ${hostname()}, ${process.pid}, ${JSON.stringify(this.info.gpus)}::jsonb,
-        ${this.info.backend}, ${this.info.version}, 'active', now(), now())`;
+        ${this.info.backend}, ${this.info.device}, ${this.info.version}, 'active', now(), now())`;
   }
 
   startHeartbeat(intervalMs: number, onError: (err: Error) => void): void {

@@ -9,8 +9,7 @@ import {
 } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { Redis } from "ioredis";
-import { noopTrainer } from "../training/noopTrainer";
-import { DatasetUnusableError, TrainingStoppedError, trainInThread } from "../training/trainInThread";
+import { DatasetUnusableError, type Trainer, TrainingStoppedError } from "../training/trainInThread";
 import type { ArtifactStore } from "./artifactStore";
 import { EpochOutbox } from "./epochOutbox";
 import type { WorkerRegistry } from "./registry";
@@ -25,9 +24,8 @@ export interface RunContext {
   logger: Logger;
   artifactRoot: string;
   dataRoot: string;
-  backend: "auto" | "tensorflow" | "wasm" | "cpu";
-  /** The TF.js engine in a thread; "noop" only for queue benchmarks. */
-  trainer: "tfjs" | "noop";
+  /** The worker process's one trainer (its backend loaded once), shared by every job. */
+  trainer: Trainer;
   /** Set when the process is shutting down: stop at the next batch and hand the job back. */
   shuttingDown: () => boolean;
   onStopRequest: (fn: () => void) => () => void;
@@ -132,8 +130,8 @@ export async function runTrainingJob(
     if (err instanceof LeaseLostError) loseLease(err.message);
   });
 
-  const handle = (ctx.trainer === "noop" ? noopTrainer : trainInThread)(
-    { config, runDir, initFrom, backend: ctx.backend },
+  const handle = ctx.trainer.train(
+    { config, runDir, initFrom },
     {
       log: (msg, fields, level) => {
         if (level === "warn") log.warn(fields ?? {}, msg);
@@ -233,6 +231,7 @@ export async function runTrainingJob(
       bestEpoch: r.bestEpoch,
       epochs: r.epochsRun,
       backend: outcome.backend,
+      backendInits: outcome.initCount,
       ...(r.explanation
         ? {
             explainGap: r.explanation.meanCompletenessGap,

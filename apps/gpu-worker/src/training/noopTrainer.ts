@@ -1,14 +1,20 @@
 import path from "node:path";
-import type { TrainThreadInput } from "./protocol";
-import type { TrainHandle, TrainOutcome } from "./trainInThread";
+import type { TrainJobInput } from "./protocol";
+import type { Trainer, TrainHandle, TrainOutcome } from "./trainInThread";
 
 /**
  * A trainer that computes nothing but reports one epoch and a small but complete result, so that
  * `pnpm bench queue` measures the queue and the database writes a real run makes, not TF.js.
  * Selected with XNN_TRAINER=noop; never the default.
  */
-export function noopTrainer(
-  input: Omit<TrainThreadInput, "stopFlag">,
+export const noopTrainer: Trainer = {
+  start: async () => ({ backend: "noop", device: "cpu", reason: "XNN_TRAINER=noop (queue benchmarks)" }),
+  train: noopTrain,
+  close: async () => {},
+};
+
+function noopTrain(
+  input: TrainJobInput,
   on: { epoch: (m: TrainOutcome["result"]["history"][number]) => void },
 ): TrainHandle {
   const epoch = {
@@ -31,6 +37,8 @@ export function noopTrainer(
   const outcome: TrainOutcome = {
     type: "done",
     backend: "noop",
+    initCount: 0,
+    threadId: 0,
     skipped: [],
     result: {
       bestEpoch: 1,

@@ -1,15 +1,41 @@
 import type { PipelineConfig } from "@xnn/shared";
 import type { EpochRecord, FinalResults } from "../services/resultsStore";
 
-export interface TrainThreadInput {
+export type BackendRequest = "auto" | "tensorflow" | "wasm" | "cpu";
+
+/** workerData of a training thread: it initialises this backend once, then takes jobs. */
+export interface TrainThreadBoot {
+  backend: BackendRequest;
+}
+
+/** One job for a training thread. */
+export interface TrainJobInput {
   config: PipelineConfig;
   runDir: string;
   initFrom: string | null;
-  backend: "auto" | "tensorflow" | "wasm" | "cpu";
+}
+
+/** Parent -> thread. */
+export interface TrainJobMessage {
+  type: "job";
+  input: TrainJobInput;
   /** Int32Array over it: index 0 set to 1 asks the trainer to stop at the next batch. */
   stopFlag: SharedArrayBuffer;
 }
 
+/** What the thread's backend runs on; the worker registry records it. */
+export interface BackendInUse {
+  backend: string;
+  device: "gpu" | "cpu";
+  reason: string;
+}
+
+/** Thread -> parent, before any job: the backend is initialised (or could not be). */
+export type TrainThreadStatus =
+  | ({ type: "ready"; initCount: number; threadId: number } & BackendInUse)
+  | { type: "init-failed"; message: string };
+
+/** Thread -> parent, during and at the end of a job. */
 export type TrainThreadMessage =
   | { type: "log"; msg: string; fields?: Record<string, unknown>; level?: "info" | "warn" }
   | { type: "resumed"; epoch: number; history: EpochRecord[] }
@@ -22,5 +48,9 @@ export type TrainThreadMessage =
       };
       skipped: { path: string; reason: string }[];
       backend: string;
+      /** Backend initialisations in this thread so far: 1 for a thread that ran any number of jobs. */
+      initCount: number;
+      /** The thread that ran the job: the same one for every job until it fails or dies. */
+      threadId: number;
     }
   | { type: "error"; kind: "cancelled" | "dataset" | "other"; message: string; stack?: string };

@@ -1,6 +1,14 @@
 import { Worker } from "node:worker_threads";
 import type { EpochRecord, FinalResults } from "../services/resultsStore";
-import type { TrainThreadInput, TrainThreadMessage } from "./protocol";
+import type {
+  BackendInUse,
+  BackendRequest,
+  TrainJobInput,
+  TrainJobMessage,
+  TrainThreadBoot,
+  TrainThreadMessage,
+  TrainThreadStatus,
+} from "./protocol";
 
 export class TrainingStoppedError extends Error {
   override name = "TrainingStoppedError";
@@ -8,6 +16,10 @@ export class TrainingStoppedError extends Error {
 /** The data set itself is unusable (missing folder, empty class): retrying cannot help. */
 export class DatasetUnusableError extends Error {
   override name = "DatasetUnusableError";
+}
+/** The backend asked for cannot be initialised on this host: no job can run here. */
+export class BackendUnavailableError extends Error {
+  override name = "BackendUnavailableError";
 }
 
 export type TrainOutcome = Extract<TrainThreadMessage, { type: "done" }>;
@@ -18,48 +30,176 @@ export interface TrainHandle {
   done: Promise<TrainOutcome>;
 }
 
-export function trainInThread(
-  input: Omit<TrainThreadInput, "stopFlag">,
-  on: {
-    log: (msg: string, fields?: Record<string, unknown>, level?: "info" | "warn") => void;
-    epoch: (m: EpochRecord) => void;
-    resumed: (epoch: number, history: EpochRecord[]) => void;
-  },
-): TrainHandle {
-  const stopFlag = new SharedArrayBuffer(4);
-  const thread = new Worker(new URL("./boot.mjs", import.meta.url), {
-    workerData: { ...input, stopFlag } satisfies TrainThreadInput,
-  });
-  const done = new Promise<TrainOutcome>((resolve, reject) => {
-    let settled = false;
-    thread.on("message", (m: TrainThreadMessage) => {
-      if (m.type === "log") on.log(m.msg, m.fields, m.level);
-      else if (m.type === "epoch") on.epoch(m.metrics);
-      else if (m.type === "resumed") on.resumed(m.epoch, m.history);
-      else if (m.type === "done") {
-        settled = true;
-        resolve(m);
-        void thread.terminate();
-      } else if (m.type === "error") {
-        settled = true;
+export interface TrainEvents {
+  log: (msg: string, fields?: Record<string, unknown>, level?: "info" | "warn") => void;
+  epoch: (m: EpochRecord) => void;
+  resumed: (epoch: number, history: EpochRecord[]) => void;
+}
+
+/** What runs a worker's jobs: one per worker process, started once, used by every job. */
+export interface Trainer {
+  /** Initialises the backend; resolves with what this worker runs on. */
+  start(): Promise<BackendInUse>;
+  train(input: TrainJobInput, on: TrainEvents): TrainHandle;
+  close(): Promise<void>;
+}
+
+type ThreadLog = (msg: string, fields: Record<string, unknown>, level?: "info" | "warn") => void;
+
+/** One long-lived training thread: it initialises the backend once, then runs one job at a time. */
+class TrainingThread {
+  private readonly worker: Worker;
+  readonly ready: Promise<Extract<TrainThreadStatus, { type: "ready" }>>;
+  private job: { on: TrainEvents; resolve: (o: TrainOutcome) => void; reject: (e: Error) => void } | null =
+    null;
+  alive = true;
+
+  constructor(boot: TrainThreadBoot, onExit: (t: TrainingThread, code: number) => void, log: ThreadLog) {
+    this.worker = new Worker(new URL("./boot.mjs", import.meta.url), { workerData: boot });
+    // An idle thread must not keep the process alive; a thread with a job does (see run).
+    this.worker.unref();
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.on("message", (m: TrainThreadMessage | TrainThreadStatus) => {
+        if (m.type === "ready") resolve(m);
+        else if (m.type === "init-failed") reject(new BackendUnavailableError(m.message));
+        else this.onJobMessage(m, log);
+      });
+      this.worker.on("error", (err) => {
+        reject(err);
+        this.job?.reject(err);
+        this.job = null;
+      });
+      this.worker.on("exit", (code) => {
+        this.alive = false;
+        reject(new Error(`training thread exited with code ${code} before its backend was ready`));
+        this.job?.reject(new Error(`training thread exited with code ${code} before finishing`));
+        this.job = null;
+        onExit(this, code);
+      });
+    });
+    // Rejections are read through `ready` by whoever runs a job; never unhandled.
+    this.ready.catch(() => {});
+  }
+
+  private onJobMessage(m: TrainThreadMessage, log: ThreadLog): void {
+    const job = this.job;
+    if (!job) {
+      if (m.type === "log") log(m.msg, m.fields ?? {}, m.level);
+      return;
+    }
+    if (m.type === "log") job.on.log(m.msg, m.fields, m.level);
+    else if (m.type === "epoch") job.on.epoch(m.metrics);
+    else if (m.type === "resumed") job.on.resumed(m.epoch, m.history);
+    else {
+      this.job = null;
+      this.worker.unref();
+      if (m.type === "done") job.resolve(m);
+      else {
         const Err =
           m.kind === "cancelled" ? TrainingStoppedError : m.kind === "dataset" ? DatasetUnusableError : Error;
         const err = new Err(m.message);
         if (m.stack) err.stack = m.stack;
-        reject(err);
-        void thread.terminate();
+        job.reject(err);
       }
+    }
+  }
+
+  run(input: TrainJobInput, stopFlag: SharedArrayBuffer, on: TrainEvents): Promise<TrainOutcome> {
+    if (this.job) throw new Error("training thread is busy");
+    if (!this.alive) return Promise.reject(new Error("training thread is gone"));
+    return new Promise((resolve, reject) => {
+      this.job = { on, resolve, reject };
+      this.worker.ref();
+      this.worker.postMessage({ type: "job", input, stopFlag } satisfies TrainJobMessage);
     });
-    thread.on("error", (err) => {
-      if (!settled) reject(err);
-      settled = true;
-    });
-    thread.on("exit", (code) => {
-      if (!settled) reject(new Error(`training thread exited with code ${code} before finishing`));
-      settled = true;
-    });
-  });
-  return { stop: () => Atomics.store(new Int32Array(stopFlag), 0, 1), done };
+  }
+
+  get busy(): boolean {
+    return this.job !== null;
+  }
+
+  async terminate(): Promise<void> {
+    this.alive = false;
+    await this.worker.terminate();
+  }
+}
+
+/**
+ * Trains in long-lived worker threads, at most one job per thread at a time. The backend is
+ * initialised once per thread, not per job: a native addon (tfjs-node) cannot be loaded again in
+ * a fresh thread ("Module did not self-register", tensorflow/tfjs#2079), and libtensorflow's
+ * start-up is seconds of every job otherwise. BullMQ's concurrency bounds how many run at once,
+ * so the pool grows to at most that many threads. A thread that failed a job or died is replaced
+ * by a new one for the next job: its backend may be unusable (a wasm abort leaves the module dead).
+ */
+export class ThreadTrainer implements Trainer {
+  private readonly idle: TrainingThread[] = [];
+  private readonly threads = new Set<TrainingThread>();
+  private closed = false;
+
+  constructor(
+    private readonly backend: BackendRequest,
+    private readonly log: ThreadLog = () => {},
+  ) {}
+
+  private spawn(): TrainingThread {
+    const t = new TrainingThread(
+      { backend: this.backend },
+      (dead, code) => {
+        this.threads.delete(dead);
+        const i = this.idle.indexOf(dead);
+        if (i >= 0) this.idle.splice(i, 1);
+        if (!this.closed) this.log("training thread exited", { code }, "warn");
+      },
+      this.log,
+    );
+    this.threads.add(t);
+    return t;
+  }
+
+  async start(): Promise<BackendInUse & { threadId: number }> {
+    const t = this.idle[0] ?? this.spawn();
+    if (!this.idle.includes(t)) this.idle.push(t);
+    const { backend, device, reason, threadId } = await t.ready;
+    return { backend, device, reason, threadId };
+  }
+
+  /** Ends every thread that is running a job, as a crash would (a test's way to kill one). */
+  async killBusyThreads(): Promise<void> {
+    await Promise.all([...this.threads].filter((t) => t.busy).map((t) => t.terminate()));
+  }
+
+  train(input: TrainJobInput, on: TrainEvents): TrainHandle {
+    const stopFlag = new SharedArrayBuffer(4);
+    const done = (async () => {
+      if (this.closed) throw new Error("trainer is closed");
+      const t = this.idle.pop() ?? this.spawn();
+      try {
+        await t.ready;
+        const outcome = await t.run(input, stopFlag, on);
+        this.idle.push(t);
+        return outcome;
+      } catch (err) {
+        const reusable =
+          t.alive && (err instanceof TrainingStoppedError || err instanceof DatasetUnusableError);
+        if (reusable) this.idle.push(t);
+        else if (t.alive) {
+          this.threads.delete(t);
+          void t.terminate();
+          this.log("training thread replaced after a failed job", { err: (err as Error).message }, "warn");
+        }
+        throw err;
+      }
+    })();
+    return { stop: () => Atomics.store(new Int32Array(stopFlag), 0, 1), done };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.threads].map((t) => t.terminate()));
+    this.threads.clear();
+    this.idle.length = 0;
+  }
 }
 
 export type { FinalResults };

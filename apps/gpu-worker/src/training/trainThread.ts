@@ -1,5 +1,6 @@
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import {
+  backendInitCount,
   configHash,
   DatasetError,
   type ExplanationQuality,
@@ -9,16 +10,23 @@ import {
   readResumeState,
   runExplanationQuality,
   TrainingCancelledError,
+  tf,
   trainPipeline,
 } from "@xnn/ml";
-import type { TrainThreadInput, TrainThreadMessage } from "./protocol";
+import type {
+  TrainJobInput,
+  TrainJobMessage,
+  TrainThreadBoot,
+  TrainThreadMessage,
+  TrainThreadStatus,
+} from "./protocol";
 
-// Runs one training job off the main thread, so the worker's event loop stays free to renew
-// BullMQ locks, send heartbeats and write results while a batch computes.
-const input = workerData as TrainThreadInput;
-const post = (m: TrainThreadMessage) => parentPort!.postMessage(m);
-const stop = new Int32Array(input.stopFlag);
-const shouldStop = () => Atomics.load(stop, 0) === 1;
+// The worker process's long-lived training thread. It initialises the backend once (a native
+// addon such as tfjs-node cannot be loaded again in a fresh thread per job) and then runs jobs one
+// at a time, off the main thread, so the worker's event loop stays free to renew BullMQ locks,
+// send heartbeats and write results while a batch computes.
+const boot = workerData as TrainThreadBoot;
+const post = (m: TrainThreadMessage | TrainThreadStatus) => parentPort!.postMessage(m);
 
 /**
  * Explanation quality of the best checkpoint (reloaded from disk, as the test evaluation is), on
@@ -26,7 +34,11 @@ const shouldStop = () => Atomics.load(stop, 0) === 1;
  * whose training and evaluation succeeded. A stop request (shutdown) propagates, so the job goes
  * back to the queue and the next worker redoes only the evaluation and this step.
  */
-async function qualityOf(checkpointDir: string): Promise<ExplanationQuality | null> {
+async function qualityOf(
+  input: TrainJobInput,
+  checkpointDir: string,
+  shouldStop: () => boolean,
+): Promise<ExplanationQuality | null> {
   if (input.config.eval.probePerClass <= 0) return null;
   try {
     const q = await runExplanationQuality(input.config, checkpointDir, { shouldStop });
@@ -44,10 +56,31 @@ async function qualityOf(checkpointDir: string): Promise<ExplanationQuality | nu
   }
 }
 
-try {
-  const { backend, reason } = await initBackend(input.backend);
-  post({ type: "log", msg: "backend selected", fields: { backend, reason } });
+async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
+  const stop = new Int32Array(stopFlag);
+  const shouldStop = () => Atomics.load(stop, 0) === 1;
+  const tensorsBefore = tf.memory().numTensors;
+  let last: TrainThreadMessage;
+  try {
+    last = await runJobIn(input, shouldStop);
+  } catch (err) {
+    const e = err as Error;
+    const kind =
+      err instanceof TrainingCancelledError || err instanceof ExplanationQualityStoppedError
+        ? "cancelled"
+        : err instanceof DatasetError
+          ? "dataset"
+          : "other";
+    last = { type: "error", kind, message: e.message, stack: e.stack };
+  }
+  // Jobs share this thread's backend: a leak would grow until it runs out of memory.
+  const leaked = tf.memory().numTensors - tensorsBefore;
+  if (leaked > 0)
+    post({ type: "log", level: "warn", msg: "tensors left over after the job", fields: { leaked } });
+  post(last);
+}
 
+async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promise<TrainThreadMessage> {
   let resumeFrom = (await readResumeState(input.runDir)) ?? undefined;
   if (resumeFrom && resumeFrom.configHash !== configHash(input.config)) {
     post({
@@ -67,10 +100,12 @@ try {
     shouldStop,
     log: (msg, fields) => post({ type: "log", msg, fields }),
   });
-  const explanation = await qualityOf(result.bestCheckpoint.dir);
-  post({
+  const explanation = await qualityOf(input, result.bestCheckpoint.dir, shouldStop);
+  return {
     type: "done",
     backend: result.backend,
+    initCount: backendInitCount(),
+    threadId,
     skipped: result.skipped.map((s) => ({ path: s.path, reason: s.reason })),
     result: {
       bestEpoch: result.bestEpoch,
@@ -87,14 +122,16 @@ try {
         epoch: result.bestCheckpoint.epoch,
       },
     },
-  });
-} catch (err) {
-  const e = err as Error;
-  const kind =
-    err instanceof TrainingCancelledError || err instanceof ExplanationQualityStoppedError
-      ? "cancelled"
-      : err instanceof DatasetError
-        ? "dataset"
-        : "other";
-  post({ type: "error", kind, message: e.message, stack: e.stack });
+  };
 }
+
+try {
+  const choice = await initBackend(boot.backend);
+  post({ type: "ready", initCount: backendInitCount(), threadId, ...choice });
+} catch (err) {
+  post({ type: "init-failed", message: (err as Error).message });
+  process.exit(1);
+}
+parentPort!.on("message", (m: TrainJobMessage) => {
+  void runJob(m);
+});

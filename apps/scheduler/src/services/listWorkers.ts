@@ -18,6 +18,8 @@ export interface WorkerRow {
   pid: number;
   gpus: unknown;
   backend: string;
+  /** What the backend computes on ("GPU 0: <name>, <memory> MiB" or "CPU: <model>"); null for old rows. */
+  device: string | null;
   version: string;
   status: string;
   lastHeartbeat: Date;
@@ -57,6 +59,7 @@ export async function listWorkers(
         pid: true,
         gpus: true,
         backend: true,
+        device: true,
         version: true,
         status: true,
         lastHeartbeat: true,

@@ -1,3 +1,3 @@
 export type { BackendChoice, BackendKind, BackendLog } from "./initBackend.js";
-export { initBackend } from "./initBackend.js";
+export { backendInitCount, currentDevice, describeMemoryLimit, initBackend } from "./initBackend.js";
 export { registerWasmGradKernels, wasmGradKernelConfigs } from "./wasmGradKernels.js";

@@ -9,6 +9,8 @@ export type BackendLog = (msg: string, fields: Record<string, unknown>) => void;
 export interface BackendChoice {
   backend: string;
   reason: string;
+  /** Where the kernels run: "gpu" only for tfjs-node-gpu with a CUDA device libtensorflow accepted. */
+  device: "gpu" | "cpu";
 }
 
 const require = createRequire(import.meta.url);
@@ -28,8 +30,19 @@ let wasmPathsSet = false;
 const inFlight = new Map<BackendKind, Promise<BackendChoice>>();
 const settled = new Map<BackendKind, BackendChoice>();
 
+let initCount = 0;
+
+/**
+ * How many times this thread chose and initialised a backend (re-applying a settled choice does
+ * not count). A long-lived training thread reports it so a test can see the backend loaded once.
+ */
+export function backendInitCount(): number {
+  return initCount;
+}
+
+/** The first line: tfjs-node's load errors go on with a paragraph of advice about Windows. */
 function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!.trim();
 }
 
 function canResolve(spec: string): boolean {
@@ -72,7 +85,9 @@ async function trySetBackend(name: string): Promise<boolean> {
   }
 }
 
-async function tryNodeGpu(): Promise<{ ok: boolean; why: string }> {
+type Attempt = { ok: boolean; why: string; device?: "gpu" | "cpu" };
+
+async function tryNodeGpu(): Promise<Attempt> {
   if (!canResolve(TFJS_NODE_GPU)) return { ok: false, why: `${TFJS_NODE_GPU} is not installed` };
   if (!cudaDevicePresent())
     return { ok: false, why: `${TFJS_NODE_GPU} is installed but no CUDA device was found` };
@@ -88,10 +103,10 @@ async function tryNodeGpu(): Promise<{ ok: boolean; why: string }> {
   if (b.isUsingGpuDevice === false) {
     return { ok: false, why: `${TFJS_NODE_GPU} loaded but libtensorflow reports no usable GPU` };
   }
-  return { ok: true, why: `${TFJS_NODE_GPU} with a CUDA device` };
+  return { ok: true, why: `${TFJS_NODE_GPU} with a CUDA device`, device: "gpu" };
 }
 
-async function tryNode(): Promise<{ ok: boolean; why: string }> {
+async function tryNode(): Promise<Attempt> {
   if (!canResolve(TFJS_NODE)) return { ok: false, why: `${TFJS_NODE} is not installed` };
   try {
     await import(TFJS_NODE);
@@ -121,7 +136,7 @@ function ensureWasmPaths(): void {
   wasmPathsSet = true;
 }
 
-async function tryWasm(): Promise<{ ok: boolean; why: string }> {
+async function tryWasm(): Promise<Attempt> {
   try {
     ensureWasmPaths();
   } catch (e) {
@@ -140,12 +155,9 @@ async function tryWasm(): Promise<{ ok: boolean; why: string }> {
 
 async function choose(kind: BackendKind, log: BackendLog): Promise<BackendChoice> {
   const skipped: string[] = [];
-  const attempt = async (
-    name: string,
-    fn: () => Promise<{ ok: boolean; why: string }>,
-  ): Promise<BackendChoice | undefined> => {
+  const attempt = async (name: string, fn: () => Promise<Attempt>): Promise<BackendChoice | undefined> => {
     const r = await fn();
-    if (r.ok) return { backend: name, reason: r.why };
+    if (r.ok) return { backend: name, reason: r.why, device: r.device ?? "cpu" };
     skipped.push(r.why);
     log("backend candidate skipped", { candidate: name, why: r.why });
     return undefined;
@@ -169,7 +181,8 @@ async function choose(kind: BackendKind, log: BackendLog): Promise<BackendChoice
       throw new Error(`backend "wasm" requested but it failed: ${skipped.join("; ")}`);
     }
     case "cpu": {
-      if (await trySetBackend("cpu")) return { backend: "cpu", reason: "requested explicitly" };
+      if (await trySetBackend("cpu"))
+        return { backend: "cpu", reason: "requested explicitly", device: "cpu" };
       throw new Error('backend "cpu" failed to initialise');
     }
     case "auto": {
@@ -178,7 +191,8 @@ async function choose(kind: BackendKind, log: BackendLog): Promise<BackendChoice
         (await attempt("tensorflow", tryNode)) ??
         (await attempt("wasm", tryWasm));
       if (c) return withSkips(c);
-      if (await trySetBackend("cpu")) return withSkips({ backend: "cpu", reason: "pure-JS fallback (slow)" });
+      if (await trySetBackend("cpu"))
+        return withSkips({ backend: "cpu", reason: "pure-JS fallback (slow)", device: "cpu" });
       throw new Error(`no TensorFlow.js backend could be initialised: ${skipped.join("; ")}`);
     }
   }
@@ -199,6 +213,7 @@ export async function initBackend(kind: BackendKind, log?: BackendLog): Promise<
   }
   let p = inFlight.get(kind);
   if (!p) {
+    initCount++;
     p = choose(kind, logger);
     inFlight.set(kind, p);
   }
@@ -210,4 +225,26 @@ export async function initBackend(kind: BackendKind, log?: BackendLog): Promise<
   } finally {
     inFlight.delete(kind);
   }
+}
+
+/** The device the current backend computes on, as settled by initBackend; "cpu" when unknown. */
+export function currentDevice(): "gpu" | "cpu" {
+  const name = tf.getBackend();
+  for (const c of settled.values()) if (c.backend === name) return c.device;
+  return "cpu";
+}
+
+/**
+ * What ran out of memory, in words that name the backend and the device: each has its own limit
+ * and its own remedy, and a GPU's OOM blamed on "the wasm heap" sends a user the wrong way.
+ */
+export function describeMemoryLimit(): string {
+  const name = tf.getBackend();
+  if (name === "tensorflow" && currentDevice() === "gpu") {
+    const visible = process.env.CUDA_VISIBLE_DEVICES;
+    return `GPU out of memory on device 0${visible ? ` (CUDA_VISIBLE_DEVICES=${visible})` : ""}`;
+  }
+  if (name === "tensorflow") return "host memory exhausted (tensorflow backend on CPU)";
+  if (name === "wasm") return "wasm heap exhausted (the wasm backend's heap is capped at 4 GB)";
+  return `memory exhausted (${name} backend on CPU)`;
 }

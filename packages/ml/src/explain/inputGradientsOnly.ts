@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { wasmZeros } from "../backend/wasmZeros.js";
 
 /**
  * Kernels whose output is a weight gradient. tfjs computes them even when only the input gradient
@@ -12,25 +13,21 @@ export const WEIGHT_GRADIENT_KERNELS = [
   "DepthwiseConv2dNativeBackpropFilter",
 ] as const;
 
-interface ZeroingBackend {
-  makeOutput?: (shape: number[], dtype: string) => tf.TensorInfo;
-  typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array;
-  makeTensorInfo?: (shape: number[], dtype: string, values: Float32Array) => tf.TensorInfo;
-}
+type ZerosMaker = (backend: unknown, shape: number[]) => tf.TensorInfo;
 
-function zerosOf(backend: unknown, shape: number[]): tf.TensorInfo {
-  const b = backend as ZeroingBackend;
-  // wasm: allocate on its heap (it has no makeTensorInfo); cpu/webgl: from a JS array.
-  if (typeof b.makeOutput === "function" && typeof b.typedArrayFromHeap === "function") {
-    const out = b.makeOutput(shape, "float32");
-    b.typedArrayFromHeap(out).fill(0);
-    return out;
-  }
-  if (typeof b.makeTensorInfo === "function") {
-    return b.makeTensorInfo(shape, "float32", new Float32Array(shape.reduce((a, d) => a * d, 1)));
-  }
-  throw new Error("backend can make neither an output buffer nor a tensor info");
-}
+/** cpu and webgl keep tensors in JS-visible storage and make one from an array. */
+const fromArray: ZerosMaker = (backend, shape) =>
+  (
+    backend as { makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo }
+  ).makeTensorInfo(shape, "float32", new Float32Array(shape.reduce((a, d) => a * d, 1)));
+
+/**
+ * How each backend this is known to be safe on allocates a zero tensor inside a kernel, by backend
+ * name. A backend not listed (tensorflow: libtensorflow computes the weight gradient on its own
+ * device, cheaply) keeps its kernels: the weight gradient is computed and dropped, which is the
+ * generic behaviour and gives the same input gradients.
+ */
+const ZEROS_BY_BACKEND: Record<string, ZerosMaker> = { wasm: wasmZeros, cpu: fromArray, webgl: fromArray };
 
 /**
  * Runs a *synchronous* gradient computation with the weight-gradient kernels replaced by ones that
@@ -43,9 +40,10 @@ function zerosOf(backend: unknown, shape: number[]): tf.TensorInfo {
 export function withInputGradientsOnly<T>(fn: () => T): T {
   const backendName = tf.getBackend();
   const saved: tf.KernelConfig[] = [];
-  for (const kernelName of WEIGHT_GRADIENT_KERNELS) {
+  const zerosOf = ZEROS_BY_BACKEND[backendName];
+  for (const kernelName of zerosOf ? WEIGHT_GRADIENT_KERNELS : []) {
     const original = tf.getKernel(kernelName, backendName);
-    if (!original) continue;
+    if (!original || !zerosOf) continue;
     saved.push(original);
     tf.unregisterKernel(kernelName, backendName);
     tf.registerKernel({

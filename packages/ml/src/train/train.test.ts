@@ -143,14 +143,18 @@ describe("weightedCrossEntropy", () => {
   });
 });
 
-describe("wasm heap exhaustion", () => {
-  it("is recognised and rethrown naming the batch size", () => {
+describe("memory exhaustion", () => {
+  it("is recognised and rethrown naming the backend, the device and the batch size", async () => {
+    await initBackend("wasm");
     const abort = new Error("RuntimeError: Aborted(OOM). Build with -sASSERTIONS for more info.");
     expect(isHeapError(abort)).toBe(true);
     expect(isHeapError(new Error("Cannot enlarge memory arrays to size 4294967296 bytes"))).toBe(true);
     expect(isHeapError(new Error("shapes [2,3] and [4] are incompatible"))).toBe(false);
     const e = heapError(abort, 64, 224, "training step (epoch 1)");
-    expect(e.message).toMatch(/batch of 64 images at 224x224 px/);
+    expect(e.message).toMatch(/wasm heap exhausted.*batch of 64 images at 224x224 px/);
+    expect(isHeapError(new Error("ResourceExhaustedError: OOM when allocating tensor"))).toBe(true);
+    await initBackend("cpu");
+    expect(heapError(abort, 8, 64, "x").message).toMatch(/^x: memory exhausted \(cpu backend on CPU\)/);
     expect(e.message).toMatch(/train\.batchSize/);
   });
 });

@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { PipelineConfig } from "@xnn/shared";
+import { describeMemoryLimit } from "../backend/initBackend.js";
 import { copyWeights, loadCheckpoint, saveCheckpoint } from "../checkpoint/index.js";
 import { computeClassWeights } from "../data/classWeights.js";
 import { batches, type ImageBatch, type SkipReport } from "../data/loader.js";
@@ -78,7 +79,7 @@ interface SplitOutput {
 
 export function isHeapError(err: unknown): boolean {
   const msg = err instanceof Error ? `${err.name} ${err.message}` : String(err);
-  return /out of memory|OOM|Cannot enlarge memory|Aborted\(|memory access out of bounds|RangeError: Array buffer allocation|allocation failed/i.test(
+  return /out of memory|OOM|ResourceExhausted|Cannot enlarge memory|Aborted\(|memory access out of bounds|RangeError: Array buffer allocation|allocation failed/i.test(
     msg,
   );
 }
@@ -86,8 +87,8 @@ export function isHeapError(err: unknown): boolean {
 export function heapError(err: unknown, batchSize: number, imageSize: number, what: string): Error {
   const cause = err instanceof Error ? err.message.split("\n")[0] : String(err);
   return new Error(
-    `${what}: a batch of ${batchSize} images at ${imageSize}x${imageSize} px does not fit in memory ` +
-      `(the wasm backend's heap is capped at 4 GB): lower train.batchSize or data.imageSize. Cause: ${cause}`,
+    `${what}: ${describeMemoryLimit()}: a batch of ${batchSize} images at ${imageSize}x${imageSize} px ` +
+      `does not fit: lower train.batchSize or data.imageSize. Cause: ${cause}`,
     { cause: err },
   );
 }

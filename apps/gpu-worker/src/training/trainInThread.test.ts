@@ -1,0 +1,142 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { generateSynthetic } from "@xnn/ml";
+import { type PipelineConfig, pipelineSchema } from "@xnn/shared";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { EpochRecord } from "../services/resultsStore";
+import { ThreadTrainer, type TrainEvents, TrainingStoppedError } from "./trainInThread";
+
+// Real training threads on the wasm backend, tiny models: the thread is what is under test.
+let tmp: string;
+let dataDir: string;
+const trainers: ThreadTrainer[] = [];
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), "xnn-trainer-"));
+  dataDir = path.join(tmp, "data");
+  await generateSynthetic({ out: dataDir, n: 30, size: 32, seed: 5 });
+});
+afterAll(async () => {
+  await Promise.all(trainers.map((t) => t.close()));
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function config(epochs: number, seed = 1, cacheFeatures = true): PipelineConfig {
+  return pipelineSchema.parse({
+    task: "t",
+    seed,
+    data: { dir: dataDir, imageSize: 32, augment: false, cacheFeatures },
+    model: { arch: "mobilenet_v2", widthMultiplier: 0.35, dropout: 0.1 },
+    stage: { kind: "fe" },
+    classWeighting: "none",
+    train: {
+      batchSize: 8,
+      epochs,
+      learningRate: 1e-3,
+      weightDecay: 0,
+      earlyStopping: { patience: 50 },
+      plateau: { factor: 0.5, patience: 50, minLr: 0 },
+    },
+    eval: { average: "weighted", probePerClass: 0 },
+  });
+}
+
+function events(
+  over: Partial<TrainEvents> = {},
+): TrainEvents & { epochs: EpochRecord[]; resumedAt: number[] } {
+  const epochs: EpochRecord[] = [];
+  const resumedAt: number[] = [];
+  return {
+    epochs,
+    resumedAt,
+    log: () => {},
+    epoch: (m) => void epochs.push(m),
+    resumed: (e) => void resumedAt.push(e),
+    ...over,
+  };
+}
+
+function newTrainer(): ThreadTrainer {
+  const t = new ThreadTrainer("wasm");
+  trainers.push(t);
+  return t;
+}
+
+describe("ThreadTrainer", () => {
+  it("runs every job in one long-lived thread that initialised its backend once", async () => {
+    const trainer = newTrainer();
+    const ready = await trainer.start();
+    expect(ready).toMatchObject({ backend: "wasm", device: "cpu" });
+    const outcomes = [];
+    for (const seed of [1, 2, 3]) {
+      const on = events();
+      const o = await trainer.train(
+        { config: config(1, seed), runDir: path.join(tmp, `run-${seed}`), initFrom: null },
+        on,
+      ).done;
+      expect(on.epochs.map((e) => e.epoch)).toEqual([1]);
+      outcomes.push(o);
+    }
+    expect(outcomes.map((o) => o.backend)).toEqual(["wasm", "wasm", "wasm"]);
+    expect(outcomes.map((o) => o.threadId)).toEqual([ready.threadId, ready.threadId, ready.threadId]);
+    expect(outcomes.map((o) => o.initCount)).toEqual([1, 1, 1]);
+  }, 300_000);
+
+  it("stops a job at the next batch when asked, and the same thread takes the next job", async () => {
+    const trainer = newTrainer();
+    const { threadId } = await trainer.start();
+    const handle = trainer.train(
+      { config: config(30), runDir: path.join(tmp, "stopped"), initFrom: null },
+      events({ epoch: () => handle.stop() }),
+    );
+    await expect(handle.done).rejects.toBeInstanceOf(TrainingStoppedError);
+    const next = await trainer.train(
+      { config: config(1), runDir: path.join(tmp, "after-stop"), initFrom: null },
+      events(),
+    ).done;
+    expect(next.threadId).toBe(threadId);
+    expect(next.initCount).toBe(1);
+  }, 300_000);
+
+  it("a thread that dies mid-job is replaced for the next job, which resumes the run after its last epoch", async () => {
+    const trainer = newTrainer();
+    const first = await trainer.start();
+    const runDir = path.join(tmp, "crashed");
+    // Uncached features: an epoch takes long enough that the kill lands in the next one.
+    const cfg = config(4, 1, false);
+    let killed: Promise<void> | undefined;
+    const handle = trainer.train(
+      { config: cfg, runDir, initFrom: null },
+      events({
+        epoch: (m) => {
+          if (m.epoch === 1) killed = trainer.killBusyThreads();
+        },
+      }),
+    );
+    await expect(handle.done).rejects.toThrow(/training thread exited with code \d+ before finishing/);
+    await killed;
+    const on = events();
+    const again = await trainer.train({ config: cfg, runDir, initFrom: null }, on).done;
+    expect(again.threadId).not.toBe(first.threadId);
+    expect(again.initCount).toBe(1);
+    expect(on.resumedAt).toEqual([1]);
+    // Epoch 1 may be reported again (the kill can land before it was marked reported); the results
+    // store upserts it. Epochs 2-4 are trained once, after the resume.
+    expect(on.epochs.map((e) => e.epoch).filter((e) => e > 1)).toEqual([2, 3, 4]);
+    expect(again.result.epochsRun).toBe(4);
+  }, 300_000);
+
+  it("a backend that cannot load fails start with the reason, and no job runs", async () => {
+    const trainer = new ThreadTrainer("tensorflow");
+    trainers.push(trainer);
+    const err = await trainer.start().catch((e: Error) => e);
+    if (!(err instanceof Error)) {
+      // a host with libtensorflow installed: nothing to refuse
+      expect(err.backend).toBe("tensorflow");
+      return;
+    }
+    expect(err.name).toBe("BackendUnavailableError");
+    expect(err.message).toMatch(/neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is usable/);
+  }, 60_000);
+});
