@@ -27,6 +27,8 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       XNN_CRASH_BUDGET: int(20, 0),
       /** Upper bound for a graceful shutdown before the process exits anyway. */
       XNN_SHUTDOWN_TIMEOUT_MS: int(60_000, 1_000),
+      /** A training thread that has not loaded its modules and backend by then is ended (it hung). */
+      XNN_THREAD_START_TIMEOUT_MS: int(120_000, 1_000),
       /** Supervisor (--gpus/--processes): restart a dead child after a doubling delay, give up after N crashes. */
       XNN_RESTART_MAX_CRASHES: int(5),
       XNN_RESTART_WINDOW_MS: int(600_000, 1_000),

@@ -28,8 +28,10 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const trainer =
     env.XNN_TRAINER === "noop"
       ? noopTrainer
-      : new ThreadTrainer(env.XNN_BACKEND, (msg, fields, level) =>
-          level === "warn" ? logger.warn(fields, msg) : logger.info(fields, msg),
+      : new ThreadTrainer(
+          env.XNN_BACKEND,
+          (msg, fields, level) => (level === "warn" ? logger.warn(fields, msg) : logger.info(fields, msg)),
+          env.XNN_THREAD_START_TIMEOUT_MS,
         );
   const inUse = await trainer.start().catch(async (err: Error) => {
     await trainer.close();

@@ -5,7 +5,12 @@ import { generateSynthetic } from "@xnn/ml";
 import { type PipelineConfig, pipelineSchema } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EpochRecord } from "../services/resultsStore";
-import { ThreadTrainer, type TrainEvents, TrainingStoppedError } from "./trainInThread";
+import {
+  ThreadStartTimeoutError,
+  ThreadTrainer,
+  type TrainEvents,
+  TrainingStoppedError,
+} from "./trainInThread";
 
 // Real training threads on the wasm backend, tiny models: the thread is what is under test.
 let tmp: string;
@@ -139,4 +144,16 @@ describe("ThreadTrainer", () => {
     expect(err.name).toBe("BackendUnavailableError");
     expect(err.message).toMatch(/neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is usable/);
   }, 60_000);
+
+  it("a thread that does not start in time is ended and start-up fails naming the wait", async () => {
+    // 50 ms is far shorter than loading the engine takes: the same path as a thread hung at start.
+    const trainer = new ThreadTrainer("wasm", () => {}, 50);
+    trainers.push(trainer);
+    const err = await trainer.start().then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err).toBeInstanceOf(ThreadStartTimeoutError);
+    expect(err?.message).toBe("training thread did not start within 0.05 s; ended");
+  });
 });

@@ -17,6 +17,10 @@ export class TrainingStoppedError extends Error {
 export class DatasetUnusableError extends Error {
   override name = "DatasetUnusableError";
 }
+/** A training thread never finished loading (it hung at start-up). */
+export class ThreadStartTimeoutError extends Error {
+  override name = "ThreadStartTimeoutError";
+}
 /** The backend asked for cannot be initialised on this host: no job can run here. */
 export class BackendUnavailableError extends Error {
   override name = "BackendUnavailableError";
@@ -54,12 +58,30 @@ class TrainingThread {
     null;
   alive = true;
 
-  constructor(boot: TrainThreadBoot, onExit: (t: TrainingThread, code: number) => void, log: ThreadLog) {
+  constructor(
+    boot: TrainThreadBoot,
+    onExit: (t: TrainingThread, code: number) => void,
+    log: ThreadLog,
+    startTimeoutMs: number,
+  ) {
     this.worker = new Worker(new URL("./boot.mjs", import.meta.url), { workerData: boot });
     // An idle thread must not keep the process alive; a thread with a job does (see run).
     this.worker.unref();
     this.ready = new Promise((resolve, reject) => {
+      // Seen in the chaos benchmark: a thread that hangs while loading its modules never says
+      // ready, and the run it was given sat "running" on a live worker. It is ended instead, and
+      // the error goes to whoever waits for it (worker start-up, or the job's attempt).
+      const watchdog = setTimeout(() => {
+        reject(
+          new ThreadStartTimeoutError(
+            `training thread did not start within ${startTimeoutMs / 1000} s; ended`,
+          ),
+        );
+        void this.terminate();
+      }, startTimeoutMs);
+      watchdog.unref();
       this.worker.on("message", (m: TrainThreadMessage | TrainThreadStatus) => {
+        if (m.type === "ready" || m.type === "init-failed") clearTimeout(watchdog);
         if (m.type === "ready") resolve(m);
         else if (m.type === "init-failed") reject(new BackendUnavailableError(m.message));
         else this.onJobMessage(m, log);
@@ -140,6 +162,8 @@ export class ThreadTrainer implements Trainer {
   constructor(
     private readonly backend: BackendRequest,
     private readonly log: ThreadLog = () => {},
+    /** How long a new thread may take to load and initialise its backend before it is ended. */
+    private readonly startTimeoutMs = 120_000,
   ) {}
 
   private spawn(): TrainingThread {
@@ -152,6 +176,7 @@ export class ThreadTrainer implements Trainer {
         if (!this.closed) this.log("training thread exited", { code }, "warn");
       },
       this.log,
+      this.startTimeoutMs,
     );
     this.threads.add(t);
     return t;

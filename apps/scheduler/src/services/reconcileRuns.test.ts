@@ -77,7 +77,7 @@ describe("reconcileRuns", () => {
   it("agreeing sides: nothing to do", async () => {
     await submitSweep({ prisma, flows }, xray());
     const report = await reconcile();
-    expect(report).toMatchObject({ runsChecked: 12, actions: [], errors: [] });
+    expect(report).toMatchObject({ runsChecked: 12, workersLost: [], actions: [], errors: [] });
   });
 
   it("Redis lost every job: each run is enqueued again, FT after its FE as before; a dry run changes nothing", async () => {
@@ -177,6 +177,10 @@ describe("reconcileRuns", () => {
       status: "running",
       crashes: 0,
     });
+    // The dead worker is shown as lost, not active, from now on.
+    expect(report.workersLost).toEqual(["dead"]);
+    expect((await prisma.worker.findUniqueOrThrow({ where: { id: "dead" } })).status).toBe("lost");
+    expect((await prisma.worker.findUniqueOrThrow({ where: { id: "alive" } })).status).toBe("active");
     expect((await reconcile()).actions).toEqual([]);
   });
 

@@ -42,6 +42,8 @@ export type ReconcileAction =
 
 export interface ReconcileReport {
   runsChecked: number;
+  /** Workers marked `lost`: no heartbeat for `staleAfterMs` (a heartbeat makes them `active` again). */
+  workersLost: string[];
   jobsChecked: number;
   actions: ReconcileAction[];
   /** Actions that could not be applied (e.g. Redis went away mid-pass); the next pass retries them. */
@@ -180,6 +182,17 @@ export async function reconcileRuns(deps: ReconcileDeps, opts: ReconcileOptions)
   const orphans = await orphanJobs(sql, queue);
   actions.push(...orphans);
 
+  const workersLost = opts.dryRun
+    ? (
+        await sql<{ id: string }[]>`SELECT id FROM "Worker" WHERE status = 'active'
+          AND "lastHeartbeat" < now() - make_interval(secs => ${opts.staleAfterMs / 1000})`
+      ).map((w) => w.id)
+    : (
+        await sql<{ id: string }[]>`UPDATE "Worker" SET status = 'lost', "currentRunId" = NULL
+          WHERE status = 'active' AND "lastHeartbeat" < now() - make_interval(secs => ${opts.staleAfterMs / 1000})
+          RETURNING id`
+      ).map((w) => w.id);
+
   if (!opts.dryRun) {
     const touchedSweeps = new Set<string>();
     for (const a of actions) {
@@ -193,7 +206,7 @@ export async function reconcileRuns(deps: ReconcileDeps, opts: ReconcileOptions)
     for (const sweepId of touchedSweeps) await refreshSweepStatus(sql, sweepId);
   }
   for (const a of actions) deps.logger?.warn({ ...a, dryRun: !!opts.dryRun }, "reconcile");
-  return { runsChecked: runs.length, jobsChecked: jobIds.length, actions, errors };
+  return { runsChecked: runs.length, workersLost, jobsChecked: jobIds.length, actions, errors };
 }
 
 async function apply(
