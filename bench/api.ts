@@ -5,9 +5,8 @@ import { fileURLToPath } from "node:url";
 import { createPrisma, createSql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { connectRedis, createLogger, createRedis } from "@xnn/shared";
-import { createServer } from "../apps/scheduler/src/api/createServer";
-import { seedRuns } from "../apps/scheduler/src/api/testing/seedRuns";
-import { createToken } from "../apps/scheduler/src/services/tokens";
+import { createServer, createToken } from "@xnn/scheduler";
+import { seedRuns } from "@xnn/scheduler/testing";
 
 // `pnpm bench api`: latency of the dashboard's two heaviest reads over real HTTP, on a fresh
 // database holding 10,000 runs and ~500,000 epoch metrics.

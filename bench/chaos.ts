@@ -9,7 +9,7 @@ import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue, QueueEvents } from "bullmq";
 import { lossReport, smallSweep, submit, sweepEnded } from "../apps/gpu-worker/src/testing/faultHarness";
 import { spawnWorker, type WorkerProcess } from "../apps/gpu-worker/src/testing/workerHarness";
-import { startReconciler } from "../apps/scheduler/src/services/reconcileRuns";
+import { startReconciler } from "@xnn/orchestration";
 
 // `pnpm bench chaos [--runs 40] [--kills 50] [--every 4] [--epochs 5] [--processes 2]`: the chaos
 // test at scale. The same sweep of real training runs twice on N worker processes: once quietly,

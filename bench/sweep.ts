@@ -4,7 +4,7 @@ import { createPrisma } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { createRedis, loadSweepText, RUN_JOB_NAME, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
-import { submitSweep } from "../apps/scheduler/src/services/submitSweep";
+import { submitSweep } from "@xnn/orchestration";
 
 // `pnpm bench sweep`: expand + persist + enqueue a ~10,000-run sweep, beside raw BullMQ addBulk of
 // the same number of jobs (same payloads) on the same Redis.

@@ -13,8 +13,7 @@ import {
   queuePrefix,
   redisUrl,
 } from "@xnn/shared";
-import { createServer } from "../../apps/scheduler/src/api/createServer";
-import { installShutdown } from "../../apps/scheduler/src/api/shutdown";
+import { createServer, installShutdown } from "@xnn/scheduler";
 import { dashboardHandler } from "./dashboardHandler";
 
 const logger = createLogger("demo-api");

@@ -1,5 +1,5 @@
 import type { PrismaClient } from "@xnn/db";
-import { type RunState, watchSweep } from "@xnn/scheduler/services/watchSweep";
+import { type RunState, watchSweep } from "@xnn/scheduler";
 import cliProgress from "cli-progress";
 
 /**

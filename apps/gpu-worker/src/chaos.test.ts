@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { generateSynthetic } from "@xnn/ml";
-import { startReconciler } from "@xnn/scheduler/services/reconcileRuns";
+import { startReconciler } from "@xnn/orchestration";
 import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { generateSynthetic } from "@xnn/ml";
-import { type Reconciler, startReconciler } from "@xnn/scheduler/services/reconcileRuns";
+import { type Reconciler, startReconciler } from "@xnn/orchestration";
 import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { createPrisma, type PrismaClient } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { generateSynthetic } from "@xnn/ml";
-import { submitSweep } from "@xnn/scheduler/services/submitSweep";
+import { submitSweep } from "@xnn/orchestration";
 import { createRedis, loadSweepText, RUN_JOB_NAME, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { PrismaClient } from "@xnn/db";
-import { submitSweep } from "@xnn/scheduler/services/submitSweep";
+import { submitSweep } from "@xnn/orchestration";
 import { loadSweepText } from "@xnn/shared";
 import { FlowProducer } from "bullmq";
 import type { Redis } from "ioredis";

@@ -2,7 +2,7 @@ import type { Sql } from "@xnn/db";
 import { type Logger, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { startReconciler } from "../services/reconcileRuns";
+import { startReconciler } from "@xnn/orchestration";
 
 /** Margin over the lock duration before a silent worker's run is shown as queued again. */
 export const LOST_WORKER_MARGIN_MS = 15_000;

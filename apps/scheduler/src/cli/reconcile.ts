@@ -12,7 +12,7 @@ import {
 import { FlowProducer, Queue } from "bullmq";
 import { z } from "zod";
 import { LOST_WORKER_MARGIN_MS } from "../api/reconciler";
-import { reconcileRuns } from "../services/reconcileRuns";
+import { reconcileRuns } from "@xnn/orchestration";
 
 const USAGE = `Usage: pnpm xnn reconcile [--dry-run]
 

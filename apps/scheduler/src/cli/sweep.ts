@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     import("@xnn/db"),
     import("bullmq"),
     import("../services/leaderboard"),
-    import("../services/submitSweep"),
+    import("@xnn/orchestration"),
     import("../services/auditEvents"),
   ]);
   const prisma = createPrisma(env.DATABASE_URL);

@@ -6,7 +6,7 @@ import { Router } from "express";
 import { cancelSweep, SweepNotFoundError } from "../../services/cancelSweep";
 import { getSweep, listSweeps, SWEEP_FILTERS, SWEEP_SORT_FIELDS } from "../../services/listSweeps";
 import { promoteBestRun } from "../../services/promoteRun";
-import { EnqueueError, submitSweep } from "../../services/submitSweep";
+import { EnqueueError, submitSweep } from "@xnn/orchestration";
 import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
 import type { ApiDeps } from "../deps";

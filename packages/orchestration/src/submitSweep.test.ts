@@ -8,7 +8,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EnqueueError, submitSweep } from "./submitSweep";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const xray = () => loadSweepFile(path.join(root, "conf/xray.yaml"));
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

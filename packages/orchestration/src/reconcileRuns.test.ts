@@ -12,7 +12,7 @@ import { submitSweep } from "./submitSweep";
 
 // Real Postgres, real Redis, real BullMQ; no worker: the tests put the two sides into the
 // disagreements a crash, a Redis restart or a queue failure leave behind.
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const xray = () => loadSweepFile(path.join(root, "conf/xray.yaml"));
 const STALE_MS = 20_000;
 

@@ -1,0 +1,11 @@
+export { fineTuneFlow, type RunJobSource, runJob, buildFlows } from "./buildFlows";
+export {
+  type ReconcileAction,
+  type ReconcileDeps,
+  type ReconcileOptions,
+  type ReconcileReport,
+  type Reconciler,
+  reconcileRuns,
+  startReconciler,
+} from "./reconcileRuns";
+export { EnqueueError, type SubmitDeps, type SubmitOptions, type SubmitResult, submitSweep } from "./submitSweep";
