@@ -1,6 +1,7 @@
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { ArtifactStoreUnavailableError } from "@xnn/artifacts";
 import { createLogger, EnvError } from "@xnn/shared";
 import { parseWorkerEnv } from "./env";
 import { detectGpus } from "./gpus";
@@ -14,7 +15,9 @@ Trains queued runs. Without options: one worker process on the best available ba
   --gpus 0,1 | all    one process per listed GPU (CUDA hosts), each pinned with CUDA_VISIBLE_DEVICES
   --processes N|auto  N processes on CPU (auto: one per core; a TensorFlow.js process uses one core)
 
-Environment: DATABASE_URL, REDIS_URL (required); ARTIFACT_DIR (.xnn/artifacts), XNN_DATA_ROOT (.),
+Environment: DATABASE_URL, REDIS_URL (required); ARTIFACT_URL (file:///abs/path or s3://bucket/prefix;
+unset: ARTIFACT_DIR), ARTIFACT_DIR (.xnn/artifacts), XNN_ARTIFACT_CACHE_DIR (.xnn/artifact-cache),
+XNN_ARTIFACT_CACHE_BYTES (10 GiB), AWS_ENDPOINT_URL/AWS_REGION/AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, XNN_DATA_ROOT (.),
 XNN_BACKEND (auto|tensorflow|wasm|cpu), XNN_WORKER_CONCURRENCY (1), XNN_HEARTBEAT_MS (5000),
 XNN_LOCK_DURATION_MS (30000), XNN_STALLED_INTERVAL_MS (15000), XNN_SHUTDOWN_TIMEOUT_MS (60000),
 XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info).`;
@@ -88,7 +91,9 @@ if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
   );
   process.exit(code);
 } else {
-  const worker = await startWorker(env);
+  const worker = await startWorker(env).catch((err: Error) =>
+    err instanceof ArtifactStoreUnavailableError ? fail(err.message) : Promise.reject(err),
+  );
   installShutdown(() => worker.close(), {
     timeoutMs: env.XNN_SHUTDOWN_TIMEOUT_MS,
     log: (msg) => logger.info(msg),

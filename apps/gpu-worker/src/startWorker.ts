@@ -1,10 +1,10 @@
+import { artifactStoreFromEnv, verifyArtifactStore } from "@xnn/artifacts";
 import { createSql } from "@xnn/db";
 import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
 import { Worker } from "bullmq";
 import type { WorkerEnv } from "./env";
 import { detectGpus } from "./gpus";
 import { createProcessor } from "./processor";
-import { LocalArtifactStore } from "./services/artifactStore";
 import { WorkerRegistry } from "./services/registry";
 import { ResultsStore } from "./services/resultsStore";
 
@@ -18,6 +18,9 @@ export interface RunningWorker {
 
 export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
+  // Before anything registers: a worker that cannot store its results must not take jobs.
+  const artifacts = artifactStoreFromEnv(env);
+  await verifyArtifactStore(artifacts, { write: true });
   const sql = createSql(env.DATABASE_URL, { max: Math.min(20, env.XNN_WORKER_CONCURRENCY + 3) });
   const redis = createRedis(env.REDIS_URL, "worker");
   const gpus = await detectGpus();
@@ -38,7 +41,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const processor = createProcessor(
     {
       store,
-      artifacts: new LocalArtifactStore(env.ARTIFACT_DIR),
+      artifacts,
       registry,
       redis,
       logger,
@@ -91,6 +94,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
         .catch((err) => logger.warn({ err: err.message }, "could not mark worker gone"));
       redis.disconnect();
       await sql.end({ timeout: 5 });
+      artifacts.close();
       logger.info({ workerId: registry.id }, "worker stopped");
     },
   };

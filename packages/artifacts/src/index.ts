@@ -5,4 +5,5 @@ export * from "./errors";
 export * from "./fileArtifactStore";
 export * from "./localCache";
 export * from "./s3ArtifactStore";
+export * from "./snapshotDirs";
 export * from "./tarArchive";

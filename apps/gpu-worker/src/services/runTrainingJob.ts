@@ -1,4 +1,5 @@
 import path from "node:path";
+import { ArtifactIntegrityError, ArtifactNotFoundError, type ArtifactStore } from "@xnn/artifacts";
 import {
   type CheckpointRef,
   type Logger,
@@ -10,10 +11,10 @@ import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { Redis } from "ioredis";
 import { noopTrainer } from "../training/noopTrainer";
 import { DatasetUnusableError, TrainingStoppedError, trainInThread } from "../training/trainInThread";
-import type { ArtifactStore } from "./artifactStore";
 import { EpochOutbox } from "./epochOutbox";
 import type { WorkerRegistry } from "./registry";
 import type { ResultsStore } from "./resultsStore";
+import { ResumeMirror } from "./resumeMirror";
 import { withRetry } from "./withRetry";
 
 export interface RunContext {
@@ -73,6 +74,8 @@ export async function runTrainingJob(
   const config = structuredClone(payload.config);
   config.data.dir = path.resolve(ctx.dataRoot, config.data.dir);
   const outbox = new EpochOutbox(store, payload.runId, retryLog("epoch metrics"));
+  const resumeMirror = new ResumeMirror(ctx.artifacts, runDir, payload.runId, log);
+  await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
 
   let cancelled = false;
   const handle = (ctx.trainer === "noop" ? noopTrainer : trainInThread)(
@@ -91,6 +94,7 @@ export async function runTrainingJob(
       },
       epoch: (m) => {
         outbox.push(m);
+        resumeMirror.push();
         void job
           .updateProgress({
             epoch: m.epoch,
@@ -126,6 +130,7 @@ export async function runTrainingJob(
       }
       // Shutdown: hand the job back untouched; whoever takes it resumes from the last epoch checkpoint.
       log.info("stopping for shutdown; job returned to the queue");
+      await resumeMirror.flush();
       await job.moveToWait(token);
       throw new WaitingError();
     }
@@ -139,7 +144,14 @@ export async function runTrainingJob(
   if (outcome.skipped.length > 0) log.warn({ count: outcome.skipped.length }, "unreadable images skipped");
 
   const r = outcome.result;
-  const uri = await ctx.artifacts.putDir(r.checkpointDir, path.join("runs", payload.runId, "checkpoint"));
+  const stored = await ctx.artifacts.putDir(r.checkpointDir, path.join("runs", payload.runId, "checkpoint"), {
+    digestOf: CHECKPOINT_DIGEST_OF,
+  });
+  if (stored.sha256 !== r.checkpoint.sha256)
+    throw new Error(
+      `stored checkpoint ${stored.uri} has sha256 ${stored.sha256}, training wrote ${r.checkpoint.sha256}`,
+    );
+  const uri = stored.uri;
   await outbox.drain();
   await withRetry(
     "final results",
@@ -147,6 +159,7 @@ export async function runTrainingJob(
     { onRetry: retryLog("final results") },
   );
   await ctx.registry.setCurrentRun(null).catch(() => {});
+  await resumeMirror.discard();
   log.info(
     {
       testF1: r.test.f1,
@@ -208,5 +221,30 @@ async function feCheckpointDir(ctx: RunContext, job: Job, payload: RunJobPayload
       throw new UnrecoverableError(reason);
     }
   }
-  return ctx.artifacts.localDir(ref.uri);
+  const { uri, sha256 } = ref;
+  return failOnBadArtifact(ctx, payload, `FE checkpoint of run ${payload.feRunId}`, () =>
+    ctx.artifacts.getDir(uri, { sha256 }),
+  );
+}
+
+/** The bytes a checkpoint's recorded sha256 covers (packages/ml saveCheckpoint). */
+const CHECKPOINT_DIGEST_OF = ["model.json", "weights.bin"];
+
+/** A corrupt or missing stored artifact fails the run, naming it; nothing trains from it. */
+async function failOnBadArtifact<T>(
+  ctx: RunContext,
+  payload: RunJobPayload,
+  what: string,
+  read: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof ArtifactIntegrityError || err instanceof ArtifactNotFoundError)) throw err;
+    const reason = `${what}: ${err.message}`;
+    await withRetry("mark failed", () =>
+      ctx.store.markEnded(payload.runId, payload.sweepId, "failed", reason),
+    );
+    throw new UnrecoverableError(reason);
+  }
 }
