@@ -1,6 +1,13 @@
 // `pnpm api`: the scheduler's HTTP API. Parses the environment once, builds the clients, listens.
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  ArtifactStoreUnavailableError,
+  artifactEnvShape,
+  artifactStoreFromEnv,
+  verifyArtifactStore,
+} from "@xnn/artifacts";
 import { createPrisma, createSql } from "@xnn/db";
 import {
   connectRedis,
@@ -30,6 +37,9 @@ const envShape = {
   XNN_CONF_DIR: z.string().default(path.join(repoRoot, "conf")),
   XNN_DEMO: z.enum(["0", "1"]).default("0"),
   XNN_DATA_ROOT: z.string().min(1).default("."),
+  /** Served on the same origin when it holds a build (`pnpm --filter @xnn/dashboard build`). */
+  XNN_DASHBOARD_DIR: z.string().default(path.join(repoRoot, "apps", "dashboard", "dist")),
+  ...artifactEnvShape,
 };
 
 function readEnv() {
@@ -44,6 +54,21 @@ function readEnv() {
   }
 }
 const env = readEnv();
+
+// An API that cannot read checkpoints must not start: it would answer every predict with an error.
+const artifacts = artifactStoreFromEnv(env);
+try {
+  await verifyArtifactStore(artifacts);
+} catch (err) {
+  if (err instanceof ArtifactStoreUnavailableError) {
+    logger.fatal(err.message);
+    process.exit(2);
+  }
+  throw err;
+}
+const dashboardDir = existsSync(path.join(env.XNN_DASHBOARD_DIR, "index.html"))
+  ? path.resolve(env.XNN_DASHBOARD_DIR)
+  : undefined;
 
 const prisma = createPrisma(env.DATABASE_URL, { poolSize: 10 });
 const sql = createSql(env.DATABASE_URL, { max: 10 });
@@ -70,6 +95,8 @@ const app = createServer({
   confDir: path.resolve(env.XNN_CONF_DIR),
   dataRoot: path.resolve(env.XNN_DATA_ROOT),
   logger,
+  artifacts,
+  dashboardDir,
 });
 
 // A bug in one request must not take the API down; it is logged and the process serves on.
@@ -77,7 +104,13 @@ process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejec
 
 const server = app.listen(env.PORT, env.HOST, () => {
   logger.info(
-    { port: env.PORT, redis: redactUrl(env.REDIS_URL), prefix: env.XNN_QUEUE_PREFIX },
+    {
+      port: env.PORT,
+      redis: redactUrl(env.REDIS_URL),
+      prefix: env.XNN_QUEUE_PREFIX,
+      artifacts: artifacts.url,
+      dashboard: dashboardDir ?? "not built",
+    },
     `API listening on http://${env.HOST}:${env.PORT}`,
   );
 });
@@ -90,4 +123,5 @@ installShutdown(server, logger, async () => {
   await app.closeResources();
   await Promise.allSettled([prisma.$disconnect(), sql.end({ timeout: 5 })]);
   redis.disconnect();
+  artifacts.close();
 });

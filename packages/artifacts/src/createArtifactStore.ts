@@ -10,10 +10,13 @@ import { S3ArtifactStore } from "./s3ArtifactStore";
 /** The artifact settings every entry point parses (merged into its own env schema). */
 export const artifactEnvShape = {
   /** `file:///abs/path` or `s3://bucket/prefix`; unset: ARTIFACT_DIR on local disk. */
-  ARTIFACT_URL: z
-    .string()
-    .regex(/^(file:\/\/\/|s3:\/\/[^/]+)/, "expected file:///absolute/path or s3://bucket/prefix")
-    .optional(),
+  ARTIFACT_URL: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    z
+      .string()
+      .regex(/^(file:\/\/\/|s3:\/\/[^/]+)/, "expected file:///absolute/path or s3://bucket/prefix")
+      .optional(),
+  ),
   ARTIFACT_DIR: z.string().min(1).default(".xnn/artifacts"),
   /** Where a host keeps downloaded artifacts (s3 only), shared by its processes. */
   XNN_ARTIFACT_CACHE_DIR: z.string().min(1).default(".xnn/artifact-cache"),

@@ -4,6 +4,7 @@ import cors from "cors";
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
 import { BULL_BOARD_PATH, bullBoardRouter } from "./bullBoard";
+import { dashboardHandler } from "./dashboardHandler";
 import type { ApiDeps } from "./deps";
 import { errorHandler } from "./errorHandler";
 import { gzipJson } from "./gzipJson";
@@ -13,6 +14,7 @@ import { compareRouter } from "./routes/compare";
 import { eventsRouter } from "./routes/events";
 import { modelVersionsRouter, productionRouter } from "./routes/modelVersions";
 import { predictRouter } from "./routes/predict";
+import { runCheckpointRouter } from "./routes/runCheckpoint";
 import { runsRouter } from "./routes/runs";
 import { sweepsRouter } from "./routes/sweeps";
 import { meRouter, tokensRouter } from "./routes/tokens";
@@ -63,6 +65,7 @@ export function createServer(deps: ApiDeps): ApiServer {
   api.use("/me", meRouter(deps));
   api.use("/tokens", tokensRouter(deps));
   api.use("/sweeps", sweepsRouter(deps, { queue, flows }));
+  api.use("/runs", runCheckpointRouter(deps));
   api.use("/runs", runsRouter(deps));
   api.use("/compare", compareRouter(deps));
   api.use("/model-versions", modelVersionsRouter(deps));
@@ -74,6 +77,11 @@ export function createServer(deps: ApiDeps): ApiServer {
     res.status(404).json({ error: `no route ${req.method} ${req.baseUrl}${req.path}` });
   });
   app.use("/api", api);
+  if (deps.dashboardDir) {
+    // Same origin as the API, so the dashboard needs no API URL and no CORS.
+    const dashboard = dashboardHandler(deps.dashboardDir);
+    app.use((req, res) => dashboard(req, res));
+  }
   app.use(errorHandler(deps.logger));
 
   return Object.assign(app, {

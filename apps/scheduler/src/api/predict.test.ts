@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
+import { FileArtifactStore } from "@xnn/artifacts";
 import { buildTinyClassifier, initBackend, readImageHeader, saveCheckpoint } from "@xnn/ml";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -57,9 +57,13 @@ beforeAll(async () => {
     await saveCheckpoint(model, dir);
     model.dispose();
     const runId = seedRunId("pred", i);
+    // Stored as a worker stores it (ARTIFACT_URL unset): in place, with the store's manifest.
+    const stored = await new FileArtifactStore(tmp).putDir(dir, `ckpt-${i}`, {
+      digestOf: ["model.json", "weights.bin"],
+    });
     await h.prisma.checkpoint.update({
       where: { id: `ckpt-${runId}` },
-      data: { uri: pathToFileURL(dir).href },
+      data: { uri: stored.uri, sha256: stored.sha256 },
     });
     await h.prisma.run.update({
       where: { id: runId },

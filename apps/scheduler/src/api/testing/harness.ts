@@ -1,3 +1,4 @@
+import type { ArtifactStore } from "@xnn/artifacts";
 import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { connectRedis, createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
@@ -45,7 +46,7 @@ export async function createHarness(): Promise<Harness> {
 /** Per test: a server on a BullMQ prefix no other test uses, and a handle on its queue. */
 export async function createTestServer(
   h: Harness,
-  options: { dataRoot?: string } = {},
+  options: { dataRoot?: string; artifacts?: ArtifactStore } = {},
 ): Promise<{
   server: ApiServer;
   queue: Queue;
@@ -60,6 +61,7 @@ export async function createTestServer(
     prefix,
     confDir: CONF_DIR,
     dataRoot: options.dataRoot,
+    artifacts: options.artifacts,
     logger: createLogger("api-test", "silent"),
   });
   const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });
