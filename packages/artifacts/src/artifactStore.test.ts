@@ -6,11 +6,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ArtifactStore } from "./artifactStore";
 import { createArtifactStore, verifyArtifactStore } from "./createArtifactStore";
 import { MANIFEST_SUFFIX, sha256Hex } from "./dirManifest";
 import { ArtifactIntegrityError, ArtifactNotFoundError, ArtifactStoreUnavailableError } from "./errors";
+import { withFileLock } from "./fileLock";
 import type { S3ArtifactStore } from "./s3ArtifactStore";
 import { tarStream } from "./tarArchive";
 import { startTestS3, type TestS3 } from "./testing/s3rver";
@@ -88,8 +89,11 @@ describe.each(stores)("%s store", (_kind, make) => {
     store.close();
   });
 
-  it("start-up check passes on a usable store", async () => {
+  it("start-up check passes on a usable store, empty or not", async () => {
     const store = make();
+    await expect(verifyArtifactStore(store, { write: true })).resolves.toBeUndefined();
+    for (const i of [1, 2, 3])
+      await store.putDir(await makeDir({ "a.bin": `v${i}` }), `runs/v${i}/checkpoint`);
     await expect(verifyArtifactStore(store, { write: true })).resolves.toBeUndefined();
     store.close();
   });
@@ -286,5 +290,31 @@ describe("tarStream", () => {
           await fs.readFile(path.join(src, rel)),
         ),
       ).toBe(0);
+  });
+});
+
+describe("withFileLock", () => {
+  it("runs holders one at a time and takes over a lock whose process is gone", async () => {
+    const lock = path.join(fresh("locks"), "x.lock");
+    const events: string[] = [];
+    let release!: () => void;
+    const first = withFileLock(lock, async () => {
+      events.push("first in");
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      events.push("first out");
+    });
+    await vi.waitFor(() => expect(events).toEqual(["first in"]));
+    const second = withFileLock(lock, async () => events.push("second in"), { pollMs: 10 });
+    await new Promise((r) => setImmediate(r));
+    expect(events).toEqual(["first in"]);
+    release();
+    await Promise.all([first, second]);
+    expect(events).toEqual(["first in", "first out", "second in"]);
+    expect(existsSync(lock)).toBe(false);
+    // A pid that cannot be alive: the lock is stale.
+    await fs.writeFile(lock, "2147483646");
+    await expect(withFileLock(lock, async () => "taken", { timeoutMs: 2000 })).resolves.toBe("taken");
   });
 });

@@ -3,6 +3,7 @@ export * from "./createArtifactStore";
 export * from "./dirManifest";
 export * from "./errors";
 export * from "./fileArtifactStore";
+export * from "./fileLock";
 export * from "./localCache";
 export * from "./s3ArtifactStore";
 export * from "./snapshotDirs";

@@ -24,6 +24,7 @@ import {
   verifyDirAgainstManifest,
 } from "./dirManifest";
 import { ArtifactIntegrityError, ArtifactNotFoundError, ArtifactStoreUnavailableError } from "./errors";
+import { withFileLock } from "./fileLock";
 import type { LocalArtifactCache } from "./localCache";
 
 const PARALLEL_FILES = 8;
@@ -87,7 +88,12 @@ export class S3ArtifactStore implements ArtifactStore {
     const manifest = await buildDirManifest(localDir, opts);
     const blobs = new Map<string, string>();
     for (const [rel, f] of Object.entries(manifest.files)) blobs.set(f.sha256, rel);
-    await mapLimit([...blobs], PARALLEL_FILES, async ([sha, rel]) => {
+    // Blobs the current version already has need no second upload (an unchanged best checkpoint
+    // in each epoch's resume state, say): the manifest proves they were complete.
+    const current = await this.stat(uri).catch(() => null);
+    const present = new Set(Object.values(current?.files ?? {}).map((f) => f.sha256));
+    const missing = [...blobs].filter(([sha]) => !present.has(sha));
+    await mapLimit(missing, PARALLEL_FILES, async ([sha, rel]) => {
       const upload = new Upload({
         client: this.client,
         params: {
@@ -180,52 +186,55 @@ export class S3ArtifactStore implements ArtifactStore {
         JSON.stringify(Object.entries(manifest.files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
       ),
     );
-    const cached = await this.cache.get(id);
-    if (cached) {
-      try {
-        await verifyDirAgainstManifest(cached, manifest, uri, opts.sha256, ArtifactIntegrityError);
-        return cached;
-      } catch {
-        // A damaged cache entry is the host's problem, not the store's: fetch a fresh copy.
-        await this.cache.remove(id);
-      }
-    }
-    const size = Object.values(manifest.files).reduce((s, f) => s + f.sizeBytes, 0);
-    const dir = await this.cache.put(id, size, async (tmp) => {
-      const { bucket, key } = this.locate(uri);
-      await mapLimit(Object.entries(manifest.files), PARALLEL_FILES, async ([rel, f]) => {
-        const file = path.join(tmp, rel);
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        let res: GetObjectCommandOutput;
+    // Once per host: a second process wanting the same artifact waits for the first one's copy.
+    return withFileLock(path.join(this.cache.dir, "locks", `${id}.lock`), async () => {
+      const cached = await this.cache.get(id);
+      if (cached) {
         try {
-          res = await this.client.send(
-            new GetObjectCommand({ Bucket: bucket, Key: `${key}/blobs/${f.sha256}` }),
-          );
-        } catch (err) {
-          if (isNotFound(err)) throw new ArtifactNotFoundError(uri);
-          throw err;
+          await verifyDirAgainstManifest(cached, manifest, uri, opts.sha256, ArtifactIntegrityError);
+          return cached;
+        } catch {
+          // A damaged cache entry is the host's problem, not the store's: fetch a fresh copy.
+          await this.cache.remove(id);
         }
-        const h = createHash("sha256");
-        await pipeline(
-          res.Body as Readable,
-          async function* (src: AsyncIterable<Buffer>) {
-            for await (const chunk of src) {
-              h.update(chunk);
-              yield chunk;
-            }
-          },
-          createWriteStream(file),
-        );
-        const actual = h.digest("hex");
-        if (actual !== f.sha256)
-          throw new ArtifactIntegrityError(
-            uri,
-            `artifact ${uri}: file ${rel} downloaded with sha256 ${actual}, expected ${f.sha256}; refusing to use it`,
+      }
+      const size = Object.values(manifest.files).reduce((s, f) => s + f.sizeBytes, 0);
+      const dir = await this.cache.put(id, size, async (tmp) => {
+        const { bucket, key } = this.locate(uri);
+        await mapLimit(Object.entries(manifest.files), PARALLEL_FILES, async ([rel, f]) => {
+          const file = path.join(tmp, rel);
+          await fs.mkdir(path.dirname(file), { recursive: true });
+          let res: GetObjectCommandOutput;
+          try {
+            res = await this.client.send(
+              new GetObjectCommand({ Bucket: bucket, Key: `${key}/blobs/${f.sha256}` }),
+            );
+          } catch (err) {
+            if (isNotFound(err)) throw new ArtifactNotFoundError(uri);
+            throw err;
+          }
+          const h = createHash("sha256");
+          await pipeline(
+            res.Body as Readable,
+            async function* (src: AsyncIterable<Buffer>) {
+              for await (const chunk of src) {
+                h.update(chunk);
+                yield chunk;
+              }
+            },
+            createWriteStream(file),
           );
+          const actual = h.digest("hex");
+          if (actual !== f.sha256)
+            throw new ArtifactIntegrityError(
+              uri,
+              `artifact ${uri}: file ${rel} downloaded with sha256 ${actual}, expected ${f.sha256}; refusing to use it`,
+            );
+        });
+        await verifyDirAgainstManifest(tmp, manifest, uri, opts.sha256, ArtifactIntegrityError);
       });
-      await verifyDirAgainstManifest(tmp, manifest, uri, opts.sha256, ArtifactIntegrityError);
+      return dir;
     });
-    return dir;
   }
 
   async delete(uri: string): Promise<void> {
@@ -237,10 +246,11 @@ export class S3ArtifactStore implements ArtifactStore {
   async verify(opts: { write?: boolean } = {}): Promise<void> {
     try {
       await this.client.send(
+        // A prefix that holds nothing: one cheap request that still proves the bucket and the
+        // credentials (s3rver also answers a truncated listing with an internal error).
         new ListObjectsV2Command({
           Bucket: this.bucket,
-          Prefix: this.prefix ? `${this.prefix}/` : "",
-          MaxKeys: 1,
+          Prefix: `${this.prefix ? `${this.prefix}/` : ""}.xnn-probe/`,
         }),
       );
       if (opts.write) {
