@@ -9,6 +9,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ArtifactStore } from "./artifactStore";
 import { createArtifactStore, verifyArtifactStore } from "./createArtifactStore";
+import { localDataDir, pushDataSet } from "./dataSets";
 import { MANIFEST_SUFFIX, sha256Hex } from "./dirManifest";
 import { ArtifactIntegrityError, ArtifactNotFoundError, ArtifactStoreUnavailableError } from "./errors";
 import { withFileLock } from "./fileLock";
@@ -316,5 +317,54 @@ describe("withFileLock", () => {
     // A pid that cannot be alive: the lock is stale.
     await fs.writeFile(lock, "2147483646");
     await expect(withFileLock(lock, async () => "taken", { timeoutMs: 2000 })).resolves.toBe("taken");
+  });
+});
+
+describe("data sets in the bucket", () => {
+  async function splitSet(tag: string) {
+    return makeDir({
+      "train/a/1.png": `train-a-${tag}`,
+      "train/b/2.png": "train-b",
+      "val/a/3.png": "val-a",
+      "test/b/4.png": "test-b",
+      "predict/a/5.png": "p",
+    });
+  }
+
+  it("data:push stores a split set; each host syncs it once into its data cache, again only when it changes", async () => {
+    const pusher = s3Store();
+    const url = `${pusher.url}/datasets/synth`;
+    const v1 = await pushDataSet(pusher, await splitSet("v1"), url);
+    expect(v1.uri).toBe(url);
+    const cacheDir = fresh("host-cache");
+    const w1 = s3Store(1, cacheDir);
+    const w2 = createArtifactStore(pusher.url, { artifactDir: "/x", cacheDir, cacheBytes: 1, env: s3.env });
+    const [d1, d2] = await Promise.all([localDataDir(w1, url, "/unused"), localDataDir(w2, url, "/unused")]);
+    expect(d1).toBe(d2);
+    expect(d1.startsWith(path.join(cacheDir, "datasets", "entries"))).toBe(true);
+    expect(await fs.readFile(path.join(d1, "train/a/1.png"), "utf8")).toBe("train-a-v1");
+    // The checkpoints' byte bound (1 byte here) never evicts a data set.
+    expect(existsSync(d1)).toBe(true);
+    expect(await localDataDir(w1, url, "/unused")).toBe(d1);
+    await pushDataSet(pusher, await splitSet("v2"), url);
+    const d3 = await localDataDir(w1, url, "/unused");
+    expect(d3).not.toBe(d1);
+    expect(await fs.readFile(path.join(d3, "train/a/1.png"), "utf8")).toBe("train-a-v2");
+    expect(await localDataDir(w1, "data/x", "/root")).toBe("/root/data/x");
+    for (const s of [pusher, w1, w2]) s.close();
+  });
+
+  it("refuses a folder without the split layout, naming what is missing, and uploads nothing", async () => {
+    const store = s3Store();
+    const url = `${store.url}/datasets/bad`;
+    await expect(pushDataSet(store, await makeDir({ "train/a/1.png": "x" }), url)).rejects.toThrow(
+      /is not a split data set: no val\/, test\/ folder/,
+    );
+    expect(await store.stat(url)).toBeNull();
+    const file = createArtifactStore(undefined, { artifactDir: fresh("root"), cacheDir: "", cacheBytes: 1 });
+    await expect(localDataDir(file, url, "/")).rejects.toThrow(
+      /is in an object store, but this host's ARTIFACT_URL/,
+    );
+    store.close();
   });
 });

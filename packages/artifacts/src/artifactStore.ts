@@ -30,6 +30,11 @@ export interface ArtifactStore {
   readonly url: string;
   /** The URI a `key` (e.g. `runs/<id>/checkpoint`) has in this store. */
   uriFor(key: string): string;
+  /**
+   * The same bucket with a cache of its own for data sets (s3 only): never evicted by checkpoint
+   * downloads while a run reads from it.
+   */
+  readonly dataSets?: ArtifactStore;
   putDir(localDir: string, key: string, opts?: PutDirOptions): Promise<StoredDir>;
   /**
    * A verified local directory holding the artifact at `uri`. `sha256` is the value recorded in

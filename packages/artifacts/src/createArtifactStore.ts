@@ -63,7 +63,13 @@ export function createArtifactStore(url: string | undefined, opts: ArtifactStore
         : {}),
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000 },
     });
-    return new S3ArtifactStore(url, client, new LocalArtifactCache(opts.cacheDir, opts.cacheBytes));
+    return new S3ArtifactStore(
+      url,
+      client,
+      new LocalArtifactCache(opts.cacheDir, opts.cacheBytes),
+      // Data sets are few and read for hours: their own cache, outside the checkpoints' byte bound.
+      new LocalArtifactCache(path.join(opts.cacheDir, "datasets"), Number.MAX_SAFE_INTEGER),
+    );
   }
   throw new Error(`ARTIFACT_URL=${url} is invalid: expected file:///absolute/path or s3://bucket/prefix`);
 }

@@ -1,5 +1,6 @@
 export * from "./artifactStore";
 export * from "./createArtifactStore";
+export * from "./dataSets";
 export * from "./dirManifest";
 export * from "./errors";
 export * from "./fileArtifactStore";

@@ -64,12 +64,17 @@ export class S3ArtifactStore implements ArtifactStore {
   readonly bucket: string;
   readonly prefix: string;
 
+  readonly dataSets?: S3ArtifactStore;
+
   constructor(
     readonly url: string,
     readonly client: S3Client,
     readonly cache: LocalArtifactCache,
+    dataCache?: LocalArtifactCache,
+    private readonly ownsClient = true,
   ) {
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(url));
+    if (dataCache) this.dataSets = new S3ArtifactStore(url, client, dataCache, undefined, false);
   }
 
   uriFor(key: string): string {
@@ -266,7 +271,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   close(): void {
-    this.client.destroy();
+    if (this.ownsClient) this.client.destroy();
   }
 }
 
