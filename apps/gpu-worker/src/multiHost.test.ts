@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createArtifactStore, type S3ArtifactStore } from "@xnn/artifacts";
+import { createArtifactStore, pushDataSet, type S3ArtifactStore } from "@xnn/artifacts";
 import { startTestS3, type TestS3 } from "@xnn/artifacts/testing";
 import { createPrisma, type PrismaClient } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
@@ -26,6 +26,8 @@ let s3: TestS3;
 let root: string;
 let dataDir: string;
 const ARTIFACT_URL = () => `s3://${s3.bucket}/xnn`;
+/** Where the data set lives for the first test: workers have no local copy of it. */
+const DATA_URL = () => `s3://${s3.bucket}/datasets/synth`;
 const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
@@ -36,6 +38,14 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), "xnn-multihost-"));
   dataDir = path.join(root, "data");
   await generateSynthetic({ out: dataDir, n: 90, size: 32, seed: 5 });
+  const pusher = createArtifactStore(`s3://${s3.bucket}`, {
+    artifactDir: path.join(root, "pusher"),
+    cacheDir: path.join(root, "pusher-cache"),
+    cacheBytes: 1,
+    env: s3.env,
+  });
+  await pushDataSet(pusher, dataDir, DATA_URL());
+  pusher.close();
 });
 
 afterAll(async () => {
@@ -94,7 +104,9 @@ async function sweepDone(sweepId: string) {
   return ["succeeded", "failed", "cancelled"].includes(s.status) ? s : undefined;
 }
 const withOutput = (err: Error) => {
-  throw new Error(`${err.message}\n--- worker output ---\n${workers.map((w) => w.output().slice(-3000)).join("\n---\n")}`);
+  throw new Error(
+    `${err.message}\n--- worker output ---\n${workers.map((w) => w.output().slice(-3000)).join("\n---\n")}`,
+  );
 };
 async function stop(w: WorkerProcess) {
   w.child.kill("SIGTERM");
@@ -106,36 +118,54 @@ describe("workers on separate hosts with ARTIFACT_URL=s3://", () => {
     const prefix = testQueuePrefix();
     const { sweepId } = await submit(
       prefix,
-      sweep({ "train.epochs": 2, "eval.probePerClass": 1 }, { model: ["mobilenet_v2"], stage: ["fe", "ft"] }),
+      sweep(
+        { "train.epochs": 2, "eval.probePerClass": 1, "data.dir": DATA_URL() },
+        { model: ["mobilenet_v2"], stage: ["fe", "ft"] },
+      ),
     );
     const runs = await prisma.run.findMany({ where: { sweepId } });
     const fe = runs.find((r) => r.stage === "fe")!;
     const ft = runs.find((r) => r.stage === "ft")!;
 
     const a = startHost("a", prefix);
-    await waitFor("the FE run on host A", async () => (await runStatus(fe.id)) === "succeeded", 300_000).catch(
-      withOutput,
-    );
+    await waitFor(
+      "the FE run on host A",
+      async () => (await runStatus(fe.id)) === "succeeded",
+      300_000,
+    ).catch(withOutput);
     await stop(a);
     const b = startHost("b", prefix);
     await waitFor("the sweep on host B", () => sweepDone(sweepId), 300_000, 1000).catch(withOutput);
     await stop(b);
 
     const done = await prisma.run.findMany({ where: { sweepId }, include: { checkpoints: true } });
-    expect(done.map((r) => `${r.stage}:${r.status}:${r.error ?? ""}`).sort()).toEqual(["fe:succeeded:", "ft:succeeded:"]);
+    expect(done.map((r) => `${r.stage}:${r.status}:${r.error ?? ""}`).sort()).toEqual([
+      "fe:succeeded:",
+      "ft:succeeded:",
+    ]);
     const feDone = done.find((r) => r.id === fe.id)!;
     const ftDone = done.find((r) => r.id === ft.id)!;
     expect(feDone.workerId).not.toBeNull();
     expect(ftDone.workerId).not.toBeNull();
     expect(ftDone.workerId).not.toBe(feDone.workerId);
-    for (const r of done) expect(r.checkpoints.find((c) => c.kind === "best")?.uri).toMatch(/^s3:\/\/xnn-test\/xnn\/runs\//);
+    for (const r of done)
+      expect(r.checkpoints.find((c) => c.kind === "best")?.uri).toMatch(/^s3:\/\/xnn-test\/xnn\/runs\//);
     // Host B never had the FE run's directory; it read the FE checkpoint from the bucket.
     expect(existsSync(path.join(host("b").artifactDir, "runs", fe.id))).toBe(false);
-    expect(readdirSync(path.join(host("b").cacheDir, "entries")).filter((e) => !e.includes("."))).toHaveLength(1);
+    expect(
+      readdirSync(path.join(host("b").cacheDir, "entries")).filter((e) => !e.includes(".")),
+    ).toHaveLength(1);
+    // Each host synced the data set from the bucket into its own data cache, once.
+    for (const name of ["a", "b"]) {
+      const entries = readdirSync(path.join(host(name).cacheDir, "datasets", "entries"));
+      expect(entries.filter((e) => !e.includes("."))).toHaveLength(1);
+    }
     const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
     const logs = await queue.getJobLogs(ft.jobId);
     await queue.close();
-    expect(logs.logs.join("\n")).toContain(`starting from FE checkpoint ${path.join(host("b").cacheDir, "entries")}`);
+    expect(logs.logs.join("\n")).toContain(
+      `starting from FE checkpoint ${path.join(host("b").cacheDir, "entries")}`,
+    );
 
     // The API host: its own cache, the model only in the bucket.
     const apiStore = createArtifactStore(ARTIFACT_URL(), {

@@ -1,5 +1,10 @@
 import path from "node:path";
-import { ArtifactIntegrityError, ArtifactNotFoundError, type ArtifactStore } from "@xnn/artifacts";
+import {
+  ArtifactIntegrityError,
+  ArtifactNotFoundError,
+  type ArtifactStore,
+  localDataDir,
+} from "@xnn/artifacts";
 import {
   type CheckpointRef,
   type Logger,
@@ -72,7 +77,9 @@ export async function runTrainingJob(
 
   const runDir = path.join(ctx.artifactRoot, "runs", payload.runId);
   const config = structuredClone(payload.config);
-  config.data.dir = path.resolve(ctx.dataRoot, config.data.dir);
+  config.data.dir = await failOnBadArtifact(ctx, payload, `data set ${config.data.dir}`, () =>
+    localDataDir(ctx.artifacts, config.data.dir, ctx.dataRoot),
+  );
   const outbox = new EpochOutbox(store, payload.runId, retryLog("epoch metrics"));
   const resumeMirror = new ResumeMirror(ctx.artifacts, runDir, payload.runId, log);
   await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
