@@ -69,7 +69,11 @@ try {
         }).done();
       else
         await client.send(
-          new PutObjectCommand({ Bucket: "bench", Key: `${prefix}/${rel}`, Body: await fs.readFile(path.join(dir, rel)) }),
+          new PutObjectCommand({
+            Bucket: "bench",
+            Key: `${prefix}/${rel}`,
+            Body: await fs.readFile(path.join(dir, rel)),
+          }),
         );
     });
     return files;
@@ -117,7 +121,12 @@ try {
     }
   }
   store.close();
-  process.stdout.write(`${rows.join("\n")}\nload: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+  process.stdout.write(
+    `${rows.join("\n")}\nload: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}\n`,
+  );
 } finally {
   await s3.close();
   await fs.rm(work, { recursive: true, force: true });
