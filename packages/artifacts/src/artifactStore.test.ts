@@ -122,6 +122,30 @@ describe("file store", () => {
     expect(await fs.readdir(dir)).toEqual(["w.bin"]);
   });
 
+  it("reads a checkpoint written before the store by its own manifest.json, verified the same way", async () => {
+    const root = fresh("root");
+    const store = createArtifactStore(undefined, { artifactDir: root, cacheDir: "", cacheBytes: 1 });
+    const dir = path.join(root, "runs/old/checkpoint");
+    const json = Buffer.from('{"modelTopology":{}}');
+    const weights = randomBytes(100);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, "model.json"), json);
+    await fs.writeFile(path.join(dir, "weights.bin"), weights);
+    const files = {
+      "model.json": { sha256: sha256Hex(json), sizeBytes: json.length },
+      "weights.bin": { sha256: sha256Hex(weights), sizeBytes: weights.length },
+    };
+    const sha = sha256Hex(json, weights);
+    await fs.writeFile(
+      path.join(dir, "manifest.json"),
+      JSON.stringify({ format: "xnn-checkpoint/1", sha256: sha, files }),
+    );
+    const uri = store.uriFor("runs/old/checkpoint");
+    expect(await store.getDir(uri, { sha256: sha })).toBe(dir);
+    await fs.writeFile(path.join(dir, "weights.bin"), randomBytes(100));
+    await expect(store.getDir(uri, { sha256: sha })).rejects.toThrow(/file weights.bin has sha256/);
+  });
+
   it("a directory copied without its manifest is absent", async () => {
     const root = fresh("root");
     const store = createArtifactStore(`file://${root}`, {

@@ -85,7 +85,7 @@ export class FileArtifactStore implements ArtifactStore {
     try {
       text = await fs.readFile(`${dir}${MANIFEST_SUFFIX}`, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return legacyCheckpointManifest(dir, uri);
       throw err;
     }
     return parseDirManifest(text, uri);
@@ -121,4 +121,35 @@ export class FileArtifactStore implements ArtifactStore {
   }
 
   close(): void {}
+}
+
+/**
+ * Checkpoints stored before this store existed (ARTIFACT_DIR, no store manifest) still carry
+ * packages/ml's own manifest.json, also written last: read through it, they stay usable and are
+ * verified the same way. Anything else without a store manifest is absent.
+ */
+async function legacyCheckpointManifest(dir: string, uri: string): Promise<DirManifest | null> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await fs.readFile(path.join(dir, "manifest.json"), "utf8"));
+  } catch {
+    return null;
+  }
+  const m = json as {
+    format?: unknown;
+    sha256?: unknown;
+    files?: Record<string, { sha256: string; sizeBytes: number }>;
+  };
+  if (m.format !== "xnn-checkpoint/1" || typeof m.sha256 !== "string" || !m.files) return null;
+  return parseDirManifest(
+    JSON.stringify({
+      format: "xnn-artifact-dir/1",
+      sha256: m.sha256,
+      digestOf: ["model.json", "weights.bin"],
+      files: m.files,
+      meta: { legacyCheckpoint: true },
+      createdAt: new Date(0).toISOString(),
+    }),
+    uri,
+  );
 }
