@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { createArtifactStore, pushDataSet, type S3ArtifactStore } from "@xnn/artifacts";
 import { startTestS3, type TestS3 } from "@xnn/artifacts/testing";
 import { createPrisma, type PrismaClient } from "@xnn/db";
@@ -110,7 +111,8 @@ const withOutput = (err: Error) => {
 };
 async function stop(w: WorkerProcess) {
   w.child.kill("SIGTERM");
-  expect((await w.exited).code, w.output().slice(-2000)).toBe(0);
+  const exit = await w.exited;
+  expect(exit, `${JSON.stringify(exit)}\n${w.output().slice(-3000)}`).toEqual({ code: 0, signal: null });
 }
 
 describe("workers on separate hosts with ARTIFACT_URL=s3://", () => {
@@ -127,13 +129,20 @@ describe("workers on separate hosts with ARTIFACT_URL=s3://", () => {
     const fe = runs.find((r) => r.stage === "fe")!;
     const ft = runs.find((r) => r.stage === "ft")!;
 
+    const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
     const a = startHost("a", prefix);
+    await waitFor("the FE run to start", async () => (await runStatus(fe.id)) === "running", 120_000).catch(
+      withOutput,
+    );
+    // Paused, host A finishes the FE run and takes nothing else: the FT run is left to host B.
+    await queue.pause();
     await waitFor(
       "the FE run on host A",
       async () => (await runStatus(fe.id)) === "succeeded",
       300_000,
     ).catch(withOutput);
     await stop(a);
+    await queue.resume();
     const b = startHost("b", prefix);
     await waitFor("the sweep on host B", () => sweepDone(sweepId), 300_000, 1000).catch(withOutput);
     await stop(b);
@@ -160,7 +169,6 @@ describe("workers on separate hosts with ARTIFACT_URL=s3://", () => {
       const entries = readdirSync(path.join(host(name).cacheDir, "datasets", "entries"));
       expect(entries.filter((e) => !e.includes("."))).toHaveLength(1);
     }
-    const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
     const logs = await queue.getJobLogs(ft.jobId);
     await queue.close();
     expect(logs.logs.join("\n")).toContain(
@@ -248,4 +256,72 @@ describe("workers on separate hosts with ARTIFACT_URL=s3://", () => {
     expect((await probe.stat(best.uri))?.sha256).toBe(best.sha256);
     probe.close();
   }, 700_000);
+
+  it("a worker refuses to start on a missing bucket, naming ARTIFACT_URL and the store's error", async () => {
+    const w = spawnWorker({
+      DATABASE_URL: db.url,
+      REDIS_URL: testRedisUrl(),
+      XNN_QUEUE_PREFIX: testQueuePrefix(),
+      ARTIFACT_URL: "s3://no-such-bucket/xnn",
+      ARTIFACT_DIR: host("e").artifactDir,
+      XNN_ARTIFACT_CACHE_DIR: host("e").cacheDir,
+      ...s3.env,
+    });
+    workers.push(w);
+    expect((await w.exited).code).toBe(2);
+    expect(w.output()).toContain(
+      'ARTIFACT_URL s3://no-such-bucket/xnn: bucket "no-such-bucket" does not exist (NoSuchBucket',
+    );
+    // It never registered, so no job could have been handed to it.
+    expect(await prisma.worker.count({ where: { pid: w.child.pid ?? -1 } })).toBe(0);
+  });
+
+  it("an FE checkpoint whose bytes in the bucket do not match: its FT run fails naming the object, nothing trains", async () => {
+    const prefix = testQueuePrefix();
+    const { sweepId } = await submit(
+      prefix,
+      sweep({ "train.epochs": 1, "eval.probePerClass": 0 }, { model: ["mobilenet_v2"], stage: ["fe", "ft"] }),
+    );
+    const runs = await prisma.run.findMany({ where: { sweepId } });
+    const fe = runs.find((r) => r.stage === "fe")!;
+    const ft = runs.find((r) => r.stage === "ft")!;
+    const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
+    const a = startHost("f", prefix);
+    await waitFor("the FE run to start", async () => (await runStatus(fe.id)) === "running", 120_000).catch(
+      withOutput,
+    );
+    // Paused, the worker finishes the FE run but takes no new job: the FT run waits for the damage.
+    await queue.pause();
+    await waitFor("the FE run", async () => (await runStatus(fe.id)) === "succeeded", 300_000).catch(
+      withOutput,
+    );
+    const ckpt = await prisma.checkpoint.findFirstOrThrow({ where: { runId: fe.id, kind: "best" } });
+    const store = createArtifactStore(ARTIFACT_URL(), {
+      artifactDir: path.join(root, "tamper"),
+      cacheDir: path.join(root, "tamper-cache"),
+      cacheBytes: 1,
+      env: s3.env,
+    }) as S3ArtifactStore;
+    const blob = (await store.stat(ckpt.uri))?.files["weights.bin"]?.sha256;
+    await store.client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: `${ckpt.uri.slice(`s3://${s3.bucket}/`.length)}/blobs/${blob}`,
+        Body: "not the weights",
+      }),
+    );
+    store.close();
+    await queue.resume();
+    await waitFor("the FT run to fail", async () => (await runStatus(ft.id)) === "failed", 120_000).catch(
+      withOutput,
+    );
+    const failed = await prisma.run.findUniqueOrThrow({ where: { id: ft.id } });
+    expect(failed.error).toContain(
+      `FE checkpoint of run ${fe.id}: artifact ${ckpt.uri}: file weights.bin downloaded with sha256`,
+    );
+    expect(failed.epochsDone).toBe(0);
+    expect(await prisma.epochMetric.count({ where: { runId: ft.id } })).toBe(0);
+    await queue.close();
+    await stop(a);
+  }, 600_000);
 });

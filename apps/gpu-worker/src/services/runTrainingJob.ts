@@ -1,10 +1,5 @@
 import path from "node:path";
-import {
-  ArtifactIntegrityError,
-  ArtifactNotFoundError,
-  type ArtifactStore,
-  localDataDir,
-} from "@xnn/artifacts";
+import { type ArtifactStore, localDataDir } from "@xnn/artifacts";
 import {
   type CheckpointRef,
   type Logger,
@@ -17,6 +12,7 @@ import type { Redis } from "ioredis";
 import { noopTrainer } from "../training/noopTrainer";
 import { DatasetUnusableError, TrainingStoppedError, trainInThread } from "../training/trainInThread";
 import { EpochOutbox } from "./epochOutbox";
+import { failOnBadArtifact } from "./failOnBadArtifact";
 import type { WorkerRegistry } from "./registry";
 import type { ResultsStore } from "./resultsStore";
 import { ResumeMirror } from "./resumeMirror";
@@ -236,22 +232,3 @@ async function feCheckpointDir(ctx: RunContext, job: Job, payload: RunJobPayload
 
 /** The bytes a checkpoint's recorded sha256 covers (packages/ml saveCheckpoint). */
 const CHECKPOINT_DIGEST_OF = ["model.json", "weights.bin"];
-
-/** A corrupt or missing stored artifact fails the run, naming it; nothing trains from it. */
-async function failOnBadArtifact<T>(
-  ctx: RunContext,
-  payload: RunJobPayload,
-  what: string,
-  read: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await read();
-  } catch (err) {
-    if (!(err instanceof ArtifactIntegrityError || err instanceof ArtifactNotFoundError)) throw err;
-    const reason = `${what}: ${err.message}`;
-    await withRetry("mark failed", () =>
-      ctx.store.markEnded(payload.runId, payload.sweepId, "failed", reason),
-    );
-    throw new UnrecoverableError(reason);
-  }
-}
