@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "xnn",
-          include: ["{apps,packages,scripts,bench}/**/src/**/*.test.ts", "scripts/**/*.test.ts"],
+          include: ["{apps,packages,scripts,bench}/**/src/**/*.test.ts", "scripts/**/*.test.ts", "tests/**/*.test.ts"],
           exclude: ["**/node_modules/**", "**/dist/**"],
           pool: "forks",
           testTimeout: 120_000,

@@ -1,7 +1,6 @@
 // The demo's API process: `pnpm api` (same createServer, same services) plus the built dashboard on
 // the same origin, so the dashboard needs no API URL and no CORS. Run as a child of `pnpm demo`,
 // which passes everything through the environment and sends this process's logs to a file.
-import http from "node:http";
 import { createPrisma, createSql } from "@xnn/db";
 import {
   connectRedis,
@@ -14,7 +13,6 @@ import {
   redisUrl,
 } from "@xnn/shared";
 import { createServer, installShutdown } from "@xnn/scheduler";
-import { dashboardHandler } from "./dashboardHandler";
 
 const logger = createLogger("demo-api");
 
@@ -66,25 +64,20 @@ const app = createServer({
   prefix: env.XNN_QUEUE_PREFIX,
   confDir: env.XNN_CONF_DIR,
   logger,
+  dashboardDir: env.XNN_DASHBOARD_DIR,
 });
-const dashboard = dashboardHandler(env.XNN_DASHBOARD_DIR);
-const API_PATHS = /^\/(api|healthz|metrics|admin\/queues)(\/|\?|$)/;
 
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
-const server = http.createServer((req, res) => {
-  if (API_PATHS.test(req.url ?? "/")) app(req, res);
-  else dashboard(req, res);
-});
-server.on("error", (err) => {
-  logger.fatal({ err }, "cannot listen");
-  process.exit(1);
-});
-server.listen(env.PORT, env.HOST, () => {
+const server = app.listen(env.PORT, env.HOST, () => {
   logger.info(
     { port: env.PORT, prefix: env.XNN_QUEUE_PREFIX },
     `demo API and dashboard on http://${env.HOST}:${env.PORT}`,
   );
+});
+server.on("error", (err) => {
+  logger.fatal({ err }, "cannot listen");
+  process.exit(1);
 });
 
 installShutdown(server, logger, async () => {

@@ -189,6 +189,7 @@ async function run(): Promise<boolean> {
         REDIS_URL: redisUrl,
         XNN_QUEUE_PREFIX: queuePrefix,
         ARTIFACT_DIR: paths.artifactDir,
+        ARTIFACT_URL: "",
       },
       paths.logDir,
     ),

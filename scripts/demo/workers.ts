@@ -8,6 +8,8 @@ export interface WorkerEnvironment {
   REDIS_URL: string;
   XNN_QUEUE_PREFIX: string;
   ARTIFACT_DIR: string;
+  /** Always "" here: the demo keeps its artifacts on local disk whatever the shell exports. */
+  ARTIFACT_URL: string;
 }
 
 const WORKER_ENTRY = path.join(repoRoot, "apps", "gpu-worker", "src", "index.ts");

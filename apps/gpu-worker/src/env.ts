@@ -1,4 +1,5 @@
 import path from "node:path";
+import { artifactEnvShape } from "@xnn/artifacts";
 import { parseEnv, postgresUrl, queuePrefix, redisUrl } from "@xnn/shared";
 import { z } from "zod";
 
@@ -12,7 +13,7 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       DATABASE_URL: postgresUrl,
       REDIS_URL: redisUrl,
       XNN_QUEUE_PREFIX: queuePrefix,
-      ARTIFACT_DIR: z.string().min(1).default(".xnn/artifacts"),
+      ...artifactEnvShape,
       /** Relative `data.dir` values in run configs resolve against this. */
       XNN_DATA_ROOT: z.string().min(1).default("."),
       XNN_BACKEND: backend,
@@ -42,6 +43,7 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
   return {
     ...parsed,
     ARTIFACT_DIR: path.resolve(parsed.ARTIFACT_DIR),
+    XNN_ARTIFACT_CACHE_DIR: path.resolve(parsed.XNN_ARTIFACT_CACHE_DIR),
     XNN_DATA_ROOT: path.resolve(parsed.XNN_DATA_ROOT),
   };
 }

@@ -1,6 +1,7 @@
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { ArtifactStoreUnavailableError } from "@xnn/artifacts";
 import { createLogger, EnvError } from "@xnn/shared";
 import { checkHost } from "./check/hostCheck";
 import { parseCheckEnv, parseWorkerEnv } from "./env";
@@ -19,7 +20,9 @@ Trains queued runs. Without options: one worker process on the best available ba
                       for (--gpus) or the backend asked for (XNN_BACKEND) cannot train. Needs no
                       DATABASE_URL or REDIS_URL.
 
-Environment: DATABASE_URL, REDIS_URL (required); ARTIFACT_DIR (.xnn/artifacts), XNN_DATA_ROOT (.),
+Environment: DATABASE_URL, REDIS_URL (required); ARTIFACT_URL (file:///abs/path or s3://bucket/prefix;
+unset: ARTIFACT_DIR), ARTIFACT_DIR (.xnn/artifacts), XNN_ARTIFACT_CACHE_DIR (.xnn/artifact-cache),
+XNN_ARTIFACT_CACHE_BYTES (10 GiB), AWS_ENDPOINT_URL/AWS_REGION/AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, XNN_DATA_ROOT (.),
 XNN_BACKEND (auto|tensorflow|wasm|cpu), XNN_WORKER_CONCURRENCY (1), XNN_HEARTBEAT_MS (5000),
 XNN_LOCK_DURATION_MS (30000), XNN_STALLED_INTERVAL_MS (15000), XNN_SHUTDOWN_TIMEOUT_MS (60000),
 XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info); with --gpus/--processes, a dead worker process is
@@ -119,6 +122,8 @@ if (args.values.gpus !== undefined && process.env.XNN_SUPERVISED !== "1") {
   process.exit(code);
 } else {
   const worker = await startWorker(env).catch((err: Error) => {
+    // A store it cannot use is a configuration error (exit 2): naming ARTIFACT_URL is the fix.
+    if (err instanceof ArtifactStoreUnavailableError) fail(err.message);
     // Most often the backend: XNN_BACKEND=tensorflow on a host without libtensorflow or CUDA.
     logger.fatal({ err: err.message }, "worker could not start (`pnpm worker --check` says why)");
     process.exit(1);

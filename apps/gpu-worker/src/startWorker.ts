@@ -1,10 +1,10 @@
+import { artifactStoreFromEnv, verifyArtifactStore } from "@xnn/artifacts";
 import { createSql } from "@xnn/db";
 import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
 import { Worker } from "bullmq";
 import type { WorkerEnv } from "./env";
 import { detectGpus } from "./gpus";
 import { createProcessor } from "./processor";
-import { LocalArtifactStore } from "./services/artifactStore";
 import { describeDevice, WorkerRegistry } from "./services/registry";
 import { ResultsStore } from "./services/resultsStore";
 import { noopTrainer } from "./training/noopTrainer";
@@ -23,6 +23,9 @@ export interface RunningWorker {
 
 export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
+  // Before anything registers: a worker that cannot store its results must not take jobs.
+  const artifacts = artifactStoreFromEnv(env);
+  await verifyArtifactStore(artifacts, { write: true });
   // The backend is loaded once, before the first job: a host that cannot run what was asked for
   // fails here, with the reason, instead of failing every job it takes.
   const trainer =
@@ -69,7 +72,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const processor = createProcessor(
     {
       store,
-      artifacts: new LocalArtifactStore(env.ARTIFACT_DIR),
+      artifacts,
       registry,
       redis,
       logger,
@@ -135,6 +138,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
         .catch((err) => logger.warn({ err: err.message }, "could not mark worker gone"));
       redis.disconnect();
       await sql.end({ timeout: 5 });
+      artifacts.close();
       logger.info({ workerId: registry.id }, "worker stopped");
     },
   };

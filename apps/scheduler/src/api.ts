@@ -1,6 +1,13 @@
 // `pnpm api`: the scheduler's HTTP API. Parses the environment once, builds the clients, listens.
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  ArtifactStoreUnavailableError,
+  artifactEnvShape,
+  artifactStoreFromEnv,
+  verifyArtifactStore,
+} from "@xnn/artifacts";
 import { createPrisma, createSql } from "@xnn/db";
 import {
   connectRedis,
@@ -45,6 +52,9 @@ const envShape = {
         .map((d) => d.trim())
         .filter((d) => d !== ""),
     ),
+  /** Served on the same origin when it holds a build (`pnpm --filter @xnn/dashboard build`). */
+  XNN_DASHBOARD_DIR: z.string().default(path.join(repoRoot, "apps", "dashboard", "dist")),
+  ...artifactEnvShape,
 };
 
 function readEnv() {
@@ -59,6 +69,21 @@ function readEnv() {
   }
 }
 const env = readEnv();
+
+// An API that cannot read checkpoints must not start: it would answer every predict with an error.
+const artifacts = artifactStoreFromEnv(env);
+try {
+  await verifyArtifactStore(artifacts);
+} catch (err) {
+  if (err instanceof ArtifactStoreUnavailableError) {
+    logger.fatal(err.message);
+    process.exit(2);
+  }
+  throw err;
+}
+const dashboardDir = existsSync(path.join(env.XNN_DASHBOARD_DIR, "index.html"))
+  ? path.resolve(env.XNN_DASHBOARD_DIR)
+  : undefined;
 
 const prisma = createPrisma(env.DATABASE_URL, { poolSize: 10 });
 const sql = createSql(env.DATABASE_URL, { max: 10 });
@@ -88,6 +113,8 @@ const app = createServer({
     path.resolve(d),
   ),
   logger,
+  artifacts,
+  dashboardDir,
 });
 
 const reconciler = startRunReconciler({
@@ -104,7 +131,13 @@ process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejec
 
 const server = app.listen(env.PORT, env.HOST, () => {
   logger.info(
-    { port: env.PORT, redis: redactUrl(env.REDIS_URL), prefix: env.XNN_QUEUE_PREFIX },
+    {
+      port: env.PORT,
+      redis: redactUrl(env.REDIS_URL),
+      prefix: env.XNN_QUEUE_PREFIX,
+      artifacts: artifacts.url,
+      dashboard: dashboardDir ?? "not built",
+    },
     `API listening on http://${env.HOST}:${env.PORT}`,
   );
 });
@@ -118,4 +151,5 @@ installShutdown(server, logger, async () => {
   await app.closeResources();
   await Promise.allSettled([prisma.$disconnect(), sql.end({ timeout: 5 })]);
   redis.disconnect();
+  artifacts.close();
 });

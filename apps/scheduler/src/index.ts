@@ -4,6 +4,7 @@ export { type ApiServer, createServer } from "./api/createServer";
 export type { ApiDeps } from "./api/deps";
 export { installShutdown } from "./api/shutdown";
 export { formatLeaderboard, type LeaderboardRow, sweepLeaderboard } from "./services/leaderboard";
+export { PredictService } from "./services/predict";
 export { type PromotionResult, promoteBestRun, promoteRun } from "./services/promoteRun";
 export { createToken, type Role } from "./services/tokens";
 export { type RunState, watchSweep } from "./services/watchSweep";

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
+import { type ArtifactStore, localDataDir } from "@xnn/artifacts";
 import {
   type CheckpointRef,
   type Logger,
@@ -9,11 +10,13 @@ import {
 } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { Redis } from "ioredis";
+import { noopTrainer } from "../training/noopTrainer";
 import { DatasetUnusableError, type Trainer, TrainingStoppedError } from "../training/trainInThread";
-import type { ArtifactStore } from "./artifactStore";
 import { EpochOutbox } from "./epochOutbox";
+import { failOnBadArtifact } from "./failOnBadArtifact";
 import type { WorkerRegistry } from "./registry";
 import { LeaseLostError, type ResultsStore } from "./resultsStore";
+import { ResumeMirror } from "./resumeMirror";
 import { withRetry } from "./withRetry";
 
 export interface RunContext {
@@ -117,7 +120,12 @@ export async function runTrainingJob(
 
   const runDir = path.join(ctx.artifactRoot, "runs", payload.runId);
   const config = structuredClone(payload.config);
-  config.data.dir = path.resolve(ctx.dataRoot, config.data.dir);
+  config.data.dir = await failOnBadArtifact(ctx, payload, `data set ${config.data.dir}`, () =>
+    localDataDir(ctx.artifacts, config.data.dir, ctx.dataRoot),
+  );
+  const resumeMirror = new ResumeMirror(ctx.artifacts, runDir, payload.runId, log);
+  await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
+
   let cancelled = false;
   let leaseLost: string | null = null;
   const loseLease = (why: string) => {
@@ -146,6 +154,7 @@ export async function runTrainingJob(
       },
       epoch: (m) => {
         outbox.push(m);
+        resumeMirror.push();
         void job
           .updateProgress({
             epoch: m.epoch,
@@ -196,6 +205,7 @@ export async function runTrainingJob(
       }
       // Shutdown: hand the job back untouched; whoever takes it resumes from the last epoch checkpoint.
       log.info("stopping for shutdown; job returned to the queue");
+      await resumeMirror.flush();
       await withRetry("release run", () => store.releaseRun(payload.runId, lease, null));
       await job.moveToWait(token);
       throw new WaitingError();
@@ -210,7 +220,7 @@ export async function runTrainingJob(
   if (outcome.skipped.length > 0) log.warn({ count: outcome.skipped.length }, "unreadable images skipped");
 
   const r = outcome.result;
-  const uri = await ctx.artifacts.putDir(r.checkpointDir, path.join("runs", payload.runId, "checkpoint"));
+  const uri = await storeCheckpoint(ctx, payload.runId, r);
   await outbox.drain();
   if (leaseLost) {
     await withRetry("release run", () =>
@@ -225,6 +235,7 @@ export async function runTrainingJob(
     { onRetry: retryLog("final results") },
   );
   await ctx.registry.setCurrentRun(null).catch(() => {});
+  await resumeMirror.discard();
   log.info(
     {
       testF1: r.test.f1,
@@ -292,5 +303,27 @@ async function feCheckpointDir(
       throw new UnrecoverableError(reason);
     }
   }
-  return ctx.artifacts.localDir(ref.uri);
+  const { uri, sha256 } = ref;
+  return failOnBadArtifact(ctx, payload, `FE checkpoint of run ${payload.feRunId}`, () =>
+    ctx.artifacts.getDir(uri, { sha256 }),
+  );
+}
+
+/** The bytes a checkpoint's recorded sha256 covers (packages/ml saveCheckpoint). */
+const CHECKPOINT_DIGEST_OF = ["model.json", "weights.bin"];
+
+/** The best checkpoint into the artifact store; its URI. The noop trainer (benchmarks) writes none. */
+async function storeCheckpoint(
+  ctx: RunContext,
+  runId: string,
+  r: { checkpointDir: string; checkpoint: { sha256: string } },
+): Promise<string> {
+  const key = path.join("runs", runId, "checkpoint");
+  if (ctx.trainer === noopTrainer) return ctx.artifacts.uriFor(key);
+  const stored = await ctx.artifacts.putDir(r.checkpointDir, key, { digestOf: CHECKPOINT_DIGEST_OF });
+  if (stored.sha256 !== r.checkpoint.sha256)
+    throw new Error(
+      `stored checkpoint ${stored.uri} has sha256 ${stored.sha256}, training wrote ${r.checkpoint.sha256}`,
+    );
+  return stored.uri;
 }

@@ -5,6 +5,7 @@ import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
 import { AuthFailureLimiter } from "./authFailureLimiter";
 import { BULL_BOARD_PATH, bullBoardRouter } from "./bullBoard";
+import { dashboardHandler } from "./dashboardHandler";
 import type { ApiDeps } from "./deps";
 import { errorHandler } from "./errorHandler";
 import { gzipJson } from "./gzipJson";
@@ -15,6 +16,7 @@ import { compareRouter } from "./routes/compare";
 import { eventsRouter } from "./routes/events";
 import { modelVersionsRouter, productionRouter } from "./routes/modelVersions";
 import { predictRouter } from "./routes/predict";
+import { runCheckpointRouter } from "./routes/runCheckpoint";
 import { runsRouter } from "./routes/runs";
 import { sweepsRouter } from "./routes/sweeps";
 import { meRouter, tokensRouter } from "./routes/tokens";
@@ -66,6 +68,7 @@ export function createServer(given: ApiDeps): ApiServer {
   api.use("/me", meRouter(deps));
   api.use("/tokens", tokensRouter(deps));
   api.use("/sweeps", sweepsRouter(deps, { queue, flows }));
+  api.use("/runs", runCheckpointRouter(deps));
   api.use("/runs", runsRouter(deps));
   api.use("/compare", compareRouter(deps));
   api.use("/model-versions", modelVersionsRouter(deps));
@@ -78,6 +81,11 @@ export function createServer(given: ApiDeps): ApiServer {
     res.status(404).json({ error: `no route ${req.method} ${req.baseUrl}${req.path}` });
   });
   app.use("/api", api);
+  if (deps.dashboardDir) {
+    // Same origin as the API, so the dashboard needs no API URL and no CORS.
+    const dashboard = dashboardHandler(deps.dashboardDir);
+    app.use((req, res) => dashboard(req, res));
+  }
   app.use(errorHandler(deps.logger));
 
   return Object.assign(app, {

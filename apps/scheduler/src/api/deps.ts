@@ -1,3 +1,4 @@
+import { type ArtifactStore, FileArtifactStore } from "@xnn/artifacts";
 import type { PrismaClient, Sql } from "@xnn/db";
 import type { Logger } from "@xnn/shared";
 import type { Redis } from "ioredis";
@@ -24,4 +25,13 @@ export interface ApiDeps {
   /** Blocks addresses that fail token checks too often; createServer makes one when absent. */
   authLimiter?: AuthFailureLimiter;
   logger: Logger;
+  /** Where checkpoints are read from (ARTIFACT_URL); default: local files, read where they are. */
+  artifacts?: ArtifactStore;
+  /** A built dashboard (apps/dashboard/dist) to serve on the same origin, for every non-API path. */
+  dashboardDir?: string;
+}
+
+/** The configured store, or local files (ARTIFACT_URL unset): file:// URIs are read where they are. */
+export function artifactsOf(deps: ApiDeps): ArtifactStore {
+  return deps.artifacts ?? new FileArtifactStore(".xnn/artifacts");
 }

@@ -1,41 +1,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
-import { crc32, deflateSync } from "node:zlib";
+import { FileArtifactStore } from "@xnn/artifacts";
 import { buildTinyClassifier, initBackend, readImageHeader, saveCheckpoint } from "@xnn/ml";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiServer } from "./createServer";
+import { grayPng } from "./testing/grayPng";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
-
-/** An 8-bit gray PNG, written here so the test needs no image library of its own. */
-function grayPng(width: number, height: number, pixel: (x: number, y: number) => number): Buffer {
-  const raw = Buffer.alloc((width + 1) * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) raw[y * (width + 1) + 1 + x] = pixel(x, y);
-  }
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // gray
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(raw, { level: 9 })),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 let h: Harness;
 let server: ApiServer;
@@ -57,9 +30,13 @@ beforeAll(async () => {
     await saveCheckpoint(model, dir);
     model.dispose();
     const runId = seedRunId("pred", i);
+    // Stored as a worker stores it (ARTIFACT_URL unset): in place, with the store's manifest.
+    const stored = await new FileArtifactStore(tmp).putDir(dir, `ckpt-${i}`, {
+      digestOf: ["model.json", "weights.bin"],
+    });
     await h.prisma.checkpoint.update({
       where: { id: `ckpt-${runId}` },
-      data: { uri: pathToFileURL(dir).href },
+      data: { uri: stored.uri, sha256: stored.sha256 },
     });
     await h.prisma.run.update({
       where: { id: runId },

@@ -1,4 +1,4 @@
-import { fileURLToPath } from "node:url";
+import { ArtifactIntegrityError, ArtifactNotFoundError, type ArtifactStore } from "@xnn/artifacts";
 import type { Prisma, PrismaClient } from "@xnn/db";
 import {
   decodeImageBuffer,
@@ -50,6 +50,7 @@ interface ResolvedVersion {
   alias: string | null;
   runId: string;
   checkpointUri: string;
+  checkpointSha256: string;
   config: unknown;
   classNames: string[] | null;
 }
@@ -60,7 +61,7 @@ const versionSelect = {
   version: true,
   alias: true,
   runId: true,
-  checkpoint: { select: { uri: true } },
+  checkpoint: { select: { uri: true, sha256: true } },
   run: { select: { config: true, confusions: { select: { classNames: true, split: true } } } },
 } satisfies Prisma.ModelVersionSelect;
 
@@ -90,12 +91,6 @@ export function sniffImageFormat(b: Buffer): Sniffed | null {
   return null;
 }
 
-function checkpointPath(uri: string): string {
-  if (uri.startsWith("file://")) return fileURLToPath(uri);
-  if (uri.startsWith("/")) return uri;
-  throw new Error(`checkpoint URI ${uri} is not a local file:// URI; this API serves local checkpoints only`);
-}
-
 function configImageSize(config: unknown): number | undefined {
   const size = (config as { data?: { imageSize?: unknown } } | null)?.data?.imageSize;
   return typeof size === "number" ? size : undefined;
@@ -119,6 +114,7 @@ export class PredictService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly logger: Logger,
+    private readonly artifacts: ArtifactStore,
     private readonly options: { maxLoaded?: number; ig?: { maxSteps?: number; tolerance?: number } } = {},
   ) {}
 
@@ -195,6 +191,7 @@ export class PredictService {
       alias: row.alias,
       runId: row.runId,
       checkpointUri: row.checkpoint.uri,
+      checkpointSha256: row.checkpoint.sha256,
       config: row.run.config,
       classNames: configClassNames(row.run.config) ?? cm?.classNames ?? null,
     };
@@ -214,7 +211,7 @@ export class PredictService {
     }
     this.backendReady ??= initBackend("auto");
     await this.backendReady;
-    const dir = checkpointPath(v.checkpointUri);
+    const dir = await this.checkpointDir(v);
     const model = await loadCheckpoint(dir);
     const shape = model.inputs[0]?.shape;
     const imageSize = configImageSize(v.config) ?? (typeof shape?.[1] === "number" ? shape[1] : undefined);
@@ -247,6 +244,26 @@ export class PredictService {
       "loaded model version",
     );
     return entry;
+  }
+
+  /**
+   * The version's checkpoint, verified against the sha256 Postgres recorded for it. Gone from the
+   * store or corrupt: a 409 naming the version, and the API serves on.
+   */
+  private async checkpointDir(v: ResolvedVersion): Promise<string> {
+    const name = `model version ${v.version} of task ${v.task} (${v.id})`;
+    try {
+      return await this.artifacts.getDir(v.checkpointUri, { sha256: v.checkpointSha256 });
+    } catch (err) {
+      if (err instanceof ArtifactNotFoundError)
+        throw new PredictError(
+          409,
+          `${name}: its checkpoint ${v.checkpointUri} is missing from the artifact store`,
+        );
+      if (err instanceof ArtifactIntegrityError)
+        throw new PredictError(409, `${name}: its checkpoint failed verification: ${err.message}`);
+      throw err;
+    }
   }
 
   /** Ids of the model versions currently in memory (for tests and /metrics). */

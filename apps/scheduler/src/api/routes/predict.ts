@@ -3,7 +3,7 @@ import multer from "multer";
 import { MAX_UPLOAD_BYTES, PredictError, PredictService } from "../../services/predict";
 import { PredictSamples } from "../../services/predictSamples";
 import { requireRole } from "../auth";
-import type { ApiDeps } from "../deps";
+import { type ApiDeps, artifactsOf } from "../deps";
 import { HttpError } from "../httpError";
 import { predictSamplesRouter } from "./predictSamples";
 
@@ -43,7 +43,10 @@ function field(req: Request, name: string): string | undefined {
  * POST /api/predict: multipart `image` (+ optional `modelVersion`, `task`) -> prediction and IG overlay;
  * GET /api/predict/samples[/<name>]: the data set's predict/ images to try it on.
  */
-export function predictRouter(deps: ApiDeps, service = new PredictService(deps.prisma, deps.logger)): Router {
+export function predictRouter(
+  deps: ApiDeps,
+  service = new PredictService(deps.prisma, deps.logger, artifactsOf(deps)),
+): Router {
   const router = Router();
   router.use(
     "/samples",

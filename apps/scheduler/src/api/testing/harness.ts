@@ -1,3 +1,4 @@
+import type { ArtifactStore } from "@xnn/artifacts";
 import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { connectRedis, createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
@@ -54,6 +55,7 @@ export async function createTestServer(
     dataRoot?: string;
     dataRoots?: string[];
     authLimiter?: AuthFailureLimiter;
+    artifacts?: ArtifactStore;
   } = {},
 ): Promise<{
   server: ApiServer;
@@ -71,6 +73,7 @@ export async function createTestServer(
     dataRoot: options.dataRoot,
     dataRoots: options.dataRoots,
     authLimiter: options.authLimiter,
+    artifacts: options.artifacts,
     logger: createLogger("api-test", "silent"),
   });
   const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });
