@@ -2,10 +2,10 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { createPrisma } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
+import { submitSweep } from "@xnn/orchestration";
 import { createRedis, loadSweepText } from "@xnn/shared";
 import { FlowProducer, Queue, Worker } from "bullmq";
 import { spawnWorker, waitFor } from "../apps/gpu-worker/src/testing/workerHarness";
-import { submitSweep } from "@xnn/orchestration";
 
 // `pnpm bench queue [--jobs 10000] [--processes 2] [--concurrency 8]`: N real worker processes with
 // a no-op trainer drain a sweep of run jobs, making every Postgres write a real run makes (status

@@ -2,9 +2,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createPrisma } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
+import { submitSweep } from "@xnn/orchestration";
 import { createRedis, loadSweepText, RUN_JOB_NAME, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
-import { submitSweep } from "@xnn/orchestration";
 
 // `pnpm bench sweep`: expand + persist + enqueue a ~10,000-run sweep, beside raw BullMQ addBulk of
 // the same number of jobs (same payloads) on the same Redis.

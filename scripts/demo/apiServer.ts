@@ -2,6 +2,7 @@
 // the same origin, so the dashboard needs no API URL and no CORS. Run as a child of `pnpm demo`,
 // which passes everything through the environment and sends this process's logs to a file.
 import { createPrisma, createSql } from "@xnn/db";
+import { createServer, installShutdown } from "@xnn/scheduler";
 import {
   connectRedis,
   createLogger,
@@ -12,7 +13,6 @@ import {
   queuePrefix,
   redisUrl,
 } from "@xnn/shared";
-import { createServer, installShutdown } from "@xnn/scheduler";
 
 const logger = createLogger("demo-api");
 

@@ -6,6 +6,7 @@ import { createArtifactStore, pushDataSet, type S3ArtifactStore } from "@xnn/art
 import { startTestS3, type TestS3 } from "@xnn/artifacts/testing";
 import { createPrisma, type PrismaClient } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
+import { repoRoot, spawnWorker, type WorkerProcess, waitFor } from "@xnn/gpu-worker/testing";
 import { generateSynthetic } from "@xnn/ml";
 import { submitSweep } from "@xnn/orchestration";
 import { PredictService, promoteRun } from "@xnn/scheduler";
@@ -14,7 +15,6 @@ import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { repoRoot, spawnWorker, type WorkerProcess, waitFor } from "@xnn/gpu-worker/testing";
 
 // Hosts that share nothing but Postgres, Redis and a bucket: every worker process gets its own
 // ARTIFACT_DIR and cache directory, and checkpoints and resume state travel only through a real

@@ -1,9 +1,9 @@
 import path from "node:path";
 import { artifactEnvShape } from "@xnn/artifacts";
-import { parseEnv, postgresUrl, queuePrefix, redisUrl } from "@xnn/shared";
+import { BACKEND_KINDS, parseEnv, postgresUrl, queuePrefix, redisUrl } from "@xnn/shared";
 import { z } from "zod";
 
-const backend = z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto");
+const backend = z.enum(BACKEND_KINDS).default("auto");
 const int = (def: number, min = 1) => z.coerce.number().int().min(min).default(def);
 
 /** The worker's whole configuration, parsed once at the entry point. */

@@ -1,6 +1,6 @@
+import { randomUUID } from "node:crypto";
 import { formatPath, type Logger, runJobPayloadSchema } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
-import { randomUUID } from "node:crypto";
 import { LeaseLostError } from "./services/resultsStore";
 import { type RunContext, RunNotStartedError, runTrainingJob } from "./services/runTrainingJob";
 import { withRetry } from "./services/withRetry";

@@ -21,8 +21,8 @@ import {
   redisUrl,
 } from "@xnn/shared";
 import { z } from "zod";
-import { startRunReconciler } from "./api/reconciler";
 import { createServer } from "./api/createServer";
+import { startRunReconciler } from "./api/reconciler";
 import { installShutdown } from "./api/shutdown";
 import { createToken } from "./services/tokens";
 

@@ -1,4 +1,4 @@
-export { fineTuneFlow, type RunJobSource, runJob, buildFlows } from "./buildFlows";
+export { buildFlows, fineTuneFlow, type RunJobSource, runJob } from "./buildFlows";
 export {
   type ReconcileAction,
   type ReconcileDeps,
@@ -8,4 +8,10 @@ export {
   reconcileRuns,
   startReconciler,
 } from "./reconcileRuns";
-export { EnqueueError, type SubmitDeps, type SubmitOptions, type SubmitResult, submitSweep } from "./submitSweep";
+export {
+  EnqueueError,
+  type SubmitDeps,
+  type SubmitOptions,
+  type SubmitResult,
+  submitSweep,
+} from "./submitSweep";

@@ -92,7 +92,7 @@ export async function reconcileRuns(deps: ReconcileDeps, opts: ReconcileOptions)
   for (let i = 0; i < jobIds.length; i += 200) {
     const chunk = jobIds.slice(i, i + 200);
     const got = await Promise.all(chunk.map((id) => queue.getJobState(id)));
-    chunk.forEach((id, k) => states.set(id, got[k]!));
+    for (const [k, id] of chunk.entries()) states.set(id, got[k]!);
   }
   const stateOf = (jobId: string) => states.get(jobId) ?? "unknown";
 

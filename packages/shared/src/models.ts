@@ -12,3 +12,10 @@ export const STAGES = ["fe", "ft"] as const;
 export type StageKind = (typeof STAGES)[number];
 
 export const CLASS_WEIGHTING_MODES = ["none", "balanced"] as const;
+
+/** The TensorFlow.js backends a worker or `pnpm train` can be asked for; `auto` picks the best one present. */
+export const BACKEND_KINDS = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
+/** The model-registry alias of the version a task serves (one per task, enforced by the database). */
+export const PRODUCTION_ALIAS = "production";

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { BackendKind } from "@xnn/shared";
 import { detectGpus, type GpuInfo } from "../gpus";
 
 /**
@@ -140,7 +141,7 @@ export function runSmoke(env: Record<string, string>, timeoutMs = 300_000): Prom
 export interface CheckOptions {
   /** `--gpus` as given (0,1 or all); undefined: check the backend a plain `pnpm worker` uses. */
   gpus?: string;
-  backend: "auto" | "tensorflow" | "wasm" | "cpu";
+  backend: BackendKind;
   detect?: () => Promise<GpuInfo[]>;
   smoke?: typeof runSmoke;
 }

@@ -2,10 +2,12 @@
 // train one step of a tiny conv net on it. A process of its own per device, because a native
 // backend can abort the process (a CUDA library mismatch) and only one libtensorflow build can be
 // loaded per process. Prints one JSON line (SmokeResult) on stdout.
+
 import { buildTinyClassifier, initBackend, tf } from "@xnn/ml";
+import type { BackendKind } from "@xnn/shared";
 import type { SmokeResult } from "./hostCheck";
 
-const requested = (process.env.XNN_BACKEND ?? "auto") as "auto" | "tensorflow" | "wasm" | "cpu";
+const requested = (process.env.XNN_BACKEND ?? "auto") as BackendKind;
 let result: SmokeResult;
 try {
   const choice = await initBackend(requested);

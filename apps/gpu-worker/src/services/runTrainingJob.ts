@@ -3,6 +3,7 @@ import path from "node:path";
 import { type ArtifactStore, localDataDir } from "@xnn/artifacts";
 import {
   type CheckpointRef,
+  cancelKey,
   type Logger,
   type RunJobPayload,
   type RunJobResult,
@@ -42,9 +43,6 @@ export interface RunContext {
 export class RunNotStartedError extends UnrecoverableError {
   override name = "RunNotStartedError";
 }
-
-/** Key the API sets to ask a running run to stop at its next epoch boundary. */
-export const cancelKey = (runId: string) => `xnn:cancel:${runId}`;
 
 /**
  * One run, start to finish: fetch the FE checkpoint (FT), resume from the last epoch checkpoint if

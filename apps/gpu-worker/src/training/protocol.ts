@@ -1,7 +1,7 @@
-import type { PipelineConfig } from "@xnn/shared";
+import type { BackendKind, PipelineConfig } from "@xnn/shared";
 import type { EpochRecord, FinalResults } from "../services/resultsStore";
 
-export type BackendRequest = "auto" | "tensorflow" | "wasm" | "cpu";
+export type BackendRequest = BackendKind;
 
 /** workerData of a training thread: it initialises this backend once, then takes jobs. */
 export interface TrainThreadBoot {

@@ -1,8 +1,8 @@
 import type { Sql } from "@xnn/db";
+import { startReconciler } from "@xnn/orchestration";
 import { type Logger, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { startReconciler } from "@xnn/orchestration";
 
 /** Margin over the lock duration before a silent worker's run is shown as queued again. */
 export const LOST_WORKER_MARGIN_MS = 15_000;

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { cancelKey } from "@xnn/shared";
 import type { Queue } from "bullmq";
 import request from "supertest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { cancelKey } from "../services/cancelSweep";
 import type { ApiServer } from "./createServer";
 import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
 

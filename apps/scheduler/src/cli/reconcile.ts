@@ -1,4 +1,5 @@
 import { createSql } from "@xnn/db";
+import { reconcileRuns } from "@xnn/orchestration";
 import {
   connectRedis,
   createRedis,
@@ -6,13 +7,12 @@ import {
   parseEnv,
   postgresUrl,
   queuePrefix,
-  redisUrl,
   RUNS_QUEUE,
+  redisUrl,
 } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import { z } from "zod";
 import { LOST_WORKER_MARGIN_MS } from "../api/reconciler";
-import { reconcileRuns } from "@xnn/orchestration";
 
 const USAGE = `Usage: pnpm xnn reconcile [--dry-run]
 

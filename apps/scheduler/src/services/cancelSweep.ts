@@ -1,14 +1,7 @@
 import type { PrismaClient } from "@xnn/db";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-
-/**
- * Key a worker polls at the end of every epoch: when it exists, the worker stops the run, records
- * it as cancelled and moves on. Not prefixed with the BullMQ prefix: it names a run, not a job.
- */
-export function cancelKey(runId: string): string {
-  return `xnn:cancel:${runId}`;
-}
+import { cancelKey } from "@xnn/shared";
 
 /** Long enough for any epoch to end; short enough that a stale flag cannot cancel a later retry. */
 export const CANCEL_KEY_TTL_SEC = 24 * 3600;

@@ -1,3 +1,4 @@
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 import type { Prisma, PrismaClient, SweepStatus } from "@xnn/db";
 
 export const SWEEP_SORT_FIELDS = ["id", "name", "task", "status", "createdAt", "createdBy"] as const;
@@ -83,7 +84,7 @@ export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepD
   const [stats, production] = await Promise.all([
     runStats(prisma, [id]),
     prisma.modelVersion.findUnique({
-      where: { task_alias: { task: sweep.task, alias: "production" } },
+      where: { task_alias: { task: sweep.task, alias: PRODUCTION_ALIAS } },
       select: { runId: true, version: true },
     }),
   ]);

@@ -1,3 +1,4 @@
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 import type { Prisma, PrismaClient } from "@xnn/db";
 
 export const MODEL_VERSION_SORT_FIELDS = ["id", "task", "version", "alias", "createdAt"] as const;
@@ -65,7 +66,7 @@ export async function listModelVersions(
 /** The task's production model with the checkpoint a serving process would load; null if none. */
 export async function getProduction(prisma: PrismaClient, task: string) {
   const v = await prisma.modelVersion.findUnique({
-    where: { task_alias: { task, alias: "production" } },
+    where: { task_alias: { task, alias: PRODUCTION_ALIAS } },
     select,
   });
   return v ? { ...toRow(v), checkpoint: v.checkpoint } : null;

@@ -1,3 +1,4 @@
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 import { ArtifactIntegrityError, ArtifactNotFoundError, type ArtifactStore } from "@xnn/artifacts";
 import type { Prisma, PrismaClient } from "@xnn/db";
 import {
@@ -166,7 +167,7 @@ export class PredictService {
     }
     let row: VersionRow | null;
     if (modelVersion === undefined || modelVersion === "") {
-      row = await this.findOne({ task_alias: { task: taskName, alias: "production" } });
+      row = await this.findOne({ task_alias: { task: taskName, alias: PRODUCTION_ALIAS } });
       if (!row)
         throw new PredictError(
           409,

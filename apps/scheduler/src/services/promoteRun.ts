@@ -1,6 +1,8 @@
 import { Prisma, type PrismaClient } from "@xnn/db";
 
-export const PRODUCTION_ALIAS = "production";
+import { PRODUCTION_ALIAS } from "@xnn/shared";
+
+export { PRODUCTION_ALIAS };
 
 /** A promotion the caller asked for that cannot happen (run not finished, no checkpoint...): HTTP 409. */
 export class PromotionError extends Error {

@@ -1,3 +1,4 @@
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 import type { Prisma, PrismaClient } from "@xnn/db";
 
 /** The columns a run row needs; `config` only for its epoch budget. */
@@ -115,7 +116,7 @@ export function toRunRow(
 export async function productionRunIds(prisma: PrismaClient, runIds: string[]): Promise<Set<string>> {
   if (runIds.length === 0) return new Set();
   const rows = await prisma.modelVersion.findMany({
-    where: { alias: "production", runId: { in: runIds } },
+    where: { alias: PRODUCTION_ALIAS, runId: { in: runIds } },
     select: { runId: true },
   });
   return new Set(rows.map((r) => r.runId));

@@ -1,10 +1,11 @@
+import type { BackendKind } from "@xnn/shared";
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmGradKernels } from "./wasmGradKernels.js";
 
-export type BackendKind = "auto" | "tensorflow" | "wasm" | "cpu";
+export type { BackendKind };
 export type BackendLog = (msg: string, fields: Record<string, unknown>) => void;
 export interface BackendChoice {
   backend: string;

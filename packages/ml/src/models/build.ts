@@ -1,3 +1,4 @@
+import { MODEL_NAMES, type ModelName } from "@xnn/shared";
 import * as tf from "@tensorflow/tfjs";
 import { Builder, type ST } from "./blocks.js";
 import { CONVNEXT_V2, convNeXtV2Backbone } from "./convnext_v2.js";
@@ -5,14 +6,9 @@ import { mobileNetV2Backbone } from "./mobilenet_v2.js";
 import { loadPretrainedBackbone } from "./pretrained.js";
 import { resnet18Backbone, resnet50Backbone } from "./resnet.js";
 
-export const ARCHS = [
-  "mobilenet_v2",
-  "resnet18",
-  "resnet50",
-  "convnext_v2_atto",
-  "convnext_v2_tiny",
-] as const;
-export type Arch = (typeof ARCHS)[number];
+/** The one list of model names is MODEL_NAMES (packages/shared); the builder below has a case for each. */
+export const ARCHS = MODEL_NAMES;
+export type Arch = ModelName;
 
 export interface BuildModelOptions {
   arch: Arch;

@@ -50,6 +50,14 @@ export const runJobOptions = {
   removeOnFail: false,
 };
 
+/**
+ * Redis key the API sets to ask the worker running a run to stop at its next epoch boundary (and
+ * that a worker checks before it starts one). Not under the BullMQ prefix: it names a run, not a job.
+ */
+export function cancelKey(runId: string): string {
+  return `xnn:cancel:${runId}`;
+}
+
 /** Progress a worker reports per epoch, for live displays. */
 export const runProgressSchema = z.object({
   epoch: z.number().int(),

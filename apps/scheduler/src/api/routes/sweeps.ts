@@ -1,12 +1,12 @@
 import path from "node:path";
 import { SweepStatus } from "@xnn/db";
+import { EnqueueError, submitSweep } from "@xnn/orchestration";
 import { ConfigError, type ConfigIssue, type LoadedSweep, loadSweepText, sweepIdFor } from "@xnn/shared";
 import type { FlowProducer, Queue } from "bullmq";
 import { Router } from "express";
 import { cancelSweep, SweepNotFoundError } from "../../services/cancelSweep";
 import { getSweep, listSweeps, SWEEP_FILTERS, SWEEP_SORT_FIELDS } from "../../services/listSweeps";
 import { promoteBestRun } from "../../services/promoteRun";
-import { EnqueueError, submitSweep } from "@xnn/orchestration";
 import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
