@@ -1,7 +1,8 @@
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { explainPrediction, initBackend } from "@xnn/ml";
 
-/** What the demo asks of the explanation engine (issue 6) for one image. */
+/** What the demo asks of the explanation engine for one image. */
 export interface ExplainRequest {
   /** The promoted checkpoint's directory (model.json + weights.bin). */
   checkpointDir: string;
@@ -12,29 +13,11 @@ export interface ExplainRequest {
   overlayPng: string;
 }
 
-export type ExplainOutcome =
-  | { kind: "unavailable"; message: string }
-  | { kind: "explained"; image: string; overlayPng: string; summary: string };
-
-export const EXPLANATIONS_UNAVAILABLE = "explanations: not available yet (issue 6)";
-
-/**
- * The part of @xnn/ml's `explainPrediction` the demo relies on. Declared here rather than imported
- * as a type, because the demo must also run (and typecheck) on a tree where the engine is not there.
- */
-type ExplainPrediction = (options: {
-  checkpointDir: string;
-  imagePath: string;
-  classNames: readonly string[];
-}) => Promise<{
-  predictedClass: string;
-  probabilities: Record<string, number>;
-  completenessGap: number;
-  stepsUsed: number;
-  /** Absent from @xnn/ml builds older than the per-run baseline. */
-  baseline?: string;
-  overlayPng: Uint8Array;
-}>;
+export interface ExplainOutcome {
+  image: string;
+  overlayPng: string;
+  summary: string;
+}
 
 /** The first image under `<dataDir>/predict/`, in a stable order, or null when there is none. */
 export function firstPredictImage(dataDir: string): string | null {
@@ -57,21 +40,11 @@ export function firstPredictImage(dataDir: string): string | null {
   return null;
 }
 
-/**
- * Explains one predict/ image with the promoted model through `explainPrediction` from @xnn/ml,
- * looked up at run time: where the engine is not built yet there is no such export, and the demo
- * says so instead of drawing something that only looks like an explanation.
- */
+/** Explains one predict/ image with the promoted model through @xnn/ml's `explainPrediction`. */
 export async function explainOne(request: ExplainRequest): Promise<ExplainOutcome> {
-  const ml = (await import("@xnn/ml")) as Record<string, unknown>;
-  const explainPrediction = ml.explainPrediction as ExplainPrediction | undefined;
-  if (typeof explainPrediction !== "function") {
-    return { kind: "unavailable", message: EXPLANATIONS_UNAVAILABLE };
-  }
   // Same choice the workers make ("auto": native TensorFlow, else wasm with the gradient kernels
   // Integrated Gradients needs); without it tfjs refuses to build the model.
-  const initBackend = ml.initBackend as ((kind: "auto") => Promise<unknown>) | undefined;
-  await initBackend?.("auto");
+  await initBackend("auto");
   const result = await explainPrediction({
     checkpointDir: request.checkpointDir,
     imagePath: request.image,
@@ -81,7 +54,6 @@ export async function explainOne(request: ExplainRequest): Promise<ExplainOutcom
   writeFileSync(request.overlayPng, result.overlayPng);
   const probability = result.probabilities[result.predictedClass];
   return {
-    kind: "explained",
     image: request.image,
     overlayPng: request.overlayPng,
     summary: [

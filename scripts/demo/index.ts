@@ -302,11 +302,8 @@ async function explainPromoted(
   const started = Date.now();
   try {
     const outcome = await explainOne({ checkpointDir, image, classNames: promoted.classNames, overlayPng });
-    if (outcome.kind === "unavailable") say(outcome.message);
-    else {
-      say(`\nExplained ${path.relative(process.cwd(), image)}: ${outcome.summary} (${seconds(started)})`);
-      say(`  overlay: ${outcome.overlayPng}`);
-    }
+    say(`\nExplained ${path.relative(process.cwd(), image)}: ${outcome.summary} (${seconds(started)})`);
+    say(`  overlay: ${outcome.overlayPng}`);
   } catch (err) {
     say(`explanations: failed for ${image}: ${(err as Error).message}`);
   }

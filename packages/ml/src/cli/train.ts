@@ -40,7 +40,8 @@ async function main(): Promise<void> {
         strict: true,
         options: {
           out: { type: "string", default: "runs" },
-          backend: { type: "string", default: "auto" },
+          // XNN_BACKEND, as for workers; --backend overrides it.
+          backend: { type: "string", default: process.env.XNN_BACKEND || "auto" },
           init: { type: "string" },
           resume: { type: "string" },
           id: { type: "string" },

@@ -8,7 +8,7 @@ import { MASKS_DIR, SPLITS, type SplitName } from "./scan.js";
 
 /**
  * Synthetic chest-X-ray-like phantoms. No real data can be downloaded here, so tests, benches and
- * smoke runs of the whole pipeline (training, metrics, Grad-CAM/IG against lesion masks) run on
+ * smoke runs of the whole pipeline (training, metrics, Integrated Gradients against lesion masks) run on
  * these. The classes differ only by a lesion whose contrast ranges from obvious to subtle, so a
  * model has to look inside the lungs, which is exactly what the explanation masks check.
  */

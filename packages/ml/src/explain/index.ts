@@ -49,4 +49,3 @@ export {
   type RenderOverlayOptions,
   renderOverlay,
 } from "./renderOverlay.js";
-export { buildTinyClassifier } from "./tinyClassifier.js";

@@ -15,4 +15,3 @@ export { GRN, hasWeights, isNormalizationLayer } from "./layers.js";
 export { makeDivisible } from "./mobilenet_v2.js";
 export { loadPretrainedBackbone } from "./pretrained.js";
 export { configureStage, type Stage } from "./stages.js";
-export { crossEntropyFromLogits } from "./loss.js";

@@ -4,10 +4,10 @@ import {
   type BuiltModel,
   buildModel,
   configureStage,
-  crossEntropyFromLogits,
   isHeadLayerName,
   isNormalizationLayer,
 } from "./index.js";
+import { crossEntropyFromLogits } from "./testing/loss.js";
 
 let built: BuiltModel;
 

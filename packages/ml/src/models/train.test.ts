@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, expect, it } from "vitest";
-import { buildModel, configureStage, crossEntropyFromLogits } from "./index.js";
+import { buildModel, configureStage } from "./index.js";
+import { crossEntropyFromLogits } from "./testing/loss.js";
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
