@@ -7,7 +7,7 @@ import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateSynthetic } from "../../../packages/ml/src/index";
 import { spawnWorker, type WorkerProcess } from "../../gpu-worker/src/testing/workerHarness";
-import { createToken } from "../../scheduler/src/services/tokens";
+import { createToken } from "../../scheduler/src/services/auth/tokens";
 import { artifacts, repoRoot, type Stack, screenshot, screenshotOnFailure, startStack } from "./stack";
 
 /**

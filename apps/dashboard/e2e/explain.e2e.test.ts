@@ -5,12 +5,8 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  buildTinyClassifier,
-  generateSynthetic,
-  initBackend,
-  saveCheckpoint,
-} from "../../../packages/ml/src/index";
+import { generateSynthetic, initBackend, saveCheckpoint } from "../../../packages/ml/src/index";
+import { buildTinyClassifier } from "../../../packages/ml/src/testing";
 import { seedRunId, seedRuns } from "../../scheduler/src/api/testing/seedRuns";
 import { repoRoot, type Stack, screenshot, screenshotOnFailure, startStack } from "./stack";
 

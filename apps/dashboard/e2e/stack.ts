@@ -13,7 +13,7 @@ import {
 } from "../../../packages/db/src/testDatabase";
 import { connectRedis, createLogger, createRedis } from "../../../packages/shared/src/index";
 import { type ApiServer, createServer } from "../../scheduler/src/api/createServer";
-import { createToken } from "../../scheduler/src/services/tokens";
+import { createToken } from "../../scheduler/src/services/auth/tokens";
 import { serveDashboard } from "./serveDashboard";
 
 export const dashboardDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -24,7 +24,7 @@ import { z } from "zod";
 import { createServer } from "./api/createServer";
 import { startRunReconciler } from "./api/reconciler";
 import { installShutdown } from "./api/shutdown";
-import { createToken } from "./services/tokens";
+import { createToken } from "./services/auth/tokens";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const logger = createLogger("api");

@@ -3,8 +3,8 @@
 export { type ApiServer, createServer } from "./api/createServer";
 export type { ApiDeps } from "./api/deps";
 export { installShutdown } from "./api/shutdown";
-export { formatLeaderboard, type LeaderboardRow, sweepLeaderboard } from "./services/leaderboard";
-export { PredictService } from "./services/predict";
-export { type PromotionResult, promoteBestRun, promoteRun } from "./services/promoteRun";
-export { createToken, type Role } from "./services/tokens";
-export { type RunState, watchSweep } from "./services/watchSweep";
+export { createToken, type Role } from "./services/auth/tokens";
+export { type PromotionResult, promoteBestRun, promoteRun } from "./services/promotion/promoteRun";
+export { PredictService } from "./services/serving/predict";
+export { formatLeaderboard, type LeaderboardRow, sweepLeaderboard } from "./services/sweeps/leaderboard";
+export { type RunState, watchSweep } from "./services/sweeps/watchSweep";

@@ -1,2 +1,3 @@
-// Small model builders for tests in other packages (not part of the engine's public entry).
+// Small model builders for tests and for the one-step smoke check of `pnpm worker --check`
+// (not part of the engine's public entry).
 export { buildTinyClassifier } from "./explain/tinyClassifier.js";

@@ -3,7 +3,8 @@
 // backend can abort the process (a CUDA library mismatch) and only one libtensorflow build can be
 // loaded per process. Prints one JSON line (SmokeResult) on stdout.
 
-import { buildTinyClassifier, initBackend, tf } from "@xnn/ml";
+import { initBackend, tf } from "@xnn/ml";
+import { buildTinyClassifier } from "@xnn/ml/testing";
 import type { BackendKind } from "@xnn/shared";
 import type { SmokeResult } from "./hostCheck";
 

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { type AuditAction, type AuditOutcome, recordAuditEvent } from "../services/auditEvents";
-import type { TokenIdentity } from "../services/tokens";
+import { type AuditAction, type AuditOutcome, recordAuditEvent } from "../services/auth/auditEvents";
+import type { TokenIdentity } from "../services/auth/tokens";
 import { clientAddress } from "./auth";
 import type { ApiDeps } from "./deps";
 

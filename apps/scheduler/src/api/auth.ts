@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { findTokenSql, type Role, roleAtLeast, type TokenIdentity } from "../services/tokens";
+import { findTokenSql, type Role, roleAtLeast, type TokenIdentity } from "../services/auth/tokens";
 import type { ApiDeps } from "./deps";
 
 export const ADMIN_COOKIE = "xnn_token";

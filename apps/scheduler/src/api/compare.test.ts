@@ -1,6 +1,6 @@
 import request from "supertest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DISPLAY_CURVE_POINTS, displayCurves } from "../services/runCurves";
+import { DISPLAY_CURVE_POINTS, displayCurves } from "../services/runs/runCurves";
 import type { ApiServer } from "./createServer";
 import { GZIP_MIN_BYTES } from "./gzipJson";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";

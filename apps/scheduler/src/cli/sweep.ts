@@ -17,7 +17,7 @@ import {
   sweepIdFor,
 } from "@xnn/shared";
 import cliProgress from "cli-progress";
-import type { RunState } from "../services/watchSweep";
+import type { RunState } from "../services/sweeps/watchSweep";
 
 const USAGE = `Usage: pnpm sweep <sweep.yaml> [options]
 
@@ -110,9 +110,9 @@ async function main(): Promise<void> {
   ] = await Promise.all([
     import("@xnn/db"),
     import("bullmq"),
-    import("../services/leaderboard"),
+    import("../services/sweeps/leaderboard"),
     import("@xnn/orchestration"),
-    import("../services/auditEvents"),
+    import("../services/auth/auditEvents"),
   ]);
   const prisma = createPrisma(env.DATABASE_URL);
   const connection = createRedis(env.REDIS_URL, "producer");
@@ -172,7 +172,7 @@ async function submitThroughApi(
     fail(
       "--api needs a token: --token TOKEN or XNN_TOKEN (create one with `pnpm xnn token create --role operator`)",
     );
-  const { ApiSubmitError, submitViaApi } = await import("../services/submitViaApi");
+  const { ApiSubmitError, submitViaApi } = await import("../services/sweeps/submitViaApi");
   try {
     const result = await submitViaApi({ apiUrl, token, yaml: loaded.sourceText, fresh: values.new, file });
     if (values.json) {
@@ -229,7 +229,7 @@ function printExpansion(loaded: LoadedSweep, json: boolean): void {
 }
 
 async function followWithProgress(prisma: PrismaClient, sweepId: string): Promise<void> {
-  const { watchSweep } = await import("../services/watchSweep");
+  const { watchSweep } = await import("../services/sweeps/watchSweep");
   const tty = process.stdout.isTTY;
   const multibar = tty
     ? new cliProgress.MultiBar(

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { EnvError, parseEnv, postgresUrl } from "@xnn/shared";
-import { cliActor, recordAuditEvent } from "../services/auditEvents";
-import { isRole, issueToken, ROLES, revokeToken } from "../services/tokens";
+import { cliActor, recordAuditEvent } from "../services/auth/auditEvents";
+import { isRole, issueToken, ROLES, revokeToken } from "../services/auth/tokens";
 
 const USAGE = `Usage:
   pnpm xnn token create --role ${ROLES.join("|")} [--name NAME]

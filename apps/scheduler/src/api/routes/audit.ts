@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../../services/auditEvents";
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../../services/auth/auditEvents";
 import { requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";

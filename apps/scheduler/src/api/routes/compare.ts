@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { compareRuns, MAX_COMPARE_RUNS } from "../../services/compareRuns";
+import { compareRuns, MAX_COMPARE_RUNS } from "../../services/runs/compareRuns";
 import { requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";

@@ -4,7 +4,7 @@ import {
   listModelVersions,
   MODEL_VERSION_FILTERS,
   MODEL_VERSION_SORT_FIELDS,
-} from "../../services/modelVersions";
+} from "../../services/promotion/modelVersions";
 import { requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";

@@ -1,7 +1,7 @@
 import { type Request, type Response, Router } from "express";
 import multer from "multer";
-import { MAX_UPLOAD_BYTES, PredictError, PredictService } from "../../services/predict";
-import { PredictSamples } from "../../services/predictSamples";
+import { MAX_UPLOAD_BYTES, PredictError, PredictService } from "../../services/serving/predict";
+import { PredictSamples } from "../../services/serving/predictSamples";
 import { requireRole } from "../auth";
 import { type ApiDeps, artifactsOf } from "../deps";
 import { HttpError } from "../httpError";

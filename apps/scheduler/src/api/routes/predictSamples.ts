@@ -1,6 +1,6 @@
 import { type Request, Router } from "express";
-import { PredictError } from "../../services/predict";
-import type { PredictSamples } from "../../services/predictSamples";
+import { PredictError } from "../../services/serving/predict";
+import type { PredictSamples } from "../../services/serving/predictSamples";
 import { requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";

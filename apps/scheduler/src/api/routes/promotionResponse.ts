@@ -1,5 +1,5 @@
 import type { Response } from "express";
-import { PromotionError, type PromotionResult } from "../../services/promoteRun";
+import { PromotionError, type PromotionResult } from "../../services/promotion/promoteRun";
 import { HttpError } from "../httpError";
 
 /** Shared by both promote routes: 200 with the outcome, 404/409 for promotions that cannot happen. */

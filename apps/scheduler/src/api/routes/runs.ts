@@ -1,10 +1,10 @@
 import { RunStatus, Stage } from "@xnn/db";
 import { Router } from "express";
-import { listRuns, RUN_FILTERS, RUN_SORT_FIELDS } from "../../services/listRuns";
-import { promoteRun } from "../../services/promoteRun";
-import { runCurves } from "../../services/runCurves";
-import { getRunDetail } from "../../services/runDetail";
-import { runMetrics } from "../../services/runMetrics";
+import { promoteRun } from "../../services/promotion/promoteRun";
+import { listRuns, RUN_FILTERS, RUN_SORT_FIELDS } from "../../services/runs/listRuns";
+import { runCurves } from "../../services/runs/runCurves";
+import { getRunDetail } from "../../services/runs/runDetail";
+import { runMetrics } from "../../services/runs/runMetrics";
 import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
 import type { ApiDeps } from "../deps";

@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { isRole, issueToken, ROLES, revokeToken } from "../../services/tokens";
+import { isRole, issueToken, ROLES, revokeToken } from "../../services/auth/tokens";
 import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
 import type { ApiDeps } from "../deps";

@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { listWorkers, WORKER_FILTERS, WORKER_SORT_FIELDS } from "../../services/listWorkers";
+import { listWorkers, WORKER_FILTERS, WORKER_SORT_FIELDS } from "../../services/workers/listWorkers";
 import { requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
 import { filterValues, parseListQuery, sendList } from "../simpleRest";

@@ -4,7 +4,7 @@ import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUr
 import { connectRedis, createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { createToken } from "../../services/tokens";
+import { createToken } from "../../services/auth/tokens";
 import type { AuthFailureLimiter } from "../authFailureLimiter";
 import { type ApiServer, createServer } from "../createServer";
 

@@ -1,7 +1,7 @@
 import type { PrismaClient } from "@xnn/db";
+import { cancelKey } from "@xnn/shared";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { cancelKey } from "@xnn/shared";
 
 /** Long enough for any epoch to end; short enough that a stale flag cannot cancel a later retry. */
 export const CANCEL_KEY_TTL_SEC = 24 * 3600;

@@ -1,5 +1,5 @@
-import { PRODUCTION_ALIAS } from "@xnn/shared";
 import type { Prisma, PrismaClient } from "@xnn/db";
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 
 export const MODEL_VERSION_SORT_FIELDS = ["id", "task", "version", "alias", "createdAt"] as const;
 export type ModelVersionSortField = (typeof MODEL_VERSION_SORT_FIELDS)[number];

@@ -1,5 +1,5 @@
-import { PRODUCTION_ALIAS } from "@xnn/shared";
 import type { Prisma, PrismaClient } from "@xnn/db";
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 
 /** The columns a run row needs; `config` only for its epoch budget. */
 export const runRowSelect = {

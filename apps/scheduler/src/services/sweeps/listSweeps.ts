@@ -1,5 +1,5 @@
-import { PRODUCTION_ALIAS } from "@xnn/shared";
 import type { Prisma, PrismaClient, SweepStatus } from "@xnn/db";
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 
 export const SWEEP_SORT_FIELDS = ["id", "name", "task", "status", "createdAt", "createdBy"] as const;
 export type SweepSortField = (typeof SWEEP_SORT_FIELDS)[number];

@@ -1,4 +1,3 @@
-import { PRODUCTION_ALIAS } from "@xnn/shared";
 import { ArtifactIntegrityError, ArtifactNotFoundError, type ArtifactStore } from "@xnn/artifacts";
 import type { Prisma, PrismaClient } from "@xnn/db";
 import {
@@ -10,6 +9,7 @@ import {
   readImageHeader,
 } from "@xnn/ml";
 import type { Logger } from "@xnn/shared";
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 
 /** A user-caused predict failure: the route maps `status` to the HTTP answer, message verbatim. */
 export class PredictError extends Error {
