@@ -39,12 +39,13 @@ beforeAll(async () => {
     // Two different tiny classifiers, so the two versions' explanations differ.
     const model = buildTinyClassifier({ imageSize: SIZE, numClasses: 3, seed: 21 + i * 13 });
     const dir = path.join(tmp, `ckpt-${i}`);
-    await saveCheckpoint(model, dir);
+    const saved = await saveCheckpoint(model, dir);
     model.dispose();
     const runId = seedRunId(SWEEP, i);
+    // The API verifies a checkpoint against the sha256 Postgres records before it loads it.
     await stack.prisma.checkpoint.update({
       where: { id: `ckpt-${runId}` },
-      data: { uri: pathToFileURL(dir).href },
+      data: { uri: pathToFileURL(dir).href, sha256: saved.sha256 },
     });
     await stack.prisma.run.update({
       where: { id: runId },
