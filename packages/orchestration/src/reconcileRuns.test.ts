@@ -167,9 +167,21 @@ describe("reconcileRuns", () => {
       where: { id: b!.id },
       data: { status: "running", workerId: "alive", leaseToken: "t2" },
     });
+    // A run whose worker row is gone altogether (the foreign key set workerId null) is lost too.
+    const c = (await prisma.run.findMany({ where: { stage: "fe" }, orderBy: { key: "asc" }, take: 3 }))[2]!;
+    await prisma.run.update({
+      where: { id: c.id },
+      data: { status: "running", workerId: null, leaseToken: "t3" },
+    });
 
     const report = await reconcile();
-    expect(report.actions).toMatchObject([{ action: "requeue-lost-worker", runId: a!.id }]);
+    expect(report.errors).toEqual([]);
+    expect(report.actions.map((x) => ("runId" in x ? x.runId : "")).sort()).toEqual([a!.id, c.id].sort());
+    expect(report.actions.every((x) => x.action === "requeue-lost-worker")).toBe(true);
+    expect(await prisma.run.findUniqueOrThrow({ where: { id: c.id } })).toMatchObject({
+      status: "queued",
+      crashes: 1,
+    });
     const rowA = await prisma.run.findUniqueOrThrow({ where: { id: a!.id } });
     expect(rowA).toMatchObject({ status: "queued", crashes: 1 });
     expect(rowA.error).toMatch(/worker dead lost \(last heartbeat \d+ s ago\)/);

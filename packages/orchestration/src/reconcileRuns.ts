@@ -224,7 +224,7 @@ async function apply(
       // Counted here, once: the next claim finds the run queued, not running, and counts nothing.
       const run = byId.get(a.runId)!;
       await sql`UPDATE "Run" SET status = 'queued', crashes = crashes + 1, error = ${a.reason}
-        WHERE id = ${a.runId} AND status = 'running' AND "workerId" IS NOT DISTINCT FROM ${run.workerId}
+        WHERE id = ${a.runId} AND status = 'running' AND "workerId" IS NOT DISTINCT FROM ${run.workerId}::text
           AND NOT EXISTS (SELECT 1 FROM "Worker" w WHERE w.id = "Run"."workerId" AND w.status = 'active'
             AND w."lastHeartbeat" > now() - make_interval(secs => ${staleAfterMs / 1000}))`;
       return;
