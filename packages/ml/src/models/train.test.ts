@@ -27,7 +27,9 @@ it("a tiny model trained with fit() on cpu reduces loss and keeps head ReLUs ali
     arch: "convnext_v2_atto",
     imageSize: 32,
     numClasses: 3,
-    dropout: 0.2,
+    // No dropout and no shuffling (both draw from Math.random): the loss drop was 0.57-0.97 of
+    // the start from run to run, and the test failed in CI now and then.
+    dropout: 0,
     seed: 1234,
   });
   configureStage(model, backboneLayerNames, { kind: "fe" });
@@ -38,7 +40,7 @@ it("a tiny model trained with fit() on cpu reduces loss and keeps head ReLUs ali
     tf.tidy(() => crossEntropyFromLogits(y, model.predict(x) as tf.Tensor).dataSync()[0] as number);
   const before = lossOf();
   expect(before).toBeLessThan(1.5); // sane logits at init: ln 3 = 1.10
-  const h = await model.fit(x, y, { epochs: 3, batchSize: 12, shuffle: true, verbose: 0 });
+  const h = await model.fit(x, y, { epochs: 3, batchSize: 12, shuffle: false, verbose: 0 });
   expect((h.history.loss as number[]).every(Number.isFinite)).toBe(true);
   const after = lossOf();
   expect(after).toBeLessThan(before * 0.8);
