@@ -132,6 +132,15 @@ export async function runTrainingJob(
     log.warn({ why }, "lease lost: stopping this attempt, another one owns the run");
     handle.stop();
   };
+  /**
+   * Ends an attempt that lost its lease. If no other attempt has claimed the run, it is nobody's
+   * now: queued again, so that the reconciler re-enqueues it should its job have vanished with the
+   * lock (Redis lost its data).
+   */
+  const abandon = async (why: string): Promise<never> => {
+    await withRetry("release run", () => store.releaseRun(payload.runId, lease, `attempt lost: ${why}`));
+    throw new LeaseLostError(why);
+  };
   const outbox = new EpochOutbox(store, payload.runId, lease, retryLog("epoch metrics"), (err) => {
     if (err instanceof LeaseLostError) loseLease(err.message);
   });
@@ -186,14 +195,7 @@ export async function runTrainingJob(
     unsubscribe();
     await outbox.drain().catch((e) => log.error({ err: e.message }, "could not write epoch metrics"));
     await ctx.registry.setCurrentRun(null).catch(() => {});
-    if (leaseLost) {
-      // If no other attempt has claimed the run, it is nobody's now: queued again, so that the
-      // reconciler re-enqueues it should its job have vanished with the lock (Redis lost its data).
-      await withRetry("release run", () =>
-        store.releaseRun(payload.runId, lease, `attempt lost: ${leaseLost}`),
-      );
-      throw new LeaseLostError(leaseLost);
-    }
+    if (leaseLost) await abandon(leaseLost);
     if (err instanceof TrainingStoppedError) {
       if (cancelled) {
         await withRetry("cancel", () =>
@@ -220,12 +222,7 @@ export async function runTrainingJob(
   const r = outcome.result;
   const uri = await storeCheckpoint(ctx, payload.runId, r);
   await outbox.drain();
-  if (leaseLost) {
-    await withRetry("release run", () =>
-      store.releaseRun(payload.runId, lease, `attempt lost: ${leaseLost}`),
-    );
-    throw new LeaseLostError(leaseLost);
-  }
+  if (leaseLost) await abandon(leaseLost);
   await withRetry(
     "final results",
     () =>
