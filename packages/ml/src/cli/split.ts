@@ -1,3 +1,3 @@
-import { splitCommand } from "../data/commands.js";
+import { splitCommand } from "./dataCommands.js";
 
 process.exitCode = await splitCommand(process.argv.slice(2));

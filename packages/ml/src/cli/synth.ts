@@ -1,3 +1,3 @@
-import { synthCommand } from "../data/commands.js";
+import { synthCommand } from "./dataCommands.js";
 
 process.exitCode = await synthCommand(process.argv.slice(2));

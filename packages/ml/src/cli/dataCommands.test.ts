@@ -4,8 +4,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CliIO } from "./cliUtil.js";
-import { splitCommand, synthCommand } from "./commands.js";
-import { tempDir } from "./testUtil.js";
+import { splitCommand, synthCommand } from "./dataCommands.js";
+import { tempDir } from "../data/testUtil.js";
 
 const run = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, "../../../..");

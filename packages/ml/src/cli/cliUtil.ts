@@ -1,7 +1,7 @@
 import path from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import cliProgress from "cli-progress";
-import { DatasetError } from "./errors.js";
+import { DatasetError } from "../data/errors.js";
 
 /** Thrown for bad command-line input; the CLI prints it with the usage text and exits 2. */
 export class UsageError extends Error {

@@ -8,8 +8,8 @@ import {
   runCli,
   UsageError,
 } from "./cliUtil.js";
-import { splitDataset } from "./split.js";
-import { generateSynthetic, SYNTH_CLASSES } from "./synth.js";
+import { splitDataset } from "../data/split.js";
+import { generateSynthetic, SYNTH_CLASSES } from "../data/synth.js";
 
 // The command bodies live here rather than in cli/*.ts so tests can run them in-process (a tsx
 // process start costs seconds on the shared 2-core machines); the cli files only wire argv/exit.
