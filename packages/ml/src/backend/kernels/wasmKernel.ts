@@ -3,6 +3,15 @@
  * helper that turns a kernel body into a tfjs KernelConfig (input unpacking, attribute typing,
  * backend access), heap views, calls of the backend's own kernels, and the shipped kernels our
  * replacements fall back to.
+ *
+ * The kernels combine the backend's XNNPACK-backed Conv2D / DepthwiseConv2dNative / BatchMatMul,
+ * JS loops for layout changes and small scatter work, and hand-assembled wasm SIMD loops
+ * (simdDot.ts) running on the backend's own heap. Which path runs depends on the shape (thresholds
+ * in each file, set from measurements on this machine); every path is tested against the cpu
+ * backend. Measured (`pnpm bench kernels`), the shipped wasm BatchMatMul falls to a scalar path
+ * whenever transposeA/transposeB is set (~13x slower) and the wasm Transpose/StridedSlice kernels
+ * are slower than a JS copy loop, so layout changes are done in JS and matmuls are always fed
+ * un-transposed operands.
  */
 import type { TensorInfo } from "@tensorflow/tfjs";
 import * as tf from "@tensorflow/tfjs";
