@@ -14,8 +14,6 @@ import {
   isNormalizationLayer,
   loadPipelineFile,
   mixSeed,
-  registerFastBatchNormGrad,
-  registerFastTileGrad,
   setBatchNormMomentum,
   splitHead,
   tf,
@@ -109,8 +107,6 @@ async function child(): Promise<void> {
   const steps = positiveInt(a.steps as string, "--steps");
   if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
 
-  registerFastBatchNormGrad();
-  registerFastTileGrad();
   const backend = await initBackend("auto");
   const { model, backboneLayerNames } = await buildModel({
     arch,

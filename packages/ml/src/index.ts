@@ -7,8 +7,8 @@ export * from "./models/index.js";
 export * from "./checkpoint/index.js";
 export * from "./metrics/index.js";
 export { AdamW, type AdamWOptions } from "./optim/adamw.js";
-// The training step's building blocks, for code that reproduces trainPipeline's step (bench/train.ts).
-export { registerFastBatchNormGrad, registerFastTileGrad } from "./train/fastGrads.js";
+// The training step's building blocks, for code that reproduces trainPipeline's step (bench/train.ts;
+// initBackend installs its gradients).
 export { setBatchNormMomentum } from "./train/batchnorm.js";
 // The library's own tfjs instance, for callers (bench/) that build tensors for its models without
 // depending on @tensorflow/tfjs themselves.

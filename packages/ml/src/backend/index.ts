@@ -1,3 +1,9 @@
 export type { BackendChoice, BackendKind, BackendLog } from "./initBackend.js";
 export { backendInitCount, currentDevice, describeMemoryLimit, initBackend } from "./initBackend.js";
-export { registerWasmGradKernels, wasmGradKernelConfigs } from "./wasmGradKernels.js";
+export {
+  clearWasmFilterCache,
+  DEFAULT_WASM_KERNEL_OPTIONS,
+  kernelsInstalledFor,
+  setWasmKernelOptions,
+  type WasmKernelOptions,
+} from "./kernels/index.js";

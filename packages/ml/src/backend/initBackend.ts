@@ -1,9 +1,9 @@
-import type { BackendKind } from "@xnn/shared";
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { registerWasmGradKernels } from "./wasmGradKernels.js";
+import type { BackendKind } from "@xnn/shared";
+import { installKernels } from "./kernels/index.js";
 
 export type { BackendKind };
 export type BackendLog = (msg: string, fields: Record<string, unknown>) => void;
@@ -143,8 +143,6 @@ async function tryWasm(): Promise<Attempt> {
   } catch (e) {
     return { ok: false, why: `wasm binaries not found: ${errMsg(e)}` };
   }
-  // The gradient kernels must exist before any model trains on wasm.
-  registerWasmGradKernels();
   if (!(await trySetBackend("wasm"))) return { ok: false, why: "wasm backend failed to initialise" };
   const simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
   const threads = getThreadsCount();
@@ -200,7 +198,8 @@ async function choose(kind: BackendKind, log: BackendLog): Promise<BackendChoice
 }
 
 /**
- * Select and initialise a TensorFlow.js backend. Safe to call repeatedly:
+ * Select and initialise a TensorFlow.js backend, and install this package's kernels and gradients
+ * for it (installKernels: nothing else registers any). Safe to call repeatedly:
  * a settled choice is re-applied (cheap) rather than re-probed, because
  * other code may have switched backends in between.
  */
@@ -215,7 +214,10 @@ export async function initBackend(kind: BackendKind, log?: BackendLog): Promise<
   let p = inFlight.get(kind);
   if (!p) {
     initCount++;
-    p = choose(kind, logger);
+    p = choose(kind, logger).then((choice) => {
+      installKernels(choice.backend);
+      return choice;
+    });
     inFlight.set(kind, p);
   }
   try {

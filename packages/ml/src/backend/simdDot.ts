@@ -263,7 +263,7 @@ function outerBlock(width: number): number[] {
  * for i < ci and g < groups*4, dst rows packed (groups*16 bytes). The rank-1
  * update per pixel keeps the whole [ci, groups*4] block in L1, and no operand
  * is transposed or packed - the two costs that dominate XNNPACK GEMMs whose
- * inner dimension is a whole activation (see wasmGradKernels.ts).
+ * inner dimension is a whole activation (see kernels/conv2dBackpropFilter.ts).
  */
 function outerBody(): number[] {
   const I32 = 0x7f;

@@ -27,7 +27,7 @@ import { type FusedActivation, FusedConv } from "./fusedConv.js";
 
 /**
  * ReLU6 as one op: tf.relu6 (one Relu6 kernel forward, one fused gradient kernel backward on wasm,
- * see registerFusedActivationGrads) instead of tf.layers' ReLU({maxValue: 6}), which runs relu and
+ * see backend/kernels/activationGrads.ts) instead of tf.layers' ReLU({maxValue: 6}), which runs relu and
  * then clipByValue (two kernels each way). Same values; the gradient is dy for 0 < x <= 6 and a zero
  * elsewhere in both (the zero's sign may differ above 6).
  */

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { RELU_GRAD_KERNEL } from "../backend/wasmGradKernels.js";
+import { RELU_GRAD_KERNEL } from "../backend/kernels/index.js";
 
 export type FusedActivation = "linear" | "relu" | "relu6";
 

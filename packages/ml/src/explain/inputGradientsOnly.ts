@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { swapKernel } from "../backend/kernels/index.js";
 import { wasmZeros } from "../backend/wasmZeros.js";
 
 /**
@@ -31,7 +32,8 @@ const ZEROS_BY_BACKEND: Record<string, ZerosMaker> = { wasm: wasmZeros, cpu: fro
 
 /**
  * Runs a *synchronous* gradient computation with the weight-gradient kernels replaced by ones that
- * return zeros of the right shape, then restores the originals. Measured on wasm, MobileNetV2-1.0,
+ * return zeros of the right shape, then restores the originals. A scoped override, not part of
+ * installKernels: installed for good it would zero every training step's weight gradients. Measured on wasm, MobileNetV2-1.0,
  * 128 px, 8 images: 5.5-6.3 s -> 4.4-4.6 s per input-gradient batch, with bit-identical input
  * gradients. Safe because `fn` is synchronous: no other JS (a training loop on the same backend,
  * another request) can run while the replacement is registered, and `finally` restores it even if
@@ -42,16 +44,14 @@ export function withInputGradientsOnly<T>(fn: () => T): T {
   const saved: tf.KernelConfig[] = [];
   const zerosOf = ZEROS_BY_BACKEND[backendName];
   for (const kernelName of zerosOf ? WEIGHT_GRADIENT_KERNELS : []) {
-    const original = tf.getKernel(kernelName, backendName);
-    if (!original || !zerosOf) continue;
-    saved.push(original);
-    tf.unregisterKernel(kernelName, backendName);
-    tf.registerKernel({
+    if (!zerosOf || !tf.getKernel(kernelName, backendName)) continue;
+    const original = swapKernel({
       kernelName,
       backendName,
       kernelFunc: ({ attrs, backend }) =>
         zerosOf(backend, (attrs as unknown as { filterShape: number[] }).filterShape),
     });
+    if (original) saved.push(original);
   }
   // Dense layers on feature maps (ConvNeXt's pointwise layers) back-propagate through BatchMatMul
   // with transposeA/transposeB set, which wasm runs on a scalar loop (~13x slower than its XNNPACK
@@ -62,8 +62,7 @@ export function withInputGradientsOnly<T>(fn: () => T): T {
   const transpose = matMul ? tf.getKernel("Transpose", backendName) : undefined;
   if (matMul && transpose) {
     saved.push(matMul);
-    tf.unregisterKernel("BatchMatMul", backendName);
-    tf.registerKernel({
+    swapKernel({
       kernelName: "BatchMatMul",
       backendName,
       kernelFunc: (args) => {
@@ -98,9 +97,6 @@ export function withInputGradientsOnly<T>(fn: () => T): T {
     if (out instanceof Promise) throw new Error("withInputGradientsOnly: fn must be synchronous");
     return out;
   } finally {
-    for (const original of saved) {
-      tf.unregisterKernel(original.kernelName, backendName);
-      tf.registerKernel(original);
-    }
+    for (const original of saved) swapKernel(original);
   }
 }

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
+import { assertKernelsInstalled } from "../backend/kernels/index.js";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.js";
-import { registerFastTileGrad } from "../train/fastGrads.js";
 import { withInputGradientsOnly } from "./inputGradientsOnly.js";
 
 export type IgOutput = "probability" | "logit";
@@ -142,8 +142,9 @@ export async function integratedGradients(
   input: tf.Tensor | Float32Array,
   opts: IntegratedGradientsOptions = {},
 ): Promise<IntegratedGradientsResult> {
-  // ConvNeXt's LayerNorm tiles its statistics; tfjs' own Tile gradient is a slice per repetition.
-  registerFastTileGrad();
+  // ConvNeXt's LayerNorm tiles its statistics; tfjs' own Tile gradient is a slice per repetition,
+  // and on wasm the fused conv's gradient needs the kernels the backend lacks.
+  assertKernelsInstalled("integratedGradients");
   const [H, W] = inputShape(model);
   const n = H * W * 3;
   const x = input instanceof Float32Array ? input : ((await input.data()) as Float32Array);

@@ -1,10 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, expect, it } from "vitest";
+import { initBackend } from "../backend/initBackend.js";
 import { buildModel, configureStage } from "./index.js";
 import { crossEntropyFromLogits } from "./testing/loss.js";
 
 beforeAll(async () => {
-  await tf.setBackend("cpu");
+  // as every entry point does: the backend with the gradients training runs with
+  await initBackend("cpu");
 });
 
 /** 3 classes told apart by which colour channel is brighter, plus per-pixel noise. */

@@ -3,6 +3,7 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { PipelineConfig } from "@xnn/shared";
 import { describeMemoryLimit } from "../backend/initBackend.js";
+import { assertKernelsInstalled } from "../backend/kernels/index.js";
 import { copyWeights, loadCheckpoint, saveCheckpoint } from "../checkpoint/index.js";
 import { computeClassWeights } from "../data/classWeights.js";
 import { batches, type ImageBatch, type SkipReport } from "../data/loader.js";
@@ -15,7 +16,6 @@ import { buildModel, configureStage, HEAD_PREFIX } from "../models/index.js";
 import { AdamW } from "../optim/adamw.js";
 import { calibrateBatchNorm, setBatchNormMomentum } from "./batchnorm.js";
 import { BestTracker, EarlyStopping, ReduceLROnPlateau, warmupFactor } from "./callbacks.js";
-import { registerFastBatchNormGrad, registerFastTileGrad } from "./fastGrads.js";
 import { initHeadFromData, reviveDeadHeadUnits, setLogitsToPrior } from "./headInit.js";
 import { configHash, markReported, RESUME_MODEL_DIR, restoreOptimizer, writeResumeState } from "./resume.js";
 import {
@@ -231,8 +231,7 @@ function argmaxRow(row: readonly number[]): number {
 export async function trainPipeline(config: PipelineConfig, opts: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
   const log = opts.log;
-  registerFastBatchNormGrad();
-  registerFastTileGrad();
+  assertKernelsInstalled("trainPipeline");
   const runDir = path.resolve(opts.runDir);
   await mkdir(runDir, { recursive: true });
   const hash = configHash(config);

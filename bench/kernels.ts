@@ -3,15 +3,14 @@
  * (and the shipped wasm Conv2DBackpropInput) on MobileNetV2-like shapes,
  * 128 px input, batch 16.
  *
- *   npx tsx packages/ml/src/backend/bench-kernels.ts [--reps 5] [--cpu-reps 1] [--cpu-batch 1] [--no-cpu] [--batch 16]
+ *   pnpm bench kernels [--reps 5] [--cpu-reps 1] [--cpu-batch 1] [--no-cpu] [--batch 16]
  *
  * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
  * The cpu backend is so slow (its Conv2DBackpropFilter took 70 s for the
  * batch-16 stem) that it runs at --cpu-batch and is scaled linearly to
  * --batch: every kernel here does work proportional to the batch size.
  */
-import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "./initBackend.js";
+import { initBackend, tf } from "@xnn/ml";
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -183,9 +182,8 @@ function timeShipped(make: () => tf.NamedTensorMap, attrs: tf.NamedAttrMap, reps
 }
 
 async function main(): Promise<void> {
-  // Import the wasm package first so its stock kernels are registered and
-  // the shipped Conv2DBackpropInput can be captured for comparison.
-  await import("@tensorflow/tfjs-backend-wasm");
+  // @xnn/ml loads the wasm package, whose stock kernels stay registered until
+  // initBackend installs ours: the shipped Conv2DBackpropInput can be captured here.
   shippedBackpropInput = tf.getKernel("Conv2DBackpropInput", "wasm");
   const choice = await initBackend("wasm");
   // its setup (binding the C function) only runs for kernels registered at backend init

@@ -1,0 +1,32 @@
+/**
+ * The switches of the wasm kernels, in one object. Production never changes them: they exist so
+ * that tests can exercise the paths other runtimes take (no wasm SIMD) and compare cached with
+ * uncached runs, and so that a benchmark can move a threshold. Read on every kernel call, so a
+ * change applies to the next call.
+ */
+export interface WasmKernelOptions {
+  /**
+   * Run the hand-assembled wasm SIMD loops (simdDot.ts) where the runtime supports them. `false`
+   * takes the fallback paths used on runtimes without wasm SIMD. Default true.
+   */
+  simd: boolean;
+  /**
+   * Keep the rearranged filters of input gradients per source filter (filterCache.ts). Changing it
+   * frees everything cached. Default true.
+   */
+  filterCache: boolean;
+  /**
+   * From how many input channels a 1x1 input gradient runs as one convolution with the transposed
+   * filter instead of col2im's GEMM + JS scatter (conv2dBackpropInput.ts). Default 8.
+   */
+  pointwiseConvMinCi: number;
+}
+
+export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
+  simd: true,
+  filterCache: true,
+  pointwiseConvMinCi: 8,
+});
+
+/** The live options; only setWasmKernelOptions (index of this folder) writes them. */
+export const wasmKernelOptions: WasmKernelOptions = { ...DEFAULT_WASM_KERNEL_OPTIONS };
