@@ -16,6 +16,7 @@ import {
   redisUrl,
   sweepIdFor,
 } from "@xnn/shared";
+import { describeSearch } from "../services/sweeps/describeSearch";
 import cliProgress from "cli-progress";
 import type { RunState } from "../services/sweeps/watchSweep";
 
@@ -203,6 +204,7 @@ function expansionJson(loaded: LoadedSweep, sweepId: string) {
       fingerprint: loaded.fingerprint,
       source: loaded.sourcePath ?? null,
       runs: loaded.runs.length,
+      search: loaded.search,
     },
     runs: loaded.runs.map((r) => ({
       key: r.key,
@@ -211,6 +213,7 @@ function expansionJson(loaded: LoadedSweep, sweepId: string) {
       stage: r.stage,
       dependsOn: r.dependsOn,
       configHash: r.configHash,
+      ...(r.params ? { trial: r.trial, params: r.params } : {}),
     })),
   };
 }
@@ -221,10 +224,24 @@ function printExpansion(loaded: LoadedSweep, json: boolean): void {
     process.stdout.write(`${JSON.stringify(expansionJson(loaded, sweepId), null, 2)}\n`);
     return;
   }
-  process.stdout.write(`Sweep ${loaded.name} (task ${loaded.task}) expands to ${loaded.runs.length} runs:\n`);
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  for (const line of describeSearch(loaded.search)) out(line);
+  if (loaded.search.method === "bayes") {
+    out(
+      `Sweep ${loaded.name} (task ${loaded.task}) starts with ${loaded.runs.length} runs drawn at random; ` +
+        "the rest are proposed from the finished ones:",
+    );
+  } else {
+    out(`Sweep ${loaded.name} (task ${loaded.task}) expands to ${loaded.runs.length} runs:`);
+  }
   for (const r of loaded.runs) {
     const after = r.dependsOn ? `  after ${r.dependsOn}` : "";
-    process.stdout.write(`  ${r.key.padEnd(40)} ${r.configHash.slice(0, 12)}${after}\n`);
+    const params = r.params
+      ? `  ${Object.entries(r.params)
+          .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+          .join(" ")}`
+      : "";
+    out(`  ${r.key.padEnd(40)} ${r.configHash.slice(0, 12)}${params}${after}`);
   }
 }
 

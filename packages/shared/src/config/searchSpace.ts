@@ -42,7 +42,7 @@ export function distributionKind(d: Distribution): DistributionKind {
  */
 export function checkAxisSpec(value: unknown): AxisProblem[] {
   if (Array.isArray(value)) {
-    return value.length === 0 ? [{ path: [], message: "must list at least one value" }] : [];
+    return value.length === 0 ? [{ path: [], message: "must have at least 1 item(s)" }] : [];
   }
   if (value === null || typeof value !== "object") {
     return [
