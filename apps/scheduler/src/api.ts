@@ -9,6 +9,7 @@ import {
   verifyArtifactStore,
 } from "@xnn/artifacts";
 import { createPrisma, createSql } from "@xnn/db";
+import { startPruner } from "@xnn/orchestration";
 import {
   connectRedis,
   createLogger,
@@ -40,6 +41,8 @@ const envShape = {
   XNN_DATA_ROOT: z.string().min(1).default("."),
   /** How often the reconciler compares Postgres with the queue (0: only at start-up). */
   XNN_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(15_000),
+  /** How often sweeps with earlyTerminate are checked for runs to prune. */
+  XNN_PRUNE_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
   /** The workers' job lock duration: a run whose worker is silent for longer (plus a margin) is requeued. */
   XNN_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
   // Comma-separated; submitted sweeps' data.dir and the predict samples must stay inside one of them.
@@ -126,6 +129,8 @@ const reconciler = startRunReconciler({
   lockDurationMs: env.XNN_LOCK_DURATION_MS,
 });
 
+const pruner = startPruner({ sql, redis, logger }, { intervalMs: env.XNN_PRUNE_INTERVAL_MS });
+
 // A bug in one request must not take the API down; it is logged and the process serves on.
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
@@ -148,6 +153,7 @@ server.on("error", (err) => {
 
 installShutdown(server, logger, async () => {
   await reconciler.stop();
+  await pruner.stop();
   await app.closeResources();
   await Promise.allSettled([prisma.$disconnect(), sql.end({ timeout: 5 })]);
   redis.disconnect();

@@ -15,3 +15,5 @@ export {
   type SubmitResult,
   submitSweep,
 } from "./submitSweep";
+export { type PruneAction, type Pruner, type PrunerDeps, prunePass, startPruner } from "./pruner";
+export { ashaRungs, type Curve, type CurvePoint, decide, type PruneDecision } from "./pruneRule";

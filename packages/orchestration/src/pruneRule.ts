@@ -1,4 +1,4 @@
-import { type EarlyTerminate, PRUNABLE_METRICS } from "@xnn/shared";
+import { type EarlyTerminate, PRUNABLE_METRICS, type PruneNumbers } from "@xnn/shared";
 
 /**
  * The early-termination rules of a sweep, as pure functions of recorded curves. A run is judged
@@ -20,23 +20,6 @@ export interface Curve {
   maxEpochs: number;
   /** One point per epoch, any order. */
   points: CurvePoint[];
-}
-
-/** What decided a pruning, stored on the run and shown with its `pruned` badge. */
-export interface PruneNumbers {
-  rule: "asha" | "median";
-  metric: string;
-  /** The epoch the run was judged at (an ASHA rung, or the median rule's epoch). */
-  epoch: number;
-  /** The run's best value up to that epoch. */
-  value: number;
-  /** asha: the worst value still in the top share; median: the median of the others. */
-  threshold: number;
-  /** How many runs were compared at that epoch, this one included. */
-  of: number;
-  /** asha: this run's place (1 = best) and how many go on. */
-  rank?: number;
-  keep?: number;
 }
 
 export type PruneDecision = { prune: false } | { prune: true; reason: string; numbers: PruneNumbers };
