@@ -83,7 +83,11 @@ export async function endRunPruned(
         VALUES (gen_random_uuid()::text, ${runId}, ${b.epoch}, 'best', ${checkpoint.uri},
           ${checkpoint.sha256}, ${checkpoint.sizeBytes}, ${b.value})`;
     }
-    const cascade = { reason: `its FE run ${runId} was pruned: ${decision.reason}`, numbers: null, feRunId: runId };
+    const cascade = {
+      reason: `its FE run ${runId} was pruned: ${decision.reason}`,
+      numbers: null,
+      feRunId: runId,
+    };
     await tx`UPDATE "Run" SET status = 'pruned', error = NULL, "finishedAt" = now(),
         pruned = ${JSON.stringify(cascade)}::text::jsonb
       WHERE "feRunId" = ${runId} AND status = 'queued'`;

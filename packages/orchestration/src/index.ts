@@ -1,4 +1,6 @@
 export { buildFlows, fineTuneFlow, type RunJobSource, runJob } from "./buildFlows";
+export { ashaRungs, type Curve, type CurvePoint, decide, type PruneDecision } from "./pruneRule";
+export { type PruneAction, type Pruner, type PrunerDeps, prunePass, startPruner } from "./pruner";
 export {
   type ReconcileAction,
   type ReconcileDeps,
@@ -15,5 +17,3 @@ export {
   type SubmitResult,
   submitSweep,
 } from "./submitSweep";
-export { type PruneAction, type Pruner, type PrunerDeps, prunePass, startPruner } from "./pruner";
-export { ashaRungs, type Curve, type CurvePoint, decide, type PruneDecision } from "./pruneRule";

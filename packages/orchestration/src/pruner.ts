@@ -98,7 +98,11 @@ async function pruneSweep(deps: PrunerDeps, sweepId: string, rule: EarlyTerminat
   for (const run of running) {
     const decision = decide(rule, run.id, cohorts.get(run.stage) ?? []);
     if (decision.prune) {
-      actions.push({ runId: run.id, sweepId, signal: { reason: decision.reason, numbers: decision.numbers } });
+      actions.push({
+        runId: run.id,
+        sweepId,
+        signal: { reason: decision.reason, numbers: decision.numbers },
+      });
     }
   }
   return actions;

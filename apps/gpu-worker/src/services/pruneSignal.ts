@@ -78,7 +78,10 @@ export async function storePrunedCheckpoint(
     digestOf: CHECKPOINT_DIGEST_OF,
   });
   if (stored.sha256 !== manifest.sha256) {
-    log.warn({ stored: stored.sha256, manifest: manifest.sha256 }, "pruned run's checkpoint does not match its manifest");
+    log.warn(
+      { stored: stored.sha256, manifest: manifest.sha256 },
+      "pruned run's checkpoint does not match its manifest",
+    );
     return null;
   }
   return { uri: stored.uri, sha256: stored.sha256, sizeBytes: stored.sizeBytes };
