@@ -6,4 +6,5 @@ export * from "./pathConfinement";
 export * from "./pipeline";
 export * from "./searchSpace";
 export * from "./sweepFile";
+export * from "./tpe";
 export * from "./yamlSource";
