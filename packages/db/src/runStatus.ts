@@ -39,7 +39,11 @@ export async function refreshSweepStatus(sql: Sql, sweepId: string): Promise<voi
       WHEN EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status = 'cancelled') THEN 'cancelled'
       ELSE 'succeeded' END)::"SweepStatus"
     WHERE s.id = ${sweepId} AND s.status NOT IN ('cancelled', 'succeeded', 'failed')
-      AND NOT EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status IN ('queued', 'running'))`;
+      AND NOT EXISTS (SELECT 1 FROM "Run" WHERE "sweepId" = ${sweepId} AND status IN ('queued', 'running'))
+      -- A bayes sweep lasts until it has proposed all its points: the proposer adds the next ones
+      -- after runs end, so a moment with no open run is not its end.
+      AND NOT (COALESCE(s.search->>'method', 'grid') = 'bayes'
+        AND (SELECT count(DISTINCT trial) FROM "Run" WHERE "sweepId" = ${sweepId}) < (s.search->>'runs')::int)`;
 }
 
 /** The best checkpoint a pruned run keeps, already in the artifact store. */

@@ -107,39 +107,3 @@ async function pruneSweep(deps: PrunerDeps, sweepId: string, rule: EarlyTerminat
   }
   return actions;
 }
-
-export interface Pruner {
-  /** The pass now running, if any, then no more. */
-  stop(): Promise<void>;
-  /** One pass now (tests, and the first pass at start-up). */
-  runOnce(): Promise<PruneAction[]>;
-}
-
-/** Prunes every `intervalMs` (epochs take seconds at the least, so a second or two is prompt enough). */
-export function startPruner(deps: PrunerDeps, opts: { intervalMs: number }): Pruner {
-  let running: Promise<PruneAction[]> | null = null;
-  let stopped = false;
-  const runOnce = () => {
-    running ??= prunePass(deps)
-      .catch((err) => {
-        deps.logger?.warn({ err: (err as Error).message }, "prune pass failed; the next one retries");
-        return [];
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
-  };
-  const timer = setInterval(() => {
-    if (!stopped) void runOnce();
-  }, opts.intervalMs);
-  timer.unref();
-  return {
-    runOnce,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
-}

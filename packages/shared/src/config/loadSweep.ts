@@ -33,6 +33,22 @@ export interface SweepSearch {
   /** Every axis as written: lists and distributions. */
   space: Record<string, AxisSpec>;
   earlyTerminate: EarlyTerminate | null;
+  /**
+   * bayes: the base pipelines as read at submission (keyed as expandSweep's `bases`), so that the
+   * scheduler expands each proposed point exactly as the first ones, without the files.
+   */
+  bases?: Record<string, unknown>;
+  baseIsDirectory?: boolean;
+}
+
+/** A stored sweep's file, validated again (the proposer re-expands bayes sweeps from it). */
+export function parseSweepSource(text: string): SweepFile {
+  const source = new YamlSource(text, undefined);
+  if (source.issues.length > 0) throw new ConfigError(source.issues);
+  const parsed = sweepFileSchema.safeParse(source.value);
+  if (!parsed.success)
+    throw new ConfigError([source.issue([], parsed.error.issues[0]?.message ?? "invalid")]);
+  return parsed.data;
 }
 
 export interface LoadSweepOptions {
@@ -118,6 +134,7 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
     runs: sweep.runs ?? null,
     space: sweep.axes,
     earlyTerminate: sweep.earlyTerminate ?? null,
+    ...(sweep.method === "bayes" ? { bases: Object.fromEntries(bases), baseIsDirectory } : {}),
   };
   const runHashes = result.runs.map((r) => r.configHash).sort();
   // A plain grid keeps the fingerprint it always had; search settings change what a sweep does

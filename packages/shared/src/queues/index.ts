@@ -1,2 +1,2 @@
-export * from "./runs";
 export * from "./prune";
+export * from "./runs";

@@ -5,7 +5,7 @@ import { createArtifactStore } from "@xnn/artifacts";
 import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { generateSynthetic } from "@xnn/ml";
-import { startPruner, submitSweep } from "@xnn/orchestration";
+import { startSearchScheduler, submitSweep } from "@xnn/orchestration";
 import { createRedis, loadSweepText, RUNS_QUEUE, runIdFor } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { repoRoot, spawnWorker, type WorkerProcess, waitFor } from "./testing/workerHarness";
 
-// Early termination end to end: the API's pruner (here in the test process), a real worker process
-// training a real (tiny) model, real Postgres and Redis.
+// Sweep search end to end: the API's search scheduler (pruner and bayes proposer, here in the test
+// process), real worker processes training real (tiny) models, real Postgres and Redis.
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let prisma: PrismaClient;
 let sql: Sql;
@@ -95,7 +95,8 @@ describe("early termination with a real worker", () => {
     expect(ft.feRunId).toBe(fe.id);
     expect(fe.params).toEqual(loaded.runs[0]!.params);
 
-    const pruner = startPruner({ sql, redis }, { intervalMs: 200 });
+    const searchFlows = new FlowProducer({ connection: redis, prefix });
+    const pruner = startSearchScheduler({ sql, redis, flows: searchFlows }, { intervalMs: 200 });
     const worker = spawnWorker({
       DATABASE_URL: db.url,
       REDIS_URL: testRedisUrl(),
@@ -118,6 +119,7 @@ describe("early termination with a real worker", () => {
       );
     } finally {
       await pruner.stop();
+      await searchFlows.close();
     }
 
     const feDone = await prisma.run.findUniqueOrThrow({ where: { id: fe.id } });
@@ -186,6 +188,83 @@ describe("early termination with a real worker", () => {
       },
       30_000,
     );
+    worker.child.kill("SIGTERM");
+    expect((await worker.exited).code).toBe(0);
+  }, 360_000);
+});
+
+describe("bayes search with a real worker", () => {
+  it("starts with 3 random points, proposes each next one as a point ends, records its values, and ends after runs points", async () => {
+    const prefix = testQueuePrefix();
+    const doc = parse(readFileSync(path.join(repoRoot, "conf/demo.yaml"), "utf8")) as Record<string, unknown>;
+    doc.name = "bayes-e2e";
+    doc.method = "bayes";
+    doc.runs = 5;
+    doc.seed = 9;
+    doc.overrides = {
+      "data.dir": dataDir,
+      "data.imageSize": 32,
+      "train.batchSize": 16,
+      "train.epochs": 1,
+      "eval.probePerClass": 0,
+    };
+    doc.axes = {
+      model: ["mobilenet_v2"],
+      stage: ["fe"],
+      "train.learningRate": { loguniform: [0.0003, 0.03] },
+      "model.dropout": { choice: [0.1, 0.3] },
+    };
+    const loaded = loadSweepText(stringify(doc), { baseDir: path.join(repoRoot, "conf") });
+    expect(loaded.runs.map((r) => r.trial)).toEqual([0, 1, 2]);
+    const flows = new FlowProducer({ connection: redis, prefix });
+    const { sweepId } = await submitSweep({ prisma, flows }, loaded, { fresh: true });
+    const scheduler = startSearchScheduler({ sql, redis, flows }, { intervalMs: 200 });
+    const worker = spawnWorker({
+      DATABASE_URL: db.url,
+      REDIS_URL: testRedisUrl(),
+      XNN_QUEUE_PREFIX: prefix,
+      ARTIFACT_DIR: artifactDir,
+      XNN_BACKEND: "wasm",
+      XNN_LOCK_DURATION_MS: "15000",
+      XNN_HEARTBEAT_MS: "500",
+    });
+    workers.push(worker);
+    let sweep: Awaited<ReturnType<typeof prisma.sweep.findUniqueOrThrow>>;
+    try {
+      sweep = await waitFor(
+        "the sweep to end",
+        async () => {
+          const s = await prisma.sweep.findUniqueOrThrow({ where: { id: sweepId } });
+          return ["succeeded", "failed", "cancelled"].includes(s.status) ? s : undefined;
+        },
+        300_000,
+        500,
+      );
+    } finally {
+      await scheduler.stop();
+      await flows.close();
+    }
+    expect(sweep.status, worker.output().slice(-3000)).toBe("succeeded");
+    const runs = await prisma.run.findMany({ where: { sweepId }, orderBy: { trial: "asc" } });
+    expect(runs.map((r) => [r.trial, r.status])).toEqual([0, 1, 2, 3, 4].map((t) => [t, "succeeded"]));
+    expect(runs.map((r) => r.key)).toEqual([0, 1, 2, 3, 4].map((t) => `mobilenet_v2-none-fe-t${t}`));
+    const seen = new Set<string>();
+    for (const r of runs) {
+      const params = r.params as { "train.learningRate": number; "model.dropout": number };
+      expect(params["train.learningRate"]).toBeGreaterThanOrEqual(0.0003);
+      expect(params["train.learningRate"]).toBeLessThanOrEqual(0.03);
+      expect([0.1, 0.3]).toContain(params["model.dropout"]);
+      // What was proposed is what ran.
+      const config = r.config as { train: { learningRate: number }; model: { dropout: number } };
+      expect(config.train.learningRate).toBe(params["train.learningRate"]);
+      expect(config.model.dropout).toBe(params["model.dropout"]);
+      seen.add(JSON.stringify(params));
+      expect(r.bestValF1).not.toBeNull();
+    }
+    expect(seen.size).toBe(5);
+    // Proposals came after points ended: each of trials 3 and 4 was queued after some run finished.
+    const firstEnd = Math.min(...runs.slice(0, 3).map((r) => r.finishedAt!.getTime()));
+    for (const r of runs.slice(3)) expect(r.queuedAt.getTime()).toBeGreaterThanOrEqual(firstEnd);
     worker.child.kill("SIGTERM");
     expect((await worker.exited).code).toBe(0);
   }, 360_000);
