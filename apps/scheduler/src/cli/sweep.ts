@@ -16,8 +16,8 @@ import {
   redisUrl,
   sweepIdFor,
 } from "@xnn/shared";
-import { describeSearch } from "../services/sweeps/describeSearch";
 import cliProgress from "cli-progress";
+import { describeSearch } from "../services/sweeps/describeSearch";
 import type { RunState } from "../services/sweeps/watchSweep";
 
 const USAGE = `Usage: pnpm sweep <sweep.yaml> [options]
@@ -275,14 +275,21 @@ async function followWithProgress(prisma: PrismaClient, sweepId: string): Promis
         }
         bar.update(r.epochsDone, payload);
       } else {
-        const line = `${r.key} ${r.status} ${r.epochsDone}/${r.epochs} val F1 ${payload.f1}`;
+        const why = r.prunedReason ? ` (${r.prunedReason})` : "";
+        const line = `${r.key} ${r.status} ${r.epochsDone}/${r.epochs} val F1 ${payload.f1}${why}`;
         if (last.get(r.id) !== line) process.stdout.write(`${line}\n`);
         last.set(r.id, line);
       }
     }
   };
-  await watchSweep(prisma, sweepId, render);
+  const runs = await watchSweep(prisma, sweepId, render);
   multibar?.stop();
+  // The reasons do not fit a progress bar: listed once at the end.
+  const pruned = runs.filter((r) => r.prunedReason);
+  if (multibar && pruned.length > 0) {
+    process.stdout.write(`\n${pruned.length} run(s) pruned by the sweep's early-termination rule:\n`);
+    for (const r of pruned) process.stdout.write(`  ${r.key}: ${r.prunedReason}\n`);
+  }
 }
 
 main().catch((err) => fail(`unexpected error: ${(err as Error).stack ?? err}`, 1));
