@@ -93,7 +93,10 @@ describe("pnpm sweep", () => {
   });
 
   it("--dry-run prints a random sweep's space, its rule and its drawn runs, the same twice", async () => {
-    const offline = { DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none", REDIS_URL: "redis://127.0.0.1:1" };
+    const offline = {
+      DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none",
+      REDIS_URL: "redis://127.0.0.1:1",
+    };
     const res = await sweepCli(["conf/search.yaml", "--dry-run"], offline);
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
@@ -156,7 +159,8 @@ describe("pnpm sweep", () => {
     "13-loguniform-nonpositive.yaml":
       /:8:37 axes\.train\.learningRate\.loguniform\[0\]: loguniform needs positive bounds, got 0/,
     "14-runs-missing.yaml": /:3:9 method: method bayes needs runs: N/,
-    "15-unknown-metric.yaml": /:11:11 earlyTerminate\.metric: unknown metric "val\.auc"; expected one of val\.f1, /,
+    "15-unknown-metric.yaml":
+      /:11:11 earlyTerminate\.metric: unknown metric "val\.auc"; expected one of val\.f1, /,
   };
 
   it("covers fifteen kinds of malformed sweep file", () => {
