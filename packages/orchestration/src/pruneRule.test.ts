@@ -156,7 +156,7 @@ describe("decide: median", () => {
     expect(decide(medianLoss, "w", [...others, curve("w", 300, [5.0])])).toEqual({ prune: false });
   });
 
-  it("takes the middle pair's mean for an even count, and prunes at a later epoch too", () => {
+  it("takes the middle pair's mean for an even count", () => {
     const four = [...others, curve("r4", 130, [1.0, 0.5, 0.4])];
     // At epoch 2 the others' bests are 0.8, 0.7, 0.6, 0.5: median 0.65; 0.64 survives.
     // At epoch 3 only r4 (0.4) is there: fewer than minRuns, no decision.
