@@ -204,7 +204,8 @@ function expansionJson(loaded: LoadedSweep, sweepId: string) {
       fingerprint: loaded.fingerprint,
       source: loaded.sourcePath ?? null,
       runs: loaded.runs.length,
-      search: loaded.search,
+      // bayes keeps its base pipelines for later proposals; they are not part of the expansion.
+      search: { ...loaded.search, bases: undefined, baseIsDirectory: undefined },
     },
     runs: loaded.runs.map((r) => ({
       key: r.key,
