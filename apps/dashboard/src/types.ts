@@ -1,7 +1,40 @@
 /** Shapes the scheduler API returns (apps/scheduler/src/api). Kept loose where the API may add fields. */
 
 export type Role = "viewer" | "operator" | "admin";
-export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled" | "pruned";
+
+/** Why a sweep's early-termination rule stopped a run (packages/shared PruneSignal). */
+export interface PruneInfo {
+  reason: string;
+  numbers: {
+    rule: "asha" | "median";
+    metric: string;
+    epoch: number;
+    value: number;
+    threshold: number;
+    of: number;
+    rank?: number;
+    keep?: number;
+  } | null;
+  /** An FT run pruned because the FE run it would start from was. */
+  feRunId?: string;
+}
+
+export type SearchSpec = unknown[] | Record<string, unknown>;
+
+export interface SweepSearch {
+  method: "grid" | "random" | "bayes";
+  seed: number;
+  runs: number | null;
+  space: Record<string, SearchSpec>;
+  earlyTerminate: {
+    method: "asha" | "median";
+    metric: string;
+    minEpochs: number;
+    reductionFactor: number;
+    minRuns: number;
+  } | null;
+}
 export type SweepStatus = "pending" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
 export interface Me {
@@ -20,11 +53,13 @@ export interface SweepRow {
   runsDone: number;
   runsFailed: number;
   runsRunning: number;
+  runsPruned: number;
   bestTestF1: number | null;
 }
 
 export interface SweepDetail extends SweepRow {
   sourceYaml: string;
+  search: SweepSearch | null;
   error: string | null;
   production: { runId: string; version: number } | null;
 }
@@ -75,6 +110,10 @@ export interface RunRow {
   startedAt: string | null;
   finishedAt: string | null;
   error: string | null;
+  /** random/bayes sweeps: the point of the space and its drawn or proposed values. */
+  trial: number | null;
+  params: Record<string, unknown> | null;
+  pruned: PruneInfo | null;
   isProduction: boolean;
   /** null until (or unless) the worker recorded it. */
   explanation?: ExplanationSummary | null;
@@ -157,6 +196,7 @@ export interface CompareRun {
   classWeighting: string;
   stage: string;
   status: RunStatus;
+  pruned?: PruneInfo | null;
   testF1: number | null;
   bestValF1: number | null;
   metrics: { test?: Evaluation | null; [split: string]: Evaluation | null | undefined };

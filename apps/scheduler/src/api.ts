@@ -9,6 +9,7 @@ import {
   verifyArtifactStore,
 } from "@xnn/artifacts";
 import { createPrisma, createSql } from "@xnn/db";
+import { startSearchScheduler } from "@xnn/orchestration";
 import {
   connectRedis,
   createLogger,
@@ -20,6 +21,7 @@ import {
   redactUrl,
   redisUrl,
 } from "@xnn/shared";
+import { FlowProducer } from "bullmq";
 import { z } from "zod";
 import { createServer } from "./api/createServer";
 import { startRunReconciler } from "./api/reconciler";
@@ -40,6 +42,8 @@ const envShape = {
   XNN_DATA_ROOT: z.string().min(1).default("."),
   /** How often the reconciler compares Postgres with the queue (0: only at start-up). */
   XNN_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(15_000),
+  /** How often sweeps with earlyTerminate are checked for runs to prune, and bayes sweeps for proposals. */
+  XNN_PRUNE_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
   /** The workers' job lock duration: a run whose worker is silent for longer (plus a margin) is requeued. */
   XNN_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
   // Comma-separated; submitted sweeps' data.dir and the predict samples must stay inside one of them.
@@ -126,6 +130,14 @@ const reconciler = startRunReconciler({
   lockDurationMs: env.XNN_LOCK_DURATION_MS,
 });
 
+// Early termination and bayes proposals; its own producer, like the reconciler's.
+const searchFlows = new FlowProducer({ connection: redis, prefix: env.XNN_QUEUE_PREFIX });
+searchFlows.on("error", (err) => logger.warn({ err: err.message }, "search scheduler flow producer error"));
+const searchScheduler = startSearchScheduler(
+  { sql, redis, flows: searchFlows, logger },
+  { intervalMs: env.XNN_PRUNE_INTERVAL_MS },
+);
+
 // A bug in one request must not take the API down; it is logged and the process serves on.
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
@@ -148,6 +160,8 @@ server.on("error", (err) => {
 
 installShutdown(server, logger, async () => {
   await reconciler.stop();
+  await searchScheduler.stop();
+  await searchFlows.close().catch(() => {});
   await app.closeResources();
   await Promise.allSettled([prisma.$disconnect(), sql.end({ timeout: 5 })]);
   redis.disconnect();

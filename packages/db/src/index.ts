@@ -1,4 +1,4 @@
 export * from "./client";
 export * from "./migrate";
-export * from "./sql";
 export * from "./runStatus";
+export * from "./sql";

@@ -1,4 +1,7 @@
 export { buildFlows, fineTuneFlow, type RunJobSource, runJob } from "./buildFlows";
+export { type Proposal, type ProposerDeps, proposePass } from "./proposeRuns";
+export { ashaRungs, type Curve, type CurvePoint, decide, type PruneDecision } from "./pruneRule";
+export { type PruneAction, type PrunerDeps, prunePass } from "./pruner";
 export {
   type ReconcileAction,
   type ReconcileDeps,
@@ -8,6 +11,7 @@ export {
   reconcileRuns,
   startReconciler,
 } from "./reconcileRuns";
+export { type SearchScheduler, startSearchScheduler } from "./searchScheduler";
 export {
   EnqueueError,
   type SubmitDeps,

@@ -130,6 +130,24 @@ describe("reconcileRuns", () => {
     expect(failed.error).toContain(`FE run ${ftB!.feRunId} failed: out of memory`);
   });
 
+  it("an FT run left queued after its FE run was pruned is pruned too, not failed", async () => {
+    await submitSweep({ prisma, flows }, xray());
+    const ft = await prisma.run.findFirstOrThrow({ where: { stage: "ft" }, orderBy: { key: "asc" } });
+    // The FE run's row says pruned (as endRunPruned leaves it), but its FT run was left queued and
+    // its jobs are gone: a worker that died between the two writes, say.
+    await prisma.run.update({
+      where: { id: ft.feRunId! },
+      data: { status: "pruned", pruned: { reason: "asha at epoch 1: ...", numbers: null } },
+    });
+    await queue.remove(ft.jobId, { removeChildren: true });
+    const report = await reconcile();
+    expect(report.actions.map((a) => [a.action, "runId" in a ? a.runId : ""])).toEqual([["prune", ft.id]]);
+    const row = await prisma.run.findUniqueOrThrow({ where: { id: ft.id } });
+    expect(row.status).toBe("pruned");
+    expect(row.pruned).toEqual({ reason: `its FE run ${ft.feRunId} was pruned`, numbers: null });
+    expect((await reconcile()).actions).toEqual([]);
+  });
+
   it("a job the queue failed by itself (stall limit) fails its run with the queue's reason, and the sweep ends", async () => {
     const loaded = xray();
     await submitSweep(

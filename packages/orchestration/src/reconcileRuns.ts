@@ -1,4 +1,4 @@
-import { endRun, refreshSweepStatus, type Sql } from "@xnn/db";
+import { endRun, endRunPruned, refreshSweepStatus, type Sql } from "@xnn/db";
 import type { Logger } from "@xnn/shared";
 import type { FlowJob, FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
@@ -14,7 +14,7 @@ import { fineTuneFlow, runJob } from "./buildFlows";
  *   to `queued` and the death is counted against its crash budget; whoever takes the job resumes it;
  * - the job is gone (Redis restarted without its data, removed by hand): the run is enqueued again
  *   under the same job id (an FT run with its FE run as a flow when both are gone, alone once its FE
- *   run succeeded; it fails when its FE run failed);
+ *   run succeeded; it fails when its FE run failed, and is pruned when its FE run was);
  * - a job whose run has no row: removed (it would only fail at the worker).
  *
  * Every write is conditional on the state it repairs, so two reconcilers (or a reconciler and a
@@ -36,6 +36,7 @@ export interface ReconcileOptions {
 
 export type ReconcileAction =
   | { action: "fail"; runId: string; jobId: string; reason: string }
+  | { action: "prune"; runId: string; jobId: string; reason: string }
   | { action: "requeue-lost-worker"; runId: string; jobId: string; reason: string }
   | { action: "reenqueue"; runId: string; jobId: string; reason: string; withFeRunId?: string }
   | { action: "remove-orphan-job"; jobId: string; reason: string };
@@ -154,6 +155,13 @@ export async function reconcileRuns(deps: ReconcileDeps, opts: ReconcileOptions)
         jobId: run.jobId,
         reason: "its job is missing from the queue; its FE run succeeded, so it starts from that checkpoint",
       });
+    } else if (run.feStatus === "pruned") {
+      actions.push({
+        action: "prune",
+        runId: run.id,
+        jobId: run.jobId,
+        reason: `its FE run ${run.feRunId} was pruned`,
+      });
     } else if (run.feStatus === "failed" || run.feStatus === "cancelled") {
       actions.push({
         action: "fail",
@@ -219,6 +227,9 @@ async function apply(
   switch (a.action) {
     case "fail":
       await endRun(sql, a.runId, "failed", a.reason);
+      return;
+    case "prune":
+      await endRunPruned(sql, a.runId, { reason: a.reason, numbers: null }, null);
       return;
     case "requeue-lost-worker": {
       // Counted here, once: the next claim finds the run queued, not running, and counts nothing.

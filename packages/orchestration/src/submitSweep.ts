@@ -63,6 +63,8 @@ export async function submitSweep(
         stage: run.stage,
         feRunId: run.dependsOn ? runIdFor(sweepId, run.dependsOn) : null,
         jobId: runJobId(sweepId, run.configHash),
+        trial: run.trial,
+        params: run.params,
       }));
       await deps.prisma.$transaction(
         async (tx) => {
@@ -76,17 +78,18 @@ export async function submitSweep(
               sourceYaml: loaded.sourceText,
               createdBy: options.createdBy ?? "cli",
               status: "pending",
+              search: loaded.search as unknown as Prisma.InputJsonValue,
             },
           });
           // One statement with the rows as a JSON parameter: Prisma's createMany needs ~5 ms a row here,
           // which made a 10,000-run sweep take most of a minute to persist.
           await tx.$executeRaw`
-            INSERT INTO "Run" ("id", "sweepId", "key", "config", "configHash", "model", "classWeighting", "stage", "feRunId", "jobId", "status")
+            INSERT INTO "Run" ("id", "sweepId", "key", "config", "configHash", "model", "classWeighting", "stage", "feRunId", "jobId", "status", "trial", "params")
             SELECT r."id", r."sweepId", r."key", r."config", r."configHash", r."model", r."classWeighting",
-                   r."stage"::"Stage", r."feRunId", r."jobId", 'queued'::"RunStatus"
+                   r."stage"::"Stage", r."feRunId", r."jobId", 'queued'::"RunStatus", r."trial", r."params"
             FROM jsonb_to_recordset(${JSON.stringify(runRows)}::jsonb) AS r(
               "id" text, "sweepId" text, "key" text, "config" jsonb, "configHash" text, "model" text,
-              "classWeighting" text, "stage" text, "feRunId" text, "jobId" text)
+              "classWeighting" text, "stage" text, "feRunId" text, "jobId" text, "trial" int, "params" jsonb)
             ORDER BY (r."feRunId" IS NOT NULL)`;
         },
         // Large sweeps (10,000 runs) take seconds to insert; the default 5 s would abort them.

@@ -5,5 +5,6 @@ export * from "./hash";
 export * from "./ids";
 export * from "./logger";
 export * from "./models";
+export * from "./prng";
 export * from "./queues";
 export * from "./redis";

@@ -36,3 +36,11 @@ export function fmtDuration(startIso: string | null, endIso: string | null): str
 export function seriesColor(index: number): string {
   return `hsl(${Math.round((index * 137.508) % 360)}, 65%, 45%)`;
 }
+
+/** A run's drawn or proposed values, e.g. `learningRate=0.0012 dropout=0.21` (the last part of each key). */
+export function formatParams(params: Record<string, unknown> | null | undefined): string {
+  if (!params) return "–";
+  return Object.entries(params)
+    .map(([k, v]) => `${k.split(".").pop()}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" ");
+}

@@ -11,6 +11,7 @@ import { useMemo, useState } from "react";
 import { Link } from "react-admin";
 import { fmt } from "../common/format";
 import { ProductionBadge } from "../common/ProductionBadge";
+import { StatusChip } from "../common/StatusChip";
 import type { CompareResponse, CompareRun } from "../types";
 import { formatValue } from "./compareData";
 
@@ -127,6 +128,7 @@ export function CompareTable({
               <TableCell>model</TableCell>
               <TableCell>weighting</TableCell>
               <TableCell>stage</TableCell>
+              <TableCell>status</TableCell>
               {columns.map((c) => (
                 <TableCell
                   key={c.id}
@@ -164,6 +166,9 @@ export function CompareTable({
                 <TableCell>{r.model}</TableCell>
                 <TableCell>{r.classWeighting}</TableCell>
                 <TableCell>{r.stage}</TableCell>
+                <TableCell>
+                  <StatusChip status={r.status} pruned={r.pruned} />
+                </TableCell>
                 {columns.map((c) => {
                   const v = c.value(r);
                   return (

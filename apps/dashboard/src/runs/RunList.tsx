@@ -6,7 +6,10 @@ import type { RunRow } from "../types";
 import { EpochsField } from "./EpochsField";
 import { RunKeyField } from "./RunKeyField";
 
-const statuses = ["queued", "running", "succeeded", "failed", "cancelled"].map((id) => ({ id, name: id }));
+const statuses = ["queued", "running", "succeeded", "failed", "cancelled", "pruned"].map((id) => ({
+  id,
+  name: id,
+}));
 
 const filters = [
   <TextInput key="q" source="q" label="Search" alwaysOn />,

@@ -6,7 +6,7 @@ import Stack from "@mui/material/Stack";
 import Typography from "@mui/material/Typography";
 import type { ReactNode } from "react";
 import { Link, Show, TopToolbar, useGetOne, useRecordContext } from "react-admin";
-import { fmt, fmtBytes, fmtDuration } from "../common/format";
+import { fmt, fmtBytes, fmtDuration, formatParams } from "../common/format";
 import { ProductionBadge } from "../common/ProductionBadge";
 import { StatusChip } from "../common/StatusChip";
 import { useLiveRefresh, useLiveTick } from "../live";
@@ -84,7 +84,7 @@ function RunBody() {
         <Typography variant="h5" sx={{ fontFamily: "monospace" }} data-testid="run-title">
           {run.key}
         </Typography>
-        <StatusChip status={run.status} />
+        <StatusChip status={run.status} pruned={run.pruned} />
         {run.isProduction && <ProductionBadge />}
         <Typography color="text.secondary">
           sweep <Link to={`/sweeps/${encodeURIComponent(run.sweepId)}/show`}>{run.sweepId}</Link>
@@ -120,6 +120,10 @@ function RunBody() {
                 ["queued", new Date(run.queuedAt).toLocaleString()],
                 ["duration", fmtDuration(run.startedAt, run.finishedAt)],
                 ["error", run.error ?? "–"],
+                ...(run.pruned ? ([["pruned", run.pruned.reason]] as [string, string][]) : []),
+                ...(run.params
+                  ? ([["point", `#${run.trial} ${formatParams(run.params)}`]] as [string, string][])
+                  : []),
               ]}
             />
           </Section>

@@ -4,13 +4,13 @@ import Typography from "@mui/material/Typography";
 import { useRecordContext } from "react-admin";
 import type { SweepRow } from "../types";
 
-/** Finished (succeeded + failed) out of all runs, with the running and failed counts spelled out. */
+/** Runs that finished their work (succeeded or pruned) out of all runs, with the other counts spelled out. */
 export function SweepProgress({ sweep }: { sweep?: SweepRow }) {
   const fromContext = useRecordContext<SweepRow>();
   const s = sweep ?? fromContext;
   if (!s) return null;
   const total = s.runsTotal || 0;
-  const done = s.runsDone || 0;
+  const done = (s.runsDone || 0) + (s.runsPruned || 0);
   const pct = total > 0 ? (100 * done) / total : 0;
   return (
     <Box sx={{ minWidth: 160 }} data-testid="sweep-progress" aria-label={`${done} of ${total} runs done`}>
@@ -24,6 +24,7 @@ export function SweepProgress({ sweep }: { sweep?: SweepRow }) {
         {done}/{total} done
         {s.runsRunning > 0 ? ` · ${s.runsRunning} running` : ""}
         {s.runsFailed > 0 ? ` · ${s.runsFailed} failed` : ""}
+        {s.runsPruned > 0 ? ` · ${s.runsPruned} pruned` : ""}
       </Typography>
     </Box>
   );

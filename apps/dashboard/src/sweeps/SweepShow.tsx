@@ -17,6 +17,7 @@ import {
   useRecordContext,
 } from "react-admin";
 import { MetricField } from "../common/F1Field";
+import { formatParams } from "../common/format";
 import { ProductionBadge } from "../common/ProductionBadge";
 import { StatusChip, StatusField } from "../common/StatusChip";
 import { CompareSelectedButton } from "../compare/CompareSelectedButton";
@@ -24,7 +25,7 @@ import { useLiveRefresh } from "../live";
 import { EpochsField } from "../runs/EpochsField";
 import { RankField } from "../runs/RankField";
 import { RunKeyField } from "../runs/RunKeyField";
-import type { RunRow, SweepDetail } from "../types";
+import type { RunRow, SweepDetail, SweepSearch } from "../types";
 import { CancelSweepButton } from "./CancelSweepButton";
 import { PromoteBestButton } from "./PromoteBestButton";
 import { SweepProgress } from "./SweepProgress";
@@ -87,6 +88,9 @@ function SweepHeader() {
             </Stack>
           )}
         </Stack>
+        {sweep.search && (sweep.search.method !== "grid" || sweep.search.earlyTerminate) ? (
+          <SearchSummary search={sweep.search} />
+        ) : null}
         {sweep.error && (
           <Alert severity="error" sx={{ mt: 2 }}>
             {sweep.error}
@@ -94,6 +98,79 @@ function SweepHeader() {
         )}
       </CardContent>
     </Card>
+  );
+}
+
+function formatSpec(spec: unknown): string {
+  if (Array.isArray(spec))
+    return `[${spec.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(", ")}]`;
+  const [kind, args] = Object.entries(spec as Record<string, unknown>)[0] ?? ["?", []];
+  return `${kind}(${(args as unknown[]).map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(", ")})`;
+}
+
+/** How the sweep searches: its method, space and early-termination rule. */
+function SearchSummary({ search }: { search: SweepSearch }) {
+  const et = search.earlyTerminate;
+  return (
+    <Box data-testid="sweep-search" sx={{ mt: 2 }}>
+      <Typography variant="body2">
+        <b>{search.method}</b>
+        {search.method !== "grid" && ` · ${search.runs} points · seed ${search.seed}`}
+        {et &&
+          ` · early termination: ${et.method} on ${et.metric} from epoch ${et.minEpochs}${
+            et.method === "asha" ? `, top 1/${et.reductionFactor} go on` : `, median of ${et.minRuns}+ runs`
+          }`}
+      </Typography>
+      <Box component="ul" sx={{ m: 0, pl: 3, fontFamily: "monospace", fontSize: 13 }}>
+        {Object.entries(search.space).map(([axis, spec]) => (
+          <li key={axis}>
+            {axis}: {formatSpec(spec)}
+          </li>
+        ))}
+      </Box>
+    </Box>
+  );
+}
+
+/** Random/bayes sweeps: each point of the space and how its runs did, in the order they were drawn or proposed. */
+function Points() {
+  const sweep = useRecordContext<SweepDetail>();
+  if (!sweep?.search || sweep.search.method === "grid") return null;
+  return (
+    <Box data-testid="sweep-points" sx={{ mb: 3, overflowX: "auto" }}>
+      <Typography variant="h6" sx={{ mb: 1 }}>
+        {sweep.search.method === "bayes" ? "Proposals (newest last)" : "Points drawn"}
+      </Typography>
+      <ReferenceManyField<SweepDetail, RunRow>
+        reference="runs"
+        target="sweepId"
+        sort={{ field: "trial", order: "ASC" }}
+        perPage={100}
+        pagination={<Pagination rowsPerPageOptions={[50, 100]} />}
+      >
+        <DataTable<RunRow> rowClick="show" bulkActionButtons={false} size="small">
+          <DataTable.Col source="trial" label="#" />
+          <DataTable.Col source="stage" />
+          <DataTable.Col
+            source="params"
+            label="Values"
+            disableSort
+            render={(r: RunRow) => formatParams(r.params)}
+            cellSx={() => ({ fontFamily: "monospace", whiteSpace: "nowrap" })}
+          />
+          <DataTable.Col source="status" field={StatusField} />
+          <DataTable.Col source="bestValF1" label="Val F1" field={MetricField} />
+          <DataTable.Col source="epochsDone" label="Epochs" field={EpochsField} />
+          <DataTable.Col
+            source="pruned"
+            label="Pruned because"
+            disableSort
+            render={(r: RunRow) => r.pruned?.reason ?? ""}
+            cellSx={() => ({ fontSize: 12, color: "text.secondary" })}
+          />
+        </DataTable>
+      </ReferenceManyField>
+    </Box>
   );
 }
 
@@ -150,6 +227,7 @@ export function SweepShow() {
     <Show<SweepDetail> actions={<SweepActions />}>
       <Box sx={{ p: 2 }}>
         <SweepHeader />
+        <Points />
         <Leaderboard />
         <SweepSource />
       </Box>

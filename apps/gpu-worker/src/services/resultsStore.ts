@@ -1,4 +1,11 @@
-import { endRun, refreshSweepStatus, type Sql, type TransactionSql } from "@xnn/db";
+import {
+  endRun,
+  endRunPruned,
+  type PrunedCheckpoint,
+  refreshSweepStatus,
+  type Sql,
+  type TransactionSql,
+} from "@xnn/db";
 import { faultPoint } from "@xnn/shared";
 
 /** One epoch as the trainer reports it (kept structural so this file does not depend on the engine). */
@@ -165,7 +172,7 @@ export class ResultsStore {
       const row = rows[0];
       if (!row) return { kind: "missing" };
       if (row.status === "succeeded") return { kind: "succeeded" };
-      if (row.status === "failed" || row.status === "cancelled")
+      if (row.status === "failed" || row.status === "cancelled" || row.status === "pruned")
         return { kind: "ended", status: row.status, error: row.error ?? row.status };
       const crashed = row.status === "running" && row.leaseToken !== claim.token;
       const crashes = row.crashes + (crashed ? 1 : 0);
@@ -281,6 +288,18 @@ export class ResultsStore {
     token?: string,
   ): Promise<void> {
     await endRun(this.sql, runId, status, error, token);
+    await this.refreshSweepStatus(sweepId);
+  }
+
+  /** Ends the run as pruned, keeping its best checkpoint; its FT runs are pruned with it (see endRunPruned). */
+  async markPruned(
+    runId: string,
+    sweepId: string,
+    decision: { reason: string; numbers: unknown },
+    checkpoint: PrunedCheckpoint | null,
+    token?: string,
+  ): Promise<void> {
+    await endRunPruned(this.sql, runId, decision, checkpoint, token);
     await this.refreshSweepStatus(sweepId);
   }
 

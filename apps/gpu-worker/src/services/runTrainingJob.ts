@@ -5,6 +5,7 @@ import {
   type CheckpointRef,
   cancelKey,
   type Logger,
+  type PruneSignal,
   type RunJobPayload,
   type RunJobResult,
   runJobResultSchema,
@@ -15,6 +16,7 @@ import { noopTrainer } from "../training/noopTrainer";
 import { DatasetUnusableError, type Trainer, TrainingStoppedError } from "../training/trainInThread";
 import { EpochOutbox } from "./epochOutbox";
 import { failOnBadArtifact } from "./failOnBadArtifact";
+import { readPruneSignal, storePrunedCheckpoint, watchPruneSignal } from "./pruneSignal";
 import type { WorkerRegistry } from "./registry";
 import { LeaseLostError, type ResultsStore } from "./resultsStore";
 import { ResumeMirror } from "./resumeMirror";
@@ -67,6 +69,11 @@ export async function runTrainingJob(
       store.markEnded(payload.runId, payload.sweepId, "cancelled", "cancelled before it started"),
     );
     throw new UnrecoverableError("run was cancelled");
+  }
+  const prunedBefore = await readPruneSignal(ctx.redis, payload.runId);
+  if (prunedBefore) {
+    await withRetry("prune", () => store.markPruned(payload.runId, payload.sweepId, prunedBefore, null));
+    throw new UnrecoverableError(`run was pruned: ${prunedBefore.reason}`);
   }
 
   // The lease names this attempt; every write it makes is fenced on it (see ResultsStore).
@@ -125,6 +132,8 @@ export async function runTrainingJob(
   await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
 
   let cancelled = false;
+  // Set when the sweep's early-termination rule stops this run (a holder: it is set in a callback).
+  const prune: { signal: PruneSignal | null } = { signal: null };
   let leaseLost: string | null = null;
   const loseLease = (why: string) => {
     if (leaseLost) return;
@@ -176,9 +185,16 @@ export async function runTrainingJob(
             handle.stop();
           }
         });
+        pruneWatch.check();
       },
     },
   );
+  // Stopping drops at most the epoch in progress: the run ends at its last reported epoch.
+  const pruneWatch = watchPruneSignal(ctx.redis, payload.runId, (signal) => {
+    log.info({ reason: signal.reason }, "pruned by the sweep's early-termination rule; stopping");
+    prune.signal = signal;
+    handle.stop();
+  });
   const unsubscribeStop = ctx.onStopRequest(() => handle.stop());
   const unsubscribeLock = ctx.onLockLost(String(job.id), () =>
     loseLease("BullMQ could not renew the job's lock"),
@@ -186,6 +202,7 @@ export async function runTrainingJob(
   const unsubscribe = () => {
     unsubscribeStop();
     unsubscribeLock();
+    pruneWatch.stop();
   };
 
   let outcome: Awaited<typeof handle.done>;
@@ -197,6 +214,15 @@ export async function runTrainingJob(
     await ctx.registry.setCurrentRun(null).catch(() => {});
     if (leaseLost) await abandon(leaseLost);
     if (err instanceof TrainingStoppedError) {
+      const pruned = prune.signal;
+      if (pruned) {
+        const checkpoint = await storePrunedCheckpoint(ctx.artifacts, runDir, payload.runId, log);
+        await withRetry("prune", () =>
+          store.markPruned(payload.runId, payload.sweepId, pruned, checkpoint, lease),
+        );
+        await resumeMirror.discard();
+        throw new UnrecoverableError(`run was pruned: ${pruned.reason}`);
+      }
       if (cancelled) {
         await withRetry("cancel", () =>
           store.markEnded(payload.runId, payload.sweepId, "cancelled", "cancelled by request", lease),

@@ -79,6 +79,58 @@ describe("POST /api/sweeps", () => {
     expect(syntax.body.issues[0]).toMatchObject({ line: expect.any(Number), col: expect.any(Number) });
   });
 
+  it("a bayes sweep over the API: first points stored with their values; its search shown without the base files; pruned runs listed with their reason", async () => {
+    const yaml = `name: api-bayes
+base: demo-base
+method: bayes
+runs: 8
+seed: 4
+axes:
+  model: [resnet18]
+  stage: [fe]
+  train.learningRate: {loguniform: [0.0001, 0.01]}
+earlyTerminate: {method: median, metric: val.loss, minEpochs: 2}
+`;
+    const res = await post("/api/sweeps").send({ yaml });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ created: true, runs: 3, jobs: 3 });
+    const runs = await h.prisma.run.findMany({ where: { sweepId: res.body.id }, orderBy: { trial: "asc" } });
+    expect(runs.map((r) => r.trial)).toEqual([0, 1, 2]);
+    for (const r of runs) {
+      const lr = (r.params as Record<string, number>)["train.learningRate"]!;
+      expect((r.config as { train: { learningRate: number } }).train.learningRate).toBe(lr);
+    }
+    const stored = await h.prisma.sweep.findUniqueOrThrow({ where: { id: res.body.id } });
+    expect(Object.keys((stored.search as { bases: object }).bases)).toEqual(["resnet18_fe"]);
+
+    await h.prisma.run.update({
+      where: { id: runs[0]!.id },
+      data: { status: "pruned", pruned: { reason: "median at epoch 2: ...", numbers: null } },
+    });
+    const detail = await request(server)
+      .get(`/api/sweeps/${res.body.id}`)
+      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    expect(detail.body.search).toEqual({
+      method: "bayes",
+      seed: 4,
+      runs: 8,
+      space: {
+        model: ["resnet18"],
+        stage: ["fe"],
+        "train.learningRate": { loguniform: [0.0001, 0.01] },
+      },
+      earlyTerminate: { method: "median", metric: "val.loss", minEpochs: 2, reductionFactor: 3, minRuns: 3 },
+    });
+    expect(detail.body).toMatchObject({ runsTotal: 3, runsPruned: 1 });
+    const filter = encodeURIComponent(JSON.stringify({ sweepId: res.body.id, status: "pruned" }));
+    const list = await request(server)
+      .get(`/api/runs?filter=${filter}`)
+      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    expect(
+      list.body.map((r: { id: string; pruned: unknown; trial: number }) => [r.id, r.pruned, r.trial]),
+    ).toEqual([[runs[0]!.id, { reason: "median at epoch 2: ...", numbers: null }, 0]]);
+  });
+
   it("refuses a 10 MB body with 413 and writes nothing", async () => {
     const huge = `${demoYaml}\n# ${"x".repeat(10 * 1024 * 1024)}\n`;
     const res = await post("/api/sweeps").send({ yaml: huge });

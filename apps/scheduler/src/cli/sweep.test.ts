@@ -92,6 +92,27 @@ describe("pnpm sweep", () => {
     expect(new Set(out.runs.map((r) => r.classWeighting))).toEqual(new Set(["none", "balanced"]));
   });
 
+  it("--dry-run prints a random sweep's space, its rule and its drawn runs, the same twice", async () => {
+    const offline = {
+      DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none",
+      REDIS_URL: "redis://127.0.0.1:1",
+    };
+    const res = await sweepCli(["conf/search.yaml", "--dry-run"], offline);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe("Search: random, 12 points, seed 7");
+    expect(res.stdout).toMatch(/^ {2}train\.learningRate +loguniform\(0\.0003, 0\.03\)$/m);
+    expect(res.stdout).toMatch(/^ {2}stage +\[fe, ft\] {2}\(fixed\)$/m);
+    expect(res.stdout).toMatch(/^Early termination: asha on val\.f1 \(rungs at 1 x 3\^k epochs/m);
+    expect(res.stdout).toContain("expands to 24 runs:");
+    const runLines = lines.filter((l) => / {2}mobilenet_v2-none-f[et]-t\d\d /.test(l));
+    expect(runLines).toHaveLength(24);
+    expect(runLines[1]).toMatch(/-ft-t00 .*train\.learningRate=[\d.e-]+ .*after mobilenet_v2-none-fe-t00$/);
+    const again = await sweepCli(["conf/search.yaml", "--dry-run"], offline);
+    expect(again.stdout).toBe(res.stdout);
+  });
+
   it("creates 1 sweep, 12 runs and 12 jobs; a second identical call creates nothing", async () => {
     const first = await sweepCli(["conf/xray.yaml"], env);
     expect(first.code, first.stderr).toBe(0);
@@ -133,9 +154,16 @@ describe("pnpm sweep", () => {
     "08-missing-base.yaml": /:2:7 base: base not found/,
     "09-wrong-types.yaml": /:4:17 overrides\.train\.epochs: expected number, got string "ten"/,
     "10-duplicate-axis.yaml": /:6:3 axes\.model: invalid YAML: duplicate key/,
+    "11-empty-range.yaml": /:8:28 axes\.model\.dropout\.uniform: empty range \[0\.3, 0\.3\]/,
+    "12-inverted-range.yaml": /:8:23 axes\.train\.epochs\.int: inverted range \[5, 2\]/,
+    "13-loguniform-nonpositive.yaml":
+      /:8:37 axes\.train\.learningRate\.loguniform\[0\]: loguniform needs positive bounds, got 0/,
+    "14-runs-missing.yaml": /:3:9 method: method bayes needs runs: N/,
+    "15-unknown-metric.yaml":
+      /:11:11 earlyTerminate\.metric: unknown metric "val\.auc"; expected one of val\.f1, /,
   };
 
-  it("covers ten kinds of malformed sweep file", () => {
+  it("covers fifteen kinds of malformed sweep file", () => {
     expect(readdirSync(badDir).sort()).toEqual(Object.keys(expectations).sort());
   });
 

@@ -17,6 +17,7 @@ import {
   sweepIdFor,
 } from "@xnn/shared";
 import cliProgress from "cli-progress";
+import { describeSearch } from "../services/sweeps/describeSearch";
 import type { RunState } from "../services/sweeps/watchSweep";
 
 const USAGE = `Usage: pnpm sweep <sweep.yaml> [options]
@@ -203,6 +204,8 @@ function expansionJson(loaded: LoadedSweep, sweepId: string) {
       fingerprint: loaded.fingerprint,
       source: loaded.sourcePath ?? null,
       runs: loaded.runs.length,
+      // bayes keeps its base pipelines for later proposals; they are not part of the expansion.
+      search: { ...loaded.search, bases: undefined, baseIsDirectory: undefined },
     },
     runs: loaded.runs.map((r) => ({
       key: r.key,
@@ -211,6 +214,7 @@ function expansionJson(loaded: LoadedSweep, sweepId: string) {
       stage: r.stage,
       dependsOn: r.dependsOn,
       configHash: r.configHash,
+      ...(r.params ? { trial: r.trial, params: r.params } : {}),
     })),
   };
 }
@@ -221,10 +225,24 @@ function printExpansion(loaded: LoadedSweep, json: boolean): void {
     process.stdout.write(`${JSON.stringify(expansionJson(loaded, sweepId), null, 2)}\n`);
     return;
   }
-  process.stdout.write(`Sweep ${loaded.name} (task ${loaded.task}) expands to ${loaded.runs.length} runs:\n`);
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  for (const line of describeSearch(loaded.search)) out(line);
+  if (loaded.search.method === "bayes") {
+    out(
+      `Sweep ${loaded.name} (task ${loaded.task}) starts with ${loaded.runs.length} runs drawn at random; ` +
+        "the rest are proposed from the finished ones:",
+    );
+  } else {
+    out(`Sweep ${loaded.name} (task ${loaded.task}) expands to ${loaded.runs.length} runs:`);
+  }
   for (const r of loaded.runs) {
     const after = r.dependsOn ? `  after ${r.dependsOn}` : "";
-    process.stdout.write(`  ${r.key.padEnd(40)} ${r.configHash.slice(0, 12)}${after}\n`);
+    const params = r.params
+      ? `  ${Object.entries(r.params)
+          .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+          .join(" ")}`
+      : "";
+    out(`  ${r.key.padEnd(40)} ${r.configHash.slice(0, 12)}${params}${after}`);
   }
 }
 
@@ -258,14 +276,21 @@ async function followWithProgress(prisma: PrismaClient, sweepId: string): Promis
         }
         bar.update(r.epochsDone, payload);
       } else {
-        const line = `${r.key} ${r.status} ${r.epochsDone}/${r.epochs} val F1 ${payload.f1}`;
+        const why = r.prunedReason ? ` (${r.prunedReason})` : "";
+        const line = `${r.key} ${r.status} ${r.epochsDone}/${r.epochs} val F1 ${payload.f1}${why}`;
         if (last.get(r.id) !== line) process.stdout.write(`${line}\n`);
         last.set(r.id, line);
       }
     }
   };
-  await watchSweep(prisma, sweepId, render);
+  const runs = await watchSweep(prisma, sweepId, render);
   multibar?.stop();
+  // The reasons do not fit a progress bar: listed once at the end.
+  const pruned = runs.filter((r) => r.prunedReason);
+  if (multibar && pruned.length > 0) {
+    process.stdout.write(`\n${pruned.length} run(s) pruned by the sweep's early-termination rule:\n`);
+    for (const r of pruned) process.stdout.write(`  ${r.key}: ${r.prunedReason}\n`);
+  }
 }
 
 main().catch((err) => fail(`unexpected error: ${(err as Error).stack ?? err}`, 1));

@@ -28,7 +28,7 @@ function bases(models: string[]) {
 }
 
 function sweep(axes: SweepFile["axes"], overrides: Record<string, unknown> = {}): SweepFile {
-  return { name: "s", base: "base", overrides, axes };
+  return { name: "s", base: "base", overrides, axes, method: "grid", seed: 0 };
 }
 
 describe("expandSweep", () => {

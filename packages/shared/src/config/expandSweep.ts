@@ -1,7 +1,9 @@
 import type { z } from "zod";
 import { contentHash } from "../hash";
 import { MODEL_NAMES, type ModelName, STAGES, type StageKind } from "../models";
+import { createRng } from "../prng";
 import { classWeightingSchema, type PipelineConfig, pipelineSchema } from "./pipeline";
+import { type AxisSpec, type Distribution, isDistribution, samplePoints, spaceSize } from "./searchSpace";
 import type { SweepFile } from "./sweepFile";
 import { describeZodIssue, valueAt } from "./zodIssues";
 
@@ -18,6 +20,10 @@ export interface RunSpec {
   configHash: string;
   /** Key of the FE run an FT run starts from. */
   dependsOn: string | null;
+  /** random/bayes: which point of the space (0-based), shared by an FE run and the FT runs it starts. */
+  trial: number | null;
+  /** random/bayes: the values drawn for the distribution axes (a subset of axisValues). */
+  params: Record<string, unknown> | null;
 }
 
 /** Where a problem found during expansion lives: the sweep file, or one of the base pipeline files. */
@@ -37,6 +43,11 @@ export interface ExpansionInput {
   bases: ReadonlyMap<string, unknown>;
   baseIsDirectory: boolean;
   maxRuns: number;
+  /**
+   * bayes: the points to expand (values of the distribution axes), numbered from `firstTrial`,
+   * instead of drawing `runs` of them from the seed. Random and grid sweeps leave it out.
+   */
+  points?: { firstTrial: number; values: Record<string, unknown>[] };
 }
 
 export interface ExpansionResult {
@@ -46,9 +57,73 @@ export interface ExpansionResult {
 
 const SPECIAL_AXES = ["model", "classWeighting", "stage"] as const;
 
-/** Number of runs a sweep expands to, computed without expanding it. */
+/** Number of runs a sweep expands to, computed without expanding it (bayes: all it may propose). */
 export function countRuns(sweep: SweepFile): number {
-  return Object.values(sweep.axes).reduce((n, values) => n * values.length, 1);
+  const fixed = listAxes(sweep).reduce((n, [, values]) => n * values.length, 1);
+  return sweep.method === "grid" ? fixed : fixed * (sweep.runs ?? 0);
+}
+
+/** The axes that are crossed: every axis of a grid, the list axes of a random or bayes sweep. */
+export function listAxes(sweep: SweepFile): [string, unknown[]][] {
+  return Object.entries(sweep.axes).filter((e): e is [string, unknown[]] => !isDistribution(e[1]));
+}
+
+/** The axes that are sampled (random and bayes sweeps), in file order. */
+export function distributionAxes(sweep: SweepFile): [string, Distribution][] {
+  return Object.entries(sweep.axes).filter((e): e is [string, Distribution] => isDistribution(e[1]));
+}
+
+/** bayes: how many points are drawn at random before the model proposes the rest. */
+export function initialBayesPoints(sweep: SweepFile): number {
+  return Math.min(sweep.runs ?? 0, Math.max(3, Math.ceil((sweep.runs ?? 0) / 4)));
+}
+
+/** One combination to resolve into runs: axis values, where each came from, and its point number. */
+interface Combo {
+  values: Record<string, unknown>;
+  origins: Record<string, (string | number)[]>;
+  trial: number | null;
+  params: Record<string, unknown> | null;
+}
+
+/** Grid combinations of the list axes, in file order (the last axis varies fastest). */
+function gridCombos(axes: [string, unknown[]][]): Combo[] {
+  const index = cartesian(axes.map(([, values]) => values.map((_, i) => i)));
+  return index.map((combo) => {
+    const values: Record<string, unknown> = {};
+    const origins: Record<string, (string | number)[]> = {};
+    axes.forEach(([k, list], i) => {
+      values[k] = list[combo[i]!];
+      origins[k] = ["axes", k, combo[i]!];
+    });
+    return { values, origins, trial: null, params: null };
+  });
+}
+
+/**
+ * Random/bayes combinations: each point crossed with the list axes. Axis values keep the file's
+ * axis order, so run keys and FE/FT signatures do not depend on which kind an axis is.
+ */
+function searchCombos(sweep: SweepFile, points: Record<string, unknown>[], firstTrial: number): Combo[] {
+  const fixed = gridCombos(listAxes(sweep));
+  const combos: Combo[] = [];
+  points.forEach((point, i) => {
+    for (const f of fixed) {
+      const values: Record<string, unknown> = {};
+      const origins: Record<string, (string | number)[]> = {};
+      for (const k of Object.keys(sweep.axes)) {
+        if (k in point) {
+          values[k] = structuredClone(point[k]);
+          origins[k] = ["axes", k];
+        } else {
+          values[k] = f.values[k];
+          origins[k] = f.origins[k]!;
+        }
+      }
+      combos.push({ values, origins, trial: firstTrial + i, params: structuredClone(point) });
+    }
+  });
+  return combos;
 }
 
 /**
@@ -81,7 +156,7 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
         });
       }
     }
-  } else if (sweep.axes.stage) {
+  } else if (sweep.axes.stage !== undefined) {
     issues.push({
       source: "sweep",
       path: ["axes", "stage"],
@@ -91,24 +166,39 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
   }
   if (issues.length > 0) return { runs: [], issues };
 
-  const combos = cartesian(axisKeys.map((k) => sweep.axes[k]!.map((_, i) => i)));
+  let combos: Combo[];
+  if (sweep.method === "grid") {
+    combos = gridCombos(listAxes(sweep));
+  } else if (input.points) {
+    combos = searchCombos(sweep, input.points.values, input.points.firstTrial);
+  } else {
+    const dists = distributionAxes(sweep);
+    const wanted = sweep.method === "bayes" ? initialBayesPoints(sweep) : sweep.runs!;
+    const size = spaceSize(dists);
+    if (size < wanted) {
+      issues.push({
+        source: "sweep",
+        path: ["runs"],
+        message: `the space has only ${size} distinct point(s) for runs: ${sweep.runs}; widen it or use method grid`,
+      });
+      return { runs: [], issues };
+    }
+    combos = searchCombos(sweep, samplePoints(dists, wanted, createRng(sweep.seed)), 0);
+  }
+  const trialDigits = String(Math.max(0, (sweep.runs ?? 1) - 1)).length;
   const runs: RunSpec[] = [];
   const seenKeys = new Set<string>();
   for (const combo of combos) {
-    const axisValues: Record<string, unknown> = {};
-    axisKeys.forEach((k, i) => {
-      axisValues[k] = sweep.axes[k]![combo[i]!];
-    });
+    const axisValues = combo.values;
     const model = (axisValues.model ?? undefined) as ModelName | undefined;
     const stage = (axisValues.stage ?? undefined) as StageKind | undefined;
     const baseKey = baseIsDirectory ? `${model}_${stage}` : "";
     const base = bases.get(baseKey);
     if (base === undefined) {
       if (baseIsDirectory) {
-        const idx = sweep.axes.model!.indexOf(model);
         issues.push({
           source: "sweep",
-          path: ["axes", "model", idx],
+          path: axisValuePath("model", sweep.axes.model!, model),
           message: `no base pipeline ${baseKey}.yaml for model "${model}" and stage "${stage}" in ${sweep.base}`,
         });
       }
@@ -116,20 +206,17 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
     }
 
     const merged = structuredClone(base) as Record<string, unknown>;
-    const origins = new Map<
-      string,
-      ExpansionIssue["source"] | { axis: string; index: number } | "override"
-    >();
+    const origins = new Map<string, { place: (string | number)[] } | "override">();
     for (const [key, value] of Object.entries(sweep.overrides)) {
       setPath(merged, key.split("."), structuredClone(value));
       origins.set(key, "override");
     }
-    axisKeys.forEach((k, i) => {
-      if (k === "stage") return; // chosen through the base file
+    for (const k of axisKeys) {
+      if (k === "stage") continue; // chosen through the base file
       const path = k === "model" ? "model.arch" : k;
       setPath(merged, path.split("."), structuredClone(axisValues[k]));
-      origins.set(path, { axis: k, index: combo[i]! });
-    });
+      origins.set(path, { place: combo.origins[k]! });
+    }
 
     const parsed = pipelineSchema.safeParse(merged);
     if (!parsed.success) {
@@ -141,7 +228,12 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
           const inner = fullPath.join(".") === origin.key ? message : `${fullPath.join(".")}: ${message}`;
           issues.push({ source: "sweep", path: ["overrides", origin.key], message: inner });
         } else if (origin?.kind === "axis") {
-          issues.push({ source: "sweep", path: ["axes", origin.axis, origin.index], message });
+          const sampled = combo.trial !== null && origin.place.length === 2;
+          issues.push({
+            source: "sweep",
+            path: origin.place,
+            message: sampled ? `drew ${JSON.stringify(valueAt(merged, zi.path))}: ${message}` : message,
+          });
         } else {
           issues.push({
             source: { base: baseKey },
@@ -164,8 +256,9 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
     }
     const weighting = weightingLabel(config.classWeighting);
     const extra = axisKeys
-      .filter((k) => !(SPECIAL_AXES as readonly string[]).includes(k))
+      .filter((k) => !(SPECIAL_AXES as readonly string[]).includes(k) && !(combo.params && k in combo.params))
       .map((k) => `${k.split(".").pop()}=${formatAxisValue(axisValues[k])}`);
+    if (combo.trial !== null) extra.push(`t${String(combo.trial).padStart(trialDigits, "0")}`);
     const key = [config.model.arch, weighting, config.stage.kind, ...extra].join("-");
     if (seenKeys.has(key)) continue;
     seenKeys.add(key);
@@ -178,6 +271,8 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
       config,
       configHash: "",
       dependsOn: null,
+      trial: combo.trial,
+      params: combo.params,
     });
   }
   if (issues.length > 0) return { runs: [], issues: dedupe(issues) };
@@ -196,14 +291,33 @@ export function expandSweep(input: ExpansionInput): ExpansionResult {
 }
 
 function checkAxisValues(sweep: SweepFile, issues: ExpansionIssue[]): void {
-  for (const [axis, values] of Object.entries(sweep.axes)) {
+  for (const [axis, spec] of Object.entries(sweep.axes)) {
     const seen = new Map<string, number>();
+    let values: unknown[];
+    let at: (string | number)[];
+    if (Array.isArray(spec)) {
+      values = spec;
+      at = ["axes", axis];
+    } else if ("choice" in spec) {
+      values = spec.choice;
+      at = ["axes", axis, "choice"];
+    } else {
+      values = [];
+      at = ["axes", axis];
+      if ((SPECIAL_AXES as readonly string[]).includes(axis)) {
+        issues.push({
+          source: "sweep",
+          path: at,
+          message: `${axis} takes a list or {choice: [...]}, not a numeric distribution`,
+        });
+      }
+    }
     values.forEach((value, index) => {
       const id = JSON.stringify(value);
       if (seen.has(id)) {
         issues.push({
           source: "sweep",
-          path: ["axes", axis, index],
+          path: [...at, index],
           message: `duplicate value ${id} (already at index ${seen.get(id)})`,
         });
       }
@@ -211,19 +325,19 @@ function checkAxisValues(sweep: SweepFile, issues: ExpansionIssue[]): void {
       if (axis === "model" && !(MODEL_NAMES as readonly unknown[]).includes(value)) {
         issues.push({
           source: "sweep",
-          path: ["axes", axis, index],
+          path: [...at, index],
           message: `unknown model ${JSON.stringify(value)}; expected one of ${MODEL_NAMES.join(", ")}`,
         });
       } else if (axis === "stage" && !(STAGES as readonly unknown[]).includes(value)) {
         issues.push({
           source: "sweep",
-          path: ["axes", axis, index],
+          path: [...at, index],
           message: `unknown stage ${JSON.stringify(value)}; expected one of ${STAGES.join(", ")}`,
         });
       } else if (axis === "classWeighting" && !classWeightingSchema.safeParse(value).success) {
         issues.push({
           source: "sweep",
-          path: ["axes", axis, index],
+          path: [...at, index],
           message: `unknown class weighting ${JSON.stringify(value)}; expected "none", "balanced" or a list of positive weights`,
         });
       }
@@ -248,7 +362,8 @@ function linkFineTuneRuns(runs: RunSpec[], sweep: SweepFile, issues: ExpansionIs
     if (run.stage !== "ft") continue;
     const fe = feBySignature.get(signature(run));
     if (!fe) {
-      const idx = sweep.axes.stage?.indexOf("ft") ?? -1;
+      const stages = sweep.axes.stage;
+      const idx = Array.isArray(stages) ? stages.indexOf("ft") : -1;
       issues.push({
         source: "sweep",
         path: idx >= 0 ? ["axes", "stage", idx] : ["axes"],
@@ -285,19 +400,32 @@ function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
 }
 
 function findOrigin(
-  origins: Map<string, unknown>,
+  origins: Map<string, { place: (string | number)[] } | "override">,
   path: string[],
-): { kind: "override"; key: string } | { kind: "axis"; axis: string; index: number } | null {
+): { kind: "override"; key: string } | { kind: "axis"; place: (string | number)[] } | null {
   for (let len = path.length; len > 0; len--) {
     const key = path.slice(0, len).join(".");
     const origin = origins.get(key);
     if (origin === "override") return { kind: "override", key };
-    if (origin && typeof origin === "object" && "axis" in origin) {
-      const o = origin as { axis: string; index: number };
-      return { kind: "axis", axis: o.axis, index: o.index };
-    }
+    if (origin) return { kind: "axis", place: origin.place };
   }
   return null;
+}
+
+/** Where a value sits in an axis of the sweep file: its list index, or its index in a choice. */
+export function axisValuePath(axis: string, spec: AxisSpec, value: unknown): (string | number)[] {
+  const id = JSON.stringify(value);
+  const find = (list: unknown[]) => list.findIndex((v) => JSON.stringify(v) === id);
+  if (Array.isArray(spec)) return ["axes", axis, find(spec)];
+  if ("choice" in spec) return ["axes", axis, "choice", find(spec.choice)];
+  return ["axes", axis];
+}
+
+/** The values an axis can take when it is a list or a choice (the base files it needs, say). */
+export function discreteValues(spec: AxisSpec | undefined): unknown[] {
+  if (spec === undefined) return [];
+  if (Array.isArray(spec)) return spec;
+  return "choice" in spec ? spec.choice : [];
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {

@@ -2,9 +2,11 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { contentHash } from "../hash";
 import { ConfigError, type ConfigIssue, formatPath } from "./ConfigError";
-import { type ExpansionIssue, expandSweep, type RunSpec } from "./expandSweep";
+import type { EarlyTerminate } from "./earlyTerminate";
+import { axisValuePath, discreteValues, type ExpansionIssue, expandSweep, type RunSpec } from "./expandSweep";
 import { baseProblem, dataDirProblem, isConfinedTo, type PathConfinement } from "./pathConfinement";
 import { pipelineSchema } from "./pipeline";
+import type { AxisSpec, SearchMethod } from "./searchSpace";
 import { DEFAULT_MAX_RUNS, type SweepFile, sweepFileSchema } from "./sweepFile";
 import { YamlSource } from "./yamlSource";
 import { describeZodIssue, valueAt } from "./zodIssues";
@@ -18,6 +20,35 @@ export interface LoadedSweep {
   sourceText: string;
   sourcePath: string | undefined;
   runs: RunSpec[];
+  /** How the sweep searches its space and stops runs early; stored on the Sweep row. */
+  search: SweepSearch;
+}
+
+/** The search settings of a sweep, as stored on its row and read by the pruner and the proposer. */
+export interface SweepSearch {
+  method: SearchMethod;
+  seed: number;
+  /** random/bayes: points of the space to try. */
+  runs: number | null;
+  /** Every axis as written: lists and distributions. */
+  space: Record<string, AxisSpec>;
+  earlyTerminate: EarlyTerminate | null;
+  /**
+   * bayes: the base pipelines as read at submission (keyed as expandSweep's `bases`), so that the
+   * scheduler expands each proposed point exactly as the first ones, without the files.
+   */
+  bases?: Record<string, unknown>;
+  baseIsDirectory?: boolean;
+}
+
+/** A stored sweep's file, validated again (the proposer re-expands bayes sweeps from it). */
+export function parseSweepSource(text: string): SweepFile {
+  const source = new YamlSource(text, undefined);
+  if (source.issues.length > 0) throw new ConfigError(source.issues);
+  const parsed = sweepFileSchema.safeParse(source.value);
+  if (!parsed.success)
+    throw new ConfigError([source.issue([], parsed.error.issues[0]?.message ?? "invalid")]);
+  return parsed.data;
 }
 
 export interface LoadSweepOptions {
@@ -97,7 +128,21 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
       source.issue(["base"], `all runs must share one task; found ${tasks.join(", ")}`),
     ]);
   }
-  const fingerprint = contentHash({ name: sweep.name, runs: result.runs.map((r) => r.configHash).sort() });
+  const search: SweepSearch = {
+    method: sweep.method,
+    seed: sweep.seed,
+    runs: sweep.runs ?? null,
+    space: sweep.axes,
+    earlyTerminate: sweep.earlyTerminate ?? null,
+    ...(sweep.method === "bayes" ? { bases: Object.fromEntries(bases), baseIsDirectory } : {}),
+  };
+  const runHashes = result.runs.map((r) => r.configHash).sort();
+  // A plain grid keeps the fingerprint it always had; search settings change what a sweep does
+  // with the same runs (bayes proposes more, early termination stops some), so they count too.
+  const plainGrid = search.method === "grid" && search.earlyTerminate === null;
+  const fingerprint = contentHash(
+    plainGrid ? { name: sweep.name, runs: runHashes } : { name: sweep.name, runs: runHashes, search },
+  );
   return {
     name: sweep.name,
     task: tasks[0]!,
@@ -106,6 +151,7 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
     sourceText: text,
     sourcePath: file,
     runs: result.runs,
+    search,
   };
 }
 
@@ -128,7 +174,7 @@ function dataDirIssues(
     let issue: ConfigIssue;
     const axis = sweep.axes["data.dir"];
     if (axis) {
-      issue = source.issue(["axes", "data.dir", axis.indexOf(run.axisValues["data.dir"])], problem);
+      issue = source.issue(axisValuePath("data.dir", axis, run.axisValues["data.dir"]), problem);
     } else if ("data.dir" in sweep.overrides) {
       issue = source.issue(["overrides", "data.dir"], problem);
     } else if ("data" in sweep.overrides) {
@@ -185,7 +231,8 @@ function readBases(basePath: string, isDirectory: boolean, sweep: SweepFile, con
   const files: [string, string][] = [];
   if (isDirectory) {
     const wanted = new Set<string>();
-    for (const m of sweep.axes.model ?? []) for (const s of sweep.axes.stage ?? []) wanted.add(`${m}_${s}`);
+    for (const m of discreteValues(sweep.axes.model))
+      for (const s of discreteValues(sweep.axes.stage)) wanted.add(`${m}_${s}`);
     const present = new Set(readdirSync(basePath).filter((f) => /\.ya?ml$/.test(f)));
     for (const key of wanted) {
       const name = present.has(`${key}.yaml`)

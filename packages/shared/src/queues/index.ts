@@ -1,1 +1,2 @@
+export * from "./prune";
 export * from "./runs";

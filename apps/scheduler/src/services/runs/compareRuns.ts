@@ -14,6 +14,8 @@ export interface ComparedRun {
   classWeighting: string;
   stage: string;
   status: string;
+  /** Status `pruned`: { reason, numbers } of the early-termination rule that stopped it. */
+  pruned: unknown;
   testF1: number | null;
   bestValF1: number | null;
   metrics: { test: Record<string, unknown> | null };
@@ -48,9 +50,10 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
         testF1: number | null;
         bestValF1: number | null;
         config: unknown;
+        pruned: unknown;
       }[]
     >`SELECT id, key, model, "classWeighting", stage::text AS stage, status::text AS status,
-             "testF1", "bestValF1", config
+             "testF1", "bestValF1", config, pruned
       FROM "Run" WHERE id = ANY(${arr})`,
     sql<
       ({
@@ -102,6 +105,7 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
         classWeighting: r.classWeighting,
         stage: r.stage,
         status: r.status,
+        pruned: r.pruned,
         testF1: r.testF1,
         bestValF1: r.bestValF1,
         metrics: { test },

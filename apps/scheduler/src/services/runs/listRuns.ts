@@ -15,6 +15,7 @@ export const RUN_SORT_FIELDS = [
   "startedAt",
   "finishedAt",
   "epochsDone",
+  "trial",
 ] as const;
 export type RunSortField = (typeof RUN_SORT_FIELDS)[number];
 
@@ -35,7 +36,7 @@ export interface RunListOptions {
 }
 
 // Nullable columns sort their nulls last in both directions: unfinished runs never top a leaderboard.
-const NULLABLE = new Set<string>(["testF1", "bestValF1", "bestValLoss", "startedAt", "finishedAt"]);
+const NULLABLE = new Set<string>(["testF1", "bestValF1", "bestValLoss", "startedAt", "finishedAt", "trial"]);
 
 /**
  * One page of runs and the filtered total, in two parallel postgres.js queries (Prisma needed four
@@ -73,7 +74,7 @@ export async function listRuns(
              r.status::text AS status, r.attempt, r."epochsDone", (r.config #> '{train,epochs}') AS epochs,
              r."bestEpoch", r."bestValF1", r."bestValLoss", r."testF1", r."workerId",
              r."queuedAt" AT TIME ZONE 'UTC' AS "queuedAt", r."startedAt" AT TIME ZONE 'UTC' AS "startedAt",
-             r."finishedAt" AT TIME ZONE 'UTC' AS "finishedAt", r.error,
+             r."finishedAt" AT TIME ZONE 'UTC' AS "finishedAt", r.error, r.trial, r.params, r.pruned,
              EXISTS (SELECT 1 FROM "ModelVersion" mv WHERE mv."runId" = r.id AND mv.alias = 'production')
                AS "isProduction",
              e."explainProbes", e."explainGap", e."explainSteps", e."deletionAuc", e."insertionAuc",

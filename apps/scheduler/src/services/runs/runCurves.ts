@@ -30,7 +30,7 @@ type ColumnsByCurve = Record<string, CurveColumns>;
 type PointsByCurve = Record<string, CurvePoint[]>;
 type ApRow = { runId: string; perClass: Record<string, { ap?: number }> | null; microAp: number };
 
-const TERMINAL = ["succeeded", "failed", "cancelled"];
+const TERMINAL = ["succeeded", "failed", "cancelled", "pruned"];
 
 /**
  * Points per curve for a comparison of `runs` runs: all DISPLAY_CURVE_POINTS up to 50 runs, then

@@ -22,6 +22,9 @@ export const runRowSelect = {
   finishedAt: true,
   error: true,
   config: true,
+  trial: true,
+  params: true,
+  pruned: true,
 } satisfies Prisma.RunSelect;
 
 type SelectedRun = Prisma.RunGetPayload<{ select: typeof runRowSelect }>;
@@ -88,6 +91,11 @@ export interface RunRow {
   startedAt: Date | null;
   finishedAt: Date | null;
   error: string | null;
+  /** random/bayes sweeps: the point of the space and the values drawn or proposed for it. */
+  trial: number | null;
+  params: unknown;
+  /** Status `pruned`: why the sweep's early-termination rule stopped it ({ reason, numbers }). */
+  pruned: unknown;
   isProduction: boolean;
   /** Explanation quality on the test probe set; null until (or unless) the worker recorded it. */
   explanation: ExplanationSummary | null;

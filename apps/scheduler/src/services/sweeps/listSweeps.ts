@@ -1,5 +1,5 @@
 import type { Prisma, PrismaClient, SweepStatus } from "@xnn/db";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import { PRODUCTION_ALIAS, type SweepSearch } from "@xnn/shared";
 
 export const SWEEP_SORT_FIELDS = ["id", "name", "task", "status", "createdAt", "createdBy"] as const;
 export type SweepSortField = (typeof SWEEP_SORT_FIELDS)[number];
@@ -17,11 +17,24 @@ export interface SweepRow {
   runsDone: number;
   runsFailed: number;
   runsRunning: number;
+  /** Runs the sweep's early-termination rule stopped. */
+  runsPruned: number;
   bestTestF1: number | null;
 }
 
 export interface SweepDetail extends SweepRow {
   sourceYaml: string;
+  /**
+   * How the sweep searches and stops runs early (null for sweeps from before search methods). The
+   * base pipelines a bayes sweep keeps for its proposals are server files: never sent.
+   */
+  search: {
+    method: string;
+    seed: number;
+    runs: number | null;
+    space: unknown;
+    earlyTerminate: unknown;
+  } | null;
   error: string | null;
   /** The task's current production model, whichever sweep it came from. */
   production: { runId: string; version: number } | null;
@@ -78,9 +91,19 @@ export async function listSweeps(
 export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepDetail | null> {
   const sweep = await prisma.sweep.findUnique({
     where: { id },
-    select: { ...sweepSelect, sourceYaml: true, error: true },
+    select: { ...sweepSelect, sourceYaml: true, error: true, search: true },
   });
   if (!sweep) return null;
+  const stored = sweep.search as (SweepSearch & Record<string, unknown>) | null;
+  const search = stored
+    ? {
+        method: stored.method,
+        seed: stored.seed,
+        runs: stored.runs,
+        space: stored.space,
+        earlyTerminate: stored.earlyTerminate,
+      }
+    : null;
   const [stats, production] = await Promise.all([
     runStats(prisma, [id]),
     prisma.modelVersion.findUnique({
@@ -88,11 +111,11 @@ export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepD
       select: { runId: true, version: true },
     }),
   ]);
-  return { ...sweep, ...(stats.get(id) ?? emptyStats()), production };
+  return { ...sweep, search, ...(stats.get(id) ?? emptyStats()), production };
 }
 
 function emptyStats(): Omit<SweepRow, "id" | "name" | "task" | "status" | "createdAt" | "createdBy"> {
-  return { runsTotal: 0, runsDone: 0, runsFailed: 0, runsRunning: 0, bestTestF1: null };
+  return { runsTotal: 0, runsDone: 0, runsFailed: 0, runsRunning: 0, runsPruned: 0, bestTestF1: null };
 }
 
 /** Run counts per status and the best test F1, for a page of sweeps, in one grouped query. */
@@ -112,6 +135,7 @@ async function runStats(prisma: PrismaClient, sweepIds: string[]) {
     if (g.status === "succeeded") s.runsDone += n;
     if (g.status === "failed") s.runsFailed += n;
     if (g.status === "running") s.runsRunning += n;
+    if (g.status === "pruned") s.runsPruned += n;
     const best = g._max.testF1;
     if (best !== null && (s.bestTestF1 === null || best > s.bestTestF1)) s.bestTestF1 = best;
     out.set(g.sweepId, s);

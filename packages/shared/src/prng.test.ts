@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createRng, mixSeed, shuffleInPlace } from "./prng.js";
+import { createRng, mixSeed, shuffleInPlace } from "./prng";
 
 describe("prng", () => {
   it("is deterministic per seed and differs across seeds", () => {

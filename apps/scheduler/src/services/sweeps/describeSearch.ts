@@ -1,0 +1,27 @@
+import { formatDistribution, isDistribution, type SweepSearch } from "@xnn/shared";
+
+/** The search space and early-termination rule of a sweep, as lines for a terminal. */
+export function describeSearch(search: SweepSearch): string[] {
+  const lines: string[] = [];
+  const how =
+    search.method === "grid"
+      ? "grid (every combination of the axes)"
+      : `${search.method}, ${search.runs} points, seed ${search.seed}`;
+  lines.push(`Search: ${how}`);
+  const width = Math.max(...Object.keys(search.space).map((k) => k.length));
+  for (const [axis, spec] of Object.entries(search.space)) {
+    const shown = isDistribution(spec)
+      ? formatDistribution(spec)
+      : `[${spec.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(", ")}]${search.method === "grid" ? "" : "  (fixed)"}`;
+    lines.push(`  ${axis.padEnd(width)}  ${shown}`);
+  }
+  const et = search.earlyTerminate;
+  if (et) {
+    const detail =
+      et.method === "asha"
+        ? `rungs at ${et.minEpochs} x ${et.reductionFactor}^k epochs, top 1/${et.reductionFactor} go on`
+        : `from epoch ${et.minEpochs}, against the median of at least ${et.minRuns} runs`;
+    lines.push(`Early termination: ${et.method} on ${et.metric} (${detail})`);
+  }
+  return lines;
+}
