@@ -40,6 +40,8 @@ const envShape = {
   XNN_DATA_ROOT: z.string().min(1).default("."),
   /** How often the reconciler compares Postgres with the queue (0: only at start-up). */
   XNN_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(15_000),
+  /** How long POST /api/predict waits for a worker's explanation before answering 504. */
+  XNN_EXPLAIN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(60_000),
   /** The workers' job lock duration: a run whose worker is silent for longer (plus a margin) is requeued. */
   XNN_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
   // Comma-separated; submitted sweeps' data.dir and the predict samples must stay inside one of them.
@@ -115,6 +117,7 @@ const app = createServer({
   logger,
   artifacts,
   dashboardDir,
+  explainTimeoutMs: env.XNN_EXPLAIN_TIMEOUT_MS,
 });
 
 const reconciler = startRunReconciler({

@@ -1,1 +1,2 @@
+export * from "./explain";
 export * from "./runs";
