@@ -74,6 +74,8 @@ function startHost(name: string, prefix: string): WorkerProcess {
     XNN_ARTIFACT_CACHE_DIR: h.cacheDir,
     ...s3.env,
     XNN_BACKEND: "wasm",
+    // The API host's prediction is computed by a worker host.
+    XNN_EXPLAIN: "1",
     XNN_LOCK_DURATION_MS: "15000",
     XNN_STALLED_INTERVAL_MS: "3000",
     XNN_HEARTBEAT_MS: "500",
