@@ -105,11 +105,11 @@ export class ExplainClient {
     return parsed.success ? parsed.data : null;
   }
 
-  /** Adds the job unless an identical one is queued, running or done; a failed one is replaced. */
-  private async enqueue(request: ExplainRequest, jobId: string): Promise<void> {
+  /** Adds the job unless an identical one is queued or running (then that one is returned); a failed one is replaced. */
+  private async enqueue(request: ExplainRequest, jobId: string) {
     if ((await this.queue.getJobState(jobId)) === "failed") await this.queue.remove(jobId);
     const payload: ExplainJobPayload = { v: EXPLAIN_JOB_VERSION, ...request };
-    await this.queue.add(EXPLAIN_JOB_NAME, payload, { ...explainJobOptions, jobId });
+    return this.queue.add(EXPLAIN_JOB_NAME, payload, { ...explainJobOptions, jobId });
   }
 
   private async requireWorkers(): Promise<void> {
@@ -127,14 +127,7 @@ export class ExplainClient {
     await this.requireWorkers();
     const events = await this.listening();
     const jobId = explainJobId(key);
-    await this.enqueue(request, jobId);
-    const job = await this.queue.getJob(jobId);
-    if (!job) {
-      // Finished and gone between the add and here: the cache has it.
-      const late = await this.cached(key);
-      if (late) return { explanation: late, cached: false };
-      throw new Error(`explain job ${jobId} disappeared before it finished`);
-    }
+    const job = await this.enqueue(request, jobId);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ExplainTimeoutError("")), this.opts.timeoutMs);
@@ -148,6 +141,9 @@ export class ExplainClient {
       return { explanation: explainJobResultSchema.parse(value).explanation, cached: false };
     } catch (err) {
       if (err instanceof ExplainTimeoutError) throw await this.timeoutError(jobId);
+      // Completed (and so removed) before its listeners were attached: the answer is in the cache.
+      const late = await this.cached(key);
+      if (late) return { explanation: late, cached: false };
       throw rejectionOf((err as Error).message);
     } finally {
       clearTimeout(timer);
@@ -189,7 +185,7 @@ export class ExplainClient {
     if (state === "waiting" || state === "prioritized" || state === "delayed") {
       const ids = await this.queue.getRanges(["wait", "prioritized"], 0, -1, true);
       const at = ids.indexOf(jobId);
-      return { jobId, state: "queued", ahead: at < 0 ? 0 : at };
+      return { jobId, state: "queued", ahead: Math.max(at, 0) };
     }
     if (state === "failed" || state === "completed") {
       const [reason, value] = await this.opts.redis.hmget(

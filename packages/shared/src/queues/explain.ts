@@ -99,11 +99,12 @@ export const explainJobOptions = {
   // Deterministic failures (an undecodable image) would fail again; a worker death stalls the job
   // and BullMQ hands it to another worker, which is not an attempt.
   attempts: 1,
-  // The result stays a while for a requester that attaches late; the cache keeps it longer.
-  removeOnComplete: { age: 600, count: 1_000 },
+  // A job holds its image (up to 10 MB as base64): gone once done. Its answer is in the cache,
+  // written by the worker before the job completes, where a requester that attaches late finds it.
+  removeOnComplete: true,
   // Kept briefly so a requester polling its job reads why it failed; a new request for the same
   // job id removes a failed one first, so it never blocks a retry.
-  removeOnFail: { age: 300, count: 1_000 },
+  removeOnFail: { age: 300, count: 100 },
 };
 
 /**
