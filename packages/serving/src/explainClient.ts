@@ -62,6 +62,14 @@ function rejectionOf(reason: string): Error {
   return new Error(`the explanation failed on the worker: ${reason || "no reason recorded"}`);
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 const JOB_ID_PATTERN = /^explain\.([0-9a-f]{40})$/;
 
 /**
@@ -100,7 +108,7 @@ export class ExplainClient {
   private async cached(key: string): Promise<Explanation | null> {
     const text = await this.opts.redis.get(explainCacheKey(this.opts.prefix, key));
     if (text === null) return null;
-    const parsed = explanationSchema.safeParse(JSON.parse(text));
+    const parsed = explanationSchema.safeParse(parseJson(text));
     // An entry written by other code is ignored (and recomputed), never served half-understood.
     return parsed.success ? parsed.data : null;
   }
@@ -194,7 +202,7 @@ export class ExplainClient {
         "returnvalue",
       );
       if (state === "completed" && value) {
-        const parsed = explainJobResultSchema.safeParse(JSON.parse(value));
+        const parsed = explainJobResultSchema.safeParse(parseJson(value));
         if (parsed.success)
           return { jobId, state: "completed", cached: false, explanation: parsed.data.explanation };
       }
