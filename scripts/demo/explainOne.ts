@@ -1,16 +1,24 @@
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { explainPrediction, initBackend } from "@xnn/ml";
+import type { PrismaClient } from "@xnn/db";
+import { PredictService } from "@xnn/scheduler";
+import { ExplainClient } from "@xnn/serving";
+import { createLogger } from "@xnn/shared";
+import type { Redis } from "ioredis";
 
-/** What the demo asks of the explanation engine for one image. */
+/** What the demo asks for one image: the promoted version explains it, as POST /api/predict would. */
 export interface ExplainRequest {
-  /** The promoted checkpoint's directory (model.json + weights.bin). */
-  checkpointDir: string;
+  prisma: PrismaClient;
+  /** A producer connection to the demo's Redis. */
+  redis: Redis;
+  prefix: string;
+  task: string;
+  versionId: string;
   image: string;
-  /** Class names in the model's output order, from the run's config. */
-  classNames: readonly string[];
   /** Where to write the attribution overlay PNG. */
   overlayPng: string;
+  /** How long to wait for a worker's answer. */
+  timeoutMs?: number;
 }
 
 export interface ExplainOutcome {
@@ -40,25 +48,37 @@ export function firstPredictImage(dataDir: string): string | null {
   return null;
 }
 
-/** Explains one predict/ image with the promoted model through @xnn/ml's `explainPrediction`. */
+/**
+ * Explains one predict/ image through the explain queue: the demo's workers compute it in their
+ * explain threads (the same path as POST /api/predict and the dashboard's Explain page), so the
+ * demo's own event loop, which watches its child processes, never computes.
+ */
 export async function explainOne(request: ExplainRequest): Promise<ExplainOutcome> {
-  // Same choice the workers make ("auto": native TensorFlow, else wasm with the gradient kernels
-  // Integrated Gradients needs); without it tfjs refuses to build the model.
-  await initBackend("auto");
-  const result = await explainPrediction({
-    checkpointDir: request.checkpointDir,
-    imagePath: request.image,
-    classNames: request.classNames,
+  const explainer = new ExplainClient({
+    redis: request.redis,
+    prefix: request.prefix,
+    timeoutMs: request.timeoutMs ?? 300_000,
+    servingWorkers: PredictService.servingWorkers(request.prisma),
   });
-  mkdirSync(path.dirname(request.overlayPng), { recursive: true });
-  writeFileSync(request.overlayPng, result.overlayPng);
-  const probability = result.probabilities[result.predictedClass];
-  return {
-    image: request.image,
-    overlayPng: request.overlayPng,
-    summary: [
-      `predicted ${result.predictedClass}${probability === undefined ? "" : ` (p ${probability.toFixed(3)})`}`,
-      `Integrated Gradients ${result.stepsUsed} steps against ${result.baseline ?? "black"}, completeness gap ${(result.completenessGap * 100).toFixed(1)}%`,
-    ].join(", "),
-  };
+  try {
+    const service = new PredictService(request.prisma, createLogger("demo", "silent"), explainer);
+    const { response } = await service.predict({
+      image: readFileSync(request.image),
+      task: request.task,
+      modelVersion: request.versionId,
+    });
+    mkdirSync(path.dirname(request.overlayPng), { recursive: true });
+    writeFileSync(request.overlayPng, Buffer.from(response.overlayPng, "base64"));
+    const probability = response.probabilities[response.predictedClass];
+    return {
+      image: request.image,
+      overlayPng: request.overlayPng,
+      summary: [
+        `predicted ${response.predictedClass}${probability === undefined ? "" : ` (p ${probability.toFixed(3)})`}`,
+        `Integrated Gradients ${response.stepsUsed} steps against ${response.baseline}, completeness gap ${(response.completenessGap * 100).toFixed(1)}%`,
+      ].join(", "),
+    };
+  } finally {
+    await explainer.close();
+  }
 }

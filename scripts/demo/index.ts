@@ -3,12 +3,12 @@
 // and two workers, runs conf/demo.yaml, reports, and keeps serving until Ctrl-C (or exits: --exit).
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { applyMigrations, createPrisma, type PrismaClient } from "@xnn/db";
 import { submitSweep } from "@xnn/orchestration";
 import { createToken, formatLeaderboard, promoteBestRun, sweepLeaderboard } from "@xnn/scheduler";
 import { ConfigError, connectRedis, createRedis, loadSweepFile, redactUrl } from "@xnn/shared";
 import { FlowProducer } from "bullmq";
+import type { Redis } from "ioredis";
 import { startApiProcess } from "./apiProcess";
 import { parseDemoArgs, USAGE, UsageError } from "./args";
 import { type ChildService, killAllChildren } from "./childService";
@@ -203,7 +203,7 @@ async function run(): Promise<boolean> {
     // Connected before the FlowProducer exists: it would otherwise start connecting on its own.
     await connectRedis(connection, redisUrl);
     flows = new FlowProducer({ connection, prefix: queuePrefix });
-    return await runSweep(prisma, flows, workers, port);
+    return await runSweep(prisma, flows, { redis: connection, prefix: queuePrefix }, workers, port);
   } finally {
     await flows?.close().catch(() => {});
     connection.disconnect();
@@ -214,6 +214,7 @@ async function run(): Promise<boolean> {
 async function runSweep(
   prisma: PrismaClient,
   flows: FlowProducer,
+  queue: { redis: Redis; prefix: string },
   workers: ChildService[],
   port: number,
 ): Promise<boolean> {
@@ -254,26 +255,19 @@ async function runSweep(
   say(`\nLeaderboard (test set):\n${formatLeaderboard(board)}`);
   for (const r of board.filter((b) => b.error)) say(`  ${r.key} failed: ${r.error}`);
 
-  let promoted: { checkpointUri: string; classNames: string[] } | null = null;
+  let promoted: { versionId: string; task: string } | null = null;
   try {
     const result = await promoteBestRun(prisma, submitted.sweepId, "demo");
     const run = board.find((b) => b.runId === result.runId);
     say(
       `\nPromoted ${result.runId} (test F1 ${run?.testF1?.toFixed(3) ?? "-"}) to production: ${result.task} v${result.version}`,
     );
-    const version = await prisma.modelVersion.findUnique({
-      where: { id: result.versionId },
-      select: { checkpoint: { select: { uri: true } }, run: { select: { config: true } } },
-    });
-    if (version) {
-      const config = version.run.config as { data?: { classNames?: string[] } };
-      promoted = { checkpointUri: version.checkpoint.uri, classNames: config.data?.classNames ?? [] };
-    }
+    promoted = { versionId: result.versionId, task: result.task };
   } catch (err) {
     say(`\nNo promotion: ${(err as Error).message}`);
   }
 
-  await explainPromoted(promoted);
+  await explainPromoted(prisma, queue, promoted);
 
   const token = await createToken(prisma, "admin", `demo ${new Date().toISOString()}`);
   say(`\nDashboard: http://127.0.0.1:${port}/`);
@@ -283,7 +277,9 @@ async function runSweep(
 
 /** One predict/ image through the promoted model; a failure here is reported, not fatal. */
 async function explainPromoted(
-  promoted: { checkpointUri: string; classNames: string[] } | null,
+  prisma: PrismaClient,
+  queue: { redis: Redis; prefix: string },
+  promoted: { versionId: string; task: string } | null,
 ): Promise<void> {
   const image = firstPredictImage(paths.dataDir);
   if (!promoted || !image) {
@@ -292,16 +288,20 @@ async function explainPromoted(
     );
     return;
   }
-  const checkpointDir = promoted.checkpointUri.startsWith("file:")
-    ? fileURLToPath(promoted.checkpointUri)
-    : promoted.checkpointUri;
   const overlayPng = path.join(
     paths.explanationsDir,
     `${path.basename(image, path.extname(image))}-overlay.png`,
   );
   const started = Date.now();
   try {
-    const outcome = await explainOne({ checkpointDir, image, classNames: promoted.classNames, overlayPng });
+    const outcome = await explainOne({
+      prisma,
+      ...queue,
+      task: promoted.task,
+      versionId: promoted.versionId,
+      image,
+      overlayPng,
+    });
     say(`\nExplained ${path.relative(process.cwd(), image)}: ${outcome.summary} (${seconds(started)})`);
     say(`  overlay: ${outcome.overlayPng}`);
   } catch (err) {

@@ -10,6 +10,7 @@ import { repoRoot, spawnWorker, type WorkerProcess, waitFor } from "@xnn/gpu-wor
 import { generateSynthetic } from "@xnn/ml";
 import { submitSweep } from "@xnn/orchestration";
 import { PredictService, promoteRun } from "@xnn/scheduler";
+import { ExplainClient } from "@xnn/serving";
 import { createLogger, createRedis, loadSweepText, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
@@ -73,6 +74,8 @@ function startHost(name: string, prefix: string): WorkerProcess {
     XNN_ARTIFACT_CACHE_DIR: h.cacheDir,
     ...s3.env,
     XNN_BACKEND: "wasm",
+    // The API host's prediction is computed by a worker host.
+    XNN_EXPLAIN: "1",
     XNN_LOCK_DURATION_MS: "15000",
     XNN_STALLED_INTERVAL_MS: "3000",
     XNN_HEARTBEAT_MS: "500",
@@ -144,7 +147,6 @@ describe("workers on separate hosts with ARTIFACT_URL=s3://", () => {
     await queue.resume();
     const b = startHost("b", prefix);
     await waitFor("the sweep on host B", () => sweepDone(sweepId), 300_000, 1000).catch(withOutput);
-    await stop(b);
 
     const done = await prisma.run.findMany({ where: { sweepId }, include: { checkpoints: true } });
     expect(done.map((r) => `${r.stage}:${r.status}:${r.error ?? ""}`).sort()).toEqual([
@@ -174,26 +176,27 @@ describe("workers on separate hosts with ARTIFACT_URL=s3://", () => {
       `starting from FE checkpoint ${path.join(host("b").cacheDir, "entries")}`,
     );
 
-    // The API host: its own cache, the model only in the bucket.
-    const apiStore = createArtifactStore(ARTIFACT_URL(), {
-      artifactDir: path.join(root, "api", "artifacts"),
-      cacheDir: path.join(root, "api", "cache"),
-      cacheBytes: 1024 ** 3,
-      env: s3.env,
-    }) as S3ArtifactStore;
+    // The API host predicts; host B, still up, serves the explanation off the API's event loop.
+    await promoteRun(prisma, ft.id, "test");
+    const explainer = new ExplainClient({
+      redis,
+      prefix,
+      timeoutMs: 120_000,
+      servingWorkers: PredictService.servingWorkers(prisma),
+    });
     try {
-      await promoteRun(prisma, ft.id, "test");
-      const service = new PredictService(prisma, createLogger("api-test", "silent"), apiStore);
+      const service = new PredictService(prisma, createLogger("api-test", "silent"), explainer);
       const testDir = path.join(dataDir, "test");
       const cls = readdirSync(testDir)[0]!;
       const image = readFileSync(path.join(testDir, cls, readdirSync(path.join(testDir, cls))[0]!));
-      const res = await service.predict({ image });
+      const { response: res, cached } = await service.predict({ image });
+      expect(cached).toBe(false);
       expect(res.modelVersion.runId).toBe(ft.id);
       expect(Object.keys(res.probabilities)).toHaveLength(3);
-      expect(await apiStore.cache.entries()).toHaveLength(1);
     } finally {
-      apiStore.close();
+      await explainer.close();
     }
+    await stop(b);
   }, 700_000);
 
   it("a run SIGKILLed on host A resumes on host B from the last epoch's state in the bucket", async () => {

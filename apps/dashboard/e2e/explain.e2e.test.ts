@@ -5,15 +5,19 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { FileArtifactStore } from "../../../packages/artifacts/src/index";
 import { generateSynthetic, initBackend, saveCheckpoint } from "../../../packages/ml/src/index";
 import { buildTinyClassifier } from "../../../packages/ml/src/testing";
+import { type RunningExplainWorker, startExplainWorker } from "../../../packages/serving/src/index";
+import { createLogger, createRedis } from "../../../packages/shared/src/index";
 import { seedRunId, seedRuns } from "../../scheduler/src/api/testing/seedRuns";
 import { repoRoot, type Stack, screenshot, screenshotOnFailure, startStack } from "./stack";
 
 /**
  * The Explain page against the real API: a production model version with a real (tiny) tfjs
  * checkpoint whose run config points at a synthetic data set with a predict/ folder, and a second
- * version with another checkpoint to compare with. The API runs Integrated Gradients for real.
+ * version with another checkpoint to compare with. A worker serving the explain queue (in this
+ * process, its Integrated Gradients in its own thread) computes the explanations for real.
  */
 const TASK = "xray-explain";
 const SWEEP = "explain-e2e";
@@ -24,6 +28,20 @@ let page: Page;
 let tmp: string;
 let dataDir: string;
 const versionIds: string[] = [];
+const workerRedis = createRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", "worker");
+let explainer: RunningExplainWorker | undefined;
+
+/** What a `pnpm worker` process does for explanations: its queue worker (the row is written apart). */
+async function startExplaining(): Promise<void> {
+  explainer = await startExplainWorker({
+    redis: workerRedis,
+    prefix: stack.queuePrefix,
+    artifacts: new FileArtifactStore(path.join(tmp, "artifacts")),
+    workerId: "e2e-explainer",
+    backend: "auto",
+    logger: createLogger("explain-e2e", "silent"),
+  });
+}
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "xnn-explain-e2e-"));
@@ -67,11 +85,25 @@ beforeAll(async () => {
     });
     versionIds.push(v.id);
   }
+  // A worker that says it serves explanations; its queue worker starts in the first test.
+  await stack.prisma.worker.create({
+    data: {
+      id: "e2e-explainer",
+      host: "e2e",
+      pid: process.pid,
+      gpus: [],
+      backend: "wasm",
+      version: "e2e",
+      explains: true,
+    },
+  });
   // Signed in as if the login form had been used (that form is covered by dashboard.e2e.test.ts).
   await page.addInitScript((token) => localStorage.setItem("xnn.token", token), stack.adminToken);
 });
 
 afterAll(async () => {
+  await explainer?.close();
+  workerRedis.disconnect();
   await stack?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
@@ -99,6 +131,24 @@ async function probabilities(p: Page, column: number): Promise<Record<string, nu
 }
 
 describe("Explain page", () => {
+  it("shows that the explanation is queued until a worker takes it, then the answer", async () => {
+    await page.goto(stack.webUrl);
+    await page.getByTestId("menu-explain").click();
+    await page.waitForURL(/#\/explain/);
+    await page
+      .getByTestId("explain-file-input")
+      .setInputFiles(path.join(dataDir, "predict/bacteria/bacteria-predict.png"));
+    await expect
+      .poll(() => page.getByTestId("explain-progress").first().textContent())
+      .toBe("Queued for a worker…");
+    expect(await page.getByTestId("explain-column").first().getAttribute("data-state")).toBe("queued");
+    await startExplaining();
+    await expect
+      .poll(() => page.getByTestId("explain-column").first().getAttribute("data-state"), { timeout: 60_000 })
+      .toBe("done");
+    await expect.poll(() => loadedWidth(page, "explain-overlay", 0)).toBeGreaterThan(SIZE);
+  });
+
   it("explains an uploaded predict/ image with the production model, then with a second version beside it", async () => {
     await page.goto(stack.webUrl);
     await page.getByTestId("menu-explain").click();

@@ -35,6 +35,12 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       XNN_RESTART_WINDOW_MS: int(600_000, 1_000),
       XNN_RESTART_DELAY_MS: int(1_000, 10),
       XNN_RESTART_MAX_DELAY_MS: int(60_000, 10),
+      /** "1": also serve the explain queue (Integrated Gradients for POST /api/predict), in its own thread. */
+      XNN_EXPLAIN: z.enum(["0", "1"]).default("1"),
+      /** Backend of the explain thread; default: the training backend, wasm beside tensorflow (see README). */
+      XNN_EXPLAIN_BACKEND: z.enum(BACKEND_KINDS).optional(),
+      /** Weight bytes of the model versions the explain thread keeps warm (least recently used out). */
+      XNN_EXPLAIN_MODEL_BYTES: int(512 * 1024 * 1024),
       XNN_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
       CUDA_VISIBLE_DEVICES: z.string().optional(),
     },

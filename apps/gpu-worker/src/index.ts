@@ -25,7 +25,8 @@ unset: ARTIFACT_DIR), ARTIFACT_DIR (.xnn/artifacts), XNN_ARTIFACT_CACHE_DIR (.xn
 XNN_ARTIFACT_CACHE_BYTES (10 GiB), AWS_ENDPOINT_URL/AWS_REGION/AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, XNN_DATA_ROOT (.),
 XNN_BACKEND (auto|tensorflow|wasm|cpu), XNN_WORKER_CONCURRENCY (1), XNN_HEARTBEAT_MS (5000),
 XNN_LOCK_DURATION_MS (30000), XNN_STALLED_INTERVAL_MS (15000), XNN_SHUTDOWN_TIMEOUT_MS (60000),
-XNN_QUEUE_PREFIX (bull), XNN_LOG_LEVEL (info); with --gpus/--processes, a dead worker process is
+XNN_QUEUE_PREFIX (bull), XNN_EXPLAIN (1: also serve the explain queue), XNN_EXPLAIN_BACKEND
+(the training backend; wasm beside tensorflow), XNN_EXPLAIN_MODEL_BYTES (512 MiB), XNN_LOG_LEVEL (info); with --gpus/--processes, a dead worker process is
 restarted after XNN_RESTART_DELAY_MS (1000), doubling up to XNN_RESTART_MAX_DELAY_MS (60000), and
 given up after XNN_RESTART_MAX_CRASHES (5) crashes within XNN_RESTART_WINDOW_MS (600000).`;
 

@@ -1,6 +1,7 @@
 import { artifactStoreFromEnv, verifyArtifactStore } from "@xnn/artifacts";
 import { createSql } from "@xnn/db";
-import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
+import { startExplainWorker } from "@xnn/serving";
+import { type BackendKind, createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
 import { Worker } from "bullmq";
 import type { WorkerEnv } from "./env";
 import { detectGpus } from "./gpus";
@@ -14,6 +15,20 @@ export const WORKER_VERSION = "0.1.0";
 
 /** BullMQ's own stall limit: well past the crash budget, so that Postgres decides. */
 export const stallBackstop = (crashBudget: number) => crashBudget * 2 + 10;
+
+/**
+ * The explain thread's backend: as asked, else the training backend, except beside tensorflow:
+ * libtensorflow's addon is not known to load in a second thread of one process (tensorflow/tfjs#2079),
+ * so explanations then run on wasm.
+ */
+export function explainBackend(
+  asked: BackendKind | undefined,
+  training: BackendKind,
+  trainingInUse: string,
+): BackendKind {
+  if (asked) return asked;
+  return trainingInUse === "tensorflow" ? "wasm" : training;
+}
 
 export interface RunningWorker {
   id: string;
@@ -59,7 +74,28 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     backend: inUse.backend,
     device: describeDevice(inUse.device, visibleGpus),
     version: WORKER_VERSION,
+    explains: env.XNN_EXPLAIN === "1",
   });
+  // Explanations run in their own thread beside the training thread, so a request never waits for
+  // an epoch and neither ever blocks this event loop (lock renewal, heartbeats).
+  const explainer =
+    env.XNN_EXPLAIN === "1"
+      ? await startExplainWorker({
+          redis,
+          prefix: env.XNN_QUEUE_PREFIX,
+          artifacts,
+          workerId: registry.id,
+          backend: explainBackend(env.XNN_EXPLAIN_BACKEND, env.XNN_BACKEND, inUse.backend),
+          maxModelBytes: env.XNN_EXPLAIN_MODEL_BYTES,
+          threadStartTimeoutMs: env.XNN_THREAD_START_TIMEOUT_MS,
+          logger,
+        }).catch(async (err: Error) => {
+          await trainer.close();
+          redis.disconnect();
+          await sql.end({ timeout: 5 });
+          throw err;
+        })
+      : null;
   await registry.register();
   registry.startHeartbeat(env.XNN_HEARTBEAT_MS, (err) =>
     logger.warn({ err: err.message }, "heartbeat failed"),
@@ -129,7 +165,8 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     id: registry.id,
     async close() {
       shuttingDown = true;
-      const closing = worker.close();
+      // An explanation in progress finishes (seconds); a training run stops at its next batch.
+      const closing = Promise.all([worker.close(), explainer?.close()]);
       for (const stop of stopListeners) stop();
       await closing;
       await trainer.close();

@@ -44,6 +44,8 @@ const envShape = {
   XNN_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(15_000),
   /** How often sweeps with earlyTerminate are checked for runs to prune, and bayes sweeps for proposals. */
   XNN_PRUNE_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
+  /** How long POST /api/predict waits for a worker's explanation before answering 504. */
+  XNN_EXPLAIN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(60_000),
   /** The workers' job lock duration: a run whose worker is silent for longer (plus a margin) is requeued. */
   XNN_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
   // Comma-separated; submitted sweeps' data.dir and the predict samples must stay inside one of them.
@@ -119,6 +121,7 @@ const app = createServer({
   logger,
   artifacts,
   dashboardDir,
+  explainTimeoutMs: env.XNN_EXPLAIN_TIMEOUT_MS,
 });
 
 const reconciler = startRunReconciler({

@@ -12,7 +12,7 @@ import { useEffect, useState } from "react";
 import { Link } from "react-admin";
 import { errorMessage } from "../api";
 import { ProductionBadge } from "../common/ProductionBadge";
-import { type ChosenImage, type Explanation, explainImage } from "./explainApi";
+import { type ChosenImage, type ExplainProgress, type Explanation, explainImage } from "./explainApi";
 import { ProbabilityBars } from "./ProbabilityBars";
 
 /** The IG tolerance the API aims for: gaps below it mean the attributions add up. */
@@ -20,6 +20,7 @@ const GAP_TOLERANCE = 0.05;
 
 type State =
   | { state: "loading" }
+  | ExplainProgress
   | { state: "done"; result: Explanation }
   | { state: "error"; error: string };
 
@@ -43,7 +44,9 @@ export function ExplanationColumn({
   useEffect(() => {
     const controller = new AbortController();
     setS({ state: "loading" });
-    explainImage(image, modelVersion, controller.signal)
+    explainImage(image, modelVersion, controller.signal, (p) => {
+      if (!controller.signal.aborted) setS(p);
+    })
       .then((result) => setS({ state: "done", result }))
       .catch((err: unknown) => {
         if (!controller.signal.aborted) setS({ state: "error", error: errorMessage(err) });
@@ -80,10 +83,16 @@ export function ExplanationColumn({
           )}
         </Stack>
 
-        {s.state === "loading" && (
+        {(s.state === "loading" || s.state === "queued" || s.state === "running") && (
           <Stack direction="row" sx={{ alignItems: "center", gap: 1, py: 4 }} data-testid="explain-loading">
             <CircularProgress size={20} />
-            <Typography color="text.secondary">Explaining with Integrated Gradients…</Typography>
+            <Typography color="text.secondary" data-testid="explain-progress">
+              {s.state === "queued"
+                ? `Queued for a worker${s.ahead > 0 ? ` (${s.ahead} ahead)` : ""}…`
+                : s.state === "running"
+                  ? "A worker is computing Integrated Gradients…"
+                  : "Sending the image…"}
+            </Typography>
           </Stack>
         )}
         {s.state === "error" && (

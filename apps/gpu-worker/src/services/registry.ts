@@ -24,6 +24,8 @@ export class WorkerRegistry {
       /** What it computes on, e.g. "GPU 0: NVIDIA A100-SXM4-80GB, 81920 MiB" or "CPU: <model>". */
       device: string;
       version: string;
+      /** It serves the explain queue. */
+      explains: boolean;
     },
   ) {
     this.id = `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
@@ -31,9 +33,9 @@ export class WorkerRegistry {
 
   async register(): Promise<void> {
     await this
-      .sql`INSERT INTO "Worker" (id, host, pid, gpus, backend, device, version, status, "startedAt", "lastHeartbeat")
+      .sql`INSERT INTO "Worker" (id, host, pid, gpus, backend, device, version, explains, status, "startedAt", "lastHeartbeat")
       VALUES (${this.id}, ${hostname()}, ${process.pid}, ${JSON.stringify(this.info.gpus)}::jsonb,
-        ${this.info.backend}, ${this.info.device}, ${this.info.version}, 'active', now(), now())`;
+        ${this.info.backend}, ${this.info.device}, ${this.info.version}, ${this.info.explains}, 'active', now(), now())`;
   }
 
   startHeartbeat(intervalMs: number, onError: (err: Error) => void): void {

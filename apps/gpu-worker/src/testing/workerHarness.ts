@@ -15,12 +15,13 @@ export interface WorkerProcess {
 /**
  * Starts a real worker process (the same entry as `pnpm worker`). Node loads tsx as a hook rather
  * than through the tsx CLI, which would put a second process in between: a SIGKILL must reach the
- * process that holds the job.
+ * process that holds the job. It serves no explanations unless `env` says `XNN_EXPLAIN: "1"`: the
+ * tests of training do not need a second backend starting in every process they spawn.
  */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
   const child = spawn(process.execPath, ["--import", "tsx", entry], {
     cwd: repoRoot,
-    env: { ...process.env, XNN_LOG_LEVEL: "info", ...env },
+    env: { ...process.env, XNN_LOG_LEVEL: "info", XNN_EXPLAIN: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

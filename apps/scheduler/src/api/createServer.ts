@@ -1,8 +1,10 @@
+import { ExplainClient } from "@xnn/serving";
 import { RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import cors from "cors";
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
+import { PredictService } from "../services/serving/predict";
 import { AuthFailureLimiter } from "./authFailureLimiter";
 import { BULL_BOARD_PATH, bullBoardRouter } from "./bullBoard";
 import { dashboardHandler } from "./dashboardHandler";
@@ -24,6 +26,8 @@ import { workersRouter } from "./routes/workers";
 import { RunEventHub } from "./runEventHub";
 
 export const BODY_LIMIT = "1mb";
+/** How long POST /api/predict waits for a worker's explanation before answering 504. */
+export const DEFAULT_EXPLAIN_TIMEOUT_MS = 60_000;
 
 export type ApiServer = Express & {
   /** Closes what the server opened itself (queue handles, LISTEN); the caller owns deps. */
@@ -40,6 +44,12 @@ export function createServer(given: ApiDeps): ApiServer {
   flows.on("error", (err) => deps.logger.warn({ err }, "flow producer connection error"));
   const hub = new RunEventHub(deps.sql, deps.logger);
   const metrics = createMetrics({ prisma: deps.prisma, queue });
+  const explainer = new ExplainClient({
+    redis: deps.redis,
+    prefix: deps.prefix,
+    timeoutMs: deps.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
+    servingWorkers: PredictService.servingWorkers(deps.prisma),
+  });
 
   const app = express();
   app.disable("x-powered-by");
@@ -73,7 +83,7 @@ export function createServer(given: ApiDeps): ApiServer {
   api.use("/compare", compareRouter(deps));
   api.use("/model-versions", modelVersionsRouter(deps));
   api.use("/production", productionRouter(deps));
-  api.use("/predict", predictRouter(deps));
+  api.use("/predict", predictRouter(deps, new PredictService(deps.prisma, deps.logger, explainer)));
   api.use("/workers", workersRouter(deps));
   api.use("/events", eventsRouter(deps, hub));
   api.use("/audit", auditRouter(deps));
@@ -91,7 +101,7 @@ export function createServer(given: ApiDeps): ApiServer {
   return Object.assign(app, {
     async closeResources() {
       await hub.close();
-      await Promise.allSettled([queue.close(), flows.close()]);
+      await Promise.allSettled([queue.close(), flows.close(), explainer.close()]);
     },
   });
 }

@@ -25,6 +25,8 @@ export interface ApiDeps {
   /** Blocks addresses that fail token checks too often; createServer makes one when absent. */
   authLimiter?: AuthFailureLimiter;
   logger: Logger;
+  /** How long POST /api/predict waits for an explanation (XNN_EXPLAIN_TIMEOUT_MS) before a 504. */
+  explainTimeoutMs?: number;
   /** Where checkpoints are read from (ARTIFACT_URL); default: local files, read where they are. */
   artifacts?: ArtifactStore;
   /** A built dashboard (apps/dashboard/dist) to serve on the same origin, for every non-API path. */

@@ -7,6 +7,7 @@ import { buildTinyClassifier } from "@xnn/ml/testing";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiServer } from "./createServer";
+import { startTestExplainWorker, type TestExplainWorker } from "./testing/explainWorker";
 import { grayPng } from "./testing/grayPng";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
@@ -14,6 +15,7 @@ import { seedRunId, seedRuns } from "./testing/seedRuns";
 let h: Harness;
 let server: ApiServer;
 let closeServer: () => Promise<void>;
+let explainWorker: TestExplainWorker;
 let tmp: string;
 let png: Buffer;
 const SIZE = 32;
@@ -48,9 +50,12 @@ beforeAll(async () => {
   const t = await createTestServer(h);
   server = t.server;
   closeServer = t.close;
+  // Explanations are computed by a worker serving the explain queue, as in production.
+  explainWorker = await startTestExplainWorker(h, t.prefix, new FileArtifactStore(tmp));
 }, 120_000);
 
 afterAll(async () => {
+  await explainWorker?.close();
   await closeServer?.();
   await h?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });

@@ -11,17 +11,19 @@ import { buildTinyClassifier } from "@xnn/ml/testing";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiServer } from "./createServer";
+import { startTestExplainWorker, type TestExplainWorker } from "./testing/explainWorker";
 import { grayPng } from "./testing/grayPng";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
 // The API on its own host: checkpoints only in a real S3-compatible bucket (s3rver), read through
-// its own cache directory.
+// a cache directory by the API (checkpoint downloads) and by the worker serving explanations.
 let h: Harness;
 let s3: TestS3;
 let store: S3ArtifactStore;
 let server: ApiServer;
 let closeServer: () => Promise<void>;
+let explainWorker: TestExplainWorker;
 let tmp: string;
 const TASK = "s3task";
 const SIZE = 32;
@@ -74,9 +76,11 @@ beforeAll(async () => {
   const t = await createTestServer(h, { artifacts: store });
   server = t.server;
   closeServer = t.close;
+  explainWorker = await startTestExplainWorker(h, t.prefix, store);
 }, 120_000);
 
 afterAll(async () => {
+  await explainWorker?.close();
   await closeServer?.();
   store?.close();
   await s3?.close();

@@ -1,2 +1,3 @@
 export * from "./prune";
+export * from "./explain";
 export * from "./runs";

@@ -1,9 +1,9 @@
 import { type Request, type Response, Router } from "express";
 import multer from "multer";
-import { MAX_UPLOAD_BYTES, PredictError, PredictService } from "../../services/serving/predict";
+import { MAX_UPLOAD_BYTES, PredictError, type PredictService } from "../../services/serving/predict";
 import { PredictSamples } from "../../services/serving/predictSamples";
 import { requireRole } from "../auth";
-import { type ApiDeps, artifactsOf } from "../deps";
+import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";
 import { predictSamplesRouter } from "./predictSamples";
 
@@ -39,14 +39,18 @@ function field(req: Request, name: string): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
+/** RFC 7240: the client would rather have a 202 and poll than hold the request open. */
+function wantsAsync(req: Request): boolean {
+  return /(^|[\s,])respond-async($|[\s,;])/.test(req.get("Prefer") ?? "");
+}
+
 /**
- * POST /api/predict: multipart `image` (+ optional `modelVersion`, `task`) -> prediction and IG overlay;
+ * POST /api/predict: multipart `image` (+ optional `modelVersion`, `task`) -> prediction and IG overlay,
+ * computed by a worker serving the explain queue (503: none does; 504: it took too long). With
+ * `Prefer: respond-async`: 202 and where the explanation stands, polled at GET /api/predict/jobs/<id>.
  * GET /api/predict/samples[/<name>]: the data set's predict/ images to try it on.
  */
-export function predictRouter(
-  deps: ApiDeps,
-  service = new PredictService(deps.prisma, deps.logger, artifactsOf(deps)),
-): Router {
+export function predictRouter(deps: ApiDeps, service: PredictService): Router {
   const router = Router();
   router.use(
     "/samples",
@@ -57,18 +61,36 @@ export function predictRouter(
       throw new HttpError(415, 'send the image as multipart/form-data in the field "image"');
     await receiveImage(req, res);
     if (!req.file) throw new HttpError(400, 'no image: send it as the multipart field "image"');
+    const request = {
+      image: req.file.buffer,
+      task: field(req, "task"),
+      modelVersion: field(req, "modelVersion"),
+    };
     try {
-      res.json(
-        await service.predict({
-          image: req.file.buffer,
-          task: field(req, "task"),
-          modelVersion: field(req, "modelVersion"),
-        }),
-      );
+      if (wantsAsync(req)) {
+        const status = await service.submit(request);
+        res
+          .status(202)
+          .set("Location", `${req.baseUrl}/jobs/${status.jobId}`)
+          .set("Preference-Applied", "respond-async")
+          .json(status);
+        return;
+      }
+      const { response, cached } = await service.predict(request);
+      res.set("X-Explain-Cache", cached ? "hit" : "miss").json(response);
     } catch (err) {
       if (err instanceof PredictError) throw new HttpError(err.status, err.message);
       throw err;
     }
+  });
+  router.get("/jobs/:jobId", requireRole(deps, "viewer"), async (req, res) => {
+    const status = await service.status(String(req.params.jobId));
+    if (status.state === "unknown")
+      throw new HttpError(
+        404,
+        `no explanation ${req.params.jobId}: it never existed or finished too long ago`,
+      );
+    res.json(status);
   });
   return router;
 }

@@ -1,15 +1,14 @@
-import { ArtifactIntegrityError, ArtifactNotFoundError, type ArtifactStore } from "@xnn/artifacts";
 import type { Prisma, PrismaClient } from "@xnn/db";
+import { readImageHeader } from "@xnn/ml";
 import {
-  decodeImageBuffer,
-  explainPrediction,
-  initBackend,
-  loadCheckpoint,
-  prepareForExplanation,
-  readImageHeader,
-} from "@xnn/ml";
-import type { Logger } from "@xnn/shared";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+  type ExplainClient,
+  ExplainRejectedError,
+  type ExplainStatus,
+  ExplainTimeoutError,
+  ExplainUnavailableError,
+} from "@xnn/serving";
+import type { ExplainSettings, Logger } from "@xnn/shared";
+import { EXPLAIN_WORKER_STALE_MS, PRODUCTION_ALIAS, sha256 } from "@xnn/shared";
 
 /** A user-caused predict failure: the route maps `status` to the HTTP answer, message verbatim. */
 export class PredictError extends Error {
@@ -68,15 +67,6 @@ const versionSelect = {
 
 type VersionRow = Prisma.ModelVersionGetPayload<{ select: typeof versionSelect }>;
 
-interface LoadedModel {
-  versionId: string;
-  model: Awaited<ReturnType<typeof loadCheckpoint>>;
-  /** The same function with BatchNorm folded and convs fused: what IG runs (made once per load). */
-  explanationModel: Awaited<ReturnType<typeof loadCheckpoint>>;
-  classNames: string[];
-  imageSize: number;
-}
-
 type Sniffed = "png" | "jpeg" | "gif" | "webp" | "tiff" | "bmp" | "avif";
 
 /** The container format from the first bytes; what sharp would be asked to decode. */
@@ -103,21 +93,30 @@ function configClassNames(config: unknown): string[] | undefined {
 }
 
 /**
- * Prediction with an Integrated Gradients explanation from a registered model version. Keeps the
- * production model of each task loaded and checks on every request (one indexed lookup) whether
- * the alias has moved; explanations run one at a time, as each one saturates the core tfjs uses.
+ * Prediction with an Integrated Gradients explanation from a registered model version. The API
+ * only checks the upload and resolves the version (one indexed lookup, so a moved production alias
+ * is seen at once); the explanation is computed by a worker that serves the explain queue, off this
+ * process's event loop, and answered from the cache when the same image was explained before.
  */
 export class PredictService {
-  private readonly loaded = new Map<string, LoadedModel>();
-  private queue: Promise<unknown> = Promise.resolve();
-  private backendReady: Promise<unknown> | null = null;
-
   constructor(
     private readonly prisma: PrismaClient,
     private readonly logger: Logger,
-    private readonly artifacts: ArtifactStore,
-    private readonly options: { maxLoaded?: number; ig?: { maxSteps?: number; tolerance?: number } } = {},
+    private readonly explainer: ExplainClient,
+    private readonly options: { ig?: ExplainSettings } = {},
   ) {}
+
+  /** Live workers that serve explanations, by their heartbeat rows. */
+  static servingWorkers(prisma: PrismaClient): () => Promise<number> {
+    return () =>
+      prisma.worker.count({
+        where: {
+          explains: true,
+          status: "active",
+          lastHeartbeat: { gt: new Date(Date.now() - EXPLAIN_WORKER_STALE_MS) },
+        },
+      });
+  }
 
   /** Validate the upload without decoding pixels: format by signature, size from the header. */
   async checkImage(image: Buffer): Promise<void> {
@@ -202,115 +201,52 @@ export class PredictService {
     return this.prisma.modelVersion.findUnique({ where, select: versionSelect });
   }
 
-  private async modelFor(v: ResolvedVersion): Promise<LoadedModel> {
-    const hit = this.loaded.get(v.id);
-    if (hit) {
-      // Refresh recency.
-      this.loaded.delete(v.id);
-      this.loaded.set(v.id, hit);
-      return hit;
-    }
-    this.backendReady ??= initBackend("auto");
-    await this.backendReady;
-    const dir = await this.checkpointDir(v);
-    const model = await loadCheckpoint(dir);
-    const shape = model.inputs[0]?.shape;
-    const imageSize = configImageSize(v.config) ?? (typeof shape?.[1] === "number" ? shape[1] : undefined);
-    if (imageSize === undefined) {
-      model.dispose();
-      throw new Error(`model version ${v.id}: neither the run config nor the model gives an input size`);
-    }
-    const outputs = (model.outputs[0]?.shape[1] as number | undefined) ?? 0;
-    const classNames = v.classNames ?? Array.from({ length: outputs }, (_, i) => `class_${i}`);
-    let explanationModel: LoadedModel["explanationModel"];
-    try {
-      explanationModel = prepareForExplanation(model);
-    } catch (err) {
-      model.dispose();
-      throw err;
-    }
-    const entry = { versionId: v.id, model, explanationModel, classNames, imageSize };
-    this.loaded.set(v.id, entry);
-    // Evict least recently used: a moved production alias leaves its old model here until then.
-    const max = this.options.maxLoaded ?? 2;
-    while (this.loaded.size > max) {
-      const [oldest, old] = this.loaded.entries().next().value as [string, LoadedModel];
-      this.loaded.delete(oldest);
-      old.model.dispose();
-      old.explanationModel.dispose();
-      this.logger.info({ versionId: oldest }, "unloaded model version");
-    }
-    this.logger.info(
-      { versionId: v.id, task: v.task, version: v.version, imageSize },
-      "loaded model version",
-    );
-    return entry;
-  }
-
-  /**
-   * The version's checkpoint, verified against the sha256 Postgres recorded for it. Gone from the
-   * store or corrupt: a 409 naming the version, and the API serves on.
-   */
-  private async checkpointDir(v: ResolvedVersion): Promise<string> {
-    const name = `model version ${v.version} of task ${v.task} (${v.id})`;
-    try {
-      return await this.artifacts.getDir(v.checkpointUri, { sha256: v.checkpointSha256 });
-    } catch (err) {
-      if (err instanceof ArtifactNotFoundError)
-        throw new PredictError(
-          409,
-          `${name}: its checkpoint ${v.checkpointUri} is missing from the artifact store`,
-        );
-      if (err instanceof ArtifactIntegrityError)
-        throw new PredictError(409, `${name}: its checkpoint failed verification: ${err.message}`);
-      throw err;
-    }
-  }
-
-  /** Ids of the model versions currently in memory (for tests and /metrics). */
-  loadedVersionIds(): string[] {
-    return [...this.loaded.keys()];
-  }
-
-  async predict(req: PredictRequest): Promise<PredictResponse> {
-    await this.checkImage(req.image);
-    const v = await this.resolveVersion(req.task, req.modelVersion);
-    // Serialised: loading, eviction and the explanation itself never overlap another request's.
-    const run = this.queue.then(async () => {
-      const m = await this.modelFor(v);
-      let input: Float32Array;
-      try {
-        // The evaluation preprocessing; the header was fine, so a failure here is a damaged body.
-        input = await decodeImageBuffer(req.image, { imageSize: m.imageSize });
-      } catch (err) {
-        throw new PredictError(400, `the image is corrupt and cannot be decoded: ${(err as Error).message}`);
-      }
-      return explainPrediction({
-        model: m.model,
-        explanationModel: m.explanationModel,
-        input,
-        classNames: m.classNames,
-        ig: { ...this.options.ig },
-      });
-    });
-    this.queue = run.catch(() => undefined);
-    const e = await run;
+  /** What a worker needs to explain `image` with version `v`. */
+  private explainRequest(v: ResolvedVersion, image: Buffer) {
     return {
-      predictedClass: e.predictedClass,
-      probabilities: e.probabilities,
       modelVersion: { id: v.id, task: v.task, version: v.version, alias: v.alias, runId: v.runId },
-      completenessGap: e.completenessGap,
-      stepsUsed: e.stepsUsed,
-      baseline: e.baseline,
-      overlayPng: e.overlayPng.toString("base64"),
+      checkpoint: { uri: v.checkpointUri, sha256: v.checkpointSha256 },
+      imageSize: configImageSize(v.config) ?? null,
+      classNames: v.classNames,
+      imageSha256: sha256(image),
+      image: image.toString("base64"),
+      settings: { ...this.options.ig },
     };
   }
 
-  dispose(): void {
-    for (const m of this.loaded.values()) {
-      m.model.dispose();
-      m.explanationModel.dispose();
-    }
-    this.loaded.clear();
+  /** Explains and waits for the answer (the explain client's timeout). `cached`: no job was needed. */
+  async predict(req: PredictRequest): Promise<{ response: PredictResponse; cached: boolean }> {
+    await this.checkImage(req.image);
+    const v = await this.resolveVersion(req.task, req.modelVersion);
+    const { explanation, cached } = await answer(() =>
+      this.explainer.explain(this.explainRequest(v, req.image)),
+    );
+    this.logger.debug({ versionId: v.id, cached }, "explained");
+    // The version as it is now: a cached answer may predate a move of the alias.
+    const modelVersion = { id: v.id, task: v.task, version: v.version, alias: v.alias, runId: v.runId };
+    return { response: { ...explanation, modelVersion }, cached };
+  }
+
+  /** Starts an explanation without waiting: where it stands, to be polled with `status`. */
+  async submit(req: PredictRequest): Promise<ExplainStatus> {
+    await this.checkImage(req.image);
+    const v = await this.resolveVersion(req.task, req.modelVersion);
+    return answer(() => this.explainer.submit(this.explainRequest(v, req.image)));
+  }
+
+  status(jobId: string): Promise<ExplainStatus> {
+    return this.explainer.status(jobId);
+  }
+}
+
+/** The explain client's errors as the answers a user sees. */
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ExplainUnavailableError) throw new PredictError(503, err.message);
+    if (err instanceof ExplainTimeoutError) throw new PredictError(504, err.message);
+    if (err instanceof ExplainRejectedError) throw new PredictError(err.status, err.message);
+    throw err;
   }
 }

@@ -1,0 +1,5 @@
+export * from "./explainClient";
+export { ExplainImageError, type ExplainInput, ExplainThread } from "./explainInThread";
+export * from "./explainWorker";
+export type { ExplainThreadBoot, ExplainThreadOutcome } from "./protocol";
+export { type WarmModel, WarmModels, weightBytes } from "./warmModels";
