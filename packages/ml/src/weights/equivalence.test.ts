@@ -1,0 +1,81 @@
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Arch, buildModel } from "../models/build.js";
+import { importWeights } from "./importWeights.js";
+import { makeReferences, readReference } from "./testdata/reference.js";
+
+// Each case: PyTorch builds the source architecture with random weights and fixed BatchNorm
+// statistics, publishes it the way real weights are published, and records its logits. Imported
+// and built by xnn, the same network must give the same logits.
+const CASES: Array<{ c: string; naming: string }> = [
+  { c: "resnet18", naming: "torchvision/timm" },
+  { c: "resnet50", naming: "torchvision/timm" },
+  { c: "mobilenet_v2", naming: "torchvision" },
+  { c: "mobilenet_v2_timm", naming: "timm" },
+  { c: "convnext_v2_atto", naming: "timm" },
+  { c: "convnext_v2_atto_official", naming: "convnextv2-official" },
+  { c: "convnext_v2_tiny", naming: "timm" },
+];
+
+let tmp: string;
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "xnn-weights-eq-"));
+  await makeReferences(
+    tmp,
+    CASES.map((k) => k.c),
+  );
+}, 240_000);
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+/** max |a - b| over max |b|: relative to the logits' scale, so near-zero logits don't blow it up. */
+function relativeError(a: Float32Array | number[], b: number[]): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+    scale = Math.max(scale, Math.abs(b[i] as number));
+  }
+  return diff / scale;
+}
+
+describe("imported PyTorch weights compute what PyTorch computed", () => {
+  for (const { c, naming } of CASES) {
+    it(`${c} (${naming} names): logits within 1e-4 relative`, async () => {
+      const ref = await readReference(tmp, c);
+      const out = path.join(tmp, `${c}-imported`);
+      const res = await importWeights({
+        file: path.join(tmp, `${c}.safetensors`),
+        arch: ref.arch as Arch,
+        out,
+      });
+      expect(res.imported.source.naming).toBe(naming);
+      expect(res.imported.convention).toBe("torch");
+      expect(res.imported.padding).toBe("symmetric");
+      expect(res.imported.classifierClasses).toBe(ref.logitsShape[1]);
+
+      const built = await buildModel({
+        arch: ref.arch as Arch,
+        imageSize: ref.size,
+        numClasses: ref.logitsShape[1],
+        dropout: 0,
+        seed: 0,
+        headUnits: [],
+        pretrainedDir: out,
+        pretrainedHead: true,
+      });
+      const x = tf.tensor4d(ref.input, [ref.logitsShape[0], ref.size, ref.size, 3]);
+      const y = built.model.predict(x) as tf.Tensor;
+      const logits = (await y.data()) as Float32Array;
+      tf.dispose([x, y]);
+      built.model.dispose();
+      const err = relativeError(logits, ref.logits);
+      expect(err, `${c}: relative error ${err.toExponential(2)}`).toBeLessThan(1e-4);
+    }, 120_000);
+  }
+});
