@@ -6,6 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MANIFEST_JSON } from "../checkpoint/checkpoint.js";
 import { buildModel } from "../models/build.js";
+import { weightsCommand } from "./command.js";
 import { importWeights } from "./importWeights.js";
 import { KERAS_TF_MODE } from "./manifest.js";
 import { readSafetensors } from "./safetensors.js";
@@ -213,5 +214,46 @@ describe("buildModel on an imported directory", () => {
     ours.model.dispose();
     keras.model.dispose();
     expect(existsSync(out)).toBe(true);
+  });
+});
+
+describe("pnpm xnn weights import (weightsCommand)", () => {
+  function collect() {
+    const text = { out: "", err: "" };
+    const io = {
+      out: {
+        write: (s: string) => {
+          text.out += s;
+        },
+      },
+      err: {
+        write: (s: string) => {
+          text.err += s;
+        },
+      },
+    };
+    return { text, io };
+  }
+
+  it("imports, prints what the weights expect; bad input exits 1 or 2 and writes nothing", async () => {
+    const { parent, out } = await freshOut();
+    const file = path.join(src, "convnext_v2_atto.safetensors");
+    const ok = collect();
+    expect(await weightsCommand(["import", file, "--arch", "convnext_v2_atto", "--out", out], ok.io)).toBe(0);
+    expect(ok.text.out).toContain("(safetensors, timm names)");
+    expect(ok.text.out).toContain("LayerNorm eps 0.000001");
+    expect(ok.text.out).toContain("inputs: RGB mean [0.485, 0.456, 0.406] std [0.229, 0.224, 0.225]");
+    expect(existsSync(path.join(out, MANIFEST_JSON))).toBe(true);
+
+    const bad = collect();
+    const other = path.join(parent, "other");
+    expect(await weightsCommand(["import", file, "--arch", "resnet50", "--out", other], bad.io)).toBe(1);
+    expect(bad.text.err).toContain(`xnn weights import: ${file}: does not fit --arch resnet50`);
+    expect(bad.text.err).toContain("The file looks like convnext_v2_atto");
+    const usage = collect();
+    expect(await weightsCommand(["import", file, "--arch", "resnet34", "--out", other], usage.io)).toBe(2);
+    expect(usage.text.err).toContain("--arch must be one of mobilenet_v2, resnet18");
+    expect(await weightsCommand(["import", file, "--out", other], collect().io)).toBe(2);
+    expect(await fs.readdir(parent)).toEqual(["imported"]);
   });
 });
