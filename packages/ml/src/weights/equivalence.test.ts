@@ -5,12 +5,13 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Arch, buildModel } from "../models/build.js";
 import { importWeights } from "./importWeights.js";
+import { type InputNormalization, KERAS_CAFFE_MODE, KERAS_TF_MODE } from "./manifest.js";
 import { makeReferences, readReference } from "./testdata/reference.js";
 
 // Each case: PyTorch builds the source architecture with random weights and fixed BatchNorm
 // statistics, publishes it the way real weights are published, and records its logits. Imported
 // and built by xnn, the same network must give the same logits.
-const CASES: Array<{ c: string; naming: string }> = [
+const CASES: Array<{ c: string; naming: string; h5?: InputNormalization }> = [
   { c: "resnet18", naming: "torchvision/timm" },
   { c: "resnet50", naming: "torchvision/timm" },
   { c: "mobilenet_v2", naming: "torchvision" },
@@ -18,6 +19,11 @@ const CASES: Array<{ c: string; naming: string }> = [
   { c: "convnext_v2_atto", naming: "timm" },
   { c: "convnext_v2_atto_official", naming: "convnextv2-official" },
   { c: "convnext_v2_tiny", naming: "timm" },
+  // Keras 2 H5 with keras.applications names, from PyTorch modules rewired to Keras' conventions
+  // (TF-style padding, BatchNorm eps 1e-3; ResNet-50 v1 with conv biases). MobileNetV2 as the
+  // applications' weights downloads are laid out, ResNet-50 as model.save writes it.
+  { c: "mobilenet_v2_keras", naming: "keras", h5: KERAS_TF_MODE },
+  { c: "resnet50_keras", naming: "keras", h5: KERAS_CAFFE_MODE },
 ];
 
 let tmp: string;
@@ -45,18 +51,16 @@ function relativeError(a: Float32Array | number[], b: number[]): number {
 }
 
 describe("imported PyTorch weights compute what PyTorch computed", () => {
-  for (const { c, naming } of CASES) {
+  for (const { c, naming, h5 } of CASES) {
     it(`${c} (${naming} names): logits within 1e-4 relative`, async () => {
       const ref = await readReference(tmp, c);
       const out = path.join(tmp, `${c}-imported`);
-      const res = await importWeights({
-        file: path.join(tmp, `${c}.safetensors`),
-        arch: ref.arch as Arch,
-        out,
-      });
+      const file = path.join(tmp, h5 ? `${c}.h5` : `${c}.safetensors`);
+      const res = await importWeights({ file, arch: ref.arch as Arch, out });
       expect(res.imported.source.naming).toBe(naming);
-      expect(res.imported.convention).toBe("torch");
-      expect(res.imported.padding).toBe("symmetric");
+      expect(res.imported.convention).toBe(h5 ? "keras" : "torch");
+      expect(res.imported.padding).toBe(h5 ? "tf-same" : "symmetric");
+      if (h5) expect(res.imported.input).toEqual(h5);
       expect(res.imported.classifierClasses).toBe(ref.logitsShape[1]);
 
       const built = await buildModel({
@@ -68,6 +72,8 @@ describe("imported PyTorch weights compute what PyTorch computed", () => {
         headUnits: [],
         pretrainedDir: out,
         pretrainedHead: true,
+        // Keras weights expect their own preprocessing; the caller states it matches.
+        ...(h5 ? { inputNormalization: h5 } : {}),
       });
       const x = tf.tensor4d(ref.input, [ref.logitsShape[0], ref.size, ref.size, 3]);
       const y = built.model.predict(x) as tf.Tensor;

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { MANIFEST_JSON, MODEL_JSON, WEIGHTS_BIN } from "../checkpoint/checkpoint.js";
 import { ARCHS, type Arch, buildModelSkeleton } from "../models/build.js";
 import type { WeightsConvention } from "../models/conventions.js";
-import { readKerasH5 } from "./kerasH5.js";
+import { guessKerasArch, readKerasH5 } from "./kerasH5.js";
 import { targetShape, toTargetLayout } from "./layout.js";
 import {
   IMAGENET_RGB,

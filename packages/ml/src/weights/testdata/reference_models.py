@@ -179,6 +179,128 @@ def official_convnext_names(sd):
 # --- random but well-scaled weights ------------------------------------------------------------
 
 
+# --- Keras-convention variants and Keras H5 ------------------------------------------------------
+
+
+class TfSamePad(nn.Module):
+    """TF/Keras 'same' for a stride-2 3x3 conv on an even input: 0 rows/cols before, 1 after."""
+
+    def forward(self, x):
+        return F.pad(x, (0, 1, 0, 1))
+
+
+def keras_mobilenet_v2(classes):
+    """torchvision's MobileNetV2 rewired to keras.applications' conventions: TF-style padding of
+    stride-2 convs, BatchNorm eps 1e-3 (inputs must have even sizes at every stride-2 layer)."""
+    model = torchvision.models.mobilenet_v2(num_classes=classes)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eps = 1e-3
+    for parent in list(model.modules()):  # a snapshot: the loop inserts modules
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d) and child.stride == (2, 2):
+                child.padding = (0, 0)
+                setattr(parent, name, nn.Sequential(TfSamePad(), child))
+    return model
+
+
+def keras_resnet50(classes):
+    """torchvision's ResNet-50 rewired to keras.applications.ResNet50 (v1): the stride on the first
+    1x1 conv of each block, biases on every conv, BatchNorm eps 1.001e-5."""
+    model = torchvision.models.resnet50(num_classes=classes)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eps = 1.001e-5
+        if isinstance(m, nn.Conv2d):
+            m.bias = nn.Parameter(torch.zeros(m.out_channels))
+        if isinstance(m, torchvision.models.resnet.Bottleneck) and m.conv2.stride == (2, 2):
+            m.conv1.stride, m.conv2.stride = (2, 2), (1, 1)
+    return model
+
+
+def keras_layers(arch, sd):
+    """Keras layer name -> [(weight name, array in Keras layout)] for a Keras-convention model."""
+    layers = {}
+
+    def conv(name, prefix, depthwise=False):
+        w = sd[f"{prefix}.weight"]
+        kind = "depthwise_kernel" if depthwise else "kernel"
+        layers[name] = [(kind, w.permute(2, 3, 0, 1) if depthwise else w.permute(2, 3, 1, 0))]
+        if f"{prefix}.bias" in sd:
+            layers[name].append(("bias", sd[f"{prefix}.bias"]))
+
+    def bn(name, prefix):
+        layers[name] = [(k, sd[f"{prefix}.{p}"]) for k, p in
+                        [("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"), ("moving_variance", "running_var")]]
+
+    def dense(name, prefix):
+        layers[name] = [("kernel", sd[f"{prefix}.weight"].t()), ("bias", sd[f"{prefix}.bias"])]
+
+    if arch == "mobilenet_v2":
+        # Stride-2 convs sit in a Sequential(pad, conv): their parameters are under ".1".
+        def c(prefix):
+            return prefix + ".1" if f"{prefix}.1.weight" in sd else prefix
+
+        conv("Conv1", c("features.0.0"))
+        bn("bn_Conv1", "features.0.1")
+        for i in range(1, 18):
+            pre = "expanded_conv_" if i == 1 else f"block_{i - 1}_"
+            f = f"features.{i}.conv"
+            if i == 1:
+                conv(pre + "depthwise", c(f + ".0.0"), True)
+                bn(pre + "depthwise_BN", f + ".0.1")
+                conv(pre + "project", f + ".1")
+                bn(pre + "project_BN", f + ".2")
+            else:
+                conv(pre + "expand", f + ".0.0")
+                bn(pre + "expand_BN", f + ".0.1")
+                conv(pre + "depthwise", c(f + ".1.0"), True)
+                bn(pre + "depthwise_BN", f + ".1.1")
+                conv(pre + "project", f + ".2")
+                bn(pre + "project_BN", f + ".3")
+        conv("Conv_1", "features.18.0")
+        bn("Conv_1_bn", "features.18.1")
+        dense("predictions", "classifier.1")
+    else:
+        conv("conv1_conv", "conv1")
+        bn("conv1_bn", "bn1")
+        for i, n in enumerate([3, 4, 6, 3]):
+            for j in range(n):
+                pre, mod = f"conv{i + 2}_block{j + 1}", f"layer{i + 1}.{j}"
+                if j == 0:
+                    conv(pre + "_0_conv", mod + ".downsample.0")
+                    bn(pre + "_0_bn", mod + ".downsample.1")
+                for k in (1, 2, 3):
+                    conv(f"{pre}_{k}_conv", f"{mod}.conv{k}")
+                    bn(f"{pre}_{k}_bn", f"{mod}.bn{k}")
+        dense("predictions", "fc")
+    return layers
+
+
+def write_keras_h5(path, layers, whole_model):
+    """The layout Keras 2 writes: (under /model_weights for model.save, at the root for
+    save_weights and the keras.applications downloads) one group per layer with attribute
+    weight_names, datasets at <layer>/<layer>/<weight>:0; attribute layer_names lists every layer,
+    weightless ones included."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        root = f.create_group("model_weights") if whole_model else f
+        names = ["input_1", *layers.keys()]
+        root.attrs["layer_names"] = np.array([n.encode() for n in names])
+        root.attrs["backend"] = b"tensorflow"
+        root.attrs["keras_version"] = b"2.15.0"
+        root.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S1")
+        for name, weights in layers.items():
+            g = root.create_group(name)
+            g.attrs["weight_names"] = np.array([f"{name}/{w}:0".encode() for w, _ in weights])
+            for w, v in weights:
+                g.create_dataset(f"{name}/{w}:0", data=v.detach().contiguous().numpy().astype("float32"))
+        if whole_model:
+            f.attrs["model_config"] = b'{"class_name": "Functional"}'
+
+
 def randomize(model, gen):
     """Random affine parameters everywhere, then BatchNorm statistics measured on random images
     (so activations neither explode nor die through 50 layers), then frozen in eval mode."""
@@ -205,6 +327,10 @@ def randomize(model, gen):
 
 def build(case, gen):
     torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    if case == "mobilenet_v2_keras":
+        return "mobilenet_v2", keras_mobilenet_v2(CLASSES)
+    if case == "resnet50_keras":
+        return "resnet50", keras_resnet50(CLASSES)
     if case.startswith("resnet18"):
         return "resnet18", torchvision.models.resnet18(num_classes=CLASSES)
     if case.startswith("resnet50"):
@@ -228,11 +354,16 @@ def main():
         with torch.no_grad():
             logits = model(x)
         sd = model.state_dict()
-        if case.endswith("_timm") and arch == "mobilenet_v2":
+        if case.endswith("_keras"):
+            # keras.applications weights files hold the layers at the root; model.save puts them
+            # under /model_weights: one case each.
+            write_keras_h5(f"{out_dir}/{case}.h5", keras_layers(arch, sd), whole_model=arch == "resnet50")
+        elif case.endswith("_timm") and arch == "mobilenet_v2":
             sd = timm_mobilenet_v2_names(sd)
         if case.endswith("_official"):
             sd = official_convnext_names(sd)
-        write_safetensors(f"{out_dir}/{case}.safetensors", sd)
+        if not case.endswith("_keras"):
+            write_safetensors(f"{out_dir}/{case}.safetensors", sd)
         with open(f"{out_dir}/{case}.json", "w") as f:
             json.dump(
                 {
