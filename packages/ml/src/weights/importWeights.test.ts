@@ -20,7 +20,7 @@ beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), "xnn-weights-bad-"));
   src = path.join(tmp, "src");
   await fs.mkdir(src);
-  await makeReferences(src, ["resnet18", "convnext_v2_atto", "mobilenet_v2"]);
+  await makeReferences(src, ["resnet18", "convnext_v2_atto", "mobilenet_v2", "mobilenet_v2_keras"]);
 }, 240_000);
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
@@ -58,13 +58,24 @@ describe("importWeights: bad input fails naming the file and tensor, and writes 
     expect(await fs.readdir(parent)).toEqual([]);
   });
 
-  it("the same family at another size: the first tensor that does not fit is named with both shapes", async () => {
+  it("the same family at another size: missing blocks, or the first tensor whose shape does not fit", async () => {
     const { parent, out } = await freshOut();
     const file = path.join(src, "convnext_v2_atto.safetensors");
-    const err = await importError({ file, arch: "convnext_v2_tiny", out });
-    expect(err.tensor).toBe("stem.0.weight");
-    expect(err.message).toContain(
-      "tensor 'stem.0.weight' has shape [40,3,4,4] ([4,4,3,40] in our layout), but convnext_v2_tiny layer 'stem_conv' weight 'kernel' needs [4,4,3,96]",
+    const e1 = await importError({ file, arch: "convnext_v2_tiny", out });
+    expect(e1.message).toMatch(
+      /weight\(s\) of the graph are not in the file, e.g. stage0_block2_dwconv\/depthwise_kernel/,
+    );
+    expect(e1.message).toContain("The file looks like convnext_v2_atto, not convnext_v2_tiny.");
+    // Same names, other widths: the first tensor that does not fit is named with both shapes.
+    const e2 = await importError({
+      file: path.join(src, "mobilenet_v2.safetensors"),
+      arch: "mobilenet_v2",
+      out,
+      widthMultiplier: 0.5,
+    });
+    expect(e2.tensor).toBe("features.0.0.weight");
+    expect(e2.message).toContain(
+      "tensor 'features.0.0.weight' has shape [32,3,3,3] ([3,3,3,32] in our layout), but mobilenet_v2 x0.5 layer 'Conv1' weight 'kernel' needs [3,3,3,16]",
     );
     expect(await fs.readdir(parent)).toEqual([]);
   });
@@ -127,6 +138,27 @@ describe("importWeights: bad input fails naming the file and tensor, and writes 
     const e3 = await importError({ file, arch: "resnet18", out });
     expect(e3.message).toContain(`output ${out} already exists`);
     expect(await fs.readdir(out)).toEqual([]);
+  });
+});
+
+describe("importWeights: bad Keras H5 input", () => {
+  it("a truncated H5, an H5 for another arch, an arch Keras has no H5 for", async () => {
+    const file = path.join(src, "mobilenet_v2_keras.h5");
+    const { parent, out } = await freshOut();
+    const bytes = await fs.readFile(file);
+    const cut = path.join(tmp, "mobilenet_v2_keras-truncated.h5");
+    await fs.writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const e1 = await importError({ file: cut, arch: "mobilenet_v2", out });
+    expect(e1.message).toContain(cut);
+    expect(e1.message).toMatch(/cannot (open|read) .*truncated/);
+
+    const e2 = await importError({ file, arch: "resnet50", out });
+    expect(e2.message).toContain(`${file}: does not fit --arch resnet50`);
+    expect(e2.message).toContain("The file looks like mobilenet_v2");
+
+    const e3 = await importError({ file, arch: "convnext_v2_atto", out });
+    expect(e3.message).toContain("a Keras H5 file, but keras.applications has no convnext_v2_atto");
+    expect(await fs.readdir(parent)).toEqual([]);
   });
 });
 

@@ -85,7 +85,9 @@ export async function importWeights(opts: ImportWeightsOptions): Promise<ImportW
 
   const wrongArch = (why: string): never => {
     const guess =
-      src.format === "safetensors" ? guessTorchArch(keys, (k) => src.tensors.get(k)?.shape) : null;
+      src.format === "safetensors"
+        ? guessTorchArch(keys, (k) => src.tensors.get(k)?.shape)
+        : guessKerasArch(keys);
     const hint = guess && guess !== opts.arch ? ` The file looks like ${guess}, not ${opts.arch}.` : "";
     throw new WeightsImportError(`${file}: does not fit --arch ${opts.arch}: ${why}.${hint}`, file);
   };
@@ -112,36 +114,42 @@ export async function importWeights(opts: ImportWeightsOptions): Promise<ImportW
   }
   try {
     const layerNames = [...skeleton.backboneLayerNames, ...(classes !== null ? [CLASSIFIER_LAYER] : [])];
-    const specs: tf.io.WeightsManifestEntry[] = [];
-    const chunks: Float32Array[] = [];
+    // Names first (a file for another arch is best told by what is missing or left over), then shapes.
+    const plan: Array<{
+      name: string;
+      weight: string;
+      shape: number[];
+      hit: NonNullable<ReturnType<typeof targets.get>>;
+    }> = [];
     const missing: string[] = [];
-    const used = new Set<string>();
     for (const name of layerNames) {
       for (const w of skeleton.model.getLayer(name).weights) {
         const weight = w.originalName.slice(w.originalName.lastIndexOf("/") + 1);
-        const ours = `${name}/${weight}`;
-        const hit = targets.get(ours);
-        if (!hit) {
-          missing.push(ours);
-          continue;
-        }
-        used.add(ours);
-        const shape = targetShape(hit.tensor.shape, hit.target.layout);
-        if (!shape || !tf.util.arraysEqual(shape, w.shape as number[])) {
-          const why = `tensor '${hit.key}' has shape [${hit.tensor.shape}]${shape ? ` ([${shape}] in our layout)` : ""}, but ${opts.arch}${widthMultiplier !== 1 ? ` x${widthMultiplier}` : ""} layer '${name}' weight '${weight}' needs [${w.shape}]`;
-          throw new WeightsImportError(`${file}: does not fit --arch ${opts.arch}: ${why}`, file, hit.key);
-        }
-        specs.push({ name: ours, shape, dtype: "float32" });
-        chunks.push(toTargetLayout(hit.tensor, hit.target.layout));
+        const hit = targets.get(`${name}/${weight}`);
+        if (hit) plan.push({ name, weight, shape: w.shape as number[], hit });
+        else missing.push(`${name}/${weight}`);
       }
     }
     if (missing.length > 0)
       wrongArch(
         `${missing.length} weight(s) of the graph are not in the file, e.g. ${missing.slice(0, 5).join(", ")}`,
       );
+    const used = new Set(plan.map((p) => `${p.name}/${p.weight}`));
     const leftover = [...targets.entries()].filter(([k]) => !used.has(k)).map(([, v]) => v.key);
     if (leftover.length > 0)
       wrongArch(`${leftover.length} tensor(s) are left over, e.g. ${leftover.slice(0, 5).join(", ")}`);
+
+    const specs: tf.io.WeightsManifestEntry[] = [];
+    const chunks: Float32Array[] = [];
+    for (const { name, weight, shape: needed, hit } of plan) {
+      const shape = targetShape(hit.tensor.shape, hit.target.layout);
+      if (!shape || !tf.util.arraysEqual(shape, needed)) {
+        const why = `tensor '${hit.key}' has shape [${hit.tensor.shape}]${shape ? ` ([${shape}] in our layout)` : ""}, but ${opts.arch}${widthMultiplier !== 1 ? ` x${widthMultiplier}` : ""} layer '${name}' weight '${weight}' needs [${needed}]`;
+        throw new WeightsImportError(`${file}: does not fit --arch ${opts.arch}: ${why}`, file, hit.key);
+      }
+      specs.push({ name: `${name}/${weight}`, shape, dtype: "float32" });
+      chunks.push(toTargetLayout(hit.tensor, hit.target.layout));
+    }
 
     const eps = bnAndLnEpsilon(opts.arch, src.convention);
     const imported: ImportedWeights = {
@@ -188,12 +196,12 @@ function bnAndLnEpsilon(arch: Arch, convention: WeightsConvention): { bn: number
 async function readSource(file: string, arch: Arch): Promise<ReadSource> {
   const head = await readHead(file);
   if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]))) {
-    const { tensors, naming } = await readKerasH5(file, arch);
     if (arch !== "mobilenet_v2" && arch !== "resnet50")
       throw new WeightsImportError(
-        `${file}: Keras H5 weights exist for mobilenet_v2 and resnet50 only, not ${arch}`,
+        `${file}: a Keras H5 file, but keras.applications has no ${arch} (Keras H5 import covers mobilenet_v2 and resnet50)`,
         file,
       );
+    const { tensors, naming } = await readKerasH5(file);
     return {
       tensors,
       format: "keras-h5",

@@ -1,4 +1,3 @@
-import type { Arch } from "../models/build.js";
 import { CLASSIFIER_LAYER, type MapResult, type Naming } from "./names.js";
 import { numel, type SourceTensors, WeightsImportError } from "./source.js";
 
@@ -31,10 +30,7 @@ function strings(v: unknown): string[] {
  * `save_weights` / the keras.applications downloads (layers at the root). Each layer group lists
  * its tensors in the attribute `weight_names`; the root lists the layers in `layer_names`.
  */
-export async function readKerasH5(
-  file: string,
-  _arch: Arch,
-): Promise<{ tensors: SourceTensors; naming: Naming }> {
+export async function readKerasH5(file: string): Promise<{ tensors: SourceTensors; naming: Naming }> {
   const h5wasm = (await import("h5wasm/node")).default;
   await h5wasm.ready;
   let f: InstanceType<H5["File"]>;
@@ -46,6 +42,12 @@ export async function readKerasH5(
       file,
     );
   }
+  // h5wasm reports a failed open (a truncated file among others) as a negative id, not a throw.
+  if (f.file_id < 0n)
+    throw new WeightsImportError(
+      `${file}: cannot open as HDF5 (the library refused it; truncated or corrupt?)`,
+      file,
+    );
   try {
     const mw = f.keys().includes("model_weights") ? f.get("model_weights") : f;
     if (!(mw instanceof h5wasm.Group))
@@ -113,8 +115,19 @@ export async function readKerasH5(
       }
     }
     return { tensors, naming: kerasNaming };
+  } catch (err) {
+    if (err instanceof WeightsImportError) throw err;
+    // HDF5 reports a cut-off file as whatever lookup first runs past the end.
+    throw new WeightsImportError(
+      `${file}: cannot read the HDF5 file (${(err as Error).message}; truncated or corrupt?)`,
+      file,
+    );
   } finally {
-    f.close();
+    try {
+      f.close();
+    } catch {
+      /* a corrupt file may fail to close too; the error above is the one to report */
+    }
   }
 }
 
