@@ -70,7 +70,8 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuiltModel> {
   const imported = await readImportedWeights(dir);
   if (imported) checkImportedWeights(imported, dir, opts);
   const convention = imported?.convention ?? opts.convention;
-  const built = buildGraph({ ...opts, ...(convention ? { convention } : {}) }, false);
+  // Every backbone weight is replaced by the file's (or the load fails), so don't draw them.
+  const built = buildGraph({ ...opts, ...(convention ? { convention } : {}) }, "backbone");
   try {
     const names = opts.pretrainedHead
       ? [...built.backboneLayerNames, HEAD_PREFIX + "logits"]
@@ -91,7 +92,7 @@ export function buildModelSkeleton(opts: Omit<BuildModelOptions, "pretrainedDir"
   return buildGraph(opts, true);
 }
 
-function buildGraph(opts: BuildModelOptions, zeroInit: boolean): BuiltModel {
+function buildGraph(opts: BuildModelOptions, zeroInit: boolean | "backbone"): BuiltModel {
   validate(opts);
   const b = new Builder(opts.seed, zeroInit);
   const input = tf.input({ name: INPUT_NAME, shape: [opts.imageSize, opts.imageSize, 3] });

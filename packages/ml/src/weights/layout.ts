@@ -9,6 +9,8 @@ export function targetShape(shape: readonly number[], layout: Layout): number[] 
     case "depthwise":
       return shape.length === 4 && shape[1] === 1 ? ([shape[2], shape[3], shape[0], 1] as number[]) : null;
     case "linear":
+      // [out, in], or a 1x1 conv's [out, in, 1, 1] (timm's conv_mlp ConvNeXt variants, e.g. atto).
+      if (shape.length === 4 && shape[2] === 1 && shape[3] === 1) return [shape[1], shape[0]] as number[];
       return shape.length === 2 ? ([shape[1], shape[0]] as number[]) : null;
     case "vector": {
       // [C] or [1, ..., 1, C]: anything else would silently scramble values.
@@ -56,7 +58,7 @@ export function toTargetLayout(t: SourceTensor, layout: Layout): Float32Array {
     case "depthwise":
       return transpose(t.data, t.shape, [2, 3, 0, 1]);
     case "linear":
-      return transpose(t.data, t.shape, [1, 0]);
+      return transpose(t.data, t.shape.slice(0, 2), [1, 0]);
     default:
       return t.data;
   }

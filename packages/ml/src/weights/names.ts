@@ -4,7 +4,7 @@ import type { Arch } from "../models/build.js";
  * How a source tensor is laid out relative to ours:
  * - conv: PyTorch [out, in, kh, kw] -> tfjs kernel [kh, kw, in, out]
  * - depthwise: PyTorch [C, 1, kh, kw] -> tfjs depthwise_kernel [kh, kw, C, 1]
- * - linear: PyTorch [out, in] -> tfjs Dense kernel [in, out]
+ * - linear: PyTorch [out, in] (or a 1x1 conv's [out, in, 1, 1]) -> tfjs Dense kernel [in, out]
  * - vector: any shape holding C values -> [C] (norm parameters, biases, GRN's [1, 1, 1, C])
  * - same: already in tfjs layout (Keras H5)
  */

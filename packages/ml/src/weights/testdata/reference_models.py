@@ -70,35 +70,45 @@ class GRN(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim):
+    """fc1, GELU, GRN, fc2. conv_mlp (timm's atto..nano): 1x1 convs on NCHW instead of Linear on NHWC."""
+
+    def __init__(self, dim, conv_mlp):
         super().__init__()
-        self.fc1 = nn.Linear(dim, 4 * dim)
+        layer = (lambda i, o: nn.Conv2d(i, o, 1)) if conv_mlp else nn.Linear
+        self.fc1 = layer(dim, 4 * dim)
         self.act = nn.GELU()
         self.grn = GRN(4 * dim)
-        self.fc2 = nn.Linear(4 * dim, dim)
+        self.fc2 = layer(4 * dim, dim)
+        self.conv_mlp = conv_mlp
 
     def forward(self, x):
-        return self.fc2(self.grn(self.act(self.fc1(x))))
+        x = self.act(self.fc1(x))
+        if self.conv_mlp:  # GRN is written for NHWC; the same function on NCHW
+            return self.fc2(self.grn(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+        return self.fc2(self.grn(x))
 
 
 class Block(nn.Module):
-    def __init__(self, dim):
+    def __init__(self, dim, conv_mlp):
         super().__init__()
         self.conv_dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim)
+        self.norm = LayerNorm2d(dim, eps=1e-6) if conv_mlp else nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, conv_mlp)
+        self.conv_mlp = conv_mlp
 
     def forward(self, x):
-        y = self.conv_dw(x).permute(0, 2, 3, 1)
-        y = self.mlp(self.norm(y)).permute(0, 3, 1, 2)
+        y = self.conv_dw(x)
+        if self.conv_mlp:
+            return x + self.mlp(self.norm(y))
+        y = self.mlp(self.norm(y.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
         return x + y
 
 
 class Stage(nn.Module):
-    def __init__(self, cin, cout, depth):
+    def __init__(self, cin, cout, depth, conv_mlp):
         super().__init__()
         self.downsample = nn.Identity() if cin == cout else nn.Sequential(LayerNorm2d(cin, eps=1e-6), nn.Conv2d(cin, cout, 2, stride=2))
-        self.blocks = nn.Sequential(*[Block(cout) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[Block(cout, conv_mlp) for _ in range(depth)])
 
     def forward(self, x):
         return self.blocks(self.downsample(x))
@@ -112,10 +122,10 @@ class Head(nn.Module):
 
 
 class ConvNeXtV2(nn.Module):
-    def __init__(self, depths, dims, classes):
+    def __init__(self, depths, dims, classes, conv_mlp=False):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, dims[0], 4, stride=4), LayerNorm2d(dims[0], eps=1e-6))
-        self.stages = nn.Sequential(*[Stage(dims[max(i - 1, 0)], dims[i], depths[i]) for i in range(4)])
+        self.stages = nn.Sequential(*[Stage(dims[max(i - 1, 0)], dims[i], depths[i], conv_mlp) for i in range(4)])
         self.head = Head(dims[-1], classes)
 
     def forward(self, x):
@@ -338,7 +348,9 @@ def build(case, gen):
     if case.startswith("mobilenet_v2"):
         return "mobilenet_v2", torchvision.models.mobilenet_v2(num_classes=CLASSES)
     if case.startswith("convnext_v2_atto"):
-        return "convnext_v2_atto", ConvNeXtV2([2, 2, 6, 2], [40, 80, 160, 320], CLASSES)
+        # timm builds convnextv2_atto with conv_mlp=True (1x1 conv MLP); the official code with Linear.
+        conv_mlp = not case.endswith("_official")
+        return "convnext_v2_atto", ConvNeXtV2([2, 2, 6, 2], [40, 80, 160, 320], CLASSES, conv_mlp)
     if case.startswith("convnext_v2_tiny"):
         return "convnext_v2_tiny", ConvNeXtV2([3, 3, 9, 3], [96, 192, 384, 768], CLASSES)
     raise SystemExit(f"unknown case {case}")
