@@ -34,7 +34,7 @@ beforeAll(async () => {
     tmp,
     CASES.map((k) => k.c),
   );
-}, 240_000);
+}, 600_000);
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });

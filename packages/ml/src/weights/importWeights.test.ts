@@ -21,7 +21,7 @@ beforeAll(async () => {
   src = path.join(tmp, "src");
   await fs.mkdir(src);
   await makeReferences(src, ["resnet18", "convnext_v2_atto", "mobilenet_v2", "mobilenet_v2_keras"]);
-}, 240_000);
+}, 600_000);
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
