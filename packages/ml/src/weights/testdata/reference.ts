@@ -26,10 +26,10 @@ export async function makeReferences(dir: string, cases: string[]): Promise<void
   const missing = `PyTorch reference models need Debian's Python stack: ${INSTALL}`;
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} not found. ${missing}`);
   try {
-    await promisify(execFile)(PYTHON, ["-c", "import torch, torchvision"]);
+    await promisify(execFile)(PYTHON, ["-c", "import torch, torchvision, h5py"]);
   } catch (err) {
     throw new Error(
-      `${PYTHON} cannot import torch/torchvision (${(err as Error).message.trim()}). ${missing}`,
+      `${PYTHON} cannot import torch/torchvision/h5py (${(err as Error).message.trim()}). ${missing}`,
     );
   }
   await promisify(execFile)(PYTHON, [SCRIPT, dir, ...cases], { maxBuffer: 16 << 20 });
