@@ -10,8 +10,9 @@ Commands:
   token list                                                list tokens (never their secrets)
   token revoke <id>                                         revoke a token
   reconcile [--dry-run]                                     repair runs and jobs that disagree
+  weights import <file> --arch ARCH --out DIR               convert published weights for model.pretrainedDir
 
-Environment: DATABASE_URL (postgres://...); reconcile also REDIS_URL, XNN_QUEUE_PREFIX.`;
+Environment: DATABASE_URL (postgres://...); reconcile also REDIS_URL, XNN_QUEUE_PREFIX; weights none.`;
 
 const [command, ...rest] = process.argv.slice(2);
 switch (command) {
@@ -23,6 +24,11 @@ switch (command) {
   case "reconcile": {
     const { reconcileCommand } = await import("./reconcile");
     process.exitCode = await reconcileCommand(rest);
+    break;
+  }
+  case "weights": {
+    const { weightsCommand } = await import("@xnn/ml/weights");
+    process.exitCode = await weightsCommand(rest);
     break;
   }
   case undefined:

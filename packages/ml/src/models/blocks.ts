@@ -5,14 +5,19 @@ export type ST = tf.SymbolicTensor;
 
 /** Small builders that force every layer to carry an explicit name and a seeded initializer. */
 export class Builder {
-  /** zeroInit: skip random draws (tfjs truncated-normal costs ~100 ns/value) when only the graph matters. */
+  /**
+   * zeroInit: skip random draws (tfjs truncated-normal costs ~100 ns/value) when only the graph
+   * matters: `true` for every layer, `"backbone"` for all but the head (pretrained weights replace
+   * the backbone's anyway; the head keeps its seeded init).
+   */
   constructor(
     readonly seed: number,
-    readonly zeroInit = false,
+    readonly zeroInit: boolean | "backbone" = false,
   ) {}
 
   private init(kind: InitKind, name: string) {
-    return this.zeroInit ? tf.initializers.zeros() : seededInit(kind, this.seed, name);
+    const zero = this.zeroInit === true || (this.zeroInit === "backbone" && !name.startsWith("head_"));
+    return zero ? tf.initializers.zeros() : seededInit(kind, this.seed, name);
   }
 
   conv(

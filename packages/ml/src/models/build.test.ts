@@ -89,6 +89,58 @@ describe("buildModel architectures", () => {
     });
   }
 
+  it("convention 'torch' builds torchvision's graphs: their parameter counts, eps 1e-5, symmetric pads", () => {
+    // torchvision backbones without the classifier: resnet50 25,557,032 - fc 2,049,000 (v1.5: no
+    // conv biases, unlike Keras' 23,534,592); mobilenet_v2 3,504,872 - 1,281,000; resnet18 as before.
+    const expected: Partial<Record<Arch, number>> = {
+      resnet50: 23_508_032,
+      mobilenet_v2: 2_223_872,
+      resnet18: 11_176_512,
+    };
+    for (const [arch, count] of Object.entries(expected) as Array<[Arch, number]>) {
+      const { model, backboneLayerNames } = buildModelSkeleton({
+        arch,
+        imageSize: 64,
+        numClasses: 2,
+        dropout: 0,
+        seed: 0,
+        convention: "torch",
+      });
+      try {
+        expect(countParams(model, new Set(backboneLayerNames)), arch).toBe(count);
+        const eps = model.layers
+          .filter((l) => l.getClassName() === "BatchNormalization")
+          .map((l) => (l.getConfig() as { epsilon: number }).epsilon);
+        expect(new Set(eps), arch).toEqual(new Set([1e-5]));
+      } finally {
+        model.dispose();
+      }
+    }
+    const r50 = buildModelSkeleton({
+      arch: "resnet50",
+      imageSize: 64,
+      numClasses: 2,
+      dropout: 0,
+      seed: 0,
+      convention: "torch",
+    });
+    // v1.5: the stride-2 block's 1x1 keeps the size, its 3x3 (after a symmetric pad) halves it.
+    expect(r50.model.getLayer("conv3_block1_1_conv").outputShape).toEqual([null, 16, 16, 128]);
+    expect(r50.model.getLayer("conv3_block1_2_pad").outputShape).toEqual([null, 18, 18, 128]);
+    expect(r50.model.getLayer("conv3_block1_2_conv").outputShape).toEqual([null, 8, 8, 128]);
+    r50.model.dispose();
+    expect(() =>
+      buildModelSkeleton({
+        arch: "resnet18",
+        imageSize: 64,
+        numClasses: 2,
+        dropout: 0,
+        seed: 0,
+        convention: "keras",
+      }),
+    ).toThrow(/there is no Keras ResNet-18/);
+  });
+
   it("mobilenet_v2 width multiplier rounds channels to multiples of 8", async () => {
     expect([
       makeDivisible(32 * 0.35),

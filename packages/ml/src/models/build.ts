@@ -1,9 +1,11 @@
-import { MODEL_NAMES, type ModelName } from "@xnn/shared";
 import * as tf from "@tensorflow/tfjs";
+import { MODEL_NAMES, type ModelName } from "@xnn/shared";
+import type { InputNormalization } from "../weights/manifest.js";
 import { Builder, type ST } from "./blocks.js";
+import { WEIGHTS_CONVENTIONS, type WeightsConvention } from "./conventions.js";
 import { CONVNEXT_V2, convNeXtV2Backbone } from "./convnext_v2.js";
 import { mobileNetV2Backbone } from "./mobilenet_v2.js";
-import { loadPretrainedBackbone } from "./pretrained.js";
+import { checkImportedWeights, loadPretrainedBackbone, readImportedWeights } from "./pretrained.js";
 import { resnet18Backbone, resnet50Backbone } from "./resnet.js";
 
 /** The one list of model names is MODEL_NAMES (packages/shared); the builder below has a case for each. */
@@ -19,6 +21,24 @@ export interface BuildModelOptions {
   dropout: number;
   seed: number;
   pretrainedDir?: string;
+  /**
+   * Graph details that follow where weights come from (padding of stride-2 convs, BatchNorm eps,
+   * ResNet-50 v1 vs v1.5); see conventions.ts. With a `pretrainedDir` written by `xnn weights
+   * import`, its manifest decides and a different value here is an error. Absent: each arch's
+   * historical graph.
+   */
+  convention?: WeightsConvention;
+  /**
+   * Also load `head_logits` from the pretrained directory (the source's classifier, written by
+   * `xnn weights import`): with `headUnits: []` and `numClasses` equal to the source's, the model
+   * is the source network itself. Default false: the head stays freshly initialised.
+   */
+  pretrainedHead?: boolean;
+  /**
+   * The normalisation the caller's inputs get (mean/std on the 0..1 pixel scale, colour order).
+   * Checked against an imported directory's manifest; default: the data pipeline's, ImageNet RGB.
+   */
+  inputNormalization?: InputNormalization;
   /** Hidden head layers (units each); default HEAD_UNITS. [] is dropout then the logits. */
   headUnits?: readonly number[];
 }
@@ -40,12 +60,28 @@ export function isHeadLayerName(name: string): boolean {
 }
 
 export async function buildModel(opts: BuildModelOptions): Promise<BuiltModel> {
-  const built = buildGraph(opts, false);
-  if (opts.pretrainedDir !== undefined) {
-    await loadPretrainedBackbone(built.model, built.backboneLayerNames, opts.pretrainedDir);
-    return { ...built, init: "pretrained" };
+  if (opts.pretrainedDir === undefined) {
+    if (opts.pretrainedHead) throw new Error("buildModel: pretrainedHead needs a pretrainedDir");
+    return buildGraph(opts, false);
   }
-  return built;
+  validate(opts);
+  const dir = opts.pretrainedDir;
+  // An imported directory says which graph its weights belong to; the graph follows it.
+  const imported = await readImportedWeights(dir);
+  if (imported) checkImportedWeights(imported, dir, opts);
+  const convention = imported?.convention ?? opts.convention;
+  // Every backbone weight is replaced by the file's (or the load fails), so don't draw them.
+  const built = buildGraph({ ...opts, ...(convention ? { convention } : {}) }, "backbone");
+  try {
+    const names = opts.pretrainedHead
+      ? [...built.backboneLayerNames, HEAD_PREFIX + "logits"]
+      : built.backboneLayerNames;
+    await loadPretrainedBackbone(built.model, names, dir);
+  } catch (err) {
+    built.model.dispose();
+    throw err;
+  }
+  return { ...built, init: "pretrained" };
 }
 
 /**
@@ -56,7 +92,7 @@ export function buildModelSkeleton(opts: Omit<BuildModelOptions, "pretrainedDir"
   return buildGraph(opts, true);
 }
 
-function buildGraph(opts: BuildModelOptions, zeroInit: boolean): BuiltModel {
+function buildGraph(opts: BuildModelOptions, zeroInit: boolean | "backbone"): BuiltModel {
   validate(opts);
   const b = new Builder(opts.seed, zeroInit);
   const input = tf.input({ name: INPUT_NAME, shape: [opts.imageSize, opts.imageSize, 3] });
@@ -64,13 +100,13 @@ function buildGraph(opts: BuildModelOptions, zeroInit: boolean): BuiltModel {
   let features: ST;
   switch (opts.arch) {
     case "mobilenet_v2":
-      features = mobileNetV2Backbone(b, input, opts.widthMultiplier ?? 1);
+      features = mobileNetV2Backbone(b, input, opts.widthMultiplier ?? 1, opts.convention);
       break;
     case "resnet18":
-      features = resnet18Backbone(b, input);
+      features = resnet18Backbone(b, input, opts.convention);
       break;
     case "resnet50":
-      features = resnet50Backbone(b, input);
+      features = resnet50Backbone(b, input, opts.convention);
       break;
     case "convnext_v2_atto":
     case "convnext_v2_tiny":
@@ -132,4 +168,8 @@ function validate(o: BuildModelOptions): void {
   if (o.headUnits?.some((u) => !Number.isInteger(u) || u < 1))
     throw new Error(`buildModel: headUnits must be positive integers, got [${o.headUnits.join(", ")}]`);
   if (!Number.isInteger(o.seed)) throw new Error(`buildModel: seed must be an integer, got ${o.seed}`);
+  if (o.convention !== undefined && !WEIGHTS_CONVENTIONS.includes(o.convention))
+    throw new Error(
+      `buildModel: convention must be one of ${WEIGHTS_CONVENTIONS.join(", ")}, got '${String(o.convention)}'`,
+    );
 }

@@ -1,5 +1,77 @@
+import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { readModelArtifacts } from "../checkpoint/checkpoint.js";
+import { readManifest, readModelArtifacts } from "../checkpoint/checkpoint.js";
+import {
+  describeNormalization,
+  IMAGENET_RGB,
+  type ImportedWeights,
+  type InputNormalization,
+  importedWeightsSchema,
+  sameNormalization,
+} from "../weights/manifest.js";
+import type { WeightsConvention } from "./conventions.js";
+
+/** The `imported` section of a directory written by `xnn weights import`; null for other tfjs directories. */
+export async function readImportedWeights(dir: string): Promise<ImportedWeights | null> {
+  let manifest: Awaited<ReturnType<typeof readManifest>>;
+  try {
+    manifest = await readManifest(dir);
+  } catch (err) {
+    throw new Error(`pretrained weights in ${dir}: ${(err as Error).message}`);
+  }
+  const raw = (manifest as { imported?: unknown } | null)?.imported;
+  if (raw === undefined) return null;
+  const parsed = importedWeightsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(
+      `pretrained weights in ${dir}: ${path.join(dir, "manifest.json")} field 'imported.${issue?.path.join(".")}': ${issue?.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * An imported directory records what its weights were made for; a model built differently, or
+ * fed inputs normalised differently, would compute something else than the source did without
+ * any error. So a mismatch is an error naming the directory and both values.
+ */
+export function checkImportedWeights(
+  imported: ImportedWeights,
+  dir: string,
+  opts: {
+    arch: string;
+    widthMultiplier?: number;
+    convention?: WeightsConvention;
+    inputNormalization?: InputNormalization;
+    pretrainedHead?: boolean;
+    numClasses: number;
+  },
+): void {
+  const where = `pretrained weights in ${dir} (imported from ${imported.source.file})`;
+  if (imported.arch !== opts.arch)
+    throw new Error(`${where} are for arch ${imported.arch}, not ${opts.arch}`);
+  const alpha = opts.widthMultiplier ?? 1;
+  if (imported.widthMultiplier !== alpha)
+    throw new Error(`${where} have width multiplier ${imported.widthMultiplier}, not ${alpha}`);
+  if (opts.convention !== undefined && opts.convention !== imported.convention)
+    throw new Error(
+      `${where} were trained with ${imported.convention} conventions (padding ${imported.padding}, BatchNorm eps ${imported.bnEpsilon}); the model asks for '${opts.convention}'`,
+    );
+  const expected = opts.inputNormalization ?? IMAGENET_RGB;
+  if (!sameNormalization(imported.input, expected))
+    throw new Error(
+      `${where} expect inputs normalised as ${describeNormalization(imported.input)}, but the pipeline normalises as ${describeNormalization(expected)}`,
+    );
+  if (opts.pretrainedHead) {
+    if (imported.classifierClasses === null)
+      throw new Error(`${where} hold no classifier (pretrainedHead asked for one)`);
+    if (imported.classifierClasses !== opts.numClasses)
+      throw new Error(
+        `${where} hold a ${imported.classifierClasses}-class classifier, not ${opts.numClasses} classes`,
+      );
+  }
+}
 
 function shortName(weightPath: string): string {
   const i = weightPath.lastIndexOf("/");
@@ -36,7 +108,10 @@ export async function loadPretrainedBackbone(
     const weight = parts[parts.length - 1] as string;
     const layer = parts[parts.length - 2] as string;
     let m = byLayer.get(layer);
-    if (!m) byLayer.set(layer, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      byLayer.set(layer, m);
+    }
     m.set(weight, t);
   }
 
