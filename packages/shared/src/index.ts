@@ -7,3 +7,4 @@ export * from "./logger";
 export * from "./models";
 export * from "./queues";
 export * from "./redis";
+export * from "./stopRequest";

@@ -8,11 +8,12 @@ import {
   type RunJobPayload,
   type RunJobResult,
   runJobResultSchema,
+  StopRequestedError,
 } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { Redis } from "ioredis";
 import { noopTrainer } from "../training/noopTrainer";
-import { DatasetUnusableError, type Trainer, TrainingStoppedError } from "../training/trainInThread";
+import { DatasetUnusableError, type Trainer } from "../training/trainInThread";
 import { EpochOutbox } from "./epochOutbox";
 import { failOnBadArtifact } from "./failOnBadArtifact";
 import type { WorkerRegistry } from "./registry";
@@ -196,7 +197,7 @@ export async function runTrainingJob(
     await outbox.drain().catch((e) => log.error({ err: e.message }, "could not write epoch metrics"));
     await ctx.registry.setCurrentRun(null).catch(() => {});
     if (leaseLost) await abandon(leaseLost);
-    if (err instanceof TrainingStoppedError) {
+    if (err instanceof StopRequestedError) {
       if (cancelled) {
         await withRetry("cancel", () =>
           store.markEnded(payload.runId, payload.sweepId, "cancelled", "cancelled by request", lease),

@@ -4,15 +4,14 @@ import {
   configHash,
   DatasetError,
   type ExplanationQuality,
-  ExplanationQualityStoppedError,
   initBackend,
   qualityLogFields,
   readResumeState,
   runExplanationQuality,
-  TrainingCancelledError,
   tf,
   trainPipeline,
 } from "@xnn/ml";
+import { StopRequestedError } from "@xnn/shared";
 import type {
   TrainJobInput,
   TrainJobMessage,
@@ -45,7 +44,7 @@ async function qualityOf(
     if (q) post({ type: "log", msg: "explanation quality (best checkpoint)", fields: qualityLogFields(q) });
     return q;
   } catch (err) {
-    if (err instanceof ExplanationQualityStoppedError) throw err;
+    if (err instanceof StopRequestedError) throw err;
     post({
       type: "log",
       level: "warn",
@@ -66,8 +65,8 @@ async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   } catch (err) {
     const e = err as Error;
     const kind =
-      err instanceof TrainingCancelledError || err instanceof ExplanationQualityStoppedError
-        ? "cancelled"
+      err instanceof StopRequestedError
+        ? "stop-requested"
         : err instanceof DatasetError
           ? "dataset"
           : "other";
