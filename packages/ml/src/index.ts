@@ -1,6 +1,7 @@
 export * from "./backend/index.js";
 export * from "./data/index.js";
 export { BEST_CHECKPOINT_DIR, trainPipeline } from "./train/train.js";
+export { type PipelineResult, runPipeline } from "./train/runPipeline.js";
 export type { EpochEnd, LoopState, TrainingHook } from "./train/hooks/trainingHook.js";
 export { splitHead } from "./train/featureCache.js";
 export { weightedCrossEntropy } from "./train/trainStep.js";

@@ -3,13 +3,10 @@ import {
   backendInitCount,
   configHash,
   DatasetError,
-  type ExplanationQuality,
   initBackend,
-  qualityLogFields,
   readResumeState,
-  runExplanationQuality,
+  runPipeline,
   tf,
-  trainPipeline,
 } from "@xnn/ml";
 import { StopRequestedError } from "@xnn/shared";
 import type {
@@ -26,34 +23,6 @@ import type {
 // send heartbeats and write results while a batch computes.
 const boot = workerData as TrainThreadBoot;
 const post = (m: TrainThreadMessage | TrainThreadStatus) => parentPort!.postMessage(m);
-
-/**
- * Explanation quality of the best checkpoint (reloaded from disk, as the test evaluation is), on
- * the run's probe set. A failure here is logged and leaves the figures empty: it never fails a run
- * whose training and evaluation succeeded. A stop request (shutdown) propagates, so the job goes
- * back to the queue and the next worker redoes only the evaluation and this step.
- */
-async function qualityOf(
-  input: TrainJobInput,
-  checkpointDir: string,
-  shouldStop: () => boolean,
-): Promise<ExplanationQuality | null> {
-  if (input.config.eval.probePerClass <= 0) return null;
-  try {
-    const q = await runExplanationQuality(input.config, checkpointDir, { shouldStop });
-    if (q) post({ type: "log", msg: "explanation quality (best checkpoint)", fields: qualityLogFields(q) });
-    return q;
-  } catch (err) {
-    if (err instanceof StopRequestedError) throw err;
-    post({
-      type: "log",
-      level: "warn",
-      msg: "explanation quality failed; the run's results are stored without it",
-      fields: { err: (err as Error).message },
-    });
-    return null;
-  }
-}
 
 async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   const stop = new Int32Array(stopFlag);
@@ -91,15 +60,14 @@ async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promis
   }
   if (resumeFrom) post({ type: "resumed", epoch: resumeFrom.epoch, history: resumeFrom.history });
 
-  const result = await trainPipeline(input.config, {
+  const result = await runPipeline(input.config, {
     runDir: input.runDir,
     initFrom: input.initFrom ?? undefined,
     resumeFrom,
     onEpoch: (metrics) => post({ type: "epoch", metrics }),
     shouldStop,
-    log: (msg, fields) => post({ type: "log", msg, fields }),
+    log: (msg, fields, level) => post({ type: "log", msg, fields, ...(level ? { level } : {}) }),
   });
-  const explanation = await qualityOf(input, result.bestCheckpoint.dir, shouldStop);
   return {
     type: "done",
     backend: result.backend,
@@ -113,7 +81,7 @@ async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promis
       history: result.history,
       predictions: result.predictions,
       test: result.test,
-      explanation,
+      explanation: result.explanation,
       checkpointDir: result.bestCheckpoint.dir,
       checkpoint: {
         sha256: result.bestCheckpoint.sha256,
