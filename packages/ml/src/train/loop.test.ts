@@ -124,10 +124,22 @@ describe("runEpochs with its hooks", () => {
     // Best at epoch 2; epochs 3, 4, 5 do not beat it (0.9 again is no improvement): stop after 5.
     const { source } = scripted({ loss: [1.0, 0.9, 0.95, 0.9, 0.97, 0.5, 0.4] }, model, optimizer);
     const { hooks, logged } = standardHooks(path.join(tmp, "early"), model, optimizer);
+    const calls: string[] = [];
+    const recorder: TrainingHook = {
+      onTrainStart: () => void calls.push("start"),
+      onEpochStart: (l) => void calls.push(`epoch ${l.epoch}`),
+      onBatchEnd: (_l, done) => void calls.push(`step ${done}`),
+      onEpochEnd: (l, end) => void calls.push(`end ${end.metrics.epoch}${l.stopped ? " stopped" : ""}`),
+      onTrainEnd: () => void calls.push("done"),
+    };
     const loop = freshLoop(7);
-    await runEpochs(loop, source, hooks);
+    await runEpochs(loop, source, [...hooks, recorder]);
     expect(loop.history.map((m) => m.epoch)).toEqual([1, 2, 3, 4, 5]);
     expect(loop.stopped).toBe(true);
+    // Every epoch takes stepsPerEpoch steps of the longer batch source; hooks after early stopping see it.
+    expect(calls.slice(0, 5)).toEqual(["start", "epoch 1", "step 1", "step 2", "end 1"]);
+    expect(calls.slice(-3)).toEqual(["step 2", "end 5 stopped", "done"]);
+    expect(loop.globalStep).toBe(5 * STEPS);
     expect(logged.map((l) => l.fields?.earlyStop)).toEqual([
       undefined,
       undefined,
