@@ -1,6 +1,10 @@
 export * from "./backend/index.js";
 export * from "./data/index.js";
-export { BEST_CHECKPOINT_DIR, splitHead, trainPipeline, weightedCrossEntropy } from "./train/train.js";
+export { BEST_CHECKPOINT_DIR, trainPipeline } from "./train/train.js";
+export { type PipelineResult, runPipeline } from "./train/runPipeline.js";
+export type { EpochEnd, LoopState, TrainingHook } from "./train/hooks/trainingHook.js";
+export { splitHead } from "./train/featureCache.js";
+export { weightedCrossEntropy } from "./train/trainStep.js";
 export { configHash, readResumeState } from "./train/resume.js";
 export * from "./train/types.js";
 export * from "./models/index.js";

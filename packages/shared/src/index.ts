@@ -8,3 +8,4 @@ export * from "./models";
 export * from "./prng";
 export * from "./queues";
 export * from "./redis";
+export * from "./stopRequest";

@@ -9,11 +9,12 @@ import {
   type RunJobPayload,
   type RunJobResult,
   runJobResultSchema,
+  StopRequestedError,
 } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { Redis } from "ioredis";
 import { noopTrainer } from "../training/noopTrainer";
-import { DatasetUnusableError, type Trainer, TrainingStoppedError } from "../training/trainInThread";
+import { DatasetUnusableError, type Trainer } from "../training/trainInThread";
 import { EpochOutbox } from "./epochOutbox";
 import { failOnBadArtifact } from "./failOnBadArtifact";
 import { readPruneSignal, storePrunedCheckpoint, watchPruneSignal } from "./pruneSignal";
@@ -213,7 +214,7 @@ export async function runTrainingJob(
     await outbox.drain().catch((e) => log.error({ err: e.message }, "could not write epoch metrics"));
     await ctx.registry.setCurrentRun(null).catch(() => {});
     if (leaseLost) await abandon(leaseLost);
-    if (err instanceof TrainingStoppedError) {
+    if (err instanceof StopRequestedError) {
       const pruned = prune.signal;
       if (pruned) {
         const checkpoint = await storePrunedCheckpoint(ctx.artifacts, runDir, payload.runId, log);

@@ -53,4 +53,10 @@ export type TrainThreadMessage =
       /** The thread that ran the job: the same one for every job until it fails or dies. */
       threadId: number;
     }
-  | { type: "error"; kind: "cancelled" | "dataset" | "other"; message: string; stack?: string };
+  | {
+      type: "error";
+      /** "stop-requested": the job ended on a StopRequestedError (the trainer rejects with it again). */
+      kind: "stop-requested" | "dataset" | "other";
+      message: string;
+      stack?: string;
+    };

@@ -2,15 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { generateSynthetic } from "@xnn/ml";
-import { type PipelineConfig, pipelineSchema } from "@xnn/shared";
+import { type PipelineConfig, pipelineSchema, StopRequestedError } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EpochRecord } from "../services/resultsStore";
-import {
-  ThreadStartTimeoutError,
-  ThreadTrainer,
-  type TrainEvents,
-  TrainingStoppedError,
-} from "./trainInThread";
+import { ThreadStartTimeoutError, ThreadTrainer, type TrainEvents } from "./trainInThread";
 
 // Real training threads on the wasm backend, tiny models: the thread is what is under test.
 let tmp: string;
@@ -95,7 +90,7 @@ describe("ThreadTrainer", () => {
       { config: config(30), runDir: path.join(tmp, "stopped"), initFrom: null },
       events({ epoch: () => handle.stop() }),
     );
-    await expect(handle.done).rejects.toBeInstanceOf(TrainingStoppedError);
+    await expect(handle.done).rejects.toBeInstanceOf(StopRequestedError);
     const next = await trainer.train(
       { config: config(1), runDir: path.join(tmp, "after-stop"), initFrom: null },
       events(),

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { StopRequestedError } from "@xnn/shared";
 import type { EpochRecord, FinalResults } from "../services/resultsStore";
 import type {
   BackendInUse,
@@ -10,9 +11,6 @@ import type {
   TrainThreadStatus,
 } from "./protocol";
 
-export class TrainingStoppedError extends Error {
-  override name = "TrainingStoppedError";
-}
 /** The data set itself is unusable (missing folder, empty class): retrying cannot help. */
 export class DatasetUnusableError extends Error {
   override name = "DatasetUnusableError";
@@ -29,7 +27,7 @@ export class BackendUnavailableError extends Error {
 export type TrainOutcome = Extract<TrainThreadMessage, { type: "done" }>;
 
 export interface TrainHandle {
-  /** Ask the trainer to stop at the next batch; the last epoch checkpoint stays resumable. */
+  /** Ask the trainer to stop at the next batch; `done` then rejects with StopRequestedError and the last epoch checkpoint stays resumable. */
   stop(): void;
   done: Promise<TrainOutcome>;
 }
@@ -118,7 +116,11 @@ class TrainingThread {
       if (m.type === "done") job.resolve(m);
       else {
         const Err =
-          m.kind === "cancelled" ? TrainingStoppedError : m.kind === "dataset" ? DatasetUnusableError : Error;
+          m.kind === "stop-requested"
+            ? StopRequestedError
+            : m.kind === "dataset"
+              ? DatasetUnusableError
+              : Error;
         const err = new Err(m.message);
         if (m.stack) err.stack = m.stack;
         job.reject(err);
@@ -206,7 +208,7 @@ export class ThreadTrainer implements Trainer {
         return outcome;
       } catch (err) {
         const reusable =
-          t.alive && (err instanceof TrainingStoppedError || err instanceof DatasetUnusableError);
+          t.alive && (err instanceof StopRequestedError || err instanceof DatasetUnusableError);
         if (reusable) this.idle.push(t);
         else if (t.alive) {
           this.threads.delete(t);

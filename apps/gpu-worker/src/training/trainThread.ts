@@ -3,16 +3,12 @@ import {
   backendInitCount,
   configHash,
   DatasetError,
-  type ExplanationQuality,
-  ExplanationQualityStoppedError,
   initBackend,
-  qualityLogFields,
   readResumeState,
-  runExplanationQuality,
-  TrainingCancelledError,
+  runPipeline,
   tf,
-  trainPipeline,
 } from "@xnn/ml";
+import { StopRequestedError } from "@xnn/shared";
 import type {
   TrainJobInput,
   TrainJobMessage,
@@ -28,34 +24,6 @@ import type {
 const boot = workerData as TrainThreadBoot;
 const post = (m: TrainThreadMessage | TrainThreadStatus) => parentPort!.postMessage(m);
 
-/**
- * Explanation quality of the best checkpoint (reloaded from disk, as the test evaluation is), on
- * the run's probe set. A failure here is logged and leaves the figures empty: it never fails a run
- * whose training and evaluation succeeded. A stop request (shutdown) propagates, so the job goes
- * back to the queue and the next worker redoes only the evaluation and this step.
- */
-async function qualityOf(
-  input: TrainJobInput,
-  checkpointDir: string,
-  shouldStop: () => boolean,
-): Promise<ExplanationQuality | null> {
-  if (input.config.eval.probePerClass <= 0) return null;
-  try {
-    const q = await runExplanationQuality(input.config, checkpointDir, { shouldStop });
-    if (q) post({ type: "log", msg: "explanation quality (best checkpoint)", fields: qualityLogFields(q) });
-    return q;
-  } catch (err) {
-    if (err instanceof ExplanationQualityStoppedError) throw err;
-    post({
-      type: "log",
-      level: "warn",
-      msg: "explanation quality failed; the run's results are stored without it",
-      fields: { err: (err as Error).message },
-    });
-    return null;
-  }
-}
-
 async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   const stop = new Int32Array(stopFlag);
   const shouldStop = () => Atomics.load(stop, 0) === 1;
@@ -66,8 +34,8 @@ async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   } catch (err) {
     const e = err as Error;
     const kind =
-      err instanceof TrainingCancelledError || err instanceof ExplanationQualityStoppedError
-        ? "cancelled"
+      err instanceof StopRequestedError
+        ? "stop-requested"
         : err instanceof DatasetError
           ? "dataset"
           : "other";
@@ -92,15 +60,14 @@ async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promis
   }
   if (resumeFrom) post({ type: "resumed", epoch: resumeFrom.epoch, history: resumeFrom.history });
 
-  const result = await trainPipeline(input.config, {
+  const result = await runPipeline(input.config, {
     runDir: input.runDir,
     initFrom: input.initFrom ?? undefined,
     resumeFrom,
     onEpoch: (metrics) => post({ type: "epoch", metrics }),
     shouldStop,
-    log: (msg, fields) => post({ type: "log", msg, fields }),
+    log: (msg, fields, level) => post({ type: "log", msg, fields, ...(level ? { level } : {}) }),
   });
-  const explanation = await qualityOf(input, result.bestCheckpoint.dir, shouldStop);
   return {
     type: "done",
     backend: result.backend,
@@ -114,7 +81,7 @@ async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promis
       history: result.history,
       predictions: result.predictions,
       test: result.test,
-      explanation,
+      explanation: result.explanation,
       checkpointDir: result.bestCheckpoint.dir,
       checkpoint: {
         sha256: result.bestCheckpoint.sha256,

@@ -7,10 +7,10 @@ import { ConfigError } from "@xnn/shared";
 import cliProgress from "cli-progress";
 import { type BackendKind, initBackend } from "../backend/index.js";
 import { formatSkipped } from "../data/loader.js";
-import { runExplanationQuality } from "../explain/quality.js";
+import type { TrainingHook } from "../train/hooks/trainingHook.js";
 import { loadPipelineFile, parseOverride } from "../train/loadPipeline.js";
 import { readResumeState } from "../train/resume.js";
-import { trainPipeline } from "../train/train.js";
+import { runPipeline } from "../train/runPipeline.js";
 import type { EpochMetrics } from "../train/types.js";
 
 const USAGE = `usage: pnpm train <pipeline.yaml> [--out runs] [--backend auto|wasm|cpu] [--init <fe-run>/checkpoint]
@@ -113,42 +113,44 @@ async function main(): Promise<void> {
     },
     cliProgress.Presets.shades_classic,
   );
-  let epoch = (resume?.epoch ?? 0) + 1;
   let barActive = false;
-  let epochStart = Date.now();
   const writeLine = (s: string) => {
     if (barActive) bar.stop();
     barActive = false;
     process.stdout.write(`${s}\n`);
   };
+  let epochStart = Date.now();
+  // Lives between the epoch's start and its log line (writeLine stops it).
+  const progressBar: TrainingHook = {
+    onEpochStart: (loop) => {
+      epochStart = Date.now();
+      bar.start(loop.stepsPerEpoch, 0, { epoch: loop.epoch, rate: "-" });
+      barActive = true;
+    },
+    onBatchEnd: (loop, done) => {
+      const secs = (Date.now() - epochStart) / 1000;
+      bar.update(done, { epoch: loop.epoch, rate: secs > 0 ? (done / secs).toFixed(2) : "-" });
+    },
+  };
 
   const metricsFile = path.join(runDir, "metrics.jsonl");
-  const result = await trainPipeline(config, {
+  const result = await runPipeline(config, {
     runDir,
     ...(values.init ? { initFrom: values.init } : {}),
     ...(resume ? { resumeFrom: resume } : {}),
-    log: (msg, fields) =>
-      writeLine(`${msg}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ""}`),
-    onBatch: (i, n) => {
-      if (!barActive) {
-        epochStart = Date.now();
-        bar.start(n, 0, { epoch, rate: "-" });
-        barActive = true;
-      }
-      const secs = (Date.now() - epochStart) / 1000;
-      bar.update(i, { epoch, rate: secs > 0 ? (i / secs).toFixed(2) : "-" });
-    },
+    log: (msg, fields, level) =>
+      writeLine(
+        `${level === "warn" ? "warning: " : ""}${msg}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ""}`,
+      ),
     onEpoch: async (m: EpochMetrics) => {
       if (barActive) bar.stop();
       barActive = false;
       await appendFile(metricsFile, `${JSON.stringify(m)}\n`);
-      epoch = m.epoch + 1;
     },
+    hooks: [progressBar],
   });
 
-  if (config.eval.probePerClass > 0)
-    writeLine(`explanation quality: ${config.eval.probePerClass} test images per class, best checkpoint`);
-  const quality = await runExplanationQuality(config, result.bestCheckpoint.dir);
+  const quality = result.explanation;
   if (quality)
     await writeFile(path.join(runDir, "explanation.json"), `${JSON.stringify(quality, null, 1)}\n`);
 
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
   await writeFile(path.join(runDir, "predictions.json"), `${JSON.stringify(result.predictions, null, 1)}\n`);
   await writeFile(
     path.join(runDir, "summary.json"),
-    `${JSON.stringify({ ...result, test: undefined, predictions: undefined, history: undefined }, null, 2)}\n`,
+    `${JSON.stringify({ ...result, test: undefined, predictions: undefined, history: undefined, explanation: undefined }, null, 2)}\n`,
   );
 
   const t = result.test;
@@ -175,7 +177,9 @@ async function main(): Promise<void> {
     `  confusion (rows true, cols predicted): ${JSON.stringify(t.confusion)}`,
     quality
       ? `  explanation (${quality.probeImages} probe images, baseline ${quality.baseline}, ${(quality.durationMs / 1000).toFixed(1)} s): IG gap ${fmt(quality.meanCompletenessGap)} (mean ${quality.meanStepsUsed.toFixed(0)} steps), deletion AUC ${fmt(quality.deletionAuc)} (lower is better), insertion AUC ${fmt(quality.insertionAuc)}, mask share ${quality.maskShare === null ? "n/a (no masks)" : fmt(quality.maskShare)}`
-      : "  explanation quality skipped (eval.probePerClass 0)",
+      : config.eval.probePerClass > 0
+        ? "  explanation quality failed (see the warning above); the other results are complete"
+        : "  explanation quality skipped (eval.probePerClass 0)",
     `  checkpoint ${path.relative(process.cwd(), result.bestCheckpoint.dir)} sha256 ${result.bestCheckpoint.sha256.slice(0, 16)}… ${(result.bestCheckpoint.sizeBytes / 1e6).toFixed(2)} MB`,
     `  ${formatSkipped(result.skipped)}`,
     `  wall time ${(result.durationMs / 1000).toFixed(1)} s`,

@@ -33,7 +33,6 @@ export {
   deletionInsertionAuc,
   type ExplanationQuality,
   type ExplanationQualityOptions,
-  ExplanationQualityStoppedError,
   explanationQuality,
   type ProbeScore,
   probeSet,

@@ -1,19 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pipelineSchema } from "@xnn/shared";
+import { pipelineSchema, StopRequestedError } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
 import { saveCheckpoint } from "../checkpoint/checkpoint.js";
 import { scanDataset } from "../data/scan.js";
 import { generateSynthetic } from "../data/synth.js";
-import {
-  ExplanationQualityStoppedError,
-  explanationQuality,
-  probeSet,
-  qualityLogFields,
-  runExplanationQuality,
-} from "./quality.js";
+import { explanationQuality, probeSet, qualityLogFields, runExplanationQuality } from "./quality.js";
 import { buildTinyClassifier } from "./tinyClassifier.js";
 
 let tmp: string;
@@ -71,7 +65,7 @@ describe("explanationQuality", () => {
         ig: { steps: 4, maxSteps: 4 },
         shouldStop: () => ++polls > 1,
       }),
-    ).rejects.toBeInstanceOf(ExplanationQualityStoppedError);
+    ).rejects.toBeInstanceOf(StopRequestedError);
     expect(polls).toBe(2);
     model.dispose();
   });

@@ -1,6 +1,6 @@
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import type { PipelineConfig } from "@xnn/shared";
+import { type PipelineConfig, StopRequestedError } from "@xnn/shared";
 import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { decodeImage } from "../data/loader.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
@@ -20,13 +20,8 @@ export interface ExplanationQualityOptions {
   /** Points on the deletion/insertion curves (fractions 0, 1/(n-1), ..., 1). Default 21. */
   curvePoints?: number;
   ig?: IntegratedGradientsOptions;
-  /** Polled before each probe image; returning true aborts with ExplanationQualityStoppedError. */
+  /** Polled before each probe image; returning true aborts with StopRequestedError (nothing is scored). */
   shouldStop?: () => boolean;
-}
-
-/** explanationQuality was asked to stop (shutdown) before it finished; nothing was scored. */
-export class ExplanationQualityStoppedError extends Error {
-  override name = "ExplanationQualityStoppedError";
 }
 
 export interface ProbeScore {
@@ -142,8 +137,8 @@ export async function explanationQuality(
   try {
     for (const item of probes) {
       if (opts.shouldStop?.()) {
-        throw new ExplanationQualityStoppedError(
-          `explanation quality stopped after ${perImage.length} of ${probes.length} probe images`,
+        throw new StopRequestedError(
+          `explanation quality stopped on request after ${perImage.length} of ${probes.length} probe images`,
         );
       }
       const x = await decodeImage(path.join(scanned.root, item.path), { imageSize: opts.imageSize });

@@ -1,7 +1,8 @@
 /**
- * Training-control callbacks as plain state machines: each takes one epoch's metric and returns a
+ * Training-control rules as plain state machines: each takes one epoch's metric and returns a
  * decision, and its whole state is a JSON object, so a crashed run resumes with exactly the same
- * patience counters it had (the per-epoch checkpoint stores these states).
+ * patience counters it had (the per-epoch resume state stores these states). The training hooks
+ * own one each (EarlyStoppingHook, LearningRateHook, BestCheckpointHook in hooks/).
  */
 
 export interface EarlyStoppingState {

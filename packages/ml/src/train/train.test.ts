@@ -10,8 +10,10 @@ import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { createRng } from "../data/prng.js";
 import { generateSynthetic } from "../data/synth.js";
 import { buildModel } from "../models/index.js";
+import { heapError, isHeapError } from "./heapError.js";
 import { readResumeState } from "./resume.js";
-import { heapError, isHeapError, trainPipeline, weightedCrossEntropy } from "./train.js";
+import { trainPipeline } from "./train.js";
+import { weightedCrossEntropy } from "./trainStep.js";
 import type { EpochMetrics } from "./types.js";
 
 let tmp: string;
@@ -191,7 +193,7 @@ describe("trainPipeline on the cpu backend (FE, cached features)", () => {
           },
           shouldStop: () => epochNow === 3,
         }),
-      ).rejects.toThrow(/cancelled during epoch 3/);
+      ).rejects.toThrow(/stopped on request during epoch 3/);
       expect(comparable(seen)).toEqual(comparable(a.history.slice(0, 2)));
 
       const state = await readResumeState(runDir);

@@ -1,6 +1,7 @@
 import type { SkippedImage } from "../data/loader.js";
 import type { Evaluation } from "../metrics/evaluate.js";
 import type { BestTrackerState, EarlyStoppingState, PlateauState } from "./callbacks.js";
+import type { TrainingHook } from "./hooks/trainingHook.js";
 
 export interface EpochMetrics {
   /** 1-based. */
@@ -80,23 +81,19 @@ export interface ResumeState {
   dir: string;
 }
 
-export type TrainLog = (msg: string, fields?: Record<string, unknown>) => void;
+export type TrainLog = (msg: string, fields?: Record<string, unknown>, level?: "info" | "warn") => void;
 
 export interface TrainOptions {
   runDir: string;
   /** FE checkpoint directory whose weights start an FT run (copied by layer name). */
   initFrom?: string;
   resumeFrom?: ResumeState;
+  /** Every epoch record, once, in order (a resumed run first replays the ones never reported). */
   onEpoch?: (m: EpochMetrics) => Promise<void> | void;
   onBatch?: (i: number, n: number) => void;
-  /** Polled between batches; returning true aborts with TrainingCancelledError (the last epoch checkpoint stays resumable). */
+  /** Polled between batches; returning true aborts with StopRequestedError (the last epoch checkpoint stays resumable). */
   shouldStop?: () => boolean;
+  /** More hooks, called after the built-in ones at every point of the loop. */
+  hooks?: TrainingHook[];
   log: TrainLog;
-}
-
-export class TrainingCancelledError extends Error {
-  constructor(readonly epoch: number) {
-    super(`training cancelled during epoch ${epoch}`);
-    this.name = "TrainingCancelledError";
-  }
 }
