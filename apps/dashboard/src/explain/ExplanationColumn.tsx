@@ -146,7 +146,7 @@ export function ExplanationColumn({
                 </Typography>
               </Tooltip>
               <Typography component="dt" variant="body2" color="text.secondary">
-                IG steps
+                Steps used
               </Typography>
               <Typography component="dd" variant="body2" sx={{ m: 0 }} data-testid="explain-steps">
                 {r.stepsUsed}

@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     }),
     `  confusion (rows true, cols predicted): ${JSON.stringify(t.confusion)}`,
     quality
-      ? `  explanation (${quality.probeImages} probe images, baseline ${quality.baseline}, ${(quality.durationMs / 1000).toFixed(1)} s): IG gap ${fmt(quality.meanCompletenessGap)} (mean ${quality.meanStepsUsed.toFixed(0)} steps), deletion AUC ${fmt(quality.deletionAuc)} (lower is better), insertion AUC ${fmt(quality.insertionAuc)}, mask share ${quality.maskShare === null ? "n/a (no masks)" : fmt(quality.maskShare)}`
+      ? `  explanation (${quality.probeImages} probe images, baseline ${quality.baseline}, ${(quality.durationMs / 1000).toFixed(1)} s): completeness gap ${fmt(quality.completenessGap)} (mean ${quality.stepsUsed.toFixed(0)} steps used), deletion AUC ${fmt(quality.deletionAuc)} (lower is better), insertion AUC ${fmt(quality.insertionAuc)}, mask share ${quality.maskShare === null ? "n/a (no masks)" : fmt(quality.maskShare)}`
       : "  explanation quality skipped (eval.probePerClass 0)",
     `  checkpoint ${path.relative(process.cwd(), result.bestCheckpoint.dir)} sha256 ${result.bestCheckpoint.sha256.slice(0, 16)}… ${(result.bestCheckpoint.sizeBytes / 1e6).toFixed(2)} MB`,
     `  ${formatSkipped(result.skipped)}`,

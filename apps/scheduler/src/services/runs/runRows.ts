@@ -1,5 +1,7 @@
 import type { Prisma, PrismaClient } from "@xnn/db";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import { type ExplanationSummary, PRODUCTION_ALIAS, type RunRow, toTimestamp } from "@xnn/shared/records";
+
+export type { ExplanationSummary, RunRow };
 
 /** The columns a run row needs; `config` only for its epoch budget. */
 export const runRowSelect = {
@@ -26,28 +28,11 @@ export const runRowSelect = {
 
 type SelectedRun = Prisma.RunGetPayload<{ select: typeof runRowSelect }>;
 
-/**
- * Explanation quality of the run's best checkpoint on its probe set (eval.probePerClass test
- * images per class), as the worker stored it on the test evaluation. `gap`: mean Integrated
- * Gradients completeness gap (lower is better); `steps`: mean IG interval count used;
- * `deletionAuc`: lower is better; `insertionAuc`: higher is better; `maskShare`: share of positive
- * attribution inside the lesion masks (null without masks); `durationMs`: cost of the step.
- */
-export interface ExplanationSummary {
-  probes: number;
-  gap: number | null;
-  steps: number | null;
-  deletionAuc: number | null;
-  insertionAuc: number | null;
-  maskShare: number | null;
-  durationMs: number | null;
-}
-
-/** The Evaluation columns the summary is read from. */
+/** The Evaluation columns the explanation summary is read from (named as in the summary but for duration). */
 export interface ExplanationColumns {
-  explainProbes: number | null;
-  explainGap: number | null;
-  explainSteps: number | null;
+  probeImages: number | null;
+  completenessGap: number | null;
+  stepsUsed: number | null;
   deletionAuc: number | null;
   insertionAuc: number | null;
   maskShare: number | null;
@@ -56,41 +41,16 @@ export interface ExplanationColumns {
 
 /** Null when the run has no test evaluation or its quality was not computed. */
 export function toExplanation(e: ExplanationColumns | null | undefined): ExplanationSummary | null {
-  if (!e || e.explainProbes === null) return null;
+  if (!e || e.probeImages === null) return null;
   return {
-    probes: e.explainProbes,
-    gap: e.explainGap,
-    steps: e.explainSteps,
+    probeImages: e.probeImages,
+    completenessGap: e.completenessGap,
+    stepsUsed: e.stepsUsed,
     deletionAuc: e.deletionAuc,
     insertionAuc: e.insertionAuc,
     maskShare: e.maskShare,
     durationMs: e.explainMs,
   };
-}
-
-export interface RunRow {
-  id: string;
-  sweepId: string;
-  key: string;
-  model: string;
-  classWeighting: string;
-  stage: string;
-  status: string;
-  attempt: number;
-  epochsDone: number;
-  epochs: number | null;
-  bestEpoch: number | null;
-  bestValF1: number | null;
-  bestValLoss: number | null;
-  testF1: number | null;
-  workerId: string | null;
-  queuedAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  error: string | null;
-  isProduction: boolean;
-  /** Explanation quality on the test probe set; null until (or unless) the worker recorded it. */
-  explanation: ExplanationSummary | null;
 }
 
 export function epochsOf(config: unknown): number | null {
@@ -103,9 +63,12 @@ export function toRunRow(
   productionRunIds: Set<string>,
   testEvaluation?: ExplanationColumns | null,
 ): RunRow {
-  const { config, ...rest } = run;
+  const { config, queuedAt, startedAt, finishedAt, ...rest } = run;
   return {
     ...rest,
+    queuedAt: toTimestamp(queuedAt),
+    startedAt: toTimestamp(startedAt),
+    finishedAt: toTimestamp(finishedAt),
     epochs: epochsOf(config),
     isProduction: productionRunIds.has(run.id),
     explanation: toExplanation(testEvaluation),

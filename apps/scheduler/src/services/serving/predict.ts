@@ -9,7 +9,7 @@ import {
   readImageHeader,
 } from "@xnn/ml";
 import type { Logger } from "@xnn/shared";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import { PRODUCTION_ALIAS, type PredictResponse } from "@xnn/shared/records";
 
 /** A user-caused predict failure: the route maps `status` to the HTTP answer, message verbatim. */
 export class PredictError extends Error {
@@ -32,17 +32,7 @@ export interface PredictRequest {
   modelVersion?: string;
 }
 
-export interface PredictResponse {
-  predictedClass: string;
-  probabilities: Record<string, number>;
-  modelVersion: { id: string; task: string; version: number; alias: string | null; runId: string };
-  completenessGap: number;
-  stepsUsed: number;
-  /** The IG reference: "black", or the class mean recorded in the checkpoint. */
-  baseline: string;
-  /** PNG, base64. */
-  overlayPng: string;
-}
+export type { PredictResponse };
 
 interface ResolvedVersion {
   id: string;

@@ -1,31 +1,11 @@
 import type { Prisma, PrismaClient, SweepStatus } from "@xnn/db";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import { PRODUCTION_ALIAS, type SweepDetail, type SweepRow, toTimestamp } from "@xnn/shared/records";
 
 export const SWEEP_SORT_FIELDS = ["id", "name", "task", "status", "createdAt", "createdBy"] as const;
 export type SweepSortField = (typeof SWEEP_SORT_FIELDS)[number];
 export const SWEEP_FILTERS = ["q", "name", "status", "task"] as const;
 
-export interface SweepRow {
-  id: string;
-  name: string;
-  task: string;
-  status: string;
-  createdAt: Date;
-  createdBy: string;
-  runsTotal: number;
-  /** Runs that succeeded. */
-  runsDone: number;
-  runsFailed: number;
-  runsRunning: number;
-  bestTestF1: number | null;
-}
-
-export interface SweepDetail extends SweepRow {
-  sourceYaml: string;
-  error: string | null;
-  /** The task's current production model, whichever sweep it came from. */
-  production: { runId: string; version: number } | null;
-}
+export type { SweepDetail, SweepRow };
 
 export interface SweepListOptions {
   sort: { field: SweepSortField; order: "asc" | "desc" };
@@ -72,7 +52,14 @@ export async function listSweeps(
     prisma,
     sweeps.map((s) => s.id),
   );
-  return { rows: sweeps.map((s) => ({ ...s, ...(stats.get(s.id) ?? emptyStats()) })), total };
+  return {
+    rows: sweeps.map((s) => ({
+      ...s,
+      createdAt: toTimestamp(s.createdAt),
+      ...(stats.get(s.id) ?? emptyStats()),
+    })),
+    total,
+  };
 }
 
 export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepDetail | null> {
@@ -88,7 +75,12 @@ export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepD
       select: { runId: true, version: true },
     }),
   ]);
-  return { ...sweep, ...(stats.get(id) ?? emptyStats()), production };
+  return {
+    ...sweep,
+    createdAt: toTimestamp(sweep.createdAt),
+    ...(stats.get(id) ?? emptyStats()),
+    production,
+  };
 }
 
 function emptyStats(): Omit<SweepRow, "id" | "name" | "task" | "status" | "createdAt" | "createdBy"> {
