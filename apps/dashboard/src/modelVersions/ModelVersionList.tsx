@@ -1,9 +1,8 @@
-import { type ModelVersionRow, PRODUCTION_ALIAS } from "@xnn/shared/records";
+import { PRODUCTION_ALIAS } from "@xnn/shared/records";
 import { DataTable, Link, List, TextInput } from "react-admin";
 import { fmt } from "../common/format";
 import { ProductionBadge } from "../common/ProductionBadge";
-
-export type { ModelVersionRow };
+import type { ModelVersionRow } from "../types";
 
 const filters = [<TextInput key="task" source="task" alwaysOn />];
 

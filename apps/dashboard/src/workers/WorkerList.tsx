@@ -1,10 +1,8 @@
 import Chip from "@mui/material/Chip";
-import type { WorkerRow } from "@xnn/shared/records";
 import { DataTable, Link, List } from "react-admin";
 import { fmtAge } from "../common/format";
 import { useLiveRefresh } from "../live";
-
-export type { WorkerRow };
+import type { WorkerRow } from "../types";
 
 /** GPUs arrive as whatever the worker reported: a count, names, or objects with a name. */
 function describeGpus(gpus: unknown): string {

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError } from "@xnn/shared";
+import { BACKEND_KINDS, ConfigError } from "@xnn/shared";
 import cliProgress from "cli-progress";
 import { type BackendKind, initBackend } from "../backend/index.js";
 import { formatSkipped } from "../data/loader.js";
@@ -60,8 +60,8 @@ async function main(): Promise<void> {
   if (positionals.length !== 1) throw new UsageError("exactly one pipeline file is required");
   const file = positionals[0] as string;
   const backend = values.backend as BackendKind;
-  if (!["auto", "wasm", "cpu", "tensorflow"].includes(backend))
-    throw new UsageError(`--backend must be auto, wasm or cpu, got "${backend}"`);
+  if (!(BACKEND_KINDS as readonly string[]).includes(backend))
+    throw new UsageError(`--backend must be one of ${BACKEND_KINDS.join(", ")}, got "${backend}"`);
   const overrides = (values.set ?? []).map((s) => {
     try {
       return parseOverride(s);
