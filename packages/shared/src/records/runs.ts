@@ -36,23 +36,28 @@ export const runResultRecordSchema = z.object({
 });
 export type RunResultRecord = z.infer<typeof runResultRecordSchema>;
 
-/** A run in GET /api/runs (and the base of its detail). */
-export const runRowSchema = z.object({
-  id: z.string(),
-  sweepId: z.string(),
+/** What every view of a run names it by, and its headline figures (test and best validation weighted F1). */
+const runSummaryShape = {
   key: z.string(),
   model: z.string(),
   classWeighting: z.string(),
   stage: stageSchema,
   status: runStatusSchema,
+  testF1: z.number().nullable(),
+  bestValF1: z.number().nullable(),
+};
+
+/** A run in GET /api/runs (and the base of its detail). */
+export const runRowSchema = z.object({
+  ...runSummaryShape,
+  id: z.string(),
+  sweepId: z.string(),
   attempt: z.number().int(),
   epochsDone: z.number().int(),
   /** The config's epoch budget; null when it has none. */
   epochs: z.number().int().nullable(),
   bestEpoch: z.number().int().nullable(),
-  bestValF1: z.number().nullable(),
   bestValLoss: z.number().nullable(),
-  testF1: z.number().nullable(),
   workerId: z.string().nullable(),
   queuedAt: timestampSchema,
   startedAt: timestampSchema.nullable(),
@@ -105,14 +110,8 @@ export type ConfigDiffEntry = z.infer<typeof configDiffEntrySchema>;
 
 /** One run of GET /api/compare. */
 export const comparedRunSchema = z.object({
+  ...runSummaryShape,
   id: z.string(),
-  key: z.string(),
-  model: z.string(),
-  classWeighting: z.string(),
-  stage: stageSchema,
-  status: runStatusSchema,
-  testF1: z.number().nullable(),
-  bestValF1: z.number().nullable(),
   metrics: z.object({ test: evaluationSummarySchema.nullable() }),
   epochs: epochSeriesSchema,
   /** Test curves, thinned for drawing (no thresholds). */
@@ -135,14 +134,8 @@ export type Comparison = z.infer<typeof comparisonSchema>;
 
 /** A row of a sweep's leaderboard (`pnpm sweep --watch`, the demo): best test weighted F1 first. */
 export const leaderboardRowSchema = z.object({
+  ...runSummaryShape,
   runId: z.string(),
-  key: z.string(),
-  model: z.string(),
-  classWeighting: z.string(),
-  stage: stageSchema,
-  status: runStatusSchema,
-  testF1: z.number().nullable(),
-  bestValF1: z.number().nullable(),
   /** NaN where the stored evaluation lacks a class's AP. */
   apPerClass: z.record(z.string(), anyNumberSchema),
   microAp: z.number().nullable(),

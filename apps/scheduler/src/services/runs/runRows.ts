@@ -1,7 +1,31 @@
-import type { Prisma, PrismaClient } from "@xnn/db";
-import { type ExplanationSummary, PRODUCTION_ALIAS, type RunRow, toTimestamp } from "@xnn/shared/records";
+import type {
+  RunStatus as DbRunStatus,
+  Stage as DbStage,
+  SweepStatus as DbSweepStatus,
+  Prisma,
+  PrismaClient,
+} from "@xnn/db";
+import {
+  type ExplanationSummary,
+  PRODUCTION_ALIAS,
+  type RunRow,
+  type RunStatusName,
+  type StageKind,
+  type SweepStatusName,
+  toTimestamp,
+} from "@xnn/shared/records";
 
 export type { ExplanationSummary, RunRow };
+
+// The records spell the database's enums out (the dashboard cannot import Prisma): a value added to
+// one side only stops this from compiling.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const enumsAgree: [
+  Same<DbRunStatus, RunStatusName>,
+  Same<DbSweepStatus, SweepStatusName>,
+  Same<DbStage, StageKind>,
+] = [true, true, true];
+void enumsAgree;
 
 /** The columns a run row needs; `config` only for its epoch budget. */
 export const runRowSelect = {
