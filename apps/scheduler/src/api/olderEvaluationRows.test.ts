@@ -1,24 +1,13 @@
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import {
-  applyMigrations,
-  createPrisma,
-  createSql,
-  listMigrations,
-  MIGRATIONS_DIR,
-  type PrismaClient,
-  type Sql,
-} from "@xnn/db";
-import { testDatabaseServerUrl, testRedisUrl, withDatabase } from "@xnn/db/testing";
-import { connectRedis, createRedis } from "@xnn/shared";
+import { applyMigrations, createSql, listMigrations, MIGRATIONS_DIR, type Sql } from "@xnn/db";
+import { testDatabaseServerUrl, withDatabase } from "@xnn/db/testing";
 import { comparisonSchema, runDetailSchema, runRowSchema } from "@xnn/shared/records";
-import type { Redis } from "ioredis";
 import request from "supertest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { z } from "zod";
-import { createToken } from "../services/auth/tokens";
-import { createTestServer, type Harness } from "./testing/harness";
+import { createHarness, createTestServer, type Harness } from "./testing/harness";
 
 // Evaluations written before the explanation-quality columns were renamed (migration
 // 20261204121500_explanation_quality_names): a database migrated up to just before it, rows written
@@ -49,19 +38,13 @@ const OLD_PER_IMAGE = [
   },
 ];
 
-let database: string;
-let url: string;
-let prisma: PrismaClient;
-let sql: Sql;
-let redis: Redis;
 let h: Harness;
 
 beforeAll(async () => {
-  const admin = createSql(testDatabaseServerUrl(), { max: 1 });
-  database = `xnn_t_old_${Date.now().toString(36)}`;
-  await admin.unsafe(`CREATE DATABASE "${database}"`);
-  await admin.end({ timeout: 5 });
-  url = withDatabase(testDatabaseServerUrl(), database);
+  const server = testDatabaseServerUrl();
+  const database = `xnn_t_old_${Date.now().toString(36)}`;
+  await withAdmin((admin) => admin.unsafe(`CREATE DATABASE "${database}"`));
+  const url = withDatabase(server, database);
 
   const before = mkdtempSync(path.join(os.tmpdir(), "xnn-migrations-"));
   try {
@@ -89,32 +72,24 @@ beforeAll(async () => {
 
   expect(await applyMigrations(url)).toEqual([RENAME]);
 
-  prisma = createPrisma(url, { poolSize: 4 });
-  sql = createSql(url, { max: 4 });
-  redis = createRedis(testRedisUrl(), "producer");
-  await connectRedis(redis, testRedisUrl());
-  h = {
-    databaseUrl: url,
-    prisma,
-    sql,
-    redis,
-    tokens: {
-      viewer: await createToken(prisma, "viewer", "vera-viewer"),
-      operator: await createToken(prisma, "operator", "otto-operator"),
-      admin: await createToken(prisma, "admin", "ada-admin"),
-    },
-    close: async () => {},
-  };
+  h = await createHarness({
+    url,
+    drop: () => withAdmin((admin) => admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)),
+  });
 });
 
 afterAll(async () => {
-  await prisma?.$disconnect();
-  await sql?.end({ timeout: 5 });
-  redis?.disconnect();
-  const admin = createSql(testDatabaseServerUrl(), { max: 1 });
-  await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  await admin.end({ timeout: 5 });
+  await h?.close();
 });
+
+async function withAdmin(work: (admin: Sql) => Promise<unknown>): Promise<void> {
+  const admin = createSql(testDatabaseServerUrl(), { max: 1 });
+  try {
+    await work(admin);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
 
 it("an evaluation written before the rename answers under the new names, its per-image JSON unchanged", async () => {
   const t = await createTestServer(h);
