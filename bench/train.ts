@@ -7,7 +7,6 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   AdamW,
-  type Arch,
   buildModel,
   configureStage,
   initBackend,
@@ -19,6 +18,7 @@ import {
   tf,
   weightedCrossEntropy,
 } from "@xnn/ml";
+import type { ModelName } from "@xnn/shared";
 
 // `pnpm bench train [--models mobilenet_v2,resnet18,convnext_v2_atto] [--sizes 128,224]
 //   [--modes fe,ft,full,infer] [--steps 3] [--no-torch] [--quick] [--json out.json]`
@@ -101,7 +101,7 @@ const positiveInt = (s: string, what: string): number => {
 // ---------------------------------------------------------------------------------------------- child
 
 async function child(): Promise<void> {
-  const arch = a.model as Arch;
+  const arch = a.model as ModelName;
   const size = positiveInt(a.size as string, "--size");
   const mode = a.mode as Mode;
   const steps = positiveInt(a.steps as string, "--steps");

@@ -250,7 +250,7 @@ describe("dashboard end to end", () => {
     expect(table).toContain(board[0]!.key);
     expect(table).toContain(board[1]!.key);
     // Explanation-quality columns beside the metrics.
-    for (const col of ["explainGap", "deletionAuc", "insertionAuc", "maskShare"]) {
+    for (const col of ["completenessGap", "deletionAuc", "insertionAuc", "maskShare"]) {
       expect(await page.getByTestId(`compare-col-${col}`).count()).toBe(1);
     }
     expect(table).toMatch(/deletion AUC/);

@@ -1,13 +1,12 @@
+import type { RunsChange } from "@xnn/shared/records";
 import { useEffect, useRef, useState } from "react";
 import { useRefresh } from "react-admin";
 import { getToken } from "./api";
 import { apiUrl } from "./config";
 
-/** What a `runs` server-sent event may carry; the dashboard only needs to know that something changed. */
-export interface RunsChange {
-  /** Ids of the runs that changed (`<sweepId>.<runKey>`); absent when polling. */
-  ids?: string[];
-}
+// What a `runs` server-sent event may carry (ids absent when polling); the dashboard only needs to
+// know that something changed.
+export type { RunsChange };
 
 type Listener = (change: RunsChange) => void;
 

@@ -85,10 +85,10 @@ async function expectExplanationQuality(runId: string, probes: number) {
   const rows = await prisma.evaluation.findMany({ where: { runId } });
   expect(rows.map((e) => e.split)).toEqual(["test"]);
   const e = rows[0]!;
-  expect(e.explainProbes, `run ${runId}`).toBe(probes);
-  expect(e.explainGap).toBeGreaterThanOrEqual(0);
-  expect(e.explainSteps).toBeGreaterThanOrEqual(50);
-  expect(e.explainSteps).toBeLessThanOrEqual(1600);
+  expect(e.probeImages, `run ${runId}`).toBe(probes);
+  expect(e.completenessGap).toBeGreaterThanOrEqual(0);
+  expect(e.stepsUsed).toBeGreaterThanOrEqual(50);
+  expect(e.stepsUsed).toBeLessThanOrEqual(1600);
   // The synthetic set has a lesion mask for every image, so the mask share exists.
   for (const v of [e.deletionAuc, e.insertionAuc, e.maskShare]) {
     expect(v).not.toBeNull();
@@ -130,7 +130,7 @@ describe("gpu-worker", () => {
     const logged = JSON.parse(line!) as Record<string, unknown>;
     expect(logged).toMatchObject({ runId: run.id, probeImages: 3, durationMs: e.explainMs });
     console.info(
-      `explanation quality of a 1-epoch mobilenet_v2 fe run at 32 px, 3 probe images: ${e.explainMs} ms (mean ${e.explainSteps} IG steps)`,
+      `explanation quality of a 1-epoch mobilenet_v2 fe run at 32 px, 3 probe images: ${e.explainMs} ms (mean ${e.stepsUsed} IG steps)`,
     );
     worker.child.kill("SIGTERM");
     expect((await worker.exited).code).toBe(0);

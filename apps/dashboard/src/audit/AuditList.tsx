@@ -1,20 +1,21 @@
 import Chip from "@mui/material/Chip";
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from "@xnn/shared/records";
 import { DataTable, List, SelectInput, TextInput } from "react-admin";
 import type { AuditEventRow } from "../types";
 
-const ACTIONS = [
-  "sweep.submit",
-  "sweep.cancel",
-  "sweep.promote-best",
-  "run.promote",
-  "token.create",
-  "token.revoke",
-];
-const OUTCOMES = ["ok", "denied", "rejected", "error"];
-
 const filters = [
-  <SelectInput key="action" source="action" choices={ACTIONS.map((a) => ({ id: a, name: a }))} alwaysOn />,
-  <SelectInput key="outcome" source="outcome" choices={OUTCOMES.map((o) => ({ id: o, name: o }))} alwaysOn />,
+  <SelectInput
+    key="action"
+    source="action"
+    choices={AUDIT_ACTIONS.map((a) => ({ id: a, name: a }))}
+    alwaysOn
+  />,
+  <SelectInput
+    key="outcome"
+    source="outcome"
+    choices={AUDIT_OUTCOMES.map((o) => ({ id: o, name: o }))}
+    alwaysOn
+  />,
   <TextInput key="actor" source="actor" label="Token name" />,
   <TextInput key="targetId" source="targetId" label="Target id" />,
 ];

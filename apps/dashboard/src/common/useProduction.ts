@@ -1,20 +1,11 @@
 import { useGetOne } from "react-admin";
-import type { RunRow } from "../types";
+import type { ProductionModel, RunRow } from "../types";
 import { useApiQuery } from "../useApiQuery";
 import type { RunSummary } from "./RunComparisonTable";
 
-interface ProductionResponse {
-  id: string;
-  task: string;
-  version: number;
-  runId: string;
-  runKey?: string;
-  testF1?: number | null;
-}
-
 /** The task's production model (GET /api/production?task=, 404 when none) with its run's details. */
 export function useProduction(task: string | undefined, version = 0): { current: RunSummary | null } {
-  const { data: production } = useApiQuery<ProductionResponse>(
+  const { data: production } = useApiQuery<ProductionModel>(
     task ? `/production?task=${encodeURIComponent(task)}` : null,
     version,
   );

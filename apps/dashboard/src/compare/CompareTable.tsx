@@ -27,9 +27,9 @@ type Column = {
 /** Explanation quality (test probe set): two runs with equal F1 can differ in how sensibly they decide. */
 const EXPLANATION_COLUMNS: Column[] = [
   {
-    id: "explainGap",
-    label: "IG gap ↓",
-    value: (r) => r.explanation?.gap ?? null,
+    id: "completenessGap",
+    label: "completeness gap ↓",
+    value: (r) => r.explanation?.completenessGap ?? null,
     numeric: true,
     title: "mean Integrated Gradients completeness gap on the probe images (lower is better)",
   },

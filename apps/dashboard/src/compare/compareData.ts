@@ -12,13 +12,9 @@ export function runColors(runs: CompareRun[]): Map<string, string> {
   return new Map(runs.map((r, i) => [r.id, seriesColor(i)]));
 }
 
-/** The compare endpoint returns either the test confusion matrix or one per split. */
+/** The compared run's test confusion matrix, if it has one. */
 export function testConfusion(run: CompareRun): Confusion | null {
-  const c = run.confusion;
-  if (!c) return null;
-  if ("classNames" in c && Array.isArray((c as Confusion).classNames)) return c as Confusion;
-  const bySplit = c as Record<string, Confusion>;
-  return bySplit.test ?? Object.values(bySplit)[0] ?? null;
+  return run.confusion;
 }
 
 /** Class names in the order they first appear, with the micro-average last. */

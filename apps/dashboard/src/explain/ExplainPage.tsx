@@ -6,9 +6,10 @@ import InputLabel from "@mui/material/InputLabel";
 import NativeSelect from "@mui/material/NativeSelect";
 import Stack from "@mui/material/Stack";
 import Typography from "@mui/material/Typography";
+import { PRODUCTION_ALIAS } from "@xnn/shared/records";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Title, useGetList } from "react-admin";
-import type { ModelVersionRow } from "../modelVersions/ModelVersionList";
+import type { ModelVersionRow } from "../types";
 import { useApiQuery } from "../useApiQuery";
 import { ExplanationColumn } from "./ExplanationColumn";
 import type { ChosenImage, SampleList } from "./explainApi";
@@ -105,7 +106,7 @@ export function ExplainPage() {
   }, []);
 
   const choices = (versions ?? []).filter(
-    (v) => v.alias !== "production" && !compared.some((c) => c.id === v.id),
+    (v) => v.alias !== PRODUCTION_ALIAS && !compared.some((c) => c.id === v.id),
   );
   const addColumn = (id: string) => {
     const v = versions?.find((x) => x.id === id);

@@ -8,6 +8,7 @@ import IconButton from "@mui/material/IconButton";
 import Stack from "@mui/material/Stack";
 import Tooltip from "@mui/material/Tooltip";
 import Typography from "@mui/material/Typography";
+import { PRODUCTION_ALIAS } from "@xnn/shared/records";
 import { useEffect, useState } from "react";
 import { Link } from "react-admin";
 import { errorMessage } from "../api";
@@ -68,7 +69,7 @@ export function ExplanationColumn({
           <Typography variant="h6" sx={{ flex: 1 }} data-testid="explain-column-title">
             {r ? `Model v${r.modelVersion.version}` : label}
           </Typography>
-          {r?.modelVersion.alias === "production" && <ProductionBadge />}
+          {r?.modelVersion.alias === PRODUCTION_ALIAS && <ProductionBadge />}
           {onRemove && (
             <Tooltip title="Remove this column">
               <IconButton
@@ -155,7 +156,7 @@ export function ExplanationColumn({
                 </Typography>
               </Tooltip>
               <Typography component="dt" variant="body2" color="text.secondary">
-                IG steps
+                Steps used
               </Typography>
               <Typography component="dd" variant="body2" sx={{ m: 0 }} data-testid="explain-steps">
                 {r.stepsUsed}

@@ -1,28 +1,13 @@
+import type { PredictResponse, PredictSampleList } from "@xnn/shared/records";
 import { HttpError } from "react-admin";
 import { getToken, httpClient } from "../api";
 import { apiUrl } from "../config";
 
 /** POST /api/predict's answer. */
-export interface Explanation {
-  predictedClass: string;
-  probabilities: Record<string, number>;
-  modelVersion: { id: string; task: string; version: number; alias: string | null; runId: string };
-  completenessGap: number;
-  stepsUsed: number;
-  /** The IG reference: "black", or the class mean recorded in the checkpoint. */
-  baseline: string;
-  /** PNG, base64. */
-  overlayPng: string;
-}
+export type Explanation = PredictResponse;
 
 /** GET /api/predict/samples' answer. */
-export interface SampleList {
-  task: string;
-  modelVersion: { id: string; version: number; alias: string | null; runId: string };
-  folder: string;
-  samples: { name: string; class: string | null; sizeBytes: number }[];
-  truncated: boolean;
-}
+export type SampleList = PredictSampleList;
 
 /** The image being explained: the bytes sent to the API and an object URL to show them. */
 export interface ChosenImage {

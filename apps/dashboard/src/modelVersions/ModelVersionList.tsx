@@ -1,17 +1,8 @@
+import { PRODUCTION_ALIAS } from "@xnn/shared/records";
 import { DataTable, Link, List, TextInput } from "react-admin";
 import { fmt } from "../common/format";
 import { ProductionBadge } from "../common/ProductionBadge";
-
-export interface ModelVersionRow {
-  id: string;
-  task: string;
-  version: number;
-  runId: string;
-  alias: string | null;
-  createdAt: string;
-  runKey: string;
-  testF1: number | null;
-}
+import type { ModelVersionRow } from "../types";
 
 const filters = [<TextInput key="task" source="task" alwaysOn />];
 
@@ -24,7 +15,7 @@ export function ModelVersionList() {
         <DataTable.Col
           source="alias"
           label="Alias"
-          render={(v) => (v.alias === "production" ? <ProductionBadge /> : (v.alias ?? ""))}
+          render={(v) => (v.alias === PRODUCTION_ALIAS ? <ProductionBadge /> : (v.alias ?? ""))}
         />
         <DataTable.Col
           source="runId"

@@ -10,8 +10,14 @@ import type { RunDetail } from "../types";
 const HEADERS: Array<[string, string | undefined]> = [
   ["image", undefined],
   ["class", undefined],
-  ["IG gap", "|sum of attributions - (f(x) - f(black))| / |f(x) - f(black)|; lower is better"],
-  ["IG steps", "intervals the adaptive schedule needed to reach a 5% gap (or its cap)"],
+  [
+    "completeness gap",
+    "|sum of attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)|; lower is better",
+  ],
+  [
+    "steps used",
+    "Integrated Gradients intervals the adaptive schedule needed to reach a 5% gap (or its cap)",
+  ],
   ["deletion AUC", "lower is better"],
   ["insertion AUC", "higher is better"],
   ["mask share", "share of positive attribution inside the lesion mask; higher is better"],
@@ -36,14 +42,15 @@ export function RunExplanationQuality({ run }: { run: RunDetail }) {
   return (
     <>
       <Typography sx={{ mb: 1 }} data-testid="explanation-summary">
-        mean IG gap <b data-testid="explanation-gap">{fmt(q.gap)}</b> ({fmt(q.steps, 0)} steps) · deletion AUC{" "}
+        mean completeness gap <b data-testid="explanation-gap">{fmt(q.completenessGap)}</b> (
+        {fmt(q.stepsUsed, 0)} steps used) · deletion AUC{" "}
         <b data-testid="explanation-deletion">{fmt(q.deletionAuc)}</b> (lower is better) · insertion AUC{" "}
         <b data-testid="explanation-insertion">{fmt(q.insertionAuc)}</b> (higher is better) · mask share{" "}
         <b data-testid="explanation-mask">{q.maskShare === null ? "no masks" : fmt(q.maskShare)}</b>
       </Typography>
       <Typography variant="body2" color="text.secondary">
-        Integrated Gradients for each image's true class, best checkpoint, {q.probes} test image
-        {q.probes === 1 ? "" : "s"}
+        Integrated Gradients for each image's true class, best checkpoint, {q.probeImages} probe image
+        {q.probeImages === 1 ? "" : "s"} from the test split
         {perClass !== null ? ` (${perClass} per class)` : ""}
         {q.durationMs !== null ? `; took ${(q.durationMs / 1000).toFixed(1)} s` : ""}.
       </Typography>

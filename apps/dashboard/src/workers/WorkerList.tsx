@@ -2,22 +2,7 @@ import Chip from "@mui/material/Chip";
 import { DataTable, Link, List } from "react-admin";
 import { fmtAge } from "../common/format";
 import { useLiveRefresh } from "../live";
-
-export interface WorkerRow {
-  id: string;
-  host: string;
-  pid?: number;
-  gpus?: unknown;
-  /** The backend in use (tensorflow, wasm, cpu), resolved when the worker started. */
-  backend: string;
-  device?: string | null;
-  version?: string;
-  status?: string;
-  lastHeartbeat?: string;
-  /** Computed by the server, so a browser with a skewed clock still sees stale workers as stale. */
-  heartbeatAgeSec?: number;
-  currentRunId?: string | null;
-}
+import type { WorkerRow } from "../types";
 
 /** GPUs arrive as whatever the worker reported: a count, names, or objects with a name. */
 function describeGpus(gpus: unknown): string {

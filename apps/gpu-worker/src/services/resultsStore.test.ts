@@ -70,11 +70,15 @@ function final(): FinalResults {
     epochsRun: 3,
     history: [epoch(1), epoch(2, 0.8), epoch(3)],
     test: {
+      n: 4,
       accuracy: 0.75,
       precision: 0.7,
       recall: 0.75,
       f1: 0.72,
-      perClass: { x: { ap: 0.9 }, y: { ap: 0.5 } },
+      perClass: {
+        x: { precision: 0.67, recall: 1, f1: 0.8, support: 2, ap: 0.9, tp: 2, fp: 1, fn: 0 },
+        y: { precision: 1, recall: 0.5, f1: 0.67, support: 2, ap: 0.5, tp: 1, fp: 0, fn: 1 },
+      },
       microAp: 0.8,
       classNames: ["x", "y"],
       confusion: [
@@ -142,9 +146,10 @@ describe("ResultsStore", () => {
   it("saveFinal stores explanation quality on the test evaluation; a repeat replaces it, none clears it", async () => {
     const s = store();
     const explanation = {
+      baseline: "black",
       probeImages: 2,
-      meanCompletenessGap: 0.03,
-      meanStepsUsed: 75,
+      completenessGap: 0.03,
+      stepsUsed: 75,
       deletionAuc: 0.2,
       insertionAuc: 0.6,
       maskShare: 0.7,
@@ -176,9 +181,9 @@ describe("ResultsStore", () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
       split: "test",
-      explainProbes: 2,
-      explainGap: 0.03,
-      explainSteps: 75,
+      probeImages: 2,
+      completenessGap: 0.03,
+      stepsUsed: 75,
       deletionAuc: 0.25,
       insertionAuc: 0.6,
       maskShare: 0.7,
@@ -196,8 +201,8 @@ describe("ResultsStore", () => {
     expect((await prisma.evaluation.findFirstOrThrow({ where: { runId: "a" } })).maskShare).toBeNull();
     await s.saveFinal("a", "s", { ...final(), explanation: null }, LEASE);
     expect(await prisma.evaluation.findFirstOrThrow({ where: { runId: "a" } })).toMatchObject({
-      explainProbes: null,
-      explainGap: null,
+      probeImages: null,
+      completenessGap: null,
       deletionAuc: null,
       explainPerImage: null,
     });

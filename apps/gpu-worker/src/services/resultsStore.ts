@@ -7,58 +7,20 @@ import {
   type TransactionSql,
 } from "@xnn/db";
 import { faultPoint } from "@xnn/shared";
+import {
+  type EpochRecord,
+  type ExplanationQuality,
+  epochMetrics,
+  type RunResultRecord,
+  type StoredProbeScore,
+} from "@xnn/shared/records";
 
-/** One epoch as the trainer reports it (kept structural so this file does not depend on the engine). */
-export interface EpochRecord {
-  epoch: number;
-  lr: number;
-  train: { loss: number; accuracy: number };
-  val: { loss: number; accuracy: number; precision: number; recall: number; f1: number };
-  durationMs: number;
-  imagesPerSec: number;
-}
-
+// The records come from packages/shared: the training thread, this store and the API share them.
+export type { EpochRecord };
 /** Explanation quality of the best checkpoint on the run's probe set (packages/ml explanationQuality). */
-export interface ExplanationRecord {
-  probeImages: number;
-  meanCompletenessGap: number;
-  meanStepsUsed: number;
-  deletionAuc: number;
-  insertionAuc: number;
-  maskShare: number | null;
-  durationMs: number;
-  perImage: {
-    path: string;
-    label: number;
-    completenessGap: number;
-    stepsUsed: number;
-    deletionAuc: number;
-    insertionAuc: number;
-    maskShare: number | null;
-  }[];
-}
-
-export interface FinalResults {
-  bestEpoch: number;
-  bestValF1: number;
-  epochsRun: number;
-  test: {
-    accuracy: number;
-    precision: number;
-    recall: number;
-    f1: number;
-    perClass: Record<string, unknown>;
-    microAp: number;
-    classNames: string[];
-    confusion: number[][];
-    curves: Record<string, { precision: number[]; recall: number[]; thresholds: number[] }>;
-  };
-  predictions: { path: string; label: number; predicted: number; probs: number[] }[];
-  checkpoint: { uri: string; sha256: string; sizeBytes: number; epoch: number };
-  history: EpochRecord[];
-  /** Null when not computed (eval.probePerClass 0, or the step failed). */
-  explanation?: ExplanationRecord | null;
-}
+export type ExplanationRecord = ExplanationQuality;
+/** What a finished attempt hands saveFinal. */
+export type FinalResults = RunResultRecord;
 
 export type ClaimOutcome =
   | { kind: "claimed"; crashes: number; resumedCrash: boolean }
@@ -93,9 +55,9 @@ const finite = (v: number | null | undefined): number | null =>
 export function explanationColumns(e: ExplanationRecord | null | undefined) {
   if (!e || e.probeImages === 0) {
     return {
-      explainProbes: null,
-      explainGap: null,
-      explainSteps: null,
+      probeImages: null,
+      completenessGap: null,
+      stepsUsed: null,
       deletionAuc: null,
       insertionAuc: null,
       maskShare: null,
@@ -103,42 +65,27 @@ export function explanationColumns(e: ExplanationRecord | null | undefined) {
       explainPerImage: null,
     };
   }
+  const perImage: StoredProbeScore[] = e.perImage.map((p) => ({
+    ...p,
+    completenessGap: finite(p.completenessGap),
+    deletionAuc: finite(p.deletionAuc),
+    insertionAuc: finite(p.insertionAuc),
+    maskShare: finite(p.maskShare),
+  }));
   return {
-    explainProbes: e.probeImages,
-    explainGap: finite(e.meanCompletenessGap),
-    explainSteps: finite(e.meanStepsUsed),
+    probeImages: e.probeImages,
+    completenessGap: finite(e.completenessGap),
+    stepsUsed: finite(e.stepsUsed),
     deletionAuc: finite(e.deletionAuc),
     insertionAuc: finite(e.insertionAuc),
     maskShare: finite(e.maskShare),
     explainMs: Math.round(e.durationMs),
-    explainPerImage: JSON.stringify(
-      e.perImage.map((p) => ({
-        ...p,
-        completenessGap: finite(p.completenessGap),
-        deletionAuc: finite(p.deletionAuc),
-        insertionAuc: finite(p.insertionAuc),
-        maskShare: finite(p.maskShare),
-      })),
-    ),
+    explainPerImage: JSON.stringify(perImage),
   };
 }
 
 export function epochRows(runId: string, m: EpochRecord) {
-  const rows: { runId: string; epoch: number; split: string; name: string; value: number }[] = [];
-  const add = (split: string, name: string, value: number) => {
-    if (Number.isFinite(value)) rows.push({ runId, epoch: m.epoch, split, name, value });
-  };
-  add("train", "loss", m.train.loss);
-  add("train", "accuracy", m.train.accuracy);
-  add("train", "lr", m.lr);
-  add("train", "images_per_sec", m.imagesPerSec);
-  add("train", "duration_ms", m.durationMs);
-  add("val", "loss", m.val.loss);
-  add("val", "accuracy", m.val.accuracy);
-  add("val", "precision", m.val.precision);
-  add("val", "recall", m.val.recall);
-  add("val", "f1", m.val.f1);
-  return rows;
+  return epochMetrics(m).map((row) => ({ runId, ...row }));
 }
 
 /**
@@ -248,11 +195,11 @@ export class ResultsStore {
       // The explanation-quality figures ride on the test evaluation row: the delete above makes a
       // repeated write (retry, or a run resumed after a crash) replace them, never duplicate them.
       await tx`INSERT INTO "Evaluation" (id, "runId", split, accuracy, precision, recall, f1, "perClass", "microAp",
-          "explainProbes", "explainGap", "explainSteps", "deletionAuc", "insertionAuc", "maskShare", "explainMs",
+          "probeImages", "completenessGap", "stepsUsed", "deletionAuc", "insertionAuc", "maskShare", "explainMs",
           "explainPerImage")
         VALUES (gen_random_uuid()::text, ${runId}, 'test', ${r.test.accuracy}, ${r.test.precision}, ${r.test.recall},
           ${r.test.f1}, ${JSON.stringify(r.test.perClass)}::text::jsonb, ${r.test.microAp},
-          ${ex.explainProbes}, ${ex.explainGap}, ${ex.explainSteps}, ${ex.deletionAuc}, ${ex.insertionAuc},
+          ${ex.probeImages}, ${ex.completenessGap}, ${ex.stepsUsed}, ${ex.deletionAuc}, ${ex.insertionAuc},
           ${ex.maskShare}, ${ex.explainMs}, ${ex.explainPerImage}::text::jsonb)`;
       await tx`
         INSERT INTO "PrCurvePoint" ("runId", split, curve, idx, threshold, precision, recall)

@@ -267,7 +267,7 @@ export async function runTrainingJob(
       backendInits: outcome.initCount,
       ...(r.explanation
         ? {
-            explainGap: r.explanation.meanCompletenessGap,
+            completenessGap: r.explanation.completenessGap,
             deletionAuc: r.explanation.deletionAuc,
             insertionAuc: r.explanation.insertionAuc,
             maskShare: r.explanation.maskShare,

@@ -52,6 +52,7 @@ function noopTrain(
         probs: [0.4, 0.3, 0.3],
       })),
       test: {
+        n: classNames.length,
         accuracy: 0.5,
         precision: 0.5,
         recall: 0.5,

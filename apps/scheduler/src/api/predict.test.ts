@@ -4,6 +4,7 @@ import path from "node:path";
 import { FileArtifactStore } from "@xnn/artifacts";
 import { initBackend, readImageHeader, saveCheckpoint } from "@xnn/ml";
 import { buildTinyClassifier } from "@xnn/ml/testing";
+import { predictResponseSchema } from "@xnn/shared/records";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiServer } from "./createServer";
@@ -83,6 +84,8 @@ describe("POST /api/predict", () => {
     const v1 = await addVersion(0, 1, "production");
     const res = await predict().attach("image", png, "x.png");
     expect(res.status).toBe(200);
+    // The answer is the record the dashboard is typed with.
+    predictResponseSchema.parse(res.body);
     expect(Object.keys(res.body.probabilities)).toEqual(["bacteria", "normal", "virus"]);
     const ps = Object.values(res.body.probabilities) as number[];
     expect(ps.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);

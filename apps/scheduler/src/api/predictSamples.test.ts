@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { predictSampleListSchema } from "@xnn/shared/records";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiServer } from "./createServer";
@@ -74,6 +75,8 @@ describe("GET /api/predict/samples", () => {
     }
     const res = await get("/api/predict/samples");
     expect(res.status).toBe(200);
+    // The answer is the record the dashboard is typed with.
+    predictSampleListSchema.parse(res.body);
     expect(res.body).toMatchObject({
       task: TASK,
       modelVersion: { version: 1, alias: "production", runId: seedRunId("samples", 0) },

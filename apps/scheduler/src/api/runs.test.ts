@@ -22,7 +22,7 @@ beforeAll(async () => {
   });
   await seedRuns(h.sql, { sweepId: "seeded-b", task: "xray", runs: 15, seed: 7 });
   // Explanation quality as the worker writes it, on run 0's test evaluation (run 1 has none).
-  await h.sql`UPDATE "Evaluation" SET "explainProbes" = 6, "explainGap" = 0.031, "explainSteps" = 83.3,
+  await h.sql`UPDATE "Evaluation" SET "probeImages" = 6, "completenessGap" = 0.031, "stepsUsed" = 83.3,
       "deletionAuc" = 0.21, "insertionAuc" = 0.64, "maskShare" = 0.72, "explainMs" = 4200,
       "explainPerImage" = ${JSON.stringify(PER_IMAGE)}::text::jsonb
     WHERE "runId" = ${seedRunId(SWEEP, 0)} AND split = 'test'`;
@@ -40,9 +40,9 @@ const PER_IMAGE = [
   },
 ];
 const EXPLANATION = {
-  probes: 6,
-  gap: 0.031,
-  steps: 83.3,
+  probeImages: 6,
+  completenessGap: 0.031,
+  stepsUsed: 83.3,
   deletionAuc: 0.21,
   insertionAuc: 0.64,
   maskShare: 0.72,
@@ -238,7 +238,7 @@ describe("GET /api/compare", () => {
       EXPLANATION,
       null,
     ]);
-    expect(first.metrics.test).not.toHaveProperty("explainGap");
+    expect(first.metrics.test).not.toHaveProperty("completenessGap");
     expect(res.body).not.toHaveProperty("explanation");
   });
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError } from "@xnn/shared";
+import { BACKEND_KINDS, ConfigError } from "@xnn/shared";
 import cliProgress from "cli-progress";
 import { type BackendKind, initBackend } from "../backend/index.js";
 import { formatSkipped } from "../data/loader.js";
@@ -60,8 +60,8 @@ async function main(): Promise<void> {
   if (positionals.length !== 1) throw new UsageError("exactly one pipeline file is required");
   const file = positionals[0] as string;
   const backend = values.backend as BackendKind;
-  if (!["auto", "wasm", "cpu", "tensorflow"].includes(backend))
-    throw new UsageError(`--backend must be auto, wasm or cpu, got "${backend}"`);
+  if (!(BACKEND_KINDS as readonly string[]).includes(backend))
+    throw new UsageError(`--backend must be one of ${BACKEND_KINDS.join(", ")}, got "${backend}"`);
   const overrides = (values.set ?? []).map((s) => {
     try {
       return parseOverride(s);
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     }),
     `  confusion (rows true, cols predicted): ${JSON.stringify(t.confusion)}`,
     quality
-      ? `  explanation (${quality.probeImages} probe images, baseline ${quality.baseline}, ${(quality.durationMs / 1000).toFixed(1)} s): IG gap ${fmt(quality.meanCompletenessGap)} (mean ${quality.meanStepsUsed.toFixed(0)} steps), deletion AUC ${fmt(quality.deletionAuc)} (lower is better), insertion AUC ${fmt(quality.insertionAuc)}, mask share ${quality.maskShare === null ? "n/a (no masks)" : fmt(quality.maskShare)}`
+      ? `  explanation (${quality.probeImages} probe images, baseline ${quality.baseline}, ${(quality.durationMs / 1000).toFixed(1)} s): completeness gap ${fmt(quality.completenessGap)} (mean ${quality.stepsUsed.toFixed(0)} steps used), deletion AUC ${fmt(quality.deletionAuc)} (lower is better), insertion AUC ${fmt(quality.insertionAuc)}, mask share ${quality.maskShare === null ? "n/a (no masks)" : fmt(quality.maskShare)}`
       : config.eval.probePerClass > 0
         ? "  explanation quality failed (see the warning above); the other results are complete"
         : "  explanation quality skipped (eval.probePerClass 0)",

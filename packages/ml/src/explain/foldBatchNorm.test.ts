@@ -2,10 +2,11 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { ModelName } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../checkpoint/index.js";
-import { type Arch, buildModel } from "../models/index.js";
+import { buildModel } from "../models/index.js";
 import { calibrateBatchNorm } from "../train/batchnorm.js";
 import { foldBatchNorm, foldBatchNormWithReport, prepareForExplanation, ReLU6 } from "./foldBatchNorm.js";
 import { FusedConv } from "./fusedConv.js";
@@ -123,7 +124,7 @@ const TOL = 1e-4;
 
 describe("foldBatchNorm on the project's architectures", () => {
   const cases: {
-    arch: Arch;
+    arch: ModelName;
     size: number;
     bns: number;
     pads: number;

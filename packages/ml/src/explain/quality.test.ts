@@ -38,9 +38,9 @@ describe("explanationQuality", () => {
       ig: { maxSteps: 100 },
     });
     expect(q.probeImages).toBe(3);
-    expect(q.meanCompletenessGap).toBeGreaterThanOrEqual(0);
-    expect(q.meanStepsUsed).toBeGreaterThanOrEqual(50);
-    expect(q.meanStepsUsed).toBeLessThanOrEqual(100);
+    expect(q.completenessGap).toBeGreaterThanOrEqual(0);
+    expect(q.stepsUsed).toBeGreaterThanOrEqual(50);
+    expect(q.stepsUsed).toBeLessThanOrEqual(100);
     expect(q.durationMs).toBeGreaterThan(0);
     for (const v of [q.deletionAuc, q.insertionAuc]) {
       expect(v).toBeGreaterThanOrEqual(0);
@@ -99,7 +99,7 @@ describe("runExplanationQuality", () => {
     expect(await runExplanationQuality(config(0), dir)).toBeNull();
     const q = await runExplanationQuality(config(1), dir, { ig: { steps: 8, maxSteps: 8 }, curvePoints: 5 });
     expect(q?.probeImages).toBe(3);
-    expect(q?.meanStepsUsed).toBe(8);
+    expect(q?.stepsUsed).toBe(8);
     const fields = qualityLogFields(q!);
     expect(Object.keys(fields).sort()).toEqual(
       [
@@ -108,8 +108,8 @@ describe("runExplanationQuality", () => {
         "durationMs",
         "insertionAuc",
         "maskShare",
-        "meanCompletenessGap",
-        "meanStepsUsed",
+        "completenessGap",
+        "stepsUsed",
         "probeImages",
       ].sort(),
     );

@@ -1,6 +1,7 @@
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type PipelineConfig, StopRequestedError } from "@xnn/shared";
+import type { ExplanationQuality, ProbeScore } from "@xnn/shared/records";
 import { loadCheckpoint } from "../checkpoint/checkpoint.js";
 import { decodeImage } from "../data/loader.js";
 import { type DatasetItem, scanDataset } from "../data/scan.js";
@@ -24,34 +25,8 @@ export interface ExplanationQualityOptions {
   shouldStop?: () => boolean;
 }
 
-export interface ProbeScore {
-  path: string;
-  label: number;
-  completenessGap: number;
-  stepsUsed: number;
-  deletionAuc: number;
-  insertionAuc: number;
-  /** null when the image has no lesion mask, an empty one (nothing to find, e.g. a normal image) or no positive attribution. */
-  maskShare: number | null;
-}
-
-export interface ExplanationQuality {
-  /** The IG baseline the figures were computed against ("black", or the class mean the run recorded). */
-  baseline: string;
-  probeImages: number;
-  meanCompletenessGap: number;
-  /** Mean IG interval count the adaptive schedule settled on. */
-  meanStepsUsed: number;
-  /** Mean area under the true-class probability as top-attributed pixels are removed (lower is better). */
-  deletionAuc: number;
-  /** Mean area as they are added to the baseline (higher is better). */
-  insertionAuc: number;
-  /** Mean share of positive attribution inside the lesion mask, over probe images with non-empty masks; null if none. */
-  maskShare: number | null;
-  perImage: ProbeScore[];
-  /** Wall time of the whole step (scan, decode, IG, curves). */
-  durationMs: number;
-}
+// The records live in packages/shared (they reach the worker, the database and the dashboard).
+export type { ExplanationQuality, ProbeScore };
 
 /** A fixed probe set: the first `perClass` test images of each class in path order, so every run of a task scores the same images. */
 export function probeSet(items: readonly DatasetItem[], perClass: number): DatasetItem[] {
@@ -178,8 +153,8 @@ export async function explanationQuality(
   return {
     baseline: baselineName,
     probeImages: perImage.length,
-    meanCompletenessGap: mean(perImage.map((p) => p.completenessGap)),
-    meanStepsUsed: mean(perImage.map((p) => p.stepsUsed)),
+    completenessGap: mean(perImage.map((p) => p.completenessGap)),
+    stepsUsed: mean(perImage.map((p) => p.stepsUsed)),
     deletionAuc: mean(perImage.map((p) => p.deletionAuc)),
     insertionAuc: mean(perImage.map((p) => p.insertionAuc)),
     maskShare: shares.length ? mean(shares) : null,
@@ -217,8 +192,8 @@ export function qualityLogFields(q: ExplanationQuality): Record<string, number |
   return {
     baseline: q.baseline,
     probeImages: q.probeImages,
-    meanCompletenessGap: r(q.meanCompletenessGap),
-    meanStepsUsed: r(q.meanStepsUsed, 1),
+    completenessGap: r(q.completenessGap),
+    stepsUsed: r(q.stepsUsed, 1),
     deletionAuc: r(q.deletionAuc),
     insertionAuc: r(q.insertionAuc),
     maskShare: r(q.maskShare),

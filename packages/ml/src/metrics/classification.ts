@@ -3,6 +3,7 @@
  * can be compared one-to-one with the original PyTorch-Lightning study's sklearn reports.
  * Arithmetic is float64 throughout, in the same order as sklearn, so fixtures match to ~1e-15.
  */
+import type { PrCurveRecord } from "@xnn/shared/records";
 
 export interface PerClassScores {
   precision: number[];
@@ -121,13 +122,8 @@ export function precisionRecallF1Support(
   };
 }
 
-export interface PrCurve {
-  /** Decreasing-threshold order reversed, as sklearn returns: recall non-increasing, last point (P=1, R=0). */
-  precision: number[];
-  recall: number[];
-  /** Increasing; one fewer than precision/recall. */
-  thresholds: number[];
-}
+/** Decreasing-threshold order reversed, as sklearn returns: recall non-increasing, last point (P=1, R=0). */
+export type PrCurve = PrCurveRecord;
 
 /**
  * sklearn's _binary_clf_curve: cumulative TP/FP at each distinct score, scanning scores from high to

@@ -1,3 +1,4 @@
+import type { ClassMetrics, EvaluationRecord } from "@xnn/shared/records";
 import {
   accuracy,
   averagePrecisionFromCurve,
@@ -9,34 +10,10 @@ import {
   ravelMicro,
 } from "./classification.js";
 
-export interface ClassEvaluation {
-  precision: number;
-  recall: number;
-  f1: number;
-  support: number;
-  /** One-vs-rest average precision; 0 for a class without positives (what sklearn 1.2 returns). */
-  ap: number;
-  tp: number;
-  fp: number;
-  fn: number;
-}
-
-export interface Evaluation {
-  n: number;
-  classNames: string[];
-  accuracy: number;
-  /** Support-weighted averages (sklearn average="weighted", zero_division=0). */
-  precision: number;
-  recall: number;
-  f1: number;
-  perClass: Record<string, ClassEvaluation>;
-  /** Average precision of the ravelled one-hot labels vs probabilities (sklearn average="micro"). */
-  microAp: number;
-  /** confusion[true][predicted], in classNames order. */
-  confusion: number[][];
-  /** One-vs-rest precision-recall curves keyed by class name, plus "micro". */
-  curves: Record<string, PrCurve>;
-}
+/** One class's figures; the record is defined in packages/shared (it is stored and served). */
+export type ClassEvaluation = ClassMetrics;
+/** Everything one evaluated split produces; defined in packages/shared (it is stored and served). */
+export type Evaluation = EvaluationRecord;
 
 /** First index of the maximum, like numpy.argmax, so tied probabilities resolve as in the study. */
 export function argmax(row: ArrayLike<number>): number {

@@ -1,14 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
+import { MODEL_NAMES, type ModelName } from "@xnn/shared";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  ARCHS,
-  type Arch,
-  buildModel,
-  buildModelSkeleton,
-  HEAD_PREFIX,
-  INPUT_NAME,
-  makeDivisible,
-} from "./index.js";
+import { buildModel, buildModelSkeleton, HEAD_PREFIX, INPUT_NAME, makeDivisible } from "./index.js";
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
@@ -30,7 +23,7 @@ function countParams(model: tf.LayersModel, names?: Set<string>): number {
 // Reference backbone sizes (no classifier): Keras MobileNetV2(include_top=False) trainable params
 // 2,223,872; torchvision resnet18 11,689,512 - fc 513,000; Keras ResNet50(include_top=False)
 // trainable 23,534,592; ConvNeXtV2-atto 3.708M - head 321,000 (~3.387M); -tiny 28.6M - 769k.
-const EXPECTED_BACKBONE: Record<Arch, number> = {
+const EXPECTED_BACKBONE: Record<ModelName, number> = {
   mobilenet_v2: 2_223_872,
   resnet18: 11_176_512,
   resnet50: 23_534_592,
@@ -42,7 +35,7 @@ describe("buildModel architectures", () => {
   // Parameter counts don't depend on image size (global pooling); the zero-init skeleton has the
   // same graph as buildModel, so counts are checked without paying for full random init.
   it("backbone parameter counts match the published full-size models", () => {
-    for (const arch of ARCHS) {
+    for (const arch of MODEL_NAMES) {
       const numClasses = 5;
       const { model, backboneLayerNames } = buildModelSkeleton({
         arch,
@@ -67,7 +60,7 @@ describe("buildModel architectures", () => {
     }
   });
 
-  for (const arch of ARCHS) {
+  for (const arch of MODEL_NAMES) {
     it(`${arch}: seeded build produces finite [b, C] logits at 32 px`, async () => {
       const numClasses = 3;
       const { model, init } = await buildModel({ arch, imageSize: 32, numClasses, dropout: 0.2, seed: 7 });
@@ -92,12 +85,12 @@ describe("buildModel architectures", () => {
   it("convention 'torch' builds torchvision's graphs: their parameter counts, eps 1e-5, symmetric pads", () => {
     // torchvision backbones without the classifier: resnet50 25,557,032 - fc 2,049,000 (v1.5: no
     // conv biases, unlike Keras' 23,534,592); mobilenet_v2 3,504,872 - 1,281,000; resnet18 as before.
-    const expected: Partial<Record<Arch, number>> = {
+    const expected: Partial<Record<ModelName, number>> = {
       resnet50: 23_508_032,
       mobilenet_v2: 2_223_872,
       resnet18: 11_176_512,
     };
-    for (const [arch, count] of Object.entries(expected) as Array<[Arch, number]>) {
+    for (const [arch, count] of Object.entries(expected) as Array<[ModelName, number]>) {
       const { model, backboneLayerNames } = buildModelSkeleton({
         arch,
         imageSize: 64,
@@ -221,7 +214,7 @@ describe("buildModel architectures", () => {
       }),
     ).rejects.toThrow(/widthMultiplier applies to mobilenet_v2 only/);
     await expect(
-      buildModel({ arch: "vgg" as Arch, imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 }),
+      buildModel({ arch: "vgg" as ModelName, imageSize: 32, numClasses: 2, dropout: 0.2, seed: 1 }),
     ).rejects.toThrow(/unknown arch 'vgg'/);
     await expect(
       buildModel({ arch: "resnet18", imageSize: 16, numClasses: 2, dropout: 0.2, seed: 1 }),

@@ -8,12 +8,10 @@ import { mobileNetV2Backbone } from "./mobilenet_v2.js";
 import { checkImportedWeights, loadPretrainedBackbone, readImportedWeights } from "./pretrained.js";
 import { resnet18Backbone, resnet50Backbone } from "./resnet.js";
 
-/** The one list of model names is MODEL_NAMES (packages/shared); the builder below has a case for each. */
-export const ARCHS = MODEL_NAMES;
-export type Arch = ModelName;
+// The one list of model names is MODEL_NAMES (packages/shared); the builder below has a case for each.
 
 export interface BuildModelOptions {
-  arch: Arch;
+  arch: ModelName;
   /** MobileNetV2 only (alpha); default 1.0. Values other than 1 are rejected for other archs so a sweep can't silently ignore them. */
   widthMultiplier?: number;
   imageSize: number;
@@ -147,8 +145,10 @@ function buildGraph(opts: BuildModelOptions, zeroInit: boolean | "backbone"): Bu
 }
 
 function validate(o: BuildModelOptions): void {
-  if (!ARCHS.includes(o.arch))
-    throw new Error(`buildModel: unknown arch '${String(o.arch)}' (expected one of ${ARCHS.join(", ")})`);
+  if (!MODEL_NAMES.includes(o.arch))
+    throw new Error(
+      `buildModel: unknown arch '${String(o.arch)}' (expected one of ${MODEL_NAMES.join(", ")})`,
+    );
   if (o.widthMultiplier !== undefined) {
     if (o.arch !== "mobilenet_v2" && o.widthMultiplier !== 1) {
       throw new Error(

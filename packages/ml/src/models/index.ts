@@ -1,6 +1,4 @@
 export {
-  ARCHS,
-  type Arch,
   type BuildModelOptions,
   type BuiltModel,
   buildModel,

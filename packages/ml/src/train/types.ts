@@ -1,20 +1,11 @@
+import type { EpochRecord, PredictionRecord } from "@xnn/shared/records";
 import type { SkippedImage } from "../data/loader.js";
 import type { Evaluation } from "../metrics/evaluate.js";
 import type { BestTrackerState, EarlyStoppingState, PlateauState } from "./callbacks.js";
 import type { TrainingHook } from "./hooks/trainingHook.js";
 
-export interface EpochMetrics {
-  /** 1-based. */
-  epoch: number;
-  /** Learning rate at the end of the epoch (after warm-up, before this epoch's plateau step). */
-  lr: number;
-  train: { loss: number; accuracy: number };
-  val: { loss: number; accuracy: number; precision: number; recall: number; f1: number };
-  /** Wall time of the epoch (training + validation), ms. */
-  durationMs: number;
-  /** Training images per second this epoch. */
-  imagesPerSec: number;
-}
+/** One epoch's figures; the record is defined in packages/shared (it is stored and served). */
+export type EpochMetrics = EpochRecord;
 
 export interface BestCheckpoint {
   /** Absolute path of the directory holding model.json + weights.bin + manifest.json. */
@@ -25,13 +16,8 @@ export interface BestCheckpoint {
   epoch: number;
 }
 
-export interface Prediction {
-  /** Relative to the data set root. */
-  path: string;
-  label: number;
-  predicted: number;
-  probs: number[];
-}
+/** One test image's prediction (path relative to the data set root); defined in packages/shared. */
+export type Prediction = PredictionRecord;
 
 export interface TrainResult {
   bestEpoch: number;

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ARCHS, type Arch } from "../models/build.js";
+import { MODEL_NAMES as ARCHS, type ModelName as Arch } from "@xnn/shared";
 import { importWeights } from "./importWeights.js";
 import { describeNormalization } from "./manifest.js";
 import { WeightsImportError } from "./source.js";

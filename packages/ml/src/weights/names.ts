@@ -1,4 +1,4 @@
-import type { Arch } from "../models/build.js";
+import type { ModelName as Arch } from "@xnn/shared";
 
 /**
  * How a source tensor is laid out relative to ours:

@@ -1,3 +1,4 @@
+import type { Promotion } from "@xnn/shared/records";
 import type { Response } from "express";
 import { PromotionError, type PromotionResult } from "../../services/promotion/promoteRun";
 import { HttpError } from "../httpError";
@@ -6,7 +7,7 @@ import { HttpError } from "../httpError";
 export async function sendPromotion(res: Response, promote: () => Promise<PromotionResult>): Promise<void> {
   try {
     const result = await promote();
-    res.json({ id: result.versionId, ...result });
+    res.json({ id: result.versionId, ...result } satisfies Promotion);
   } catch (err) {
     if (err instanceof PromotionError) throw new HttpError(err.code === "not-found" ? 404 : 409, err.message);
     throw err;

@@ -21,8 +21,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(): Promise<Harness> {
-  const db = await createTestDatabase(testDatabaseServerUrl());
+/** `database`: one the test made itself (migrated its own way); dropped by close() all the same. */
+export async function createHarness(
+  database?: Awaited<ReturnType<typeof createTestDatabase>>,
+): Promise<Harness> {
+  const db = database ?? (await createTestDatabase(testDatabaseServerUrl()));
   const prisma = createPrisma(db.url, { poolSize: 8 });
   const sql = createSql(db.url, { max: 8 });
   const redis = createRedis(testRedisUrl(), "producer");

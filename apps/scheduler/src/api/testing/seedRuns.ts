@@ -130,7 +130,13 @@ export async function seedRuns(sql: Sql, options: SeedOptions): Promise<string[]
       })),
       1000,
     );
-    const perClass = Object.fromEntries(SEED_CLASSES.map((c, k) => [c, { f1: 0.8, ap: 0.7 + k / 10 }]));
+    // A full per-class record, as the worker writes it (packages/shared classMetricsSchema).
+    const perClass = Object.fromEntries(
+      SEED_CLASSES.map((c, k) => [
+        c,
+        { precision: 0.8, recall: 0.8, f1: 0.8, support: 10, ap: 0.7 + k / 10, tp: 8, fp: 2, fn: 2 },
+      ]),
+    );
     await insertChunked(
       sql,
       "Evaluation",

@@ -1,19 +1,8 @@
 import os from "node:os";
 import type { PrismaClient } from "@xnn/db";
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES, type AuditAction, type AuditOutcome } from "@xnn/shared/records";
 
-/** Every mutation the scheduler offers, as written to AuditEvent.action. */
-export const AUDIT_ACTIONS = [
-  "sweep.submit",
-  "sweep.cancel",
-  "sweep.promote-best",
-  "run.promote",
-  "token.create",
-  "token.revoke",
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
-export const AUDIT_OUTCOMES = ["ok", "denied", "rejected", "error"] as const;
-export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+export { AUDIT_ACTIONS, AUDIT_OUTCOMES, type AuditAction, type AuditOutcome };
 
 export interface AuditEventInput {
   /** The token's name; for the CLIs, `cli:<OS user>` (they hold database access, not a token). */

@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { PrismaClient, Sql } from "@xnn/db";
 import { sha256 } from "@xnn/shared";
+import { ROLES, type Role } from "@xnn/shared/records";
 
-/** Ordered weakest first: a role may do everything the roles before it may. */
-export const ROLES = ["viewer", "operator", "admin"] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role };
 
 export function isRole(value: unknown): value is Role {
   return typeof value === "string" && (ROLES as readonly string[]).includes(value);

@@ -1,20 +1,16 @@
 import type { Prisma, PrismaClient } from "@xnn/db";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import {
+  type ModelVersionRow,
+  PRODUCTION_ALIAS,
+  type ProductionModel,
+  toTimestamp,
+} from "@xnn/shared/records";
 
 export const MODEL_VERSION_SORT_FIELDS = ["id", "task", "version", "alias", "createdAt"] as const;
 export type ModelVersionSortField = (typeof MODEL_VERSION_SORT_FIELDS)[number];
 export const MODEL_VERSION_FILTERS = ["task", "alias", "runId"] as const;
 
-export interface ModelVersionRow {
-  id: string;
-  task: string;
-  version: number;
-  runId: string;
-  runKey: string;
-  alias: string | null;
-  testF1: number | null;
-  createdAt: Date;
-}
+export type { ModelVersionRow, ProductionModel };
 
 const select = {
   id: true,
@@ -29,7 +25,7 @@ const select = {
 
 function toRow(v: Prisma.ModelVersionGetPayload<{ select: typeof select }>): ModelVersionRow {
   const { run, checkpoint: _checkpoint, ...rest } = v;
-  return { ...rest, runKey: run.key, testF1: run.testF1 };
+  return { ...rest, createdAt: toTimestamp(rest.createdAt), runKey: run.key, testF1: run.testF1 };
 }
 
 export async function listModelVersions(
@@ -64,7 +60,7 @@ export async function listModelVersions(
 }
 
 /** The task's production model with the checkpoint a serving process would load; null if none. */
-export async function getProduction(prisma: PrismaClient, task: string) {
+export async function getProduction(prisma: PrismaClient, task: string): Promise<ProductionModel | null> {
   const v = await prisma.modelVersion.findUnique({
     where: { task_alias: { task, alias: PRODUCTION_ALIAS } },
     select,

@@ -1,6 +1,6 @@
 import { Prisma, type PrismaClient } from "@xnn/db";
 
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import { PRODUCTION_ALIAS, type Promotion } from "@xnn/shared/records";
 
 export { PRODUCTION_ALIAS };
 
@@ -15,16 +15,8 @@ export class PromotionError extends Error {
   }
 }
 
-export interface PromotionResult {
-  task: string;
-  runId: string;
-  versionId: string;
-  version: number;
-  /** False when the run was already the production version: nothing changed, nothing audited. */
-  changed: boolean;
-  fromVersionId: string | null;
-  promotionId: string | null;
-}
+/** What a promotion did; the API answers it with the version id as `id` (the Promotion record). */
+export type PromotionResult = Omit<Promotion, "id">;
 
 const MAX_ATTEMPTS = 5;
 

@@ -1,35 +1,20 @@
 import type { Sql } from "@xnn/db";
-import { type ConfigDiffEntry, configDiff } from "./configDiff";
-import type { RunCurves } from "./runCurves";
+import {
+  type ClassMetrics,
+  type ComparedRun,
+  type Comparison,
+  PRODUCTION_ALIAS,
+  type RunStatusName,
+  type StageKind,
+} from "@xnn/shared/records";
+import { configDiff } from "./configDiff";
 import { displayCurves } from "./runCurves";
 import { epochSeries } from "./runMetrics";
-import { type ExplanationColumns, type ExplanationSummary, toExplanation } from "./runRows";
+import { type ExplanationColumns, toExplanation } from "./runRows";
+
+export type { ComparedRun, Comparison } from "@xnn/shared/records";
 
 export const MAX_COMPARE_RUNS = 500;
-
-export interface ComparedRun {
-  id: string;
-  key: string;
-  model: string;
-  classWeighting: string;
-  stage: string;
-  status: string;
-  /** Status `pruned`: { reason, numbers } of the early-termination rule that stopped it. */
-  pruned: unknown;
-  testF1: number | null;
-  bestValF1: number | null;
-  metrics: { test: Record<string, unknown> | null };
-  epochs: Record<string, Record<string, (number | null)[]>>;
-  curves: RunCurves["curves"];
-  confusion: { classNames: string[]; counts: unknown } | null;
-  /** Explanation quality on the test probe set; null when not recorded. */
-  explanation: ExplanationSummary | null;
-}
-
-export interface Comparison {
-  runs: ComparedRun[];
-  configDiff: ConfigDiffEntry[];
-}
 
 /**
  * Everything the comparison view draws for up to 500 runs, in five set-based queries (postgres.js,
@@ -45,16 +30,19 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
         key: string;
         model: string;
         classWeighting: string;
-        stage: string;
-        status: string;
+        stage: StageKind;
+        status: RunStatusName;
         testF1: number | null;
         bestValF1: number | null;
         config: unknown;
-        pruned: unknown;
+        pruned: ComparedRun["pruned"];
+        isProduction: boolean;
       }[]
     >`SELECT id, key, model, "classWeighting", stage::text AS stage, status::text AS status,
-             "testF1", "bestValF1", config, pruned
-      FROM "Run" WHERE id = ANY(${arr})`,
+             "testF1", "bestValF1", config, pruned,
+             EXISTS (SELECT 1 FROM "ModelVersion" mv WHERE mv."runId" = r.id AND mv.alias = ${PRODUCTION_ALIAS})
+               AS "isProduction"
+      FROM "Run" r WHERE id = ANY(${arr})`,
     sql<
       ({
         runId: string;
@@ -64,13 +52,13 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
         f1: number;
         microAp: number;
         loss: number | null;
-        perClass: unknown;
+        perClass: Record<string, ClassMetrics>;
       } & ExplanationColumns)[]
     >`
       SELECT "runId", accuracy, precision, recall, f1, "microAp", loss, "perClass",
-             "explainProbes", "explainGap", "explainSteps", "deletionAuc", "insertionAuc", "maskShare", "explainMs"
+             "probeImages", "completenessGap", "stepsUsed", "deletionAuc", "insertionAuc", "maskShare", "explainMs"
       FROM "Evaluation" WHERE "runId" = ANY(${arr}) AND split = 'test'`,
-    sql<{ runId: string; classNames: string[]; counts: unknown }[]>`
+    sql<{ runId: string; classNames: string[]; counts: number[][] }[]>`
       SELECT "runId", "classNames", counts FROM "ConfusionMatrix"
       WHERE "runId" = ANY(${arr}) AND split = 'test'`,
     epochSeries(sql, runIds),
@@ -113,6 +101,7 @@ export async function compareRuns(sql: Sql, ids: string[]): Promise<Comparison &
         curves: curves.get(r.id)?.curves ?? {},
         confusion: cm ? { classNames: cm.classNames, counts: cm.counts } : null,
         explanation: toExplanation(ev),
+        isProduction: r.isProduction,
       };
     }),
     configDiff: configDiff(ordered.map((r) => ({ id: r.id, config: r.config }))),

@@ -1,11 +1,7 @@
 import { canonicalJson } from "@xnn/shared";
+import type { ConfigDiffEntry } from "@xnn/shared/records";
 
-export interface ConfigDiffEntry {
-  /** Dotted path, like `train.learningRate`. */
-  key: string;
-  /** Every compared run, with null where its config lacks the key. */
-  values: Record<string, unknown>;
-}
+export type { ConfigDiffEntry };
 
 /** Leaves of a config keyed by dotted path. Arrays are leaves: `classNames` differs as a whole. */
 export function flattenConfig(value: unknown, prefix = "", out = new Map<string, unknown>()) {

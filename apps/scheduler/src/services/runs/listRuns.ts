@@ -1,5 +1,11 @@
 import type { RunStatus, Sql, Stage } from "@xnn/db";
+import { PRODUCTION_ALIAS, toTimestamp } from "@xnn/shared/records";
 import { type ExplanationColumns, type RunRow, toExplanation } from "./runRows";
+
+/** A row as postgres.js reads it: Dates, the config's epochs as JSON, the explanation as columns. */
+type ListedRun = Omit<RunRow, "explanation" | "epochs" | "queuedAt" | "startedAt" | "finishedAt"> &
+  ExplanationColumns & { epochs: unknown; queuedAt: Date; startedAt: Date | null; finishedAt: Date | null };
+
 export const RUN_SORT_FIELDS = [
   "id",
   "key",
@@ -69,15 +75,15 @@ export async function listRuns(
         (SELECT id, NULL, 1 FROM "Run" WHERE ${where} AND ${column} IS NULL ORDER BY id LIMIT ${upTo})`
     : sql`(SELECT id, ${column} AS s, 0 AS part FROM "Run" WHERE ${where} ORDER BY ${column} ${dir}, id LIMIT ${upTo})`;
   const [rows, count] = await Promise.all([
-    sql<(Omit<RunRow, "explanation"> & ExplanationColumns)[]>`
+    sql<ListedRun[]>`
       SELECT r.id, r."sweepId", r.key, r.model, r."classWeighting", r.stage::text AS stage,
              r.status::text AS status, r.attempt, r."epochsDone", (r.config #> '{train,epochs}') AS epochs,
              r."bestEpoch", r."bestValF1", r."bestValLoss", r."testF1", r."workerId",
              r."queuedAt" AT TIME ZONE 'UTC' AS "queuedAt", r."startedAt" AT TIME ZONE 'UTC' AS "startedAt",
              r."finishedAt" AT TIME ZONE 'UTC' AS "finishedAt", r.error, r.trial, r.params, r.pruned,
-             EXISTS (SELECT 1 FROM "ModelVersion" mv WHERE mv."runId" = r.id AND mv.alias = 'production')
+             EXISTS (SELECT 1 FROM "ModelVersion" mv WHERE mv."runId" = r.id AND mv.alias = ${PRODUCTION_ALIAS})
                AS "isProduction",
-             e."explainProbes", e."explainGap", e."explainSteps", e."deletionAuc", e."insertionAuc",
+             e."probeImages", e."completenessGap", e."stepsUsed", e."deletionAuc", e."insertionAuc",
              e."maskShare", e."explainMs"
       FROM (${page}) p JOIN "Run" r ON r.id = p.id
         LEFT JOIN "Evaluation" e ON e."runId" = r.id AND e.split = 'test'
@@ -88,21 +94,24 @@ export async function listRuns(
   return {
     rows: rows.map(
       ({
-        explainProbes,
-        explainGap,
-        explainSteps,
+        probeImages,
+        completenessGap,
+        stepsUsed,
         deletionAuc,
         insertionAuc,
         maskShare,
         explainMs,
         ...r
-      }) => ({
+      }): RunRow => ({
         ...r,
         epochs: typeof r.epochs === "number" ? r.epochs : null,
+        queuedAt: toTimestamp(r.queuedAt),
+        startedAt: toTimestamp(r.startedAt),
+        finishedAt: toTimestamp(r.finishedAt),
         explanation: toExplanation({
-          explainProbes,
-          explainGap,
-          explainSteps,
+          probeImages,
+          completenessGap,
+          stepsUsed,
           deletionAuc,
           insertionAuc,
           maskShare,

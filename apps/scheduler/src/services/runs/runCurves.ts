@@ -1,16 +1,7 @@
 import type { Sql, TransactionSql } from "@xnn/db";
+import type { CurvePoint, RunCurves } from "@xnn/shared/records";
 
-export interface CurvePoint {
-  recall: number;
-  precision: number;
-  /** Every point of `/api/runs/:id/curves` has it; comparisons leave it out (nothing draws it). */
-  threshold?: number | null;
-}
-
-export interface RunCurves {
-  split: string;
-  curves: { [classOrMicro: string]: { ap: number | null; points: CurvePoint[] } };
-}
+export type { CurvePoint, RunCurves };
 
 /** Points per curve kept in RunCurveSummary, and sent when few runs are compared. */
 export const DISPLAY_CURVE_POINTS = 200;

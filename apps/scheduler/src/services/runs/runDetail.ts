@@ -1,36 +1,29 @@
 import type { PrismaClient } from "@xnn/db";
-import { type ExplanationSummary, productionRunIds, type RunRow, runRowSelect, toRunRow } from "./runRows";
+import {
+  type ClassMetrics,
+  type EvaluationSummary,
+  type RunDetail,
+  type StoredProbeScore,
+  storedProbeScoresSchema,
+} from "@xnn/shared/records";
+import { productionRunIds, runRowSelect, toRunRow } from "./runRows";
 
-export interface EvaluationSummary {
-  accuracy: number;
-  precision: number;
-  recall: number;
-  f1: number;
-  perClass: unknown;
-  microAp: number;
-  loss: number | null;
-}
+export type { RunDetail };
 
-/** One probe image's scores, as the worker stored them. */
-export interface ProbeImageScore {
-  path: string;
-  label: number;
-  completenessGap: number | null;
-  stepsUsed: number;
-  deletionAuc: number | null;
-  insertionAuc: number | null;
-  maskShare: number | null;
-}
-
-export interface RunDetail extends RunRow {
-  /** The list row's summary plus each probe image's scores. */
-  explanation: (ExplanationSummary & { perImage: ProbeImageScore[] }) | null;
-  config: unknown;
-  feRunId: string | null;
-  evaluations: { val?: EvaluationSummary; test?: EvaluationSummary };
-  confusion: { [split: string]: { classNames: string[]; counts: unknown } };
-  checkpoint: { uri: string; sha256: string; sizeBytes: number; epoch: number; valF1: number | null } | null;
-  worker: { id: string; host: string; backend: string } | null;
+/**
+ * The per-image scores of a test evaluation, parsed as stored (rows written by any version since
+ * the column exists have this shape); none when the column is empty.
+ */
+function probeScores(runId: string, stored: unknown): StoredProbeScore[] {
+  if (stored === null || stored === undefined) return [];
+  const parsed = storedProbeScoresSchema.safeParse(stored);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(
+      `run ${runId}: Evaluation.explainPerImage${issue?.path.length ? `[${issue.path.join("].")}` : ""} does not hold probe scores: ${issue?.message}`,
+    );
+  }
+  return parsed.data;
 }
 
 export async function getRunDetail(prisma: PrismaClient, id: string): Promise<RunDetail | null> {
@@ -60,10 +53,11 @@ export async function getRunDetail(prisma: PrismaClient, id: string): Promise<Ru
       precision: e.precision,
       recall: e.recall,
       f1: e.f1,
-      perClass: e.perClass,
+      // JSON the worker wrote from the same record type; passed through unparsed, as always.
+      perClass: e.perClass as Record<string, ClassMetrics>,
       microAp: e.microAp,
       loss: e.loss,
-    };
+    } satisfies EvaluationSummary;
   }
   const best = checkpoints.find((c) => c.epoch === run.bestEpoch) ?? checkpoints[0];
   const test = evaluations.find((e) => e.split === "test");
@@ -71,18 +65,13 @@ export async function getRunDetail(prisma: PrismaClient, id: string): Promise<Ru
   return {
     ...rowOut,
     explanation: rowOut.explanation
-      ? {
-          ...rowOut.explanation,
-          perImage: Array.isArray(test?.explainPerImage)
-            ? (test.explainPerImage as unknown as ProbeImageScore[])
-            : [],
-        }
+      ? { ...rowOut.explanation, perImage: probeScores(id, test?.explainPerImage) }
       : null,
     config: run.config,
     feRunId,
     evaluations: evals,
     confusion: Object.fromEntries(
-      confusions.map((c) => [c.split, { classNames: c.classNames, counts: c.counts }]),
+      confusions.map((c) => [c.split, { classNames: c.classNames, counts: c.counts as number[][] }]),
     ),
     // BigInt does not survive JSON; checkpoints are far below 2^53 bytes.
     checkpoint: best ? { ...best, sizeBytes: Number(best.sizeBytes) } : null,

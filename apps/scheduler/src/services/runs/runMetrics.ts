@@ -1,14 +1,9 @@
 import type { Sql } from "@xnn/db";
+import type { EpochMetric, EpochSeries } from "@xnn/shared/records";
 
-export interface EpochMetricRow {
-  epoch: number;
-  split: string;
-  name: string;
-  value: number;
-}
-
-export async function runMetrics(sql: Sql, runId: string): Promise<EpochMetricRow[]> {
-  return sql<EpochMetricRow[]>`
+/** GET /api/runs/:id/metrics: every stored figure of the run, by epoch. */
+export async function runMetrics(sql: Sql, runId: string): Promise<EpochMetric[]> {
+  return sql<EpochMetric[]>`
     SELECT epoch, split, name, value FROM "EpochMetric"
     WHERE "runId" = ${runId}
     ORDER BY epoch, split, name`;
@@ -19,11 +14,8 @@ export async function runMetrics(sql: Sql, runId: string): Promise<EpochMetricRo
  * with null where an epoch has no value. Aggregated in SQL so 200 runs x 50 epochs is a few
  * thousand rows on the wire, not a hundred thousand.
  */
-export async function epochSeries(
-  sql: Sql,
-  runIds: string[],
-): Promise<Map<string, Record<string, Record<string, (number | null)[]>>>> {
-  const out = new Map<string, Record<string, Record<string, (number | null)[]>>>();
+export async function epochSeries(sql: Sql, runIds: string[]): Promise<Map<string, EpochSeries>> {
+  const out = new Map<string, EpochSeries>();
   for (const id of runIds) out.set(id, {});
   if (runIds.length === 0) return out;
   // json_agg writes NaN and +-Infinity (a diverged loss) as strings; they answer null, as before.

@@ -1,5 +1,31 @@
-import type { Prisma, PrismaClient } from "@xnn/db";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import type {
+  RunStatus as DbRunStatus,
+  Stage as DbStage,
+  SweepStatus as DbSweepStatus,
+  Prisma,
+  PrismaClient,
+} from "@xnn/db";
+import {
+  type ExplanationSummary,
+  PRODUCTION_ALIAS,
+  type RunRow,
+  type RunStatusName,
+  type StageKind,
+  type SweepStatusName,
+  toTimestamp,
+} from "@xnn/shared/records";
+
+export type { ExplanationSummary, RunRow };
+
+// The records spell the database's enums out (the dashboard cannot import Prisma): a value added to
+// one side only stops this from compiling.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const enumsAgree: [
+  Same<DbRunStatus, RunStatusName>,
+  Same<DbSweepStatus, SweepStatusName>,
+  Same<DbStage, StageKind>,
+] = [true, true, true];
+void enumsAgree;
 
 /** The columns a run row needs; `config` only for its epoch budget. */
 export const runRowSelect = {
@@ -29,28 +55,11 @@ export const runRowSelect = {
 
 type SelectedRun = Prisma.RunGetPayload<{ select: typeof runRowSelect }>;
 
-/**
- * Explanation quality of the run's best checkpoint on its probe set (eval.probePerClass test
- * images per class), as the worker stored it on the test evaluation. `gap`: mean Integrated
- * Gradients completeness gap (lower is better); `steps`: mean IG interval count used;
- * `deletionAuc`: lower is better; `insertionAuc`: higher is better; `maskShare`: share of positive
- * attribution inside the lesion masks (null without masks); `durationMs`: cost of the step.
- */
-export interface ExplanationSummary {
-  probes: number;
-  gap: number | null;
-  steps: number | null;
-  deletionAuc: number | null;
-  insertionAuc: number | null;
-  maskShare: number | null;
-  durationMs: number | null;
-}
-
-/** The Evaluation columns the summary is read from. */
+/** The Evaluation columns the explanation summary is read from (named as in the summary but for duration). */
 export interface ExplanationColumns {
-  explainProbes: number | null;
-  explainGap: number | null;
-  explainSteps: number | null;
+  probeImages: number | null;
+  completenessGap: number | null;
+  stepsUsed: number | null;
   deletionAuc: number | null;
   insertionAuc: number | null;
   maskShare: number | null;
@@ -59,46 +68,16 @@ export interface ExplanationColumns {
 
 /** Null when the run has no test evaluation or its quality was not computed. */
 export function toExplanation(e: ExplanationColumns | null | undefined): ExplanationSummary | null {
-  if (!e || e.explainProbes === null) return null;
+  if (!e || e.probeImages === null) return null;
   return {
-    probes: e.explainProbes,
-    gap: e.explainGap,
-    steps: e.explainSteps,
+    probeImages: e.probeImages,
+    completenessGap: e.completenessGap,
+    stepsUsed: e.stepsUsed,
     deletionAuc: e.deletionAuc,
     insertionAuc: e.insertionAuc,
     maskShare: e.maskShare,
     durationMs: e.explainMs,
   };
-}
-
-export interface RunRow {
-  id: string;
-  sweepId: string;
-  key: string;
-  model: string;
-  classWeighting: string;
-  stage: string;
-  status: string;
-  attempt: number;
-  epochsDone: number;
-  epochs: number | null;
-  bestEpoch: number | null;
-  bestValF1: number | null;
-  bestValLoss: number | null;
-  testF1: number | null;
-  workerId: string | null;
-  queuedAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  error: string | null;
-  /** random/bayes sweeps: the point of the space and the values drawn or proposed for it. */
-  trial: number | null;
-  params: unknown;
-  /** Status `pruned`: why the sweep's early-termination rule stopped it ({ reason, numbers }). */
-  pruned: unknown;
-  isProduction: boolean;
-  /** Explanation quality on the test probe set; null until (or unless) the worker recorded it. */
-  explanation: ExplanationSummary | null;
 }
 
 export function epochsOf(config: unknown): number | null {
@@ -111,10 +90,16 @@ export function toRunRow(
   productionRunIds: Set<string>,
   testEvaluation?: ExplanationColumns | null,
 ): RunRow {
-  const { config, ...rest } = run;
+  const { config, queuedAt, startedAt, finishedAt, ...rest } = run;
   return {
     ...rest,
+    queuedAt: toTimestamp(queuedAt),
+    startedAt: toTimestamp(startedAt),
+    finishedAt: toTimestamp(finishedAt),
     epochs: epochsOf(config),
+    // Written by the scheduler from validated records (the drawn params, the prune signal).
+    params: run.params as RunRow["params"],
+    pruned: run.pruned as RunRow["pruned"],
     isProduction: productionRunIds.has(run.id),
     explanation: toExplanation(testEvaluation),
   };

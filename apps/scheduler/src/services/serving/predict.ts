@@ -9,6 +9,7 @@ import {
 } from "@xnn/serving";
 import type { ExplainSettings, Logger } from "@xnn/shared";
 import { EXPLAIN_WORKER_STALE_MS, PRODUCTION_ALIAS, sha256 } from "@xnn/shared";
+import type { PredictResponse } from "@xnn/shared/records";
 
 /** A user-caused predict failure: the route maps `status` to the HTTP answer, message verbatim. */
 export class PredictError extends Error {
@@ -31,17 +32,7 @@ export interface PredictRequest {
   modelVersion?: string;
 }
 
-export interface PredictResponse {
-  predictedClass: string;
-  probabilities: Record<string, number>;
-  modelVersion: { id: string; task: string; version: number; alias: string | null; runId: string };
-  completenessGap: number;
-  stepsUsed: number;
-  /** The IG reference: "black", or the class mean recorded in the checkpoint. */
-  baseline: string;
-  /** PNG, base64. */
-  overlayPng: string;
-}
+export type { PredictResponse };
 
 interface ResolvedVersion {
   id: string;

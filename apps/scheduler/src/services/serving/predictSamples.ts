@@ -2,6 +2,7 @@ import type { Dirent } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { isConfinedTo } from "@xnn/shared";
+import type { PredictSample, PredictSampleList } from "@xnn/shared/records";
 import { MAX_UPLOAD_BYTES, PredictError, type PredictService } from "./predict";
 
 /** Content types of the image files a data set's predict/ folder may hold, by extension. */
@@ -20,22 +21,7 @@ export const SAMPLE_TYPES: Readonly<Record<string, string>> = {
 /** The listing stops here; a predict/ folder holds a handful of held-out images, not a data set. */
 export const MAX_SAMPLES = 500;
 
-export interface PredictSample {
-  /** `predict/`-relative path with "/" separators: `bacteria/x.png`, or `x.png` at the top level. */
-  name: string;
-  /** The class folder it sits in (the true label in a split data set), null at the top level. */
-  class: string | null;
-  sizeBytes: number;
-}
-
-export interface PredictSampleList {
-  task: string;
-  modelVersion: { id: string; version: number; alias: string | null; runId: string };
-  /** The folder as the run's config names it (`<data.dir>/predict`), not the server's absolute path. */
-  folder: string;
-  samples: PredictSample[];
-  truncated: boolean;
-}
+export type { PredictSample, PredictSampleList };
 
 export interface PredictSampleFile {
   name: string;

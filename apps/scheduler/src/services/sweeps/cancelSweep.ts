@@ -1,5 +1,6 @@
 import type { PrismaClient } from "@xnn/db";
 import { cancelKey } from "@xnn/shared";
+import type { CancelResult } from "@xnn/shared/records";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 
@@ -8,15 +9,7 @@ export const CANCEL_KEY_TTL_SEC = 24 * 3600;
 
 const REMOVABLE_STATES = new Set(["waiting", "waiting-children", "delayed", "prioritized", "wait"]);
 
-export interface CancelResult {
-  sweepId: string;
-  /** Jobs taken off the queue before any worker saw them. */
-  removedJobs: number;
-  /** Runs marked cancelled now. */
-  cancelledRuns: number;
-  /** Runs a worker holds: they were flagged through Redis and stop at their next epoch end. */
-  signalledRuns: string[];
-}
+export type { CancelResult };
 
 export class SweepNotFoundError extends Error {
   override name = "SweepNotFoundError";

@@ -1,18 +1,7 @@
 import type { PrismaClient } from "@xnn/db";
+import type { LeaderboardRow } from "@xnn/shared/records";
 
-export interface LeaderboardRow {
-  runId: string;
-  key: string;
-  model: string;
-  classWeighting: string;
-  stage: string;
-  status: string;
-  testF1: number | null;
-  bestValF1: number | null;
-  apPerClass: Record<string, number>;
-  microAp: number | null;
-  error: string | null;
-}
+export type { LeaderboardRow };
 
 /** Runs of a sweep, best test weighted F1 first (unfinished runs last). */
 export async function sweepLeaderboard(prisma: PrismaClient, sweepId: string): Promise<LeaderboardRow[]> {

@@ -1,44 +1,12 @@
 import type { Prisma, PrismaClient, SweepStatus } from "@xnn/db";
-import { PRODUCTION_ALIAS, type SweepSearch } from "@xnn/shared";
+import type { SweepSearch } from "@xnn/shared";
+import { PRODUCTION_ALIAS, type SweepDetail, type SweepRow, toTimestamp } from "@xnn/shared/records";
 
 export const SWEEP_SORT_FIELDS = ["id", "name", "task", "status", "createdAt", "createdBy"] as const;
 export type SweepSortField = (typeof SWEEP_SORT_FIELDS)[number];
 export const SWEEP_FILTERS = ["q", "name", "status", "task"] as const;
 
-export interface SweepRow {
-  id: string;
-  name: string;
-  task: string;
-  status: string;
-  createdAt: Date;
-  createdBy: string;
-  runsTotal: number;
-  /** Runs that succeeded. */
-  runsDone: number;
-  runsFailed: number;
-  runsRunning: number;
-  /** Runs the sweep's early-termination rule stopped. */
-  runsPruned: number;
-  bestTestF1: number | null;
-}
-
-export interface SweepDetail extends SweepRow {
-  sourceYaml: string;
-  /**
-   * How the sweep searches and stops runs early (null for sweeps from before search methods). The
-   * base pipelines a bayes sweep keeps for its proposals are server files: never sent.
-   */
-  search: {
-    method: string;
-    seed: number;
-    runs: number | null;
-    space: unknown;
-    earlyTerminate: unknown;
-  } | null;
-  error: string | null;
-  /** The task's current production model, whichever sweep it came from. */
-  production: { runId: string; version: number } | null;
-}
+export type { SweepDetail, SweepRow };
 
 export interface SweepListOptions {
   sort: { field: SweepSortField; order: "asc" | "desc" };
@@ -85,7 +53,14 @@ export async function listSweeps(
     prisma,
     sweeps.map((s) => s.id),
   );
-  return { rows: sweeps.map((s) => ({ ...s, ...(stats.get(s.id) ?? emptyStats()) })), total };
+  return {
+    rows: sweeps.map((s) => ({
+      ...s,
+      createdAt: toTimestamp(s.createdAt),
+      ...(stats.get(s.id) ?? emptyStats()),
+    })),
+    total,
+  };
 }
 
 export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepDetail | null> {
@@ -111,7 +86,13 @@ export async function getSweep(prisma: PrismaClient, id: string): Promise<SweepD
       select: { runId: true, version: true },
     }),
   ]);
-  return { ...sweep, search, ...(stats.get(id) ?? emptyStats()), production };
+  return {
+    ...sweep,
+    createdAt: toTimestamp(sweep.createdAt),
+    search,
+    ...(stats.get(id) ?? emptyStats()),
+    production,
+  };
 }
 
 function emptyStats(): Omit<SweepRow, "id" | "name" | "task" | "status" | "createdAt" | "createdBy"> {

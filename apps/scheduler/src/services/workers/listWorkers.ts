@@ -1,4 +1,5 @@
 import type { Prisma, PrismaClient } from "@xnn/db";
+import { toTimestamp, type WorkerRow } from "@xnn/shared/records";
 
 export const WORKER_SORT_FIELDS = [
   "id",
@@ -12,21 +13,7 @@ export const WORKER_SORT_FIELDS = [
 export type WorkerSortField = (typeof WORKER_SORT_FIELDS)[number];
 export const WORKER_FILTERS = ["status", "host", "backend"] as const;
 
-export interface WorkerRow {
-  id: string;
-  host: string;
-  pid: number;
-  gpus: unknown;
-  backend: string;
-  /** What the backend computes on ("GPU 0: <name>, <memory> MiB" or "CPU: <model>"); null for old rows. */
-  device: string | null;
-  version: string;
-  status: string;
-  lastHeartbeat: Date;
-  /** Computed by the server so a dashboard on a skewed clock still sees a stale worker as stale. */
-  heartbeatAgeSec: number;
-  currentRunId: string | null;
-}
+export type { WorkerRow };
 
 export async function listWorkers(
   prisma: PrismaClient,
@@ -71,6 +58,7 @@ export async function listWorkers(
   return {
     rows: workers.map((w) => ({
       ...w,
+      lastHeartbeat: toTimestamp(w.lastHeartbeat),
       heartbeatAgeSec: Math.max(0, Math.round((now.getTime() - w.lastHeartbeat.getTime()) / 1000)),
     })),
     total,
