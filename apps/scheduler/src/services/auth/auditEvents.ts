@@ -1,5 +1,5 @@
 import os from "node:os";
-import type { PrismaClient } from "@xnn/db";
+import type { Prisma, PrismaClient } from "@xnn/db";
 
 /** Every mutation the scheduler offers, as written to AuditEvent.action. */
 export const AUDIT_ACTIONS = [
@@ -27,6 +27,8 @@ export interface AuditEventInput {
   status: number;
   message?: string | null;
   ip?: string | null;
+  /** Numbers the action was decided on (a promotion's comparison with production, an override's reason). */
+  details?: Prisma.InputJsonValue | null;
 }
 
 export function recordAuditEvent(prisma: PrismaClient, event: AuditEventInput) {
@@ -36,6 +38,7 @@ export function recordAuditEvent(prisma: PrismaClient, event: AuditEventInput) {
       targetId: event.targetId?.slice(0, 200) ?? null,
       message: event.message?.slice(0, 500) ?? null,
       ip: event.ip ?? null,
+      details: event.details ?? undefined,
     },
   });
 }

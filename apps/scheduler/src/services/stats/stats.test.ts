@@ -67,16 +67,13 @@ const discordant: [number, number][] = [
 const chi2 = [0, 1e-6, 0.5, 1, 3.841458820694124, 6.5, 8.1, 12, 30, 80, 250];
 const values = Array.from({ length: 37 }, (_, i) => Math.sin(i * 1.7) * 3 + i / 10).sort((a, b) => a - b);
 const quantiles = [0, 0.025, 0.05, 0.31, 0.5, 0.975, 1];
+const fixed = fixedPredictions(500, 9);
 const f1Cases = [
   { labels: [0, 0, 1, 1, 2, 2], predicted: [0, 1, 1, 1, 0, 2], classCount: 3 },
   // Class 2 is never true, class 3 never predicted nor true: sklearn's zero-division rules.
   { labels: [0, 1, 1, 0, 1], predicted: [2, 1, 0, 0, 2], classCount: 4 },
-  { ...fixedPredictions(500, 9), classCount: 3 },
-].map((c) => ({
-  labels: c.labels,
-  predicted: "predicted" in c ? c.predicted : c.candidate,
-  classCount: c.classCount,
-}));
+  { labels: fixed.labels, predicted: fixed.candidate, classCount: 3 },
+];
 const boot = { ...fixedPredictions(300, 7), classCount: 3, alpha: 0.05, resamples: 10_000 };
 
 const reference = scipyReference({ discordant, chi2, values, quantiles, f1Cases, bootstrap: boot });
