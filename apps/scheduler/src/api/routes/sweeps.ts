@@ -4,6 +4,7 @@ import { EnqueueError, submitSweep } from "@xnn/orchestration";
 import { ConfigError, type ConfigIssue, type LoadedSweep, loadSweepText, sweepIdFor } from "@xnn/shared";
 import type { FlowProducer, Queue } from "bullmq";
 import { Router } from "express";
+import { sweepDatasets } from "../../services/datasets/datasetRecords";
 import { compareWithProduction } from "../../services/promotion/compareWithProduction";
 import { bestRunOfSweep, promoteBestRun } from "../../services/promotion/promoteRun";
 import { cancelSweep, SweepNotFoundError } from "../../services/sweeps/cancelSweep";
@@ -155,6 +156,16 @@ export function sweepsRouter(deps: ApiDeps, queue: { queue: Queue; flows: FlowPr
       );
     },
   );
+
+  // The data set versions the sweep's runs trained on; `changed` when one data set changed between runs.
+  router.get("/:id/datasets", viewer, async (req, res) => {
+    const sweep = await deps.prisma.sweep.findUnique({
+      where: { id: pathParam(req, "id") },
+      select: { id: true },
+    });
+    if (!sweep) throw new HttpError(404, `sweep ${pathParam(req, "id")} not found`);
+    res.json(await sweepDatasets(deps.sql, sweep.id));
+  });
 
   // The comparison promote-best would be judged on: the sweep's best run against production.
   router.get("/:id/promotion-comparison", viewer, async (req, res) => {
