@@ -11,6 +11,7 @@ export interface PromotionComparison {
   status: "no-production" | "same-run" | "compared" | "not-comparable";
   reason: string | null;
   level: number;
+  sameDataset: boolean | null;
   pairedImages: number;
   candidateF1: number | null;
   productionF1: number | null;
@@ -83,6 +84,12 @@ export function PromotionGuard({
           No paired comparison: {comparison.reason}
         </Typography>
       ) : null}
+      {comparison.sameDataset === false && (
+        <Alert severity="info" sx={{ mt: 1 }} data-testid="promotion-guard-dataset">
+          The two runs trained on different versions of their data set; the numbers use the test images both
+          share.
+        </Alert>
+      )}
       {comparison.requiresOverride ? (
         <Alert severity="warning" sx={{ mt: 1 }} data-testid="promotion-guard-warning">
           The candidate is not shown better than production at level {comparison.level}. Promoting it needs an

@@ -101,6 +101,8 @@ describe("guarded promotion", () => {
     expect(res.body).toMatchObject({
       status: "compared",
       productionRunId: run(0),
+      // Neither seeded run has a registered data set version.
+      sameDataset: null,
       pairedImages: TEST_IMAGES,
       level: 0.05,
       resamples: 2000,

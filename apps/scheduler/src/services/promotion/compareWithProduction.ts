@@ -33,6 +33,11 @@ export interface PromotionComparison {
   status: "no-production" | "same-run" | "compared" | "not-comparable";
   reason: string | null;
   level: number;
+  /**
+   * Whether both runs trained on the same registered data set version (null when either run has
+   * none recorded). Reported, not judged: the pairing by image path and label is what the numbers use.
+   */
+  sameDataset: boolean | null;
   pairedImages: number;
   candidateImages: number;
   productionImages: number;
@@ -63,7 +68,7 @@ export function parsePromotionLevel(value: unknown, field = "level"): number {
   return level;
 }
 
-type Reader = Pick<Prisma.TransactionClient, "modelVersion" | "prediction" | "confusionMatrix">;
+type Reader = Pick<Prisma.TransactionClient, "modelVersion" | "prediction" | "confusionMatrix" | "run">;
 
 /**
  * Compares `candidateRunId` with the task's production model. Pure reads: call it inside the
@@ -87,6 +92,7 @@ export async function compareWithProduction(
     status: "no-production",
     reason: null,
     level,
+    sameDataset: null,
     pairedImages: 0,
     candidateImages: 0,
     productionImages: 0,
@@ -102,6 +108,13 @@ export async function compareWithProduction(
   };
   if (!production) return base;
   if (production.runId === candidateRunId) return { ...base, status: "same-run" };
+  const links = await db.run.findMany({
+    where: { id: { in: [candidateRunId, production.runId] } },
+    select: { id: true, datasetVersionId: true },
+  });
+  const candidateData = links.find((r) => r.id === candidateRunId)?.datasetVersionId ?? null;
+  const productionData = links.find((r) => r.id === production.runId)?.datasetVersionId ?? null;
+  base.sameDataset = candidateData && productionData ? candidateData === productionData : null;
 
   const notComparable = (reason: string, extra: Partial<PromotionComparison> = {}): PromotionComparison => ({
     ...base,
