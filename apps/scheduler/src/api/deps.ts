@@ -27,6 +27,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Where checkpoints are read from (ARTIFACT_URL); default: local files, read where they are. */
   artifacts?: ArtifactStore;
+  /** Where data set thumbnails are cached; default .xnn/thumbnails. */
+  thumbnailDir?: string;
   /** A built dashboard (apps/dashboard/dist) to serve on the same origin, for every non-API path. */
   dashboardDir?: string;
 }

@@ -31,6 +31,7 @@ export {
   scanDataset,
 } from "./scan.js";
 export { type SplitOptions, type SplitSummary, splitDataset } from "./split.js";
+export { renderThumbnail } from "./thumbnail.js";
 export {
   generateSynthetic,
   type Phantom,

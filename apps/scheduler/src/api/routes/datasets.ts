@@ -12,8 +12,13 @@ import {
   getDatasetVersion,
   listDatasets,
 } from "../../services/datasets/datasetRecords";
+import {
+  DatasetThumbnails,
+  THUMBNAIL_SIZES,
+  ThumbnailRefusedError,
+} from "../../services/datasets/datasetThumbnails";
 import { requireRole } from "../auth";
-import type { ApiDeps } from "../deps";
+import { type ApiDeps, artifactsOf } from "../deps";
 import { HttpError } from "../httpError";
 import { pathParam } from "../params";
 import { parseListQuery, sendList } from "../simpleRest";
@@ -151,6 +156,52 @@ export function datasetVersionsRouter(deps: ApiDeps): Router {
     }
     const { rows, total } = await listDatasetImages(deps.sql, query);
     sendList(res, "images", q, rows, total);
+  });
+
+  const dataRoot = deps.dataRoot ?? process.cwd();
+  const thumbnails = new DatasetThumbnails({
+    artifacts: artifactsOf(deps),
+    dataRoot,
+    dataRoots: deps.dataRoots ?? [dataRoot],
+    cacheDir: deps.thumbnailDir ?? ".xnn/thumbnails",
+  });
+
+  // A server-made JPEG of one image, fitted into size x size; mask=true draws its lesion mask over it.
+  router.get("/:id/thumbnail", viewer, async (req, res) => {
+    const imagePath = req.query.path;
+    if (typeof imagePath !== "string" || imagePath === "") {
+      throw new HttpError(400, "give the image as ?path=<split>/<class>/<file>");
+    }
+    const sizeRaw = req.query.size ?? "128";
+    const size = Number(sizeRaw);
+    if (!Number.isInteger(size) || size < THUMBNAIL_SIZES.min || size > THUMBNAIL_SIZES.max) {
+      throw new HttpError(
+        400,
+        `size must be an integer from ${THUMBNAIL_SIZES.min} to ${THUMBNAIL_SIZES.max}; got ${JSON.stringify(sizeRaw)}`,
+      );
+    }
+    const maskRaw = req.query.mask;
+    if (maskRaw !== undefined && maskRaw !== "true" && maskRaw !== "false") {
+      throw new HttpError(400, `mask must be true or false; got ${JSON.stringify(maskRaw)}`);
+    }
+    const version = await versionOf(pathParam(req, "id"));
+    const [image] = await deps.sql<{ path: string; maskPath: string | null; error: string | null }[]>`
+      SELECT path, "maskPath", error FROM "DatasetImage" WHERE "versionId" = ${version.id} AND path = ${imagePath}`;
+    if (!image) throw new HttpError(404, `data set version ${version.id} has no image ${imagePath}`);
+    if (image.error) throw new HttpError(409, `${imagePath} is not a readable image: ${image.error}`);
+    try {
+      const jpeg = await thumbnails.get(version, image, size, maskRaw === "true");
+      res.setHeader("Content-Type", "image/jpeg");
+      // A version's images never change: the browser may keep them.
+      res.setHeader("Cache-Control", "private, max-age=86400, immutable");
+      res.end(jpeg);
+    } catch (err) {
+      if (err instanceof ThumbnailRefusedError) throw new HttpError(409, err.message);
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new HttpError(409, `${imagePath} is registered but no longer on disk under ${version.root}`);
+      }
+      throw err;
+    }
   });
 
   // One image and every run's prediction for it: ?path=test/normal/img-1.png

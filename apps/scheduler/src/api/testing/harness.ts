@@ -56,6 +56,7 @@ export async function createTestServer(
     dataRoots?: string[];
     authLimiter?: AuthFailureLimiter;
     artifacts?: ArtifactStore;
+    thumbnailDir?: string;
   } = {},
 ): Promise<{
   server: ApiServer;
@@ -74,6 +75,7 @@ export async function createTestServer(
     dataRoots: options.dataRoots,
     authLimiter: options.authLimiter,
     artifacts: options.artifacts,
+    thumbnailDir: options.thumbnailDir,
     logger: createLogger("api-test", "silent"),
   });
   const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });
