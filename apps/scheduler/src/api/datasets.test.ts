@@ -128,6 +128,8 @@ describe("data set records", () => {
       imageCount: 165,
       maskCount: 55,
     });
+    const runs = await get(`/api/dataset-versions/${v1}/runs`);
+    expect(runs.body.map((r: { id: string }) => r.id).sort()).toEqual([run(0), run(1)]);
     expect((await get("/api/datasets/nope")).status).toBe(404);
     expect((await get("/api/dataset-versions/nope")).status).toBe(404);
   });

@@ -107,6 +107,16 @@ export function datasetVersionsRouter(deps: ApiDeps): Router {
     res.json(await versionOf(pathParam(req, "id")));
   });
 
+  // The runs that trained on this version, best test F1 first: whose predictions the grid can show.
+  router.get("/:id/runs", viewer, async (req, res) => {
+    const version = await versionOf(pathParam(req, "id"));
+    res.json(
+      await deps.sql`
+        SELECT id, key, "sweepId", status, "testF1" FROM "Run" WHERE "datasetVersionId" = ${version.id}
+        ORDER BY "testF1" DESC NULLS LAST, key LIMIT 500`,
+    );
+  });
+
   // The image grid: paged (range), filtered by split, class and a run's predictions, sorted by path,
   // or by that run's confidence or per-image loss.
   router.get("/:id/images", viewer, async (req, res) => {
