@@ -95,7 +95,8 @@ function select(
       label={label}
       value={value}
       onChange={(e) => onChange(e.target.value)}
-      sx={{ minWidth: 150 }}
+      fullWidth={false}
+      sx={{ width: 200 }}
       slotProps={{ htmlInput: { "data-testid": testId } }}
     >
       {options.map(([v, name]) => (

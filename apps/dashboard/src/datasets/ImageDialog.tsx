@@ -44,6 +44,7 @@ export function ImageDialog({
                 versionId={versionId}
                 path={image.path}
                 size={512}
+                stretch
                 mask={mask && !!image.maskPath}
                 alt={image.path}
               />

@@ -9,12 +9,15 @@ export function Thumbnail({
   size,
   mask,
   alt,
+  stretch = false,
 }: {
   versionId: string;
   path: string;
   size: number;
   mask: boolean;
   alt: string;
+  /** Scale the image up to `size` in the browser (the API never enlarges a small image). */
+  stretch?: boolean;
 }) {
   const [url, setUrl] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -46,7 +49,15 @@ export function Thumbnail({
     );
   }
   return url ? (
-    <img src={url} alt={alt} style={{ maxWidth: size, maxHeight: size, display: "block" }} />
+    <img
+      src={url}
+      alt={alt}
+      style={
+        stretch
+          ? { width: size, height: "auto", display: "block" }
+          : { maxWidth: size, maxHeight: size, display: "block" }
+      }
+    />
   ) : (
     <Box sx={{ width: size, height: size, bgcolor: "action.hover" }} />
   );
