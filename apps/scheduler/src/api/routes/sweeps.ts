@@ -4,6 +4,7 @@ import { EnqueueError, submitSweep } from "@xnn/orchestration";
 import { ConfigError, type ConfigIssue, type LoadedSweep, loadSweepText, sweepIdFor } from "@xnn/shared";
 import type { FlowProducer, Queue } from "bullmq";
 import { Router } from "express";
+import { analyseSweep } from "../../services/analysis/sweepAnalysis";
 import { sweepDatasets } from "../../services/datasets/datasetRecords";
 import { compareWithProduction } from "../../services/promotion/compareWithProduction";
 import { bestRunOfSweep, promoteBestRun } from "../../services/promotion/promoteRun";
@@ -156,6 +157,16 @@ export function sweepsRouter(deps: ApiDeps, queue: { queue: Queue; flows: FlowPr
       );
     },
   );
+
+  // Per axis: its effect on test weighted F1 and each class's recall; rows for a parallel-coordinates view.
+  router.get("/:id/analysis", viewer, async (req, res) => {
+    const sweep = await deps.prisma.sweep.findUnique({
+      where: { id: pathParam(req, "id") },
+      select: { id: true },
+    });
+    if (!sweep) throw new HttpError(404, `sweep ${pathParam(req, "id")} not found`);
+    res.json(await analyseSweep(deps.prisma, sweep.id));
+  });
 
   // The data set versions the sweep's runs trained on; `changed` when one data set changed between runs.
   router.get("/:id/datasets", viewer, async (req, res) => {
