@@ -31,7 +31,6 @@ export {
   scanDataset,
 } from "./scan.js";
 export { type SplitOptions, type SplitSummary, splitDataset } from "./split.js";
-export { renderThumbnail } from "./thumbnail.js";
 export {
   generateSynthetic,
   type Phantom,
@@ -43,3 +42,4 @@ export {
   type SynthSummary,
   synthCounts,
 } from "./synth.js";
+export { renderThumbnail } from "./thumbnail.js";
