@@ -2,16 +2,25 @@ import type { AddressInfo } from "node:net";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createPrisma, createSql } from "@xnn/db";
+import {
+  createPrisma,
+  createSql,
+  type DatasetVersionInput,
+  linkRunDataset,
+  registerDatasetVersion,
+} from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { connectRedis, createLogger, createRedis } from "@xnn/shared";
 import { createServer, createToken } from "@xnn/scheduler";
 import { seedRuns } from "@xnn/scheduler/testing";
+import { connectRedis, createLogger, createRedis } from "@xnn/shared";
 
 // `pnpm bench api`: latency of the dashboard's two heaviest reads over real HTTP, on a fresh
 // database holding 10,000 runs and ~500,000 epoch metrics.
 //   - GET /api/runs sorted by test F1, first page (range 0-24): target p95 < 100 ms
 //   - GET /api/compare for 200 runs x 50 epochs with test PR curves: target p95 < 500 ms
+//   - the data set page's image grid on a 20,000-image data set version (4,000 test images with one
+//     run's predictions): a 48-image page of that run's wrong test predictions by confidence, and a
+//     deep page of the whole set by path: target p95 < 100 ms each
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60);
 const WARMUP = 5;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -40,6 +49,69 @@ async function measure(url: string, token: string, n: number) {
   }
   times.sort((a, b) => a - b);
   return { first, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, bytes, wire };
+}
+
+/** A registered 20,000-image data set version (3 classes; 4,000 test images) and one run's test predictions on it. */
+async function seedDataset(sql: ReturnType<typeof createSql>, runId: string): Promise<string> {
+  const classNames = ["bacteria", "normal", "virus"];
+  const splits = { train: 14_000, val: 2_000, test: 4_000 };
+  const images: DatasetVersionInput["images"] = [];
+  for (const [split, n] of Object.entries(splits)) {
+    for (let i = 0; i < n; i++) {
+      const label = i % 3;
+      const path = `${split}/${classNames[label]}/img-${String(i).padStart(5, "0")}.png`;
+      images.push({
+        path,
+        split,
+        label,
+        width: 256,
+        height: 256,
+        format: "png",
+        bytes: 40_000,
+        maskPath: null,
+        error: null,
+      });
+    }
+  }
+  const { versionId } = await registerDatasetVersion(
+    sql,
+    {
+      root: "/bench/xray-20k",
+      classNames,
+      fingerprint: "bench".padEnd(64, "0"),
+      imageCount: images.length,
+      classCounts: {},
+      formats: { png: images.length },
+      sizes: {},
+      unreadable: [],
+      maskCount: 0,
+      images,
+    },
+    "bench",
+  );
+  await linkRunDataset(sql, runId, versionId);
+  const predictions = images
+    .filter((im) => im.split === "test")
+    .map((im, i) => {
+      const predicted = i % 5 === 0 ? (im.label + 1) % 3 : im.label;
+      const top = 0.4 + ((i * 7919) % 600) / 1000;
+      return {
+        runId,
+        split: "test",
+        itemPath: im.path,
+        label: im.label,
+        predicted,
+        probabilities: [0, 1, 2].map((k) => (k === predicted ? top : (1 - top) / 2)),
+      };
+    });
+  for (let i = 0; i < predictions.length; i += 2000) {
+    await sql`
+      INSERT INTO "Prediction" ("runId", split, "itemPath", label, predicted, probabilities)
+      SELECT "runId", split, "itemPath", label, predicted, probabilities
+      FROM jsonb_to_recordset(${JSON.stringify(predictions.slice(i, i + 2000))}::text::jsonb)
+        AS x("runId" text, split text, "itemPath" text, label int, predicted int, probabilities float8[])`;
+  }
+  return versionId;
 }
 
 const db = await createTestDatabase(testDatabaseServerUrl());
@@ -82,6 +154,8 @@ try {
     statusOf: (i) => statuses[i % statuses.length]!,
     seed: 9,
   });
+  const gridRun = compared[0]!;
+  const versionId = await seedDataset(sql, gridRun);
   await sql`ANALYZE`;
   const seedMs = ms(t0);
   const counts = await sql<{ runs: number; metrics: number; points: number }[]>`
@@ -97,6 +171,18 @@ try {
   const list = await measure(listUrl, token, REQUESTS);
   const compareUrl = `${base}/api/compare?runs=${compared.join(",")}`;
   const compare = await measure(compareUrl, token, REQUESTS);
+  const q = (o: Record<string, unknown>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k}=${encodeURIComponent(JSON.stringify(v))}`)
+      .join("&");
+  const wrongUrl = `${base}/api/dataset-versions/${versionId}/images?${q({
+    filter: { split: "test", runId: gridRun, correct: false },
+    sort: ["confidence", "DESC"],
+    range: [48, 95],
+  })}`;
+  const wrong = await measure(wrongUrl, token, REQUESTS);
+  const deepUrl = `${base}/api/dataset-versions/${versionId}/images?${q({ range: [19_000, 19_047] })}`;
+  const deep = await measure(deepUrl, token, REQUESTS);
 
   const row = (name: string, r: Awaited<ReturnType<typeof measure>>, target: number) =>
     `${name.padEnd(34)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p95 ${r.p95.toFixed(1).padStart(7)} ms  max ${r.max
@@ -109,6 +195,8 @@ try {
   );
   process.stdout.write(`${row("GET /api/runs testF1 DESC 0-24", list, 100)}\n`);
   process.stdout.write(`${row("GET /api/compare 200 runs", compare, 500)}\n`);
+  process.stdout.write(`${row("data set grid: run's wrong, by conf.", wrong, 100)}\n`);
+  process.stdout.write(`${row("data set grid: 20k by path, deep page", deep, 100)}\n`);
   // The first comparison reads every PR-curve point and stores the thinned curves of finished runs.
   process.stdout.write(
     `first requests (cold): list ${list.first.toFixed(1)} ms, compare ${compare.first.toFixed(1)} ms\n`,

@@ -4,6 +4,7 @@ import audit from "./audit";
 import { authProvider, roleAtLeast } from "./authProvider";
 import { ComparePage } from "./compare/ComparePage";
 import { createDataProvider } from "./dataProvider";
+import datasets from "./datasets";
 import { ExplainPage } from "./explain/ExplainPage";
 import { Layout } from "./Layout";
 import { LoginPage } from "./LoginPage";
@@ -34,6 +35,7 @@ export function App() {
           <Resource name="runs" {...runs} />
           <Resource name="model-versions" options={{ label: "Model versions" }} {...modelVersions} />
           <Resource name="workers" {...workers} />
+          <Resource name="datasets" options={{ label: "Data sets" }} {...datasets} />
           {/* The audit trail is for admins; the API refuses it to anyone else as well. */}
           {roleAtLeast(permissions, "admin") && (
             <Resource name="audit" options={{ label: "Audit" }} {...audit} />

@@ -32,6 +32,7 @@ function Menu() {
         />
       )}
       <RaMenu.ResourceItem name="model-versions" />
+      <RaMenu.ResourceItem name="datasets" />
       <RaMenu.ResourceItem name="workers" />
       {roleAtLeast(permissions, "admin") && <RaMenu.ResourceItem name="audit" />}
     </RaMenu>

@@ -8,6 +8,7 @@ import { detectGpus } from "./gpus";
 import { createProcessor } from "./processor";
 import { describeDevice, WorkerRegistry } from "./services/registry";
 import { ResultsStore } from "./services/resultsStore";
+import { RunDatasets } from "./services/runDatasets";
 import { noopTrainer } from "./training/noopTrainer";
 import { ThreadTrainer } from "./training/trainInThread";
 
@@ -105,6 +106,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const stopListeners = new Set<() => void>();
   const lockLostListeners = new Map<string, () => void>();
   const store = new ResultsStore(sql);
+  const datasets = new RunDatasets(sql, `worker:${registry.id}`);
   const processor = createProcessor(
     {
       store,
@@ -114,6 +116,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       logger,
       artifactRoot: env.ARTIFACT_DIR,
       dataRoot: env.XNN_DATA_ROOT,
+      datasets,
       trainer,
       shuttingDown: () => shuttingDown,
       onStopRequest: (fn) => {

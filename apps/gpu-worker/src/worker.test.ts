@@ -122,6 +122,16 @@ describe("gpu-worker", () => {
     const done = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(done.status, `${done.error}\n${worker.output().slice(-3000)}`).toBe("succeeded");
     const e = await expectExplanationQuality(run.id, 3);
+    // The worker registered the data set on its first use and linked the run to that version.
+    const linked = await prisma.run.findUniqueOrThrow({
+      where: { id: run.id },
+      select: { datasetVersion: { select: { registeredBy: true, imageCount: true, unreadable: true } } },
+    });
+    expect(linked.datasetVersion).toMatchObject({
+      registeredBy: expect.stringMatching(/^worker:/),
+      unreadable: [],
+    });
+    expect(linked.datasetVersion?.imageCount).toBeGreaterThan(0);
     const line = worker
       .output()
       .split("\n")

@@ -1,4 +1,5 @@
 export * from "./client";
+export * from "./datasets";
 export * from "./migrate";
 export * from "./runStatus";
 export * from "./sql";

@@ -4,6 +4,13 @@ import { Button, useNotify, usePermissions, useRecordContext, useRefresh } from 
 import { apiRequest, errorMessage } from "../api";
 import { roleAtLeast } from "../authProvider";
 import { ConfirmDialog } from "../common/ConfirmDialog";
+import {
+  type OverrideState,
+  PromotionGuard,
+  promotionAllowed,
+  promotionBody,
+  usePromotionComparison,
+} from "../common/PromotionGuard";
 import { RunComparisonTable } from "../common/RunComparisonTable";
 import { useProduction } from "../common/useProduction";
 import type { RunDetail } from "../types";
@@ -17,6 +24,10 @@ export function PromoteRunButton({ task }: { task: string | undefined }) {
   const notify = useNotify();
   const refresh = useRefresh();
   const { current } = useProduction(open ? task : undefined, open ? 1 : 0);
+  const [guard, setGuard] = useState<OverrideState>({ override: false, reason: "" });
+  const comparison = usePromotionComparison(
+    open && run ? `/runs/${encodeURIComponent(run.id)}/promotion-comparison` : null,
+  );
   if (!run || !roleAtLeast(permissions, "admin") || run.status !== "succeeded" || run.isProduction)
     return null;
   const promote = async () => {
@@ -24,6 +35,7 @@ export function PromoteRunButton({ task }: { task: string | undefined }) {
     try {
       const result = await apiRequest<{ version?: number }>(`/runs/${encodeURIComponent(run.id)}/promote`, {
         method: "POST",
+        body: promotionBody(comparison.data, guard),
       });
       notify(`Promoted to production${result.version ? ` as v${result.version}` : ""}`, { type: "success" });
       setOpen(false);
@@ -46,9 +58,16 @@ export function PromoteRunButton({ task }: { task: string | undefined }) {
         onConfirm={promote}
         onClose={() => setOpen(false)}
         busy={busy}
+        disabled={!promotionAllowed(comparison.data, guard)}
         testId="promote-dialog"
       >
         <RunComparisonTable candidate={run} current={current} />
+        <PromotionGuard
+          comparison={comparison.data}
+          error={comparison.error}
+          state={guard}
+          onChange={setGuard}
+        />
       </ConfirmDialog>
     </>
   );

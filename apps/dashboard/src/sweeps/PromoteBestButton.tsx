@@ -5,6 +5,13 @@ import { Button, useGetList, useNotify, usePermissions, useRecordContext, useRef
 import { apiRequest, errorMessage } from "../api";
 import { roleAtLeast } from "../authProvider";
 import { ConfirmDialog } from "../common/ConfirmDialog";
+import {
+  type OverrideState,
+  PromotionGuard,
+  promotionAllowed,
+  promotionBody,
+  usePromotionComparison,
+} from "../common/PromotionGuard";
 import { RunComparisonTable } from "../common/RunComparisonTable";
 import { useProduction } from "../common/useProduction";
 import type { RunRow, SweepDetail } from "../types";
@@ -27,6 +34,12 @@ export function PromoteBestButton() {
     { enabled: open && !!sweep },
   );
   const { current } = useProduction(open ? sweep?.task : undefined, open ? 1 : 0);
+  const [guard, setGuard] = useState<OverrideState>({ override: false, reason: "" });
+  const comparison = usePromotionComparison(
+    open && sweep && sweep.runsDone > 0
+      ? `/sweeps/${encodeURIComponent(sweep.id)}/promotion-comparison`
+      : null,
+  );
   if (!sweep || !roleAtLeast(permissions, "admin")) return null;
   const candidate = best?.[0];
   const alreadyProduction = !!candidate && candidate.isProduction;
@@ -36,7 +49,7 @@ export function PromoteBestButton() {
     try {
       const result = await apiRequest<{ version?: number; changed?: boolean }>(
         `/sweeps/${encodeURIComponent(sweep.id)}/promote-best`,
-        { method: "POST" },
+        { method: "POST", body: promotionBody(comparison.data, guard) },
       );
       notify(
         result.changed === false
@@ -70,7 +83,7 @@ export function PromoteBestButton() {
         onConfirm={promote}
         onClose={() => setOpen(false)}
         busy={busy}
-        disabled={!candidate || alreadyProduction}
+        disabled={!candidate || alreadyProduction || !promotionAllowed(comparison.data, guard)}
         testId="promote-dialog"
       >
         {candidate ? (
@@ -81,6 +94,14 @@ export function PromoteBestButton() {
               </Alert>
             )}
             <RunComparisonTable candidate={candidate} current={current} />
+            {!alreadyProduction && (
+              <PromotionGuard
+                comparison={comparison.data}
+                error={comparison.error}
+                state={guard}
+                onChange={setGuard}
+              />
+            )}
           </>
         ) : (
           <Alert severity="warning">This sweep has no succeeded run yet.</Alert>

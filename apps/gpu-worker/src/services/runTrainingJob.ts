@@ -21,6 +21,7 @@ import { readPruneSignal, storePrunedCheckpoint, watchPruneSignal } from "./prun
 import type { WorkerRegistry } from "./registry";
 import { LeaseLostError, type ResultsStore } from "./resultsStore";
 import { ResumeMirror } from "./resumeMirror";
+import type { RunDatasets } from "./runDatasets";
 import { withRetry } from "./withRetry";
 
 export interface RunContext {
@@ -40,6 +41,8 @@ export interface RunContext {
   onLockLost: (jobId: string, fn: () => void) => () => void;
   /** Worker deaths a run may cause before it fails instead of being resumed again (XNN_CRASH_BUDGET). */
   crashBudget: number;
+  /** Registers the data set a run trains on and links the run to its version (absent: not recorded). */
+  datasets?: RunDatasets;
 }
 
 /** The run cannot start: it already ended, or it used up its crash budget. Never retried. */
@@ -129,6 +132,7 @@ export async function runTrainingJob(
   config.data.dir = await failOnBadArtifact(ctx, payload, `data set ${config.data.dir}`, () =>
     localDataDir(ctx.artifacts, config.data.dir, ctx.dataRoot),
   );
+  await linkRunDataset(ctx, payload, config.data.dir);
   const resumeMirror = new ResumeMirror(ctx.artifacts, runDir, payload.runId, log);
   await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
 
@@ -289,6 +293,21 @@ export async function runTrainingJob(
     testF1: r.test.f1,
     epochs: r.epochsRun,
   });
+}
+
+/** A record of the data, not a condition of training: a failure is logged and the run goes on. */
+async function linkRunDataset(ctx: RunContext, payload: RunJobPayload, localDir: string): Promise<void> {
+  if (!ctx.datasets) return;
+  const named = payload.config.data.dir;
+  const root = named.startsWith("s3://") ? named : localDir;
+  try {
+    await ctx.datasets.linkRun(payload.runId, root, localDir);
+  } catch (err) {
+    ctx.logger.warn(
+      { runId: payload.runId, root, err: (err as Error).message },
+      "could not register the data set",
+    );
+  }
 }
 
 /** The FE run's best checkpoint, from the child job's result (or the database); FE failure fails FT. */

@@ -48,7 +48,10 @@ describe("audit trail", () => {
     await seedRuns(h.sql, { sweepId: "audited", task: "audit-task", runs: 2, artifacts: true });
     const promoted = await as(h.tokens.admin).post(`/api/runs/${seedRunId("audited", 0)}/promote`);
     expect(promoted.status).toBe(200);
-    const best = await as(h.tokens.admin).post("/api/sweeps/audited/promote-best");
+    // Seeded runs have no per-image predictions, so the promotion guard needs an override here.
+    const best = await as(h.tokens.admin)
+      .post("/api/sweeps/audited/promote-best")
+      .send({ override: true, reason: "audit trail under test" });
     expect(best.status).toBe(200);
 
     const created = await as(h.tokens.admin).post("/api/tokens").send({ role: "viewer", name: "temp" });
@@ -66,7 +69,12 @@ describe("audit trail", () => {
       ["token.revoke", "ada-admin", "admin", created.body.id, "ok", 200],
     ]);
     for (const r of rows) {
-      expect(r.message).toBeNull();
+      if (r.action === "sweep.promote-best") {
+        expect(r.message).toMatch(
+          /^override \(reason: audit trail under test\): .*has no per-image test predictions/,
+        );
+        expect(r.details).toMatchObject({ override: { reason: "audit trail under test" } });
+      } else expect(r.message).toBeNull();
       expect(r.ip).toMatch(/127\.0\.0\.1/);
       expect(r.tokenId).toEqual(expect.any(String));
     }

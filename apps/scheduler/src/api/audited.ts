@@ -55,8 +55,15 @@ export function audited(deps: ApiDeps, action: AuditAction, target: AuditTarget)
         targetId,
         outcome: outcomeOf(status),
         status,
-        message: status >= 400 && typeof body.error === "string" ? body.error : null,
+        // A route may note what an accepted action was decided on (res.locals.auditMessage/auditDetails).
+        message:
+          status >= 400 && typeof body.error === "string"
+            ? body.error
+            : typeof res.locals.auditMessage === "string"
+              ? res.locals.auditMessage
+              : null,
         ip: clientAddress(req),
+        details: res.locals.auditDetails ?? null,
       })
         .catch((err: unknown) =>
           // The change (if any) has happened and cannot be undone here; the log keeps the trail.

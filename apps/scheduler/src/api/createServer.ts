@@ -15,6 +15,7 @@ import { healthHandler } from "./health";
 import { createMetrics } from "./metrics";
 import { auditRouter } from "./routes/audit";
 import { compareRouter } from "./routes/compare";
+import { datasetsRouter, datasetVersionsRouter } from "./routes/datasets";
 import { eventsRouter } from "./routes/events";
 import { modelVersionsRouter, productionRouter } from "./routes/modelVersions";
 import { predictRouter } from "./routes/predict";
@@ -81,6 +82,8 @@ export function createServer(given: ApiDeps): ApiServer {
   api.use("/runs", runCheckpointRouter(deps));
   api.use("/runs", runsRouter(deps));
   api.use("/compare", compareRouter(deps));
+  api.use("/datasets", datasetsRouter(deps));
+  api.use("/dataset-versions", datasetVersionsRouter(deps));
   api.use("/model-versions", modelVersionsRouter(deps));
   api.use("/production", productionRouter(deps));
   api.use("/predict", predictRouter(deps, new PredictService(deps.prisma, deps.logger, explainer)));

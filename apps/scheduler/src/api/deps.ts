@@ -29,6 +29,8 @@ export interface ApiDeps {
   explainTimeoutMs?: number;
   /** Where checkpoints are read from (ARTIFACT_URL); default: local files, read where they are. */
   artifacts?: ArtifactStore;
+  /** Where data set thumbnails are cached; default .xnn/thumbnails. */
+  thumbnailDir?: string;
   /** A built dashboard (apps/dashboard/dist) to serve on the same origin, for every non-API path. */
   dashboardDir?: string;
 }

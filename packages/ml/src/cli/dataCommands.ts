@@ -1,3 +1,5 @@
+import { splitDataset } from "../data/split.js";
+import { generateSynthetic, SYNTH_CLASSES } from "../data/synth.js";
 import {
   type CliIO,
   displayPath,
@@ -8,8 +10,25 @@ import {
   runCli,
   UsageError,
 } from "./cliUtil.js";
-import { splitDataset } from "../data/split.js";
-import { generateSynthetic, SYNTH_CLASSES } from "../data/synth.js";
+import type { DatasetRegistrar } from "./registerDataSet.js";
+
+export interface DataCommandOptions {
+  /** Registers the written data set (the CLIs pass the registry behind DATABASE_URL, when set). */
+  register?: DatasetRegistrar;
+}
+
+/** Registration is a record of the data set, not part of making it: a failure warns, the data set stays. */
+async function registerWritten(dir: string, by: string, io: CliIO, options: DataCommandOptions) {
+  if (!options.register) {
+    io.out("not registered in the data set registry (DATABASE_URL is not set)\n");
+    return;
+  }
+  try {
+    io.out(`${await options.register(dir, by)}\n`);
+  } catch (err) {
+    io.err(`warning: the data set was written but not registered: ${(err as Error).message}\n`);
+  }
+}
 
 // The command bodies live here rather than in cli/*.ts so tests can run them in-process (a tsx
 // process start costs seconds on the shared 2-core machines); the cli files only wire argv/exit.
@@ -38,7 +57,11 @@ function countsTable(counts: Record<string, Record<string, number>>, pad: number
 }
 
 /** `pnpm data:synth`; resolves to the process exit code. */
-export function synthCommand(argv: string[], io: CliIO = processIO): Promise<number> {
+export function synthCommand(
+  argv: string[],
+  io: CliIO = processIO,
+  options: DataCommandOptions = {},
+): Promise<number> {
   return runCli(SYNTH_USAGE, io, async () => {
     const v = parseCli(argv, {
       out: { type: "string" },
@@ -70,11 +93,16 @@ export function synthCommand(argv: string[], io: CliIO = processIO): Promise<num
         `in ${(summary.elapsedMs / 1000).toFixed(2)} s (seed ${seed})\n`,
     );
     io.out(countsTable(summary.counts, 5));
+    await registerWritten(summary.out, "data:synth", io, options);
   });
 }
 
 /** `pnpm data:split`; resolves to the process exit code. */
-export function splitCommand(argv: string[], io: CliIO = processIO): Promise<number> {
+export function splitCommand(
+  argv: string[],
+  io: CliIO = processIO,
+  options: DataCommandOptions = {},
+): Promise<number> {
   return runCli(SPLIT_USAGE, io, async () => {
     const v = parseCli(argv, {
       raw: { type: "string" },
@@ -100,5 +128,6 @@ export function splitCommand(argv: string[], io: CliIO = processIO): Promise<num
     }).finally(progress.stop);
     io.out(`split ${v.raw} -> ${displayPath(summary.out)} (seed ${seed})\n`);
     io.out(countsTable(summary.counts, 7));
+    await registerWritten(summary.out, "data:split", io, options);
   });
 }

@@ -6,6 +6,7 @@ export {
   sampleResizedCrop,
 } from "./augment.js";
 export { type ClassWeightSpec, computeClassWeights, toClassWeightMap } from "./classWeights.js";
+export { type DatasetDescription, type DescribedImage, describeDataset } from "./describe.js";
 export { DatasetError, type DatasetErrorCode } from "./errors.js";
 export {
   type BatchOptions,
@@ -41,3 +42,4 @@ export {
   type SynthSummary,
   synthCounts,
 } from "./synth.js";
+export { renderThumbnail } from "./thumbnail.js";

@@ -38,5 +38,9 @@ export const promotionSchema = z.object({
   changed: z.boolean(),
   fromVersionId: z.string().nullable(),
   promotionId: z.string().nullable(),
+  /** The comparison with the production model it replaced (null when nothing changed). */
+  comparison: z.unknown().nullable(),
+  /** True when the guard refused and an override promoted anyway. */
+  overridden: z.boolean(),
 });
 export type Promotion = z.infer<typeof promotionSchema>;

@@ -1,5 +1,6 @@
 import { RunStatus, Stage } from "@xnn/db";
 import { Router } from "express";
+import { compareWithProduction } from "../../services/promotion/compareWithProduction";
 import { promoteRun } from "../../services/promotion/promoteRun";
 import { listRuns, RUN_FILTERS, RUN_SORT_FIELDS } from "../../services/runs/listRuns";
 import { runCurves } from "../../services/runs/runCurves";
@@ -11,7 +12,7 @@ import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";
 import { pathParam } from "../params";
 import { filterValues, parseListQuery, sendList } from "../simpleRest";
-import { sendPromotion } from "./promotionResponse";
+import { parsePromotionGuard, queryLevel, sendPromotion } from "./promotionResponse";
 
 function enumValues<T extends string>(
   values: string[] | undefined,
@@ -75,9 +76,23 @@ export function runsRouter(deps: ApiDeps): Router {
     audited(deps, "run.promote", { param: "id" }),
     requireRole(deps, "admin"),
     async (req, res) => {
-      await sendPromotion(res, () => promoteRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
+      const guard = parsePromotionGuard(req);
+      await sendPromotion(res, guard, (g) =>
+        promoteRun(deps.prisma, pathParam(req, "id"), identityOf(res).name, g),
+      );
     },
   );
+
+  // What a promotion of this run would be judged on, for the dashboard to show before promoting.
+  router.get("/:id/promotion-comparison", viewer, async (req, res) => {
+    const level = queryLevel(req);
+    const run = await deps.prisma.run.findUnique({
+      where: { id: pathParam(req, "id") },
+      select: { id: true, sweep: { select: { task: true } } },
+    });
+    if (!run) throw new HttpError(404, `run ${pathParam(req, "id")} not found`);
+    res.json(await compareWithProduction(deps.prisma, run.sweep.task, run.id, level));
+  });
 
   return router;
 }

@@ -4,7 +4,10 @@ import { EnqueueError, submitSweep } from "@xnn/orchestration";
 import { ConfigError, type ConfigIssue, type LoadedSweep, loadSweepText, sweepIdFor } from "@xnn/shared";
 import type { FlowProducer, Queue } from "bullmq";
 import { Router } from "express";
-import { promoteBestRun } from "../../services/promotion/promoteRun";
+import { analyseSweep } from "../../services/analysis/sweepAnalysis";
+import { sweepDatasets } from "../../services/datasets/datasetRecords";
+import { compareWithProduction } from "../../services/promotion/compareWithProduction";
+import { bestRunOfSweep, promoteBestRun } from "../../services/promotion/promoteRun";
 import { cancelSweep, SweepNotFoundError } from "../../services/sweeps/cancelSweep";
 import { getSweep, listSweeps, SWEEP_FILTERS, SWEEP_SORT_FIELDS } from "../../services/sweeps/listSweeps";
 import { audited } from "../audited";
@@ -13,7 +16,7 @@ import type { ApiDeps } from "../deps";
 import { HttpError } from "../httpError";
 import { pathParam } from "../params";
 import { filterValues, parseListQuery, sendList } from "../simpleRest";
-import { sendPromotion } from "./promotionResponse";
+import { parsePromotionGuard, queryLevel, sendPromotion } from "./promotionResponse";
 
 /** The sweep text from either `{ yaml, new? }` JSON or a raw text/yaml body. */
 function sweepBody(body: unknown): { yaml: string; fresh: boolean } {
@@ -148,9 +151,49 @@ export function sweepsRouter(deps: ApiDeps, queue: { queue: Queue; flows: FlowPr
     audited(deps, "sweep.promote-best", { param: "id" }),
     admin,
     async (req, res) => {
-      await sendPromotion(res, () => promoteBestRun(deps.prisma, pathParam(req, "id"), identityOf(res).name));
+      const guard = parsePromotionGuard(req);
+      await sendPromotion(res, guard, (g) =>
+        promoteBestRun(deps.prisma, pathParam(req, "id"), identityOf(res).name, g),
+      );
     },
   );
+
+  // Per axis: its effect on test weighted F1 and each class's recall; rows for a parallel-coordinates view.
+  router.get("/:id/analysis", viewer, async (req, res) => {
+    const sweep = await deps.prisma.sweep.findUnique({
+      where: { id: pathParam(req, "id") },
+      select: { id: true },
+    });
+    if (!sweep) throw new HttpError(404, `sweep ${pathParam(req, "id")} not found`);
+    res.json(await analyseSweep(deps.prisma, sweep.id));
+  });
+
+  // The data set versions the sweep's runs trained on; `changed` when one data set changed between runs.
+  router.get("/:id/datasets", viewer, async (req, res) => {
+    const sweep = await deps.prisma.sweep.findUnique({
+      where: { id: pathParam(req, "id") },
+      select: { id: true },
+    });
+    if (!sweep) throw new HttpError(404, `sweep ${pathParam(req, "id")} not found`);
+    res.json(await sweepDatasets(deps.sql, sweep.id));
+  });
+
+  // The comparison promote-best would be judged on: the sweep's best run against production.
+  router.get("/:id/promotion-comparison", viewer, async (req, res) => {
+    const level = queryLevel(req);
+    const sweep = await deps.prisma.sweep.findUnique({
+      where: { id: pathParam(req, "id") },
+      select: { task: true },
+    });
+    if (!sweep) throw new HttpError(404, `sweep ${pathParam(req, "id")} not found`);
+    const best = await bestRunOfSweep(deps.prisma, pathParam(req, "id"));
+    if (!best)
+      throw new HttpError(
+        409,
+        `sweep ${pathParam(req, "id")} has no succeeded run with a test F1 and a best checkpoint`,
+      );
+    res.json(await compareWithProduction(deps.prisma, sweep.task, best, level));
+  });
 
   return router;
 }

@@ -60,6 +60,7 @@ export async function createTestServer(
     authLimiter?: AuthFailureLimiter;
     artifacts?: ArtifactStore;
     explainTimeoutMs?: number;
+    thumbnailDir?: string;
   } = {},
 ): Promise<{
   server: ApiServer;
@@ -79,6 +80,7 @@ export async function createTestServer(
     authLimiter: options.authLimiter,
     artifacts: options.artifacts,
     explainTimeoutMs: options.explainTimeoutMs,
+    thumbnailDir: options.thumbnailDir,
     logger: createLogger("api-test", "silent"),
   });
   const queue = new Queue(RUNS_QUEUE, { connection: h.redis, prefix });

@@ -1,5 +1,5 @@
 import os from "node:os";
-import type { PrismaClient } from "@xnn/db";
+import type { Prisma, PrismaClient } from "@xnn/db";
 import { AUDIT_ACTIONS, AUDIT_OUTCOMES, type AuditAction, type AuditOutcome } from "@xnn/shared/records";
 
 export { AUDIT_ACTIONS, AUDIT_OUTCOMES, type AuditAction, type AuditOutcome };
@@ -16,6 +16,8 @@ export interface AuditEventInput {
   status: number;
   message?: string | null;
   ip?: string | null;
+  /** Numbers the action was decided on (a promotion's comparison with production, an override's reason). */
+  details?: Prisma.InputJsonValue | null;
 }
 
 export function recordAuditEvent(prisma: PrismaClient, event: AuditEventInput) {
@@ -25,6 +27,7 @@ export function recordAuditEvent(prisma: PrismaClient, event: AuditEventInput) {
       targetId: event.targetId?.slice(0, 200) ?? null,
       message: event.message?.slice(0, 500) ?? null,
       ip: event.ip ?? null,
+      details: event.details ?? undefined,
     },
   });
 }

@@ -1,6 +1,12 @@
 import { Prisma, type PrismaClient } from "@xnn/db";
 
-import { PRODUCTION_ALIAS, type Promotion } from "@xnn/shared/records";
+import { PRODUCTION_ALIAS } from "@xnn/shared/records";
+import {
+  compareWithProduction,
+  DEFAULT_PROMOTION_LEVEL,
+  describeComparison,
+  type PromotionComparison,
+} from "./compareWithProduction";
 
 export { PRODUCTION_ALIAS };
 
@@ -15,8 +21,43 @@ export class PromotionError extends Error {
   }
 }
 
-/** What a promotion did; the API answers it with the version id as `id` (the Promotion record). */
-export type PromotionResult = Omit<Promotion, "id">;
+/**
+ * A candidate the guard refused: not better than production at the level, and no override given.
+ * HTTP 409 with the comparison.
+ */
+export class PromotionNotBetterError extends PromotionError {
+  override name = "PromotionNotBetterError";
+  constructor(readonly comparison: PromotionComparison) {
+    super(
+      `run ${comparison.candidateRunId} is not better than production (run ${comparison.productionRunId}) ` +
+        `at level ${comparison.level}: ${describeComparison(comparison)}; promote with override and a reason to do it anyway`,
+      "conflict",
+    );
+  }
+}
+
+/** How a promotion is judged against the production model it replaces. */
+export interface PromotionGuard {
+  /** Significance level of the comparison; default 0.05. */
+  level?: number;
+  /** Promote even when the candidate is not shown better; the reason goes into the audit trail. */
+  override?: { reason: string } | null;
+}
+
+export interface PromotionResult {
+  task: string;
+  runId: string;
+  versionId: string;
+  version: number;
+  /** False when the run was already the production version: nothing changed, nothing audited. */
+  changed: boolean;
+  fromVersionId: string | null;
+  promotionId: string | null;
+  /** The comparison the guard judged (null when nothing changed). */
+  comparison: PromotionComparison | null;
+  /** True when the guard refused and an override promoted anyway. */
+  overridden: boolean;
+}
 
 const MAX_ATTEMPTS = 5;
 
@@ -30,10 +71,11 @@ export async function promoteRun(
   prisma: PrismaClient,
   runId: string,
   actor: string,
+  guard: PromotionGuard = {},
 ): Promise<PromotionResult> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await prisma.$transaction((tx) => promoteInTransaction(tx, runId, actor), {
+      return await prisma.$transaction((tx) => promoteInTransaction(tx, runId, actor, guard), {
         // 20 concurrent promotions share a small pool and wait on one lock: allow for the queue.
         maxWait: 15_000,
         timeout: 15_000,
@@ -50,27 +92,35 @@ export async function promoteBestRun(
   prisma: PrismaClient,
   sweepId: string,
   actor: string,
+  guard: PromotionGuard = {},
 ): Promise<PromotionResult> {
   const sweep = await prisma.sweep.findUnique({ where: { id: sweepId }, select: { id: true } });
   if (!sweep) throw new PromotionError(`sweep ${sweepId} not found`, "not-found");
-  const best = await prisma.run.findFirst({
-    where: { sweepId, status: "succeeded", testF1: { not: null }, checkpoints: { some: { kind: "best" } } },
-    orderBy: [{ testF1: "desc" }, { bestValLoss: { sort: "asc", nulls: "last" } }, { key: "asc" }],
-    select: { id: true },
-  });
+  const best = await bestRunOfSweep(prisma, sweepId);
   if (!best) {
     throw new PromotionError(
       `sweep ${sweepId} has no succeeded run with a test F1 and a best checkpoint to promote`,
       "conflict",
     );
   }
-  return promoteRun(prisma, best.id, actor);
+  return promoteRun(prisma, best, actor, guard);
+}
+
+/** The id of the sweep's succeeded run with the best test weighted F1 (ties: lower best validation loss). */
+export async function bestRunOfSweep(prisma: PrismaClient, sweepId: string): Promise<string | null> {
+  const best = await prisma.run.findFirst({
+    where: { sweepId, status: "succeeded", testF1: { not: null }, checkpoints: { some: { kind: "best" } } },
+    orderBy: [{ testF1: "desc" }, { bestValLoss: { sort: "asc", nulls: "last" } }, { key: "asc" }],
+    select: { id: true },
+  });
+  return best?.id ?? null;
 }
 
 async function promoteInTransaction(
   tx: Prisma.TransactionClient,
   runId: string,
   actor: string,
+  guard: PromotionGuard,
 ): Promise<PromotionResult> {
   const run = await tx.run.findUnique({
     where: { id: runId },
@@ -115,8 +165,15 @@ async function promoteInTransaction(
       changed: false,
       fromVersionId: current.id,
       promotionId: null,
+      comparison: null,
+      overridden: false,
     };
   }
+
+  // Judged under the lock, against the production model this promotion actually replaces.
+  const comparison = await compareWithProduction(tx, task, runId, guard.level ?? DEFAULT_PROMOTION_LEVEL);
+  const overridden = comparison.requiresOverride;
+  if (comparison.requiresOverride && !guard.override) throw new PromotionNotBetterError(comparison);
 
   let target = await tx.modelVersion.findUnique({
     where: { task_runId: { task, runId } },
@@ -147,6 +204,8 @@ async function promoteInTransaction(
         testAccuracy: test?.accuracy ?? null,
         testMicroAp: test?.microAp ?? null,
         checkpointEpoch: checkpoint.epoch,
+        comparison: comparison.status === "no-production" ? null : toJson(comparison),
+        override: overridden ? { reason: guard.override?.reason ?? "" } : null,
       },
     },
     select: { id: true },
@@ -159,7 +218,13 @@ async function promoteInTransaction(
     changed: true,
     fromVersionId: current?.id ?? null,
     promotionId: promotion.id,
+    comparison,
+    overridden,
   };
+}
+
+function toJson(value: object): Prisma.InputJsonValue {
+  return JSON.parse(JSON.stringify(value)) as Prisma.InputJsonValue;
 }
 
 function isRetryable(err: unknown): boolean {
