@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiServer } from "./createServer";
 import { grayPng } from "./testing/grayPng";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";
-import { seedRunId, seedRuns } from "./testing/seedRuns";
+import { attachStoredCheckpoint, seedRunId, seedRuns } from "./testing/seedRuns";
 
 // The API on its own host: checkpoints only in a real S3-compatible bucket (s3rver), read through
 // its own cache directory.
@@ -53,14 +53,7 @@ beforeAll(async () => {
     await rm(path.join(tmp, `worker-${i}`), { recursive: true, force: true });
     uris.push(stored.uri);
     shas.push(stored.sha256);
-    await h.prisma.checkpoint.update({
-      where: { id: `ckpt-${runId}` },
-      data: { uri: stored.uri, sha256: stored.sha256 },
-    });
-    await h.prisma.run.update({
-      where: { id: runId },
-      data: { config: { task: TASK, data: { dir: "/data", imageSize: SIZE, augment: false } } },
-    });
+    await attachStoredCheckpoint(h.prisma, runId, stored, { task: TASK, imageSize: SIZE });
     await h.prisma.modelVersion.create({
       data: {
         task: TASK,
