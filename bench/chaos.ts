@@ -5,11 +5,16 @@ import { parseArgs } from "node:util";
 import { createPrisma, createSql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
 import { generateSynthetic } from "@xnn/ml";
-import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
-import { FlowProducer, Queue, QueueEvents } from "bullmq";
+import { createRedis, RUNS_QUEUE } from "@xnn/shared";
+import { QueueEvents } from "bullmq";
 import { lossReport, smallSweep, submit, sweepEnded } from "../apps/gpu-worker/src/testing/faultHarness";
+import {
+  QUICK_LOCK_MS,
+  quickTakeover,
+  startTestReconciler,
+  testWorkerEnv,
+} from "../apps/gpu-worker/src/testing/testWorkers";
 import { spawnWorker, type WorkerProcess } from "../apps/gpu-worker/src/testing/workerHarness";
-import { startReconciler } from "@xnn/orchestration";
 
 // `pnpm bench chaos [--runs 40] [--kills 50] [--every 4] [--epochs 5] [--processes 2]`: the chaos
 // test at scale. The same sweep of real training runs twice on N worker processes: once quietly,
@@ -63,8 +68,6 @@ async function oneSweep(withKills: boolean) {
     },
   );
   const { sweepId } = await submit(prisma, redis, prefix, loaded);
-  const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
-  const flows = new FlowProducer({ connection: redis, prefix });
   const events = new QueueEvents(RUNS_QUEUE, { connection: createRedis(testRedisUrl(), "worker"), prefix });
   // Every epoch any attempt finished, as (job, epoch): repeats are epochs trained again after a kill.
   const epochsReported: string[] = [];
@@ -73,21 +76,14 @@ async function oneSweep(withKills: boolean) {
     if (typeof epoch === "number") epochsReported.push(`${jobId}#${epoch}`);
   });
   await events.waitUntilReady();
-  const reconciler = startReconciler(
-    { sql, queue, flows, redis, logger: createLogger("reconciler", "error") },
-    { intervalMs: 2_000, staleAfterMs: 8_000, lockKey: `xnn:reconcile:${prefix}` },
+  const reconciler = startTestReconciler(
+    { sql, redis, prefix, staleAfterMs: QUICK_LOCK_MS + 4_000 },
+    "error",
   );
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: testRedisUrl(),
-    XNN_QUEUE_PREFIX: prefix,
-    ARTIFACT_DIR: artifactDir,
-    XNN_BACKEND: "wasm",
-    XNN_LOCK_DURATION_MS: "4000",
-    XNN_STALLED_INTERVAL_MS: "1000",
-    XNN_HEARTBEAT_MS: "500",
-    XNN_LOG_LEVEL: "warn",
-  };
+  const env = testWorkerEnv(
+    { databaseUrl: db.url, prefix, artifactDir },
+    { ...quickTakeover, XNN_LOG_LEVEL: "warn" },
+  );
   const slots: WorkerProcess[] = Array.from({ length: processes }, () => spawnWorker(env));
   const t0 = performance.now();
   let kills = 0;
@@ -112,11 +108,11 @@ async function oneSweep(withKills: boolean) {
   }
   const wallS = (performance.now() - t0) / 1000;
   for (const w of slots) w.child.kill("SIGKILL");
-  await reconciler.stop();
+  await reconciler.close();
   const loss = await lossReport(prisma, sweepId);
   const stuck = await prisma.run.count({ where: { sweepId, status: { in: ["queued", "running"] } } });
   const redone = epochsReported.length - new Set(epochsReported).size;
-  await Promise.allSettled([queue.close(), flows.close(), events.close()]);
+  await events.close().catch(() => {});
   return { wallS, kills, loss, stuck, redone, timedOut };
 }
 

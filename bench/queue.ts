@@ -47,15 +47,17 @@ try {
 
   const t0 = performance.now();
   const workers = Array.from({ length: processes }, () =>
-    spawnWorker({
-      DATABASE_URL: db.url,
-      REDIS_URL: testRedisUrl(),
-      XNN_QUEUE_PREFIX: prefix,
-      XNN_TRAINER: "noop",
-      XNN_WORKER_CONCURRENCY: String(concurrency),
-      ARTIFACT_DIR: path.join(root, ".xnn", "bench-artifacts"),
-      XNN_LOG_LEVEL: "warn",
-    }),
+    spawnWorker(
+      {
+        DATABASE_URL: db.url,
+        REDIS_URL: testRedisUrl(),
+        XNN_QUEUE_PREFIX: prefix,
+        XNN_WORKER_CONCURRENCY: String(concurrency),
+        ARTIFACT_DIR: path.join(root, ".xnn", "bench-artifacts"),
+        XNN_LOG_LEVEL: "warn",
+      },
+      { trainer: "noop" },
+    ),
   );
   let last = 0;
   await waitFor(

@@ -1,64 +1,23 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
-import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { generateSynthetic } from "@xnn/ml";
-import { startReconciler } from "@xnn/orchestration";
-import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
-import { FlowProducer, Queue } from "bullmq";
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testQueuePrefix } from "@xnn/db/testing";
+import { RUNS_QUEUE } from "@xnn/shared";
+import { Queue } from "bullmq";
+import { describe, expect, it } from "vitest";
 import { lossReport, smallSweep, submit, sweepEnded } from "./testing/faultHarness";
-import { spawnWorker, type WorkerProcess, waitFor } from "./testing/workerHarness";
+import { QUICK_LOCK_MS, quickTakeover, startTestReconciler } from "./testing/testWorkers";
+import { type WorkerProcess, waitFor } from "./testing/workerHarness";
+import { useWorkerStack } from "./testing/workerStack";
 
 // Real worker processes SIGKILLed again and again, some of them inside the final save's transaction
 // and between the two renames of a checkpoint swap (XNN_FAULT_POINTS pauses them there and says so
 // on stderr). Nothing is mocked: real Postgres, Redis, BullMQ and TensorFlow.js training.
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let prisma: PrismaClient;
-let sql: Sql;
-let redis: Redis;
-let dataDir: string;
-let artifactDir: string;
-const workers: WorkerProcess[] = [];
+const stack = useWorkerStack({ label: "chaos", images: 60, seed: 5 });
 
-beforeAll(async () => {
-  db = await createTestDatabase(testDatabaseServerUrl());
-  prisma = createPrisma(db.url);
-  sql = createSql(db.url, { max: 4 });
-  redis = createRedis(testRedisUrl(), "worker");
-  dataDir = mkdtempSync(path.join(os.tmpdir(), "xnn-chaos-data-"));
-  artifactDir = mkdtempSync(path.join(os.tmpdir(), "xnn-chaos-artifacts-"));
-  await generateSynthetic({ out: dataDir, n: 60, size: 32, seed: 5 });
-});
-
-afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
-  await prisma?.$disconnect();
-  await sql?.end({ timeout: 1 });
-  redis?.disconnect();
-  await db?.drop();
-  rmSync(dataDir, { force: true, recursive: true });
-  rmSync(artifactDir, { force: true, recursive: true });
-});
-
-function workerEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    DATABASE_URL: db.url,
-    REDIS_URL: testRedisUrl(),
-    XNN_QUEUE_PREFIX: prefix,
-    ARTIFACT_DIR: artifactDir,
-    XNN_BACKEND: "wasm",
-    // Short locks so that a killed worker's job is taken over within seconds.
-    XNN_LOCK_DURATION_MS: "4000",
-    XNN_STALLED_INTERVAL_MS: "1000",
-    XNN_HEARTBEAT_MS: "500",
-    XNN_SHUTDOWN_TIMEOUT_MS: "10000",
-    ...extra,
-  };
-}
+/** Short locks, so that a killed worker's job is taken over within seconds. */
+const workerEnv = (prefix: string, overrides: Record<string, string> = {}) =>
+  stack.workerEnv(prefix, { ...quickTakeover, XNN_SHUTDOWN_TIMEOUT_MS: "10000", ...overrides });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,7 +34,7 @@ describe("chaos: workers killed at random moments", () => {
   it("8 runs on 2 workers survive 12 SIGKILLs (some inside the final save and a checkpoint swap): all succeed, every epoch once", async () => {
     const prefix = testQueuePrefix();
     const loaded = smallSweep(
-      dataDir,
+      stack.dataDir,
       {
         "train.epochs": 5,
         "train.earlyStopping.patience": 10,
@@ -85,20 +44,19 @@ describe("chaos: workers killed at random moments", () => {
       { model: ["mobilenet_v2"], classWeighting: ["none", "balanced"], stage: ["fe", "ft"], seed: [1, 2] },
     );
     expect(loaded.runs).toHaveLength(8);
-    const { sweepId } = await submit(prisma, redis, prefix, loaded);
+    const { sweepId } = await submit(stack.prisma, stack.redis, prefix, loaded);
     // The API's reconciler, as `pnpm api` runs it, with the test's short lock.
-    const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
-    const flows = new FlowProducer({ connection: redis, prefix });
-    const reconciler = startReconciler(
-      { sql, queue, flows, redis, logger: createLogger("reconciler", "warn") },
-      { intervalMs: 2_000, staleAfterMs: 4_000 + 4_000, lockKey: `xnn:reconcile:${prefix}` },
-    );
+    const reconciler = startTestReconciler({
+      sql: stack.sql,
+      redis: stack.redis,
+      prefix,
+      staleAfterMs: QUICK_LOCK_MS + 4_000,
+    });
 
     const seed = Number(process.env.XNN_CHAOS_SEED ?? Date.now() % 100_000);
     const random = rng(seed);
     const env = workerEnv(prefix, { XNN_FAULT_POINTS: "final-save:1500,checkpoint-swap:700" });
-    const slots: WorkerProcess[] = [spawnWorker(env), spawnWorker(env)];
-    workers.push(...slots);
+    const slots: WorkerProcess[] = [stack.spawn(env), stack.spawn(env)];
     const kills = { random: 0, "final-save": 0, "checkpoint-swap": 0 };
     const total = () => kills.random + kills["final-save"] + kills["checkpoint-swap"];
     // Where each worker's output has been read up to, so that one fault line triggers one kill.
@@ -121,15 +79,14 @@ describe("chaos: workers killed at random moments", () => {
       w.child.kill("SIGKILL");
       await w.exited;
       kills[why]++;
-      const next = spawnWorker(env);
-      workers.push(next);
+      const next = stack.spawn(env);
       slots[i] = next;
       marks[i] = 0;
     };
 
     let nextRandomKill = Date.now() + 4_000 + random() * 3_000;
     const deadline = Date.now() + 600_000;
-    while (!(await sweepEnded(prisma, sweepId))) {
+    while (!(await sweepEnded(stack.prisma, sweepId))) {
       if (Date.now() > deadline)
         throw new Error(`sweep not done after 600 s (seed ${seed}, kills ${JSON.stringify(kills)})`);
       if (total() < 12) {
@@ -145,17 +102,16 @@ describe("chaos: workers killed at random moments", () => {
       }
       await sleep(100);
     }
-    await reconciler.stop();
-    await Promise.allSettled([queue.close(), flows.close()]);
+    await reconciler.close();
 
-    const report = await lossReport(prisma, sweepId);
+    const report = await lossReport(stack.prisma, sweepId);
     const diag = `seed ${seed}, kills ${JSON.stringify(kills)}\n${slots.map((w) => w.output().slice(-2500)).join("\n---\n")}`;
     expect(report, diag).toEqual({ notSucceeded: [], missingOrExtraEpochs: [], duplicates: 0, open: 0 });
     expect(total(), diag).toBeGreaterThanOrEqual(10);
     expect(kills["final-save"], diag).toBeGreaterThanOrEqual(1);
     expect(kills["checkpoint-swap"], diag).toBeGreaterThanOrEqual(1);
     // Each run's best checkpoint on disk is the one Postgres recorded, despite kills mid-swap.
-    const checkpoints = await prisma.checkpoint.findMany({ where: { run: { sweepId }, kind: "best" } });
+    const checkpoints = await stack.prisma.checkpoint.findMany({ where: { run: { sweepId }, kind: "best" } });
     expect(checkpoints).toHaveLength(8);
     for (const c of checkpoints) {
       const dir = fileURLToPath(c.uri);
@@ -164,7 +120,7 @@ describe("chaos: workers killed at random moments", () => {
       };
       expect(manifest.sha256, c.uri).toBe(c.sha256);
     }
-    const crashes = await prisma.run.aggregate({ where: { sweepId }, _sum: { crashes: true } });
+    const crashes = await stack.prisma.run.aggregate({ where: { sweepId }, _sum: { crashes: true } });
     console.info(
       `chaos: seed ${seed}, kills ${JSON.stringify(kills)}, crashes counted ${crashes._sum.crashes}`,
     );
@@ -173,20 +129,23 @@ describe("chaos: workers killed at random moments", () => {
 
   it("a run that kills its worker every time fails once its crash budget is spent, naming the deaths and the epoch", async () => {
     const prefix = testQueuePrefix();
-    const loaded = smallSweep(dataDir, { "train.epochs": 20 }, { model: ["mobilenet_v2"], stage: ["fe"] });
-    const { sweepId } = await submit(prisma, redis, prefix, loaded);
-    const run = await prisma.run.findFirstOrThrow({ where: { sweepId } });
+    const loaded = smallSweep(
+      stack.dataDir,
+      { "train.epochs": 20 },
+      { model: ["mobilenet_v2"], stage: ["fe"] },
+    );
+    const { sweepId } = await submit(stack.prisma, stack.redis, prefix, loaded);
+    const run = await stack.prisma.run.findFirstOrThrow({ where: { sweepId } });
     const env = workerEnv(prefix, { XNN_CRASH_BUDGET: "2" });
     let lastLease: string | null = null;
     let kills = 0;
     for (;;) {
-      const w = spawnWorker(env);
-      workers.push(w);
+      const w = stack.spawn(env);
       // Kill the worker as soon as it has claimed the run: the "out of memory at start" case.
       const row = await waitFor(
         "the run to be claimed again, or to end",
         async () => {
-          const r = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+          const r = await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
           if (r.status === "failed") return r;
           return r.status === "running" && r.leaseToken !== lastLease ? r : undefined;
         },
@@ -204,14 +163,14 @@ describe("chaos: workers killed at random moments", () => {
       kills++;
       expect(kills, "the run must fail by the third kill").toBeLessThanOrEqual(3);
     }
-    const done = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    const done = await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(kills).toBe(3);
     expect(done.status).toBe("failed");
     expect(done.crashes).toBe(3);
     expect(done.error).toBe("worker died 3 times at epoch 1 (crash budget exceeded; see XNN_CRASH_BUDGET)");
-    expect((await sweepEnded(prisma, sweepId))?.status).toBe("failed");
+    expect((await sweepEnded(stack.prisma, sweepId))?.status).toBe("failed");
     // The queue agrees: the job failed for good, not waiting to run again.
-    const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
+    const queue = new Queue(RUNS_QUEUE, { connection: stack.redis, prefix });
     const job = await waitFor(
       "the job to be failed",
       async () => {
@@ -222,6 +181,6 @@ describe("chaos: workers killed at random moments", () => {
     );
     expect(job!.failedReason).toContain("worker died 3 times");
     await queue.close();
-    expect(existsSync(artifactDir)).toBe(true);
+    expect(existsSync(stack.artifactDir)).toBe(true);
   }, 300_000);
 });

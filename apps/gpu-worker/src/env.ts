@@ -18,8 +18,6 @@ export function parseWorkerEnv(env: Record<string, string | undefined> = process
       XNN_DATA_ROOT: z.string().min(1).default("."),
       XNN_BACKEND: backend,
       XNN_WORKER_CONCURRENCY: int(1),
-      /** "noop" replaces training with a fixed result: for `pnpm bench queue` only. */
-      XNN_TRAINER: z.enum(["tfjs", "noop"]).default("tfjs"),
       XNN_HEARTBEAT_MS: int(5_000, 100),
       /** How long a job's lock lives without renewal; a stalled job then means a dead worker. */
       XNN_LOCK_DURATION_MS: int(30_000, 1_000),

@@ -1,82 +1,36 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
-import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { generateSynthetic } from "@xnn/ml";
-import { type Reconciler, startReconciler } from "@xnn/orchestration";
-import { createLogger, createRedis, RUNS_QUEUE } from "@xnn/shared";
-import { FlowProducer, Queue } from "bullmq";
+import { testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
+import { createRedis } from "@xnn/shared";
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { freePort, lossReport, PrivateRedis, smallSweep, submit, sweepEnded } from "./testing/faultHarness";
 import { TcpProxy } from "./testing/tcpProxy";
-import { spawnWorker, type WorkerProcess, waitFor } from "./testing/workerHarness";
+import { QUICK_LOCK_MS, quickTakeover, startTestReconciler, testWorkerEnv } from "./testing/testWorkers";
+import { waitFor } from "./testing/workerHarness";
+import { useWorkerStack } from "./testing/workerStack";
 
 // Infrastructure faults in the middle of a sweep of real training runs: Redis restarted with and
 // without its data, Postgres unreachable for 30 s, one worker cut off from both for 60 s. The sweep
 // must end with every run succeeded and every epoch stored exactly once.
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let prisma: PrismaClient;
-let sql: Sql;
-let dataDir: string;
-let artifactDir: string;
-const workers: WorkerProcess[] = [];
+const stack = useWorkerStack({ label: "outage", images: 60, seed: 6 });
 const cleanups: (() => Promise<void>)[] = [];
 
-beforeAll(async () => {
-  db = await createTestDatabase(testDatabaseServerUrl());
-  prisma = createPrisma(db.url);
-  sql = createSql(db.url, { max: 4 });
-  dataDir = mkdtempSync(path.join(os.tmpdir(), "xnn-outage-data-"));
-  artifactDir = mkdtempSync(path.join(os.tmpdir(), "xnn-outage-artifacts-"));
-  await generateSynthetic({ out: dataDir, n: 60, size: 32, seed: 6 });
-});
-
 afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
   for (const c of cleanups.reverse()) await c().catch(() => {});
-  await prisma?.$disconnect();
-  await sql?.end({ timeout: 1 });
-  await db?.drop();
-  rmSync(dataDir, { force: true, recursive: true });
-  rmSync(artifactDir, { force: true, recursive: true });
 });
-
-const LOCK_MS = 4_000;
 
 function workerEnv(prefix: string, databaseUrl: string, redisUrl: string): Record<string, string> {
-  return {
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    XNN_QUEUE_PREFIX: prefix,
-    ARTIFACT_DIR: artifactDir,
-    XNN_BACKEND: "wasm",
-    XNN_LOCK_DURATION_MS: String(LOCK_MS),
-    XNN_STALLED_INTERVAL_MS: "1000",
-    XNN_HEARTBEAT_MS: "500",
-    XNN_SHUTDOWN_TIMEOUT_MS: "10000",
-  };
+  return testWorkerEnv(
+    { databaseUrl, redisUrl, prefix, artifactDir: stack.artifactDir },
+    { ...quickTakeover, XNN_SHUTDOWN_TIMEOUT_MS: "10000" },
+  );
 }
 
 /** The API's reconciler against this Redis, as `pnpm api` runs it (a pass every 2 s here). */
-function reconcilerFor(redis: Redis, prefix: string): Reconciler & { close(): Promise<void> } {
-  const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
-  const flows = new FlowProducer({ connection: redis, prefix });
-  queue.on("error", () => {});
-  flows.on("error", () => {});
-  const r = startReconciler(
-    { sql, queue, flows, redis, logger: createLogger("reconciler", "warn") },
-    { intervalMs: 2_000, staleAfterMs: LOCK_MS + 4_000, lockKey: `xnn:reconcile:${prefix}` },
-  );
-  return {
-    ...r,
-    async close() {
-      await r.stop();
-      await Promise.allSettled([queue.close(), flows.close()]);
-    },
-  };
-}
+const reconcilerFor = (redis: Redis, prefix: string) =>
+  startTestReconciler({ sql: stack.sql, redis, prefix, staleAfterMs: QUICK_LOCK_MS + 4_000 });
 
 function viaProxy(url: string, port: number): string {
   const u = new URL(url);
@@ -86,7 +40,7 @@ function viaProxy(url: string, port: number): string {
 }
 
 async function progress(sweepId: string) {
-  const runs = await prisma.run.findMany({ where: { sweepId } });
+  const runs = await stack.prisma.run.findMany({ where: { sweepId } });
   return {
     epochs: runs.reduce((n, r) => n + r.epochsDone, 0),
     succeeded: runs.filter((r) => r.status === "succeeded").length,
@@ -95,7 +49,7 @@ async function progress(sweepId: string) {
 
 const fourRuns = () =>
   smallSweep(
-    dataDir,
+    stack.dataDir,
     {
       "train.epochs": 6,
       "train.earlyStopping.patience": 10,
@@ -117,11 +71,10 @@ describe("infrastructure faults mid-sweep", () => {
     const redis = createRedis(server.url, "worker");
     redis.on("error", () => {});
     const prefix = testQueuePrefix();
-    const { sweepId } = await submit(prisma, redis, prefix, fourRuns());
+    const { sweepId } = await submit(stack.prisma, redis, prefix, fourRuns());
     const reconciler = reconcilerFor(redis, prefix);
-    const env = workerEnv(prefix, db.url, server.url);
-    const pair = [spawnWorker(env), spawnWorker(env)];
-    workers.push(...pair);
+    const env = workerEnv(prefix, stack.databaseUrl, server.url);
+    const pair = [stack.spawn(env), stack.spawn(env)];
 
     await waitFor("a few epochs", async () => (await progress(sweepId)).epochs >= 3, 300_000);
     // A reboot with persistence: the append-only file brings every job back.
@@ -141,11 +94,11 @@ describe("infrastructure faults mid-sweep", () => {
     mkdirSync(redisDir);
     await server.start();
 
-    await waitFor("the sweep to end", () => sweepEnded(prisma, sweepId), 420_000, 500).catch((err) => {
+    await waitFor("the sweep to end", () => sweepEnded(stack.prisma, sweepId), 420_000, 500).catch((err) => {
       throw new Error(`${err.message}\n${pair.map((w) => w.output().slice(-3000)).join("\n---\n")}`);
     });
     await reconciler.close();
-    const report = await lossReport(prisma, sweepId);
+    const report = await lossReport(stack.prisma, sweepId);
     expect(report, pair.map((w) => w.output().slice(-3000)).join("\n---\n")).toEqual({
       notSucceeded: [],
       missingOrExtraEpochs: [],
@@ -160,9 +113,9 @@ describe("infrastructure faults mid-sweep", () => {
     const redisUrl = testRedisUrl();
     const redis = createRedis(redisUrl, "worker");
     const prefix = testQueuePrefix();
-    const { sweepId } = await submit(prisma, redis, prefix, fourRuns());
+    const { sweepId } = await submit(stack.prisma, redis, prefix, fourRuns());
     const reconciler = reconcilerFor(redis, prefix);
-    const pg = new URL(db.url);
+    const pg = new URL(stack.databaseUrl);
     const rd = new URL(redisUrl);
     const pgA = new TcpProxy(pg.hostname, Number(pg.port || 5432));
     const pgB = new TcpProxy(pg.hostname, Number(pg.port || 5432));
@@ -170,9 +123,10 @@ describe("infrastructure faults mid-sweep", () => {
     const ports = { pgA: await pgA.start(), pgB: await pgB.start(), redisA: await redisA.start() };
     cleanups.push(() => Promise.all([pgA.stop(), pgB.stop(), redisA.stop()]).then(() => {}));
     // Worker A reaches both services through proxies, worker B only Postgres (Redis directly).
-    const a = spawnWorker(workerEnv(prefix, viaProxy(db.url, ports.pgA), viaProxy(redisUrl, ports.redisA)));
-    const b = spawnWorker(workerEnv(prefix, viaProxy(db.url, ports.pgB), redisUrl));
-    workers.push(a, b);
+    const a = stack.spawn(
+      workerEnv(prefix, viaProxy(stack.databaseUrl, ports.pgA), viaProxy(redisUrl, ports.redisA)),
+    );
+    const b = stack.spawn(workerEnv(prefix, viaProxy(stack.databaseUrl, ports.pgB), redisUrl));
     const outputs = () => [a, b].map((w) => w.output().slice(-3000)).join("\n---\n");
 
     await waitFor("a few epochs", async () => (await progress(sweepId)).epochs >= 3, 300_000);
@@ -188,11 +142,11 @@ describe("infrastructure faults mid-sweep", () => {
     await pgA.start(ports.pgA);
     await redisA.start(ports.redisA);
 
-    await waitFor("the sweep to end", () => sweepEnded(prisma, sweepId), 420_000, 500).catch((err) => {
+    await waitFor("the sweep to end", () => sweepEnded(stack.prisma, sweepId), 420_000, 500).catch((err) => {
       throw new Error(`${err.message}\n${outputs()}`);
     });
     await reconciler.close();
-    expect(await lossReport(prisma, sweepId), outputs()).toEqual({
+    expect(await lossReport(stack.prisma, sweepId), outputs()).toEqual({
       notSucceeded: [],
       missingOrExtraEpochs: [],
       duplicates: 0,

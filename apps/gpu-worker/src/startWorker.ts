@@ -9,8 +9,7 @@ import { createProcessor } from "./processor";
 import { describeDevice, WorkerRegistry } from "./services/registry";
 import { ResultsStore } from "./services/resultsStore";
 import { RunDatasets } from "./services/runDatasets";
-import { noopTrainer } from "./training/noopTrainer";
-import { ThreadTrainer } from "./training/trainInThread";
+import { ThreadTrainer, type Trainer } from "./training/trainInThread";
 
 export const WORKER_VERSION = "0.1.0";
 
@@ -37,7 +36,8 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
+/** `trainer`: what runs the jobs instead of TF.js training threads (benchmarks inject a no-op one). */
+export async function startWorker(env: WorkerEnv, opts: { trainer?: Trainer } = {}): Promise<RunningWorker> {
   const logger = createLogger("gpu-worker", env.XNN_LOG_LEVEL);
   // Before anything registers: a worker that cannot store its results must not take jobs.
   const artifacts = artifactStoreFromEnv(env);
@@ -45,13 +45,12 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   // The backend is loaded once, before the first job: a host that cannot run what was asked for
   // fails here, with the reason, instead of failing every job it takes.
   const trainer =
-    env.XNN_TRAINER === "noop"
-      ? noopTrainer
-      : new ThreadTrainer(
-          env.XNN_BACKEND,
-          (msg, fields, level) => (level === "warn" ? logger.warn(fields, msg) : logger.info(fields, msg)),
-          env.XNN_THREAD_START_TIMEOUT_MS,
-        );
+    opts.trainer ??
+    new ThreadTrainer(
+      env.XNN_BACKEND,
+      (msg, fields, level) => (level === "warn" ? logger.warn(fields, msg) : logger.info(fields, msg)),
+      env.XNN_THREAD_START_TIMEOUT_MS,
+    );
   const inUse = await trainer.start().catch(async (err: Error) => {
     await trainer.close();
     throw err;

@@ -1,88 +1,42 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { createPrisma, type PrismaClient } from "@xnn/db";
-import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { generateSynthetic } from "@xnn/ml";
-import { submitSweep } from "@xnn/orchestration";
-import { createRedis, loadSweepText, RUN_JOB_NAME, RUNS_QUEUE } from "@xnn/shared";
-import { FlowProducer, Queue } from "bullmq";
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testQueuePrefix } from "@xnn/db/testing";
+import { loadSweepText, RUN_JOB_NAME, RUNS_QUEUE } from "@xnn/shared";
+import { Queue } from "bullmq";
+import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { repoRoot, spawnWorker, type WorkerProcess, waitFor } from "./testing/workerHarness";
+import { submit, sweepEnded } from "./testing/faultHarness";
+import { repoRoot, waitFor } from "./testing/workerHarness";
+import { useWorkerStack } from "./testing/workerStack";
 
 // Real Postgres, real Redis, real worker processes training real (tiny) models.
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let prisma: PrismaClient;
-let redis: Redis;
-let dataDir: string;
-let artifactDir: string;
-const workers: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase(testDatabaseServerUrl());
-  prisma = createPrisma(db.url);
-  redis = createRedis(testRedisUrl(), "worker");
-  dataDir = mkdtempSync(path.join(os.tmpdir(), "xnn-worker-data-"));
-  artifactDir = mkdtempSync(path.join(os.tmpdir(), "xnn-worker-artifacts-"));
-  await generateSynthetic({ out: dataDir, n: 90, size: 32, seed: 3 });
-});
-
-afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
-  await prisma?.$disconnect();
-  redis?.disconnect();
-  await db?.drop();
-  rmSync(dataDir, { force: true, recursive: true });
-  rmSync(artifactDir, { force: true, recursive: true });
-});
+const stack = useWorkerStack({ label: "worker", images: 90, seed: 3 });
 
 /** conf/demo.yaml (or a variant of it) scaled down to test size with overrides. */
 function demoSweep(overrides: Record<string, unknown>, axes?: Record<string, unknown[]>) {
   const doc = parse(readFileSync(path.join(repoRoot, "conf/demo.yaml"), "utf8")) as Record<string, unknown>;
-  doc.overrides = { "data.dir": dataDir, "data.imageSize": 32, "train.batchSize": 16, ...overrides };
+  doc.overrides = { "data.dir": stack.dataDir, "data.imageSize": 32, "train.batchSize": 16, ...overrides };
   if (axes) doc.axes = axes;
   return loadSweepText(stringify(doc), { baseDir: path.join(repoRoot, "conf") });
 }
 
-function workerEnv(prefix: string): Record<string, string> {
-  return {
-    DATABASE_URL: db.url,
-    REDIS_URL: testRedisUrl(),
-    XNN_QUEUE_PREFIX: prefix,
-    ARTIFACT_DIR: artifactDir,
-    XNN_BACKEND: "wasm",
+const workerEnv = (prefix: string, overrides: Record<string, string> = {}) =>
+  stack.workerEnv(prefix, {
     XNN_LOCK_DURATION_MS: "15000",
     XNN_STALLED_INTERVAL_MS: "3000",
-    XNN_HEARTBEAT_MS: "500",
     XNN_SHUTDOWN_TIMEOUT_MS: "30000",
-  };
-}
-
-async function submit(prefix: string, loaded: ReturnType<typeof demoSweep>) {
-  const flows = new FlowProducer({ connection: redis, prefix });
-  try {
-    return await submitSweep({ prisma, flows }, loaded, { fresh: true });
-  } finally {
-    await flows.close();
-  }
-}
-
-async function sweepDone(sweepId: string) {
-  const s = await prisma.sweep.findUniqueOrThrow({ where: { id: sweepId } });
-  return ["succeeded", "failed", "cancelled"].includes(s.status) ? s : undefined;
-}
+    ...overrides,
+  });
 
 async function duplicateMetricCount(): Promise<number> {
-  const rows = await prisma.$queryRaw<{ n: bigint }[]>`
+  const rows = await stack.prisma.$queryRaw<{ n: bigint }[]>`
     SELECT count(*) AS n FROM (SELECT 1 FROM "EpochMetric" GROUP BY "runId", epoch, split, name HAVING count(*) > 1) d`;
   return Number(rows[0]!.n);
 }
 
 /** The stored explanation-quality figures of a run's test evaluation are present and in range. */
 async function expectExplanationQuality(runId: string, probes: number) {
-  const rows = await prisma.evaluation.findMany({ where: { runId } });
+  const rows = await stack.prisma.evaluation.findMany({ where: { runId } });
   expect(rows.map((e) => e.split)).toEqual(["test"]);
   const e = rows[0]!;
   expect(e.probeImages, `run ${runId}`).toBe(probes);
@@ -114,16 +68,15 @@ describe("gpu-worker", () => {
       { "train.epochs": 1, "eval.probePerClass": 1 },
       { model: ["mobilenet_v2"], stage: ["fe"] },
     );
-    const { sweepId } = await submit(prefix, loaded);
-    const run = await prisma.run.findFirstOrThrow({ where: { sweepId } });
-    const worker = spawnWorker(workerEnv(prefix));
-    workers.push(worker);
-    await waitFor("the run to finish", () => sweepDone(sweepId), 300_000, 500);
-    const done = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    const { sweepId } = await submit(stack.prisma, stack.redis, prefix, loaded);
+    const run = await stack.prisma.run.findFirstOrThrow({ where: { sweepId } });
+    const worker = stack.spawn(workerEnv(prefix));
+    await waitFor("the run to finish", () => sweepEnded(stack.prisma, sweepId), 300_000, 500);
+    const done = await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(done.status, `${done.error}\n${worker.output().slice(-3000)}`).toBe("succeeded");
     const e = await expectExplanationQuality(run.id, 3);
     // The worker registered the data set on its first use and linked the run to that version.
-    const linked = await prisma.run.findUniqueOrThrow({
+    const linked = await stack.prisma.run.findUniqueOrThrow({
       where: { id: run.id },
       select: { datasetVersion: { select: { registeredBy: true, imageCount: true, unreadable: true } } },
     });
@@ -150,16 +103,20 @@ describe("gpu-worker", () => {
     const prefix = testQueuePrefix();
     // One probe image per class keeps the explanation-quality step of the 12 runs cheap.
     const loaded = demoSweep({ "train.epochs": 2, "eval.probePerClass": 1 });
-    const { sweepId } = await submit(prefix, loaded);
-    workers.push(spawnWorker(workerEnv(prefix)), spawnWorker(workerEnv(prefix)));
-    const sweep = await waitFor("the demo sweep to finish", () => sweepDone(sweepId), 840_000, 1000).catch(
-      (err) => {
-        throw new Error(
-          `${err.message}\n--- worker output ---\n${workers.map((w) => w.output().slice(-3000)).join("\n---\n")}`,
-        );
-      },
-    );
-    const runs = await prisma.run.findMany({
+    const { sweepId } = await submit(stack.prisma, stack.redis, prefix, loaded);
+    stack.spawn(workerEnv(prefix));
+    stack.spawn(workerEnv(prefix));
+    const sweep = await waitFor(
+      "the demo sweep to finish",
+      () => sweepEnded(stack.prisma, sweepId),
+      840_000,
+      1000,
+    ).catch((err) => {
+      throw new Error(
+        `${err.message}\n--- worker output ---\n${stack.workers.map((w) => w.output().slice(-3000)).join("\n---\n")}`,
+      );
+    });
+    const runs = await stack.prisma.run.findMany({
       where: { sweepId },
       include: {
         evaluations: true,
@@ -172,7 +129,7 @@ describe("gpu-worker", () => {
     expect(sweep.status).toBe("succeeded");
     expect(runs).toHaveLength(12);
     for (const run of runs) {
-      const epochs = await prisma.epochMetric.findMany({
+      const epochs = await stack.prisma.epochMetric.findMany({
         where: { runId: run.id, split: "val", name: "f1" },
       });
       expect(epochs.map((e) => e.epoch).sort()).toEqual(
@@ -181,14 +138,14 @@ describe("gpu-worker", () => {
       expect(run.evaluations.map((e) => e.split)).toEqual(["test"]);
       await expectExplanationQuality(run.id, 3);
       expect(run.confusions).toHaveLength(1);
-      expect(await prisma.prCurvePoint.count({ where: { runId: run.id, curve: "micro" } })).toBeGreaterThan(
-        1,
-      );
-      expect(await prisma.prediction.count({ where: { runId: run.id } })).toBeGreaterThan(0);
+      expect(
+        await stack.prisma.prCurvePoint.count({ where: { runId: run.id, curve: "micro" } }),
+      ).toBeGreaterThan(1);
+      expect(await stack.prisma.prediction.count({ where: { runId: run.id } })).toBeGreaterThan(0);
       expect(run.checkpoints.filter((c) => c.kind === "best")).toHaveLength(1);
       if (run.stage === "ft") {
         expect(run.feRun?.status).toBe("succeeded");
-        const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
+        const queue = new Queue(RUNS_QUEUE, { connection: stack.redis, prefix });
         const logs = await queue.getJobLogs(run.jobId);
         const feUri = run.feRun!.checkpoints.find((c) => c.kind === "best")!.uri;
         expect(logs.logs.join("\n")).toContain(`starting from FE checkpoint ${new URL(feUri).pathname}`);
@@ -196,7 +153,7 @@ describe("gpu-worker", () => {
       }
     }
     expect(await duplicateMetricCount()).toBe(0);
-    const workerRows = await prisma.worker.findMany();
+    const workerRows = await stack.prisma.worker.findMany();
     expect(workerRows.length).toBeGreaterThanOrEqual(2);
     // The registry holds the backend in use and its device, not the "auto"/"wasm" that was asked for.
     for (const w of workerRows) {
@@ -205,7 +162,7 @@ describe("gpu-worker", () => {
     }
     // Each worker process loaded its backend once, in one training thread, for all of its runs
     // (12 runs over 2 processes: one of them ran at least 6).
-    const succeeded = workers.map((w) =>
+    const succeeded = stack.workers.map((w) =>
       w
         .output()
         .split("\n")
@@ -214,11 +171,11 @@ describe("gpu-worker", () => {
     );
     expect(Math.max(...succeeded.map((s) => s.length))).toBeGreaterThanOrEqual(3);
     for (const inits of succeeded) for (const n of inits) expect(n).toBe(1);
-    for (const w of workers.splice(0)) {
+    for (const w of stack.workers.splice(0)) {
       w.child.kill("SIGTERM");
       expect((await w.exited).code).toBe(0);
     }
-    expect(await prisma.worker.count({ where: { status: "gone" } })).toBe(workerRows.length);
+    expect(await stack.prisma.worker.count({ where: { status: "gone" } })).toBe(workerRows.length);
   }, 900_000);
 
   it("a worker killed with SIGKILL mid-run: another resumes after the last epoch, every epoch exactly once", async () => {
@@ -233,27 +190,25 @@ describe("gpu-worker", () => {
       },
       { model: ["mobilenet_v2"], stage: ["fe"] },
     );
-    const { sweepId } = await submit(prefix, loaded);
-    const run = await prisma.run.findFirstOrThrow({ where: { sweepId } });
-    const first = spawnWorker(workerEnv(prefix));
-    workers.push(first);
+    const { sweepId } = await submit(stack.prisma, stack.redis, prefix, loaded);
+    const run = await stack.prisma.run.findFirstOrThrow({ where: { sweepId } });
+    const first = stack.spawn(workerEnv(prefix));
     await waitFor(
       "epoch 2 of the run",
-      async () => (await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).epochsDone >= 2,
+      async () => (await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).epochsDone >= 2,
       300_000,
     );
     first.child.kill("SIGKILL");
     await first.exited;
-    const second = spawnWorker(workerEnv(prefix));
-    workers.push(second);
-    await waitFor("the run to finish", () => sweepDone(sweepId), 300_000, 1000);
-    const done = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    const second = stack.spawn(workerEnv(prefix));
+    await waitFor("the run to finish", () => sweepEnded(stack.prisma, sweepId), 300_000, 1000);
+    const done = await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(done.status, done.error ?? "").toBe("succeeded");
-    const logs = await new Queue(RUNS_QUEUE, { connection: redis, prefix }).getJobLogs(run.jobId);
+    const logs = await new Queue(RUNS_QUEUE, { connection: stack.redis, prefix }).getJobLogs(run.jobId);
     const resumed = logs.logs.find((l) => l.startsWith("resumed after epoch"));
     expect(resumed, logs.logs.join("\n")).toBeDefined();
     expect(Number(resumed!.match(/epoch (\d+)/)![1])).toBeGreaterThanOrEqual(2);
-    const f1 = await prisma.epochMetric.findMany({
+    const f1 = await stack.prisma.epochMetric.findMany({
       where: { runId: run.id, split: "val", name: "f1" },
       orderBy: { epoch: "asc" },
     });
@@ -276,13 +231,12 @@ describe("gpu-worker", () => {
       },
       { model: ["mobilenet_v2"], stage: ["fe"] },
     );
-    const { sweepId } = await submit(prefix, loaded);
-    const run = await prisma.run.findFirstOrThrow({ where: { sweepId } });
-    const first = spawnWorker({ ...workerEnv(prefix), XNN_SHUTDOWN_TIMEOUT_MS: "20000" });
-    workers.push(first);
+    const { sweepId } = await submit(stack.prisma, stack.redis, prefix, loaded);
+    const run = await stack.prisma.run.findFirstOrThrow({ where: { sweepId } });
+    const first = stack.spawn(workerEnv(prefix, { XNN_SHUTDOWN_TIMEOUT_MS: "20000" }));
     await waitFor(
       "epoch 1 of the run",
-      async () => (await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).epochsDone >= 1,
+      async () => (await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).epochsDone >= 1,
       300_000,
     );
     const t0 = Date.now();
@@ -290,10 +244,9 @@ describe("gpu-worker", () => {
     const exit = await first.exited;
     expect(exit.code, first.output().slice(-2000)).toBe(0);
     expect(Date.now() - t0).toBeLessThan(20_000);
-    const second = spawnWorker(workerEnv(prefix));
-    workers.push(second);
-    await waitFor("the run to finish", () => sweepDone(sweepId), 300_000, 1000);
-    const done = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    const second = stack.spawn(workerEnv(prefix));
+    await waitFor("the run to finish", () => sweepEnded(stack.prisma, sweepId), 300_000, 1000);
+    const done = await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(done.status, done.error ?? "").toBe("succeeded");
     expect(done.workerId).not.toBeNull();
     second.child.kill("SIGTERM");
@@ -303,9 +256,9 @@ describe("gpu-worker", () => {
   it("a job whose payload lacks a field fails at once, unretried, naming the field in the run's error", async () => {
     const prefix = testQueuePrefix();
     const loaded = demoSweep({}, { model: ["mobilenet_v2"], stage: ["fe"] });
-    const { sweepId } = await submit(prefix, loaded);
-    const run = await prisma.run.findFirstOrThrow({ where: { sweepId } });
-    const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
+    const { sweepId } = await submit(stack.prisma, stack.redis, prefix, loaded);
+    const run = await stack.prisma.run.findFirstOrThrow({ where: { sweepId } });
+    const queue = new Queue(RUNS_QUEUE, { connection: stack.redis, prefix });
     await queue.drain();
     const { configHash: _dropped, ...data } = {
       v: 1,
@@ -317,8 +270,7 @@ describe("gpu-worker", () => {
       feRunId: null,
     };
     const job = await queue.add(RUN_JOB_NAME, data, { attempts: 3, jobId: "bad-payload" });
-    const worker = spawnWorker(workerEnv(prefix));
-    workers.push(worker);
+    const worker = stack.spawn(workerEnv(prefix));
     const failed = await waitFor(
       "the job to fail",
       async () => ((await job.isFailed()) ? await queue.getJob(job.id!) : undefined),
@@ -326,7 +278,7 @@ describe("gpu-worker", () => {
     );
     expect(failed!.attemptsMade).toBe(1);
     expect(failed!.failedReason).toContain('missing field "configHash"');
-    const row = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    const row = await stack.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(row.status).toBe("failed");
     expect(row.error).toContain("configHash");
     await queue.close();

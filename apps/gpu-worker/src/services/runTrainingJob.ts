@@ -13,7 +13,6 @@ import {
 } from "@xnn/shared";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { Redis } from "ioredis";
-import { noopTrainer } from "../training/noopTrainer";
 import { DatasetUnusableError, type Trainer } from "../training/trainInThread";
 import { EpochOutbox } from "./epochOutbox";
 import { failOnBadArtifact } from "./failOnBadArtifact";
@@ -353,14 +352,14 @@ async function feCheckpointDir(
 /** The bytes a checkpoint's recorded sha256 covers (packages/ml saveCheckpoint). */
 const CHECKPOINT_DIGEST_OF = ["model.json", "weights.bin"];
 
-/** The best checkpoint into the artifact store; its URI. The noop trainer (benchmarks) writes none. */
+/** The best checkpoint into the artifact store; its URI. A trainer that wrote none (benchmarks) uploads nothing. */
 async function storeCheckpoint(
   ctx: RunContext,
   runId: string,
-  r: { checkpointDir: string; checkpoint: { sha256: string } },
+  r: { checkpointDir: string | null; checkpoint: { sha256: string } },
 ): Promise<string> {
   const key = path.join("runs", runId, "checkpoint");
-  if (ctx.trainer === noopTrainer) return ctx.artifacts.uriFor(key);
+  if (r.checkpointDir === null) return ctx.artifacts.uriFor(key);
   const stored = await ctx.artifacts.putDir(r.checkpointDir, key, { digestOf: CHECKPOINT_DIGEST_OF });
   if (stored.sha256 !== r.checkpoint.sha256)
     throw new Error(

@@ -4,7 +4,12 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, "../../../..");
-const entry = path.join(here, "../index.ts");
+const entries = {
+  /** The same entry as `pnpm worker`. */
+  tfjs: path.join(here, "../index.ts"),
+  /** Jobs run on the no-op trainer (noopWorker.ts): for queue benchmarks. */
+  noop: path.join(here, "noopWorker.ts"),
+};
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -13,13 +18,17 @@ export interface WorkerProcess {
 }
 
 /**
- * Starts a real worker process (the same entry as `pnpm worker`). Node loads tsx as a hook rather
- * than through the tsx CLI, which would put a second process in between: a SIGKILL must reach the
- * process that holds the job. It serves no explanations unless `env` says `XNN_EXPLAIN: "1"`: the
- * tests of training do not need a second backend starting in every process they spawn.
+ * Starts a real worker process (the same entry as `pnpm worker`, or with `trainer: "noop"` one whose
+ * jobs train nothing). Node loads tsx as a hook rather than through the tsx CLI, which would put a
+ * second process in between: a SIGKILL must reach the process that holds the job. It serves no
+ * explanations unless `env` says `XNN_EXPLAIN: "1"`: the tests of training do not need a second
+ * backend starting in every process they spawn.
  */
-export function spawnWorker(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+export function spawnWorker(
+  env: Record<string, string>,
+  opts: { trainer?: keyof typeof entries } = {},
+): WorkerProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", entries[opts.trainer ?? "tfjs"]], {
     cwd: repoRoot,
     env: { ...process.env, XNN_LOG_LEVEL: "info", XNN_EXPLAIN: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],

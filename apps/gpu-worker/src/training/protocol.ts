@@ -43,7 +43,8 @@ export type TrainThreadMessage =
   | {
       type: "done";
       result: Omit<FinalResults, "checkpoint"> & {
-        checkpointDir: string;
+        /** null: the trainer wrote no checkpoint file (the benchmarks' no-op trainer); nothing to upload. */
+        checkpointDir: string | null;
         checkpoint: Omit<FinalResults["checkpoint"], "uri">;
       };
       skipped: { path: string; reason: string }[];

@@ -11,7 +11,7 @@ import type { ApiServer } from "./createServer";
 import { startTestExplainWorker, type TestExplainWorker } from "./testing/explainWorker";
 import { grayPng } from "./testing/grayPng";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";
-import { seedRunId, seedRuns } from "./testing/seedRuns";
+import { attachStoredCheckpoint, seedRunId, seedRuns } from "./testing/seedRuns";
 
 let h: Harness;
 let server: ApiServer;
@@ -38,14 +38,7 @@ beforeAll(async () => {
     const stored = await new FileArtifactStore(tmp).putDir(dir, `ckpt-${i}`, {
       digestOf: ["model.json", "weights.bin"],
     });
-    await h.prisma.checkpoint.update({
-      where: { id: `ckpt-${runId}` },
-      data: { uri: stored.uri, sha256: stored.sha256 },
-    });
-    await h.prisma.run.update({
-      where: { id: runId },
-      data: { config: { task: TASK, data: { dir: "/data", imageSize: SIZE, augment: false } } },
-    });
+    await attachStoredCheckpoint(h.prisma, runId, stored, { task: TASK, imageSize: SIZE });
   }
   png = grayPng(64, 48, (x, y) => ((x - 20) ** 2 + (y - 24) ** 2 < 100 ? 240 : 90));
   const t = await createTestServer(h);

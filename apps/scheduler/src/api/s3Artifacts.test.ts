@@ -14,7 +14,7 @@ import type { ApiServer } from "./createServer";
 import { startTestExplainWorker, type TestExplainWorker } from "./testing/explainWorker";
 import { grayPng } from "./testing/grayPng";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";
-import { seedRunId, seedRuns } from "./testing/seedRuns";
+import { attachStoredCheckpoint, seedRunId, seedRuns } from "./testing/seedRuns";
 
 // The API on its own host: checkpoints only in a real S3-compatible bucket (s3rver), read through
 // a cache directory by the API (checkpoint downloads) and by the worker serving explanations.
@@ -55,14 +55,7 @@ beforeAll(async () => {
     await rm(path.join(tmp, `worker-${i}`), { recursive: true, force: true });
     uris.push(stored.uri);
     shas.push(stored.sha256);
-    await h.prisma.checkpoint.update({
-      where: { id: `ckpt-${runId}` },
-      data: { uri: stored.uri, sha256: stored.sha256 },
-    });
-    await h.prisma.run.update({
-      where: { id: runId },
-      data: { config: { task: TASK, data: { dir: "/data", imageSize: SIZE, augment: false } } },
-    });
+    await attachStoredCheckpoint(h.prisma, runId, stored, { task: TASK, imageSize: SIZE });
     await h.prisma.modelVersion.create({
       data: {
         task: TASK,

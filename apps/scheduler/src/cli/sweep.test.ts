@@ -1,60 +1,9 @@
-import { execFile } from "node:child_process";
 import { readdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { createPrisma, type PrismaClient } from "@xnn/db";
-import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { createRedis, RUNS_QUEUE } from "@xnn/shared";
-import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { repoRoot, sweepCli, useSweepCliStack } from "./testing/sweepCli";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../../../..");
-const tsx = path.join(root, "node_modules/.bin/tsx");
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function sweepCli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(tsx, [path.join(here, "sweep.ts"), ...args], {
-      cwd: root,
-      env: { ...process.env, ...env, XNN_LOG_LEVEL: "warn" },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let prisma: PrismaClient;
-let redis: Redis;
-let queue: Queue;
-let env: Record<string, string>;
-
-beforeAll(async () => {
-  db = await createTestDatabase(testDatabaseServerUrl());
-  prisma = createPrisma(db.url);
-  redis = createRedis(testRedisUrl(), "worker");
-  const prefix = testQueuePrefix();
-  queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
-  env = { DATABASE_URL: db.url, REDIS_URL: testRedisUrl(), XNN_QUEUE_PREFIX: prefix };
-});
-
-afterAll(async () => {
-  await queue?.obliterate({ force: true });
-  await queue?.close();
-  redis?.disconnect();
-  await prisma?.$disconnect();
-  await db?.drop();
-});
+const cli = useSweepCliStack();
 
 describe("pnpm sweep", () => {
   it("--dry-run --json prints the 12 runs of the study: 6 FE, 6 FT each after the FE run of its model and weighting", async () => {
@@ -114,34 +63,37 @@ describe("pnpm sweep", () => {
   });
 
   it("creates 1 sweep, 12 runs and 12 jobs; a second identical call creates nothing", async () => {
-    const first = await sweepCli(["conf/xray.yaml"], env);
+    const first = await sweepCli(["conf/xray.yaml"], cli.env);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/Created sweep xray-study-\w+: 12 runs, 12 jobs/);
-    const second = await sweepCli(["conf/xray.yaml"], env);
+    const second = await sweepCli(["conf/xray.yaml"], cli.env);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/already exists .*nothing new was enqueued/);
-    expect(await prisma.sweep.count()).toBe(1);
-    expect(await prisma.run.count()).toBe(12);
-    expect(await queue.getJobCounts("waiting-children", "wait")).toEqual({ "waiting-children": 6, wait: 6 });
+    expect(await cli.prisma.sweep.count()).toBe(1);
+    expect(await cli.prisma.run.count()).toBe(12);
+    expect(await cli.queue.getJobCounts("waiting-children", "wait")).toEqual({
+      "waiting-children": 6,
+      wait: 6,
+    });
     // Both submissions are in the audit trail, attributed to the command line (it holds no token).
-    const audit = await prisma.auditEvent.findMany({ orderBy: { createdAt: "asc" } });
+    const audit = await cli.prisma.auditEvent.findMany({ orderBy: { createdAt: "asc" } });
     expect(audit.map((a) => [a.action, a.outcome, a.status])).toEqual([
       ["sweep.submit", "ok", 201],
       ["sweep.submit", "ok", 200],
     ]);
     expect(audit[0]!.actor).toMatch(/^cli:/);
-    expect(audit[0]!.targetId).toBe((await prisma.sweep.findFirstOrThrow()).id);
+    expect(audit[0]!.targetId).toBe((await cli.prisma.sweep.findFirstOrThrow()).id);
   });
 
   it("with Redis unreachable it fails naming the URL and writes nothing", async () => {
-    const before = await prisma.sweep.count();
-    const res = await sweepCli(["conf/demo.yaml"], { ...env, REDIS_URL: "redis://127.0.0.1:1" });
+    const before = await cli.prisma.sweep.count();
+    const res = await sweepCli(["conf/demo.yaml"], { ...cli.env, REDIS_URL: "redis://127.0.0.1:1" });
     expect(res.code).not.toBe(0);
     expect(res.stderr).toContain("redis://127.0.0.1:1");
-    expect(await prisma.sweep.count()).toBe(before);
+    expect(await cli.prisma.sweep.count()).toBe(before);
   });
 
-  const badDir = path.join(here, "fixtures/bad");
+  const badDir = path.join(import.meta.dirname, "fixtures/bad");
   const expectations: Record<string, RegExp> = {
     "01-bad-yaml-syntax.yaml": /:5:3 axes\.model\[1\]: invalid YAML/,
     "02-unknown-key.yaml": /:6:1 retries: unknown key "retries"/,
@@ -170,15 +122,15 @@ describe("pnpm sweep", () => {
   it.concurrent.each(Object.entries(expectations))(
     "%s exits non-zero naming file:line:col and key path, writing nothing",
     async (name, pattern) => {
-      const file = path.relative(root, path.join(badDir, name));
-      const sweepsBefore = await prisma.sweep.count();
-      const jobsBefore = await queue.count();
-      const res = await sweepCli([file], env);
+      const file = path.relative(repoRoot, path.join(badDir, name));
+      const sweepsBefore = await cli.prisma.sweep.count();
+      const jobsBefore = await cli.queue.count();
+      const res = await sweepCli([file], cli.env);
       expect(res.code).toBe(2);
       expect(res.stderr.startsWith(`${file}:`), res.stderr).toBe(true);
       expect(res.stderr).toMatch(pattern);
-      expect(await prisma.sweep.count()).toBe(sweepsBefore);
-      expect(await queue.count()).toBe(jobsBefore);
+      expect(await cli.prisma.sweep.count()).toBe(sweepsBefore);
+      expect(await cli.queue.count()).toBe(jobsBefore);
     },
   );
 });

@@ -2,55 +2,21 @@
 // any local path its user names, but a file it cannot use as a pipeline is reported by place only,
 // never quoted. Every case: exit code 2, the message names file:line:col (or the option), and no
 // Sweep row, job or file appears.
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { createPrisma, type PrismaClient } from "@xnn/db";
-import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { createRedis, RUNS_QUEUE } from "@xnn/shared";
-import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot, sweepCli, useSweepCliStack } from "./testing/sweepCli";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../../../..");
-const tsx = path.join(root, "node_modules/.bin/tsx");
 const SECRETS = /SECRET|hunter2|root:x:0/;
 
-async function sweepCli(args: string[], env: Record<string, string>) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(tsx, [path.join(here, "sweep.ts"), ...args], {
-      cwd: root,
-      env: { ...process.env, ...env, XNN_LOG_LEVEL: "warn" },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let prisma: PrismaClient;
-let redis: Redis;
-let queue: Queue;
-let env: Record<string, string>;
+const cli = useSweepCliStack();
 let tmp: string;
 
 const sweepText = (base: string, stageAxis = true) =>
   `name: cli-bad\nbase: ${base}\naxes:\n  model: [mobilenet_v2]\n${stageAxis ? "  stage: [fe]\n" : ""}`;
 
 beforeAll(async () => {
-  db = await createTestDatabase(testDatabaseServerUrl());
-  prisma = createPrisma(db.url);
-  redis = createRedis(testRedisUrl(), "worker");
-  const prefix = testQueuePrefix();
-  queue = new Queue(RUNS_QUEUE, { connection: redis, prefix });
-  env = { DATABASE_URL: db.url, REDIS_URL: testRedisUrl(), XNN_QUEUE_PREFIX: prefix };
-
   tmp = await mkdtemp(path.join(os.tmpdir(), "xnn-cli-bad-"));
   await mkdir(path.join(tmp, "outside"));
   await writeFile(path.join(tmp, "outside/secret.cnf"), "SECRET_KEY = SECRET-1\n[ new_oids ]\nX: [SECRET\n");
@@ -62,19 +28,14 @@ beforeAll(async () => {
   await writeFile(path.join(tmp, "linked.yaml"), sweepText("linked"));
   await writeFile(path.join(tmp, "empty.yaml"), "");
   await writeFile(path.join(tmp, "binary.yaml"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 0x7b, 0x5b]));
-  await writeFile(path.join(tmp, "ok.yaml"), sweepText(path.join(root, "conf/demo-base")));
+  await writeFile(path.join(tmp, "ok.yaml"), sweepText(path.join(repoRoot, "conf/demo-base")));
 });
 
 afterAll(async () => {
-  await queue?.obliterate({ force: true });
-  await queue?.close();
-  redis?.disconnect();
-  await prisma?.$disconnect();
-  await db?.drop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-const rel = (name: string) => path.relative(root, path.join(tmp, name));
+const rel = (name: string) => path.relative(repoRoot, path.join(tmp, name));
 
 const CASES: [string, () => string[], RegExp][] = [
   [
@@ -107,15 +68,15 @@ const CASES: [string, () => string[], RegExp][] = [
 describe("pnpm sweep with bad input", () => {
   it.concurrent.each(CASES)("%s: exit 2 naming it, nothing written", async (_, args, named) => {
     const files = (await readdir(tmp, { recursive: true })).map(String).sort();
-    const res = await sweepCli(args(), env);
+    const res = await sweepCli(args(), cli.env);
     expect(res.code, res.stderr).toBe(2);
     expect(res.stderr).toMatch(named);
     expect(res.stderr).not.toMatch(SECRETS);
     expect(res.stdout).toBe("");
-    expect(await prisma.sweep.count()).toBe(0);
-    expect(await prisma.run.count()).toBe(0);
-    expect(await prisma.auditEvent.count()).toBe(0);
-    expect(await queue.count()).toBe(0);
+    expect(await cli.prisma.sweep.count()).toBe(0);
+    expect(await cli.prisma.run.count()).toBe(0);
+    expect(await cli.prisma.auditEvent.count()).toBe(0);
+    expect(await cli.queue.count()).toBe(0);
     expect((await readdir(tmp, { recursive: true })).map(String).sort()).toEqual(files);
   });
 });

@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildModel, configureStage } from "../models/index.js";
+import { configureStage } from "../models/index.js";
+import { buildSmallModel, tinyMobileNet } from "../testing.js";
 import {
   CheckpointError,
   copyWeights,
@@ -41,12 +42,9 @@ function predictBytes(model: tf.LayersModel): Buffer {
 describe("saveCheckpoint / loadCheckpoint", () => {
   for (const arch of ["mobilenet_v2", "convnext_v2_atto"] as const) {
     it(`${arch}: roundtrip gives bit-identical predictions and a verified manifest`, async () => {
-      const { model, backboneLayerNames } = await buildModel({
+      const { model, backboneLayerNames } = await buildSmallModel({
         arch,
         ...(arch === "mobilenet_v2" ? { widthMultiplier: 0.35 } : {}),
-        imageSize: 32,
-        numClasses: 3,
-        dropout: 0.2,
         seed: 5,
       });
       // Perturb GRN gamma/beta (zero at init) so the roundtrip actually exercises them.
@@ -84,22 +82,8 @@ describe("saveCheckpoint / loadCheckpoint", () => {
   }
 
   it("same weights give the same sha256; different weights a different one; overwrite is atomic-swap", async () => {
-    const a = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 1,
-    });
-    const b = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 2,
-    });
+    const a = await tinyMobileNet({ seed: 1 });
+    const b = await tinyMobileNet({ seed: 2 });
     const dir = path.join(tmp, "overwrite");
     const r1 = await saveCheckpoint(a.model, dir);
     const r1again = await saveCheckpoint(a.model, path.join(tmp, "overwrite-copy"));
@@ -121,14 +105,7 @@ describe("saveCheckpoint / loadCheckpoint", () => {
   });
 
   it("corrupted or truncated weights give an error naming the file", async () => {
-    const { model } = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 3,
-    });
+    const { model } = await tinyMobileNet({ seed: 3 });
     const dir = path.join(tmp, "corrupt");
     await saveCheckpoint(model, dir);
     model.dispose();
@@ -166,13 +143,7 @@ describe("saveCheckpoint / loadCheckpoint", () => {
       timeout: 60_000,
     });
     const loaded = await loadCheckpoint(dir);
-    const { model } = await buildModel({
-      arch: "convnext_v2_atto",
-      imageSize: 32,
-      numClasses: 4,
-      dropout: 0.2,
-      seed: 21,
-    });
+    const { model } = await buildSmallModel({ arch: "convnext_v2_atto", numClasses: 4, seed: 21 });
     // Same seed in another process => same initial weights, and the checkpoint reloads by name.
     expect(predictBytes(loaded).equals(predictBytes(model))).toBe(true);
     loaded.dispose();
@@ -182,22 +153,8 @@ describe("saveCheckpoint / loadCheckpoint", () => {
 
 describe("copyWeights", () => {
   it("copies an FE model into a fresh model for FT, by layer name", async () => {
-    const fe = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 8,
-    });
-    const ft = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 9,
-    });
+    const fe = await tinyMobileNet({ seed: 8 });
+    const ft = await tinyMobileNet({ seed: 9 });
     expect(predictBytes(fe.model).equals(predictBytes(ft.model))).toBe(false);
     const copied = copyWeights(fe.model, ft.model);
     expect(copied.length).toBe(fe.model.layers.filter((l) => l.weights.length > 0).length);
@@ -209,14 +166,7 @@ describe("copyWeights", () => {
     await ft.model.fit(input(), tf.tensor1d([0, 1, 2]), { epochs: 1, verbose: 0 });
     expect(predictBytes(fe.model).equals(before)).toBe(true);
 
-    const other = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.5,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 8,
-    });
+    const other = await buildSmallModel({ arch: "mobilenet_v2", widthMultiplier: 0.5, seed: 8 });
     const otherBefore = predictBytes(other.model);
     // Conv1 has 16 filters at both widths; block_1_project is the first layer that differs.
     expect(() => copyWeights(fe.model, other.model)).toThrow(
@@ -236,14 +186,7 @@ it("testdata helper exists (guards the cross-process test against a silent path 
 
 describe("recoverInterruptedSwap", () => {
   it("a writer killed between the two renames of a swap leaves the previous checkpoint, which is put back", async () => {
-    const { model } = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 4,
-    });
+    const { model } = await tinyMobileNet({ seed: 4 });
     const dir = path.join(tmp, "swap", "checkpoint");
     const first = await saveCheckpoint(model, dir);
     const expected = predictBytes(model);

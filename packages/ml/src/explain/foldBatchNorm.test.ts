@@ -6,7 +6,7 @@ import type { ModelName } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../checkpoint/index.js";
-import { buildModel } from "../models/index.js";
+import { buildSmallModel } from "../testing.js";
 import { calibrateBatchNorm } from "../train/batchnorm.js";
 import { foldBatchNorm, foldBatchNormWithReport, prepareForExplanation, ReLU6 } from "./foldBatchNorm.js";
 import { FusedConv } from "./fusedConv.js";
@@ -139,13 +139,7 @@ describe("foldBatchNorm on the project's architectures", () => {
   ];
   for (const c of cases) {
     it(`${c.arch} ${c.size}px: same outputs and input gradients, original untouched`, async () => {
-      const { model } = await buildModel({
-        arch: c.arch,
-        imageSize: c.size,
-        numClasses: 3,
-        dropout: 0.2,
-        seed: 5,
-      });
+      const { model } = await buildSmallModel({ arch: c.arch, imageSize: c.size, seed: 5 });
       await trainedLikeBatchNorms(model, c.size, 11);
       const x = randomInput(6, c.size, 21);
       const refLogits = logits(model, x);
@@ -190,13 +184,7 @@ describe("foldBatchNorm on the project's architectures", () => {
   }
 
   it("works on a model loaded from a checkpoint (what explanation runs on)", async () => {
-    const { model } = await buildModel({
-      arch: "mobilenet_v2",
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 9,
-    });
+    const { model } = await buildSmallModel({ arch: "mobilenet_v2", seed: 9 });
     await trainedLikeBatchNorms(model, 32, 3);
     const dir = path.join(tmp, "ckpt");
     await saveCheckpoint(model, dir);

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { MODEL_NAMES, type ModelName } from "@xnn/shared";
 import { beforeAll, describe, expect, it } from "vitest";
+import { buildSmallModel, tinyMobileNet } from "../testing.js";
 import { buildModel, buildModelSkeleton, HEAD_PREFIX, INPUT_NAME, makeDivisible } from "./index.js";
 
 beforeAll(async () => {
@@ -63,7 +64,7 @@ describe("buildModel architectures", () => {
   for (const arch of MODEL_NAMES) {
     it(`${arch}: seeded build produces finite [b, C] logits at 32 px`, async () => {
       const numClasses = 3;
-      const { model, init } = await buildModel({ arch, imageSize: 32, numClasses, dropout: 0.2, seed: 7 });
+      const { model, init } = await buildSmallModel({ arch, numClasses, seed: 7 });
       try {
         expect(init).toBe("random");
         // Batch 1 for the big two: their forward pass dominates this file's cpu time.
@@ -142,14 +143,7 @@ describe("buildModel architectures", () => {
       makeDivisible(320 * 0.35),
     ]).toEqual([16, 8, 8, 112]);
     expect(makeDivisible(96 * 0.75)).toBe(72);
-    const { model } = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 4,
-      dropout: 0.2,
-      seed: 1,
-    });
+    const { model } = await tinyMobileNet({ numClasses: 4, seed: 1 });
     try {
       for (const l of model.layers) {
         if (l.getClassName() !== "Conv2D") continue;
@@ -239,17 +233,9 @@ describe("buildModel architectures", () => {
       m.layers
         .filter((l) => l.name.startsWith("head_") && l.getClassName() === "Dense")
         .map((l) => l.outputShape);
-    const base = {
-      arch: "mobilenet_v2" as const,
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 1,
-    };
-    const study = (await buildModel(base)).model;
-    const linear = (await buildModel({ ...base, headUnits: [] })).model;
-    const one = (await buildModel({ ...base, headUnits: [16] })).model;
+    const study = (await tinyMobileNet({ seed: 1 })).model;
+    const linear = (await tinyMobileNet({ seed: 1, headUnits: [] })).model;
+    const one = (await tinyMobileNet({ seed: 1, headUnits: [16] })).model;
     try {
       expect(dense(study)).toEqual([
         [null, 20],
@@ -275,14 +261,7 @@ describe("buildModel architectures", () => {
 
 describe("seeded initialisation", () => {
   async function weightsOf(seed: number): Promise<Map<string, Float32Array>> {
-    const { model } = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed,
-    });
+    const { model } = await tinyMobileNet({ seed });
     const out = new Map<string, Float32Array>();
     for (const w of model.weights) out.set(w.originalName, w.read().dataSync() as Float32Array);
     model.dispose();
@@ -312,14 +291,7 @@ describe("seeded initialisation", () => {
   });
 
   it("depthwise init follows torchvision's MobileNetV2 (fan_out = 9*C); pooled features still vary", async () => {
-    const { model } = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 1,
-    });
+    const { model } = await tinyMobileNet({ seed: 1 });
     try {
       const k = model.getLayer("block_10_depthwise").weights[0]?.read() as tf.Tensor; // [3,3,C,1]
       const c = k.shape[2] as number;
@@ -350,14 +322,7 @@ describe("seeded initialisation", () => {
   });
 
   it("ReLU layers get He-normal scale (std ~ sqrt(2 / fan_in))", async () => {
-    const { model } = await buildModel({
-      arch: "mobilenet_v2",
-      widthMultiplier: 0.35,
-      imageSize: 32,
-      numClasses: 3,
-      dropout: 0.2,
-      seed: 3,
-    });
+    const { model } = await tinyMobileNet({ seed: 3 });
     try {
       const k = model.getLayer("block_15_expand").weights[0]?.read() as tf.Tensor; // 1x1x56x336
       const fanIn = 56;

@@ -1,26 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type BuiltModel,
-  buildModel,
-  configureStage,
-  isHeadLayerName,
-  isNormalizationLayer,
-} from "./index.js";
+import { buildSmallModel, tinyMobileNet } from "../testing.js";
+import { type BuiltModel, configureStage, isHeadLayerName, isNormalizationLayer } from "./index.js";
 import { crossEntropyFromLogits } from "./testing/loss.js";
 
 let built: BuiltModel;
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
-  built = await buildModel({
-    arch: "mobilenet_v2",
-    widthMultiplier: 0.35,
-    imageSize: 32,
-    numClasses: 3,
-    dropout: 0.2,
-    seed: 11,
-  });
+  built = await tinyMobileNet({ seed: 11 });
 });
 afterAll(() => built.model.dispose());
 
@@ -128,13 +116,7 @@ describe("configureStage", () => {
   });
 
   it("GRN counts as a trainable-eligible layer in ConvNeXt V2, LayerNorm does not", async () => {
-    const b = await buildModel({
-      arch: "convnext_v2_atto",
-      imageSize: 32,
-      numClasses: 2,
-      dropout: 0.2,
-      seed: 1,
-    });
+    const b = await buildSmallModel({ arch: "convnext_v2_atto", numClasses: 2, seed: 1 });
     try {
       const names = configureStage(b.model, b.backboneLayerNames, { kind: "ft", trainableLayers: 4 });
       expect(names.filter((n) => !isHeadLayerName(n))).toEqual([

@@ -1,4 +1,4 @@
-import type { Sql } from "@xnn/db";
+import type { PrismaClient, Sql } from "@xnn/db";
 
 /**
  * Writes finished-looking runs straight into the database, for tests and the API benchmark: the
@@ -194,4 +194,26 @@ export async function seedRuns(sql: Sql, options: SeedOptions): Promise<string[]
     await insertChunked(sql, "PrCurvePoint", rows, 10_000);
   }
   return ids;
+}
+
+/**
+ * A seeded run's best checkpoint becomes a stored real one (`uri`, `sha256`), and its config names
+ * `task` at `imageSize`: what serving a seeded run's model needs.
+ */
+export async function attachStoredCheckpoint(
+  prisma: PrismaClient,
+  runId: string,
+  stored: { uri: string; sha256: string },
+  config: { task: string; imageSize: number },
+): Promise<void> {
+  await prisma.checkpoint.update({
+    where: { id: `ckpt-${runId}` },
+    data: { uri: stored.uri, sha256: stored.sha256 },
+  });
+  await prisma.run.update({
+    where: { id: runId },
+    data: {
+      config: { task: config.task, data: { dir: "/data", imageSize: config.imageSize, augment: false } },
+    },
+  });
 }

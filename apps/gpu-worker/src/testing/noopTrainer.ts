@@ -1,14 +1,14 @@
-import path from "node:path";
-import type { TrainJobInput } from "./protocol";
-import type { Trainer, TrainHandle, TrainOutcome } from "./trainInThread";
+import type { TrainJobInput } from "../training/protocol";
+import type { Trainer, TrainHandle, TrainOutcome } from "../training/trainInThread";
 
 /**
  * A trainer that computes nothing but reports one epoch and a small but complete result, so that
  * `pnpm bench queue` measures the queue and the database writes a real run makes, not TF.js.
- * Selected with XNN_TRAINER=noop; never the default.
+ * Injected by the bench's worker entry (noopWorker.ts): `startWorker(env, { trainer: noopTrainer })`.
+ * It writes no checkpoint file (`checkpointDir: null`), so the worker uploads none.
  */
 export const noopTrainer: Trainer = {
-  start: async () => ({ backend: "noop", device: "cpu", reason: "XNN_TRAINER=noop (queue benchmarks)" }),
+  start: async () => ({ backend: "noop", device: "cpu", reason: "no-op trainer (queue benchmarks)" }),
   train: noopTrain,
   close: async () => {},
 };
@@ -68,7 +68,7 @@ function noopTrain(
         curves: { bacteria: curve, normal: curve, virus: curve, micro: curve },
       },
       explanation: null,
-      checkpointDir: path.join(input.runDir, "checkpoint"),
+      checkpointDir: null,
       checkpoint: { sha256: "0".repeat(64), sizeBytes: 0, epoch: 1 },
     },
   };
