@@ -3,9 +3,9 @@ import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../data/testUtil.js";
 import type { CliIO } from "./cliUtil.js";
 import { splitCommand, synthCommand } from "./dataCommands.js";
-import { tempDir } from "../data/testUtil.js";
 
 const run = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, "../../../..");

@@ -1,3 +1,3 @@
-export * from "./prune";
 export * from "./explain";
+export * from "./prune";
 export * from "./runs";
