@@ -4,27 +4,12 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../data/testUtil.js";
-import type { CliIO } from "./cliUtil.js";
 import { splitCommand, synthCommand } from "./dataCommands.js";
+import { captureIO as capture } from "./testIO.js";
 
 const run = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, "../../../..");
 let base: string;
-
-function capture(): CliIO & { stdout: string; stderr: string } {
-  const io = {
-    stdout: "",
-    stderr: "",
-    tty: false,
-    out: (s: string) => {
-      io.stdout += s;
-    },
-    err: (s: string) => {
-      io.stderr += s;
-    },
-  };
-  return io;
-}
 
 beforeAll(async () => {
   base = await tempDir("xnn-cmd-");

@@ -4,28 +4,13 @@ import { createSql, type Sql } from "@xnn/db";
 import { createTestDatabase, testDatabaseServerUrl } from "@xnn/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../data/testUtil.js";
-import type { CliIO } from "./cliUtil.js";
 import { synthCommand } from "./dataCommands.js";
 import { registrarFor } from "./registerDataSet.js";
+import { captureIO as capture } from "./testIO.js";
 
 let base: string;
 let db: { url: string; drop: () => Promise<void> };
 let sql: Sql;
-
-function capture(): CliIO & { stdout: string; stderr: string } {
-  const io = {
-    stdout: "",
-    stderr: "",
-    tty: false,
-    out: (s: string) => {
-      io.stdout += s;
-    },
-    err: (s: string) => {
-      io.stderr += s;
-    },
-  };
-  return io;
-}
 
 beforeAll(async () => {
   base = await tempDir("xnn-register-");
