@@ -216,6 +216,29 @@ async function runXnn() {
       select: { key: true, status: true, testF1: true },
       orderBy: { key: "asc" },
     });
+    // Who ran what when: idle cores show up as gaps.
+    const timeline = await prisma.run.findMany({
+      where: { sweepId },
+      select: { id: true, key: true, workerId: true, startedAt: true, finishedAt: true },
+      orderBy: { startedAt: "asc" },
+    });
+    const lastEpoch = new Map(
+      (
+        await prisma.epochMetric.groupBy({
+          by: ["runId"],
+          where: { runId: { in: timeline.map((r) => r.id) } },
+          _max: { epoch: true },
+        })
+      ).map((g) => [g.runId, g._max.epoch ?? 0]),
+    );
+    const submitted = Date.now() - seconds * 1000;
+    const rel = (d: Date | null) => (d ? ((d.getTime() - submitted) / 1000).toFixed(0).padStart(5) : "    -");
+    const workerNames = [...new Set(timeline.map((r) => r.workerId))];
+    console.log("\ntimeline (s after submission)  worker  start    end  epochs");
+    for (const r of timeline)
+      console.log(
+        `  ${r.key.padEnd(28)} w${workerNames.indexOf(r.workerId)}   ${rel(r.startedAt)}  ${rel(r.finishedAt)}  ${lastEpoch.get(r.id) ?? 0}`,
+      );
     return { seconds, runs, peakMb };
   } finally {
     for (const w of workers) w.child.kill("SIGTERM");

@@ -5,6 +5,7 @@ export { type PipelineResult, runPipeline } from "./train/runPipeline.js";
 export type { EpochEnd, LoopState, TrainingHook } from "./train/hooks/trainingHook.js";
 export { splitHead } from "./train/featureCache.js";
 export { weightedCrossEntropy } from "./train/trainStep.js";
+export { type KernelPlace, PhaseProfiler, type ProfileEntry } from "./train/profile.js";
 export { configHash, readResumeState } from "./train/resume.js";
 export * from "./train/types.js";
 export * from "./models/index.js";

@@ -1,5 +1,6 @@
 import type { ImageBatch } from "../data/loader.js";
 import type { EpochEnd, LoopState, TrainingHook } from "./hooks/trainingHook.js";
+import type { PhaseProfiler } from "./profile.js";
 import type { TrainStep } from "./trainStep.js";
 import type { EpochMetrics } from "./types.js";
 
@@ -26,8 +27,12 @@ export async function runEpochs(
   loop: LoopState,
   source: EpochSource,
   hooks: readonly TrainingHook[],
+  profiler?: PhaseProfiler,
 ): Promise<void> {
-  for (const h of hooks) await h.onTrainStart?.(loop);
+  const timed = <T>(name: string, fn: () => Promise<T> | T): Promise<T> | T =>
+    profiler ? profiler.time(name, fn) : fn();
+  const hookName = (h: TrainingHook) => `hook: ${h.constructor.name}`;
+  for (const h of hooks) await timed(hookName(h), () => h.onTrainStart?.(loop));
   for (let epoch = loop.epoch + 1; epoch <= loop.maxEpochs && !loop.stopped; epoch++) {
     loop.epoch = epoch;
     const t0 = performance.now();
@@ -37,10 +42,11 @@ export async function runEpochs(
     let correct = 0;
     let seen = 0;
     let batch = 0;
-    for await (const b of source.trainBatches(epoch)) {
+    const epochBatches = source.trainBatches(epoch);
+    for await (const b of profiler ? timedBatches(epochBatches, profiler) : epochBatches) {
       if (batch >= loop.stepsPerEpoch) break;
       for (const h of hooks) h.onBatchStart?.(loop, batch);
-      const r = await source.step(b, { epoch, globalStep: loop.globalStep });
+      const r = await timed("step", () => source.step(b, { epoch, globalStep: loop.globalStep }));
       lossSum += r.weightedLoss;
       weightSum += r.weight;
       correct += r.correct;
@@ -52,7 +58,7 @@ export async function runEpochs(
     }
     if (seen === 0) throw new Error(`epoch ${epoch}: no training images could be read (see skipped files)`);
     const trainSecs = (performance.now() - t0) / 1000;
-    const val = await source.validate(epoch);
+    const val = await timed("validation", () => source.validate(epoch));
     const metrics: EpochMetrics = {
       epoch,
       lr: source.optimizer.lr,
@@ -63,7 +69,27 @@ export async function runEpochs(
     };
     loop.history.push(metrics);
     const end: EpochEnd = { metrics };
-    for (const h of hooks) await h.onEpochEnd?.(loop, end);
+    for (const h of hooks) await timed(hookName(h), () => h.onEpochEnd?.(loop, end));
   }
   for (const h of hooks) await h.onTrainEnd?.(loop);
+}
+
+/** The epoch's batches, with the wait for each (decode and augmentation) added to the profile. */
+async function* timedBatches(
+  src: AsyncIterable<ImageBatch> | Iterable<ImageBatch>,
+  profiler: PhaseProfiler,
+): AsyncGenerator<ImageBatch> {
+  const it =
+    Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (src as Iterable<ImageBatch>)[Symbol.iterator]();
+  try {
+    for (;;) {
+      const t0 = performance.now();
+      const r = await it.next();
+      profiler.add("data: decode + augment", performance.now() - t0);
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
 }

@@ -18,7 +18,8 @@ export interface PipelineResult extends TrainResult {
  */
 export async function runPipeline(config: PipelineConfig, opts: TrainOptions): Promise<PipelineResult> {
   const result = await trainPipeline(config, opts);
-  const explanation = await scoreExplanations(config, result.bestCheckpoint.dir, opts);
+  const score = () => scoreExplanations(config, result.bestCheckpoint.dir, opts);
+  const explanation = opts.profiler ? await opts.profiler.time("explanation probes", score) : await score();
   return { ...result, explanation };
 }
 

@@ -89,6 +89,8 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     const optimizer = new AdamW({ learningRate: tcfg.learningRate, weightDecay: tcfg.weightDecay });
     disposables.push(optimizer);
     if (resume) await restoreOptimizer(optimizer, resume.dir);
+    const profiler = opts.profiler;
+    if (profiler) profiler.wrapMethod(optimizer, "applyGradients", "optimizer");
 
     const report: SkipReport = { skipped: [] };
     const guard = heapGuard(tcfg.batchSize, data.imageSize);
@@ -162,16 +164,12 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       const { precision, recall, f1 } = prf.weighted;
       return { loss: val.loss, accuracy, precision, recall, f1 };
     };
-    await runEpochs(loop, { trainBatches: inputs.trainBatches, step, validate, optimizer }, hooks);
+    await runEpochs(loop, { trainBatches: inputs.trainBatches, step, validate, optimizer }, hooks, profiler);
 
     const bestCheckpoint = best.checkpoint;
     if (!bestCheckpoint) throw new Error("no epoch completed, so there is no checkpoint to evaluate");
-    const { evaluation, predictions } = await evaluateOnTest(bestCheckpoint, config, scanned, {
-      classWeights,
-      report,
-      guard,
-      log,
-    });
+    const test = () => evaluateOnTest(bestCheckpoint, config, scanned, { classWeights, report, guard, log });
+    const { evaluation, predictions } = profiler ? await profiler.time("test evaluation", test) : await test();
 
     const epochsRun = loop.history.length;
     return {

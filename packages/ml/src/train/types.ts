@@ -3,6 +3,7 @@ import type { SkippedImage } from "../data/loader.js";
 import type { Evaluation } from "../metrics/evaluate.js";
 import type { BestTrackerState, EarlyStoppingState, PlateauState } from "./callbacks.js";
 import type { TrainingHook } from "./hooks/trainingHook.js";
+import type { PhaseProfiler } from "./profile.js";
 
 /** One epoch's figures; the record is defined in packages/shared (it is stored and served). */
 export type EpochMetrics = EpochRecord;
@@ -81,5 +82,7 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** More hooks, called after the built-in ones at every point of the loop. */
   hooks?: TrainingHook[];
+  /** Where the time goes, for `pnpm bench profile`; off when absent. */
+  profiler?: PhaseProfiler;
   log: TrainLog;
 }

@@ -15,9 +15,9 @@ import {
   type ConvGradAttrs,
   conv2dValidPadded,
   filterGradGeometry,
-  IM2COL_MAX_ROWS,
   transposeNAC,
 } from "./convGeometry.js";
+import { wasmKernelOptions } from "./options.js";
 import { f32, free, heapOffset, run, simdFor, type WasmBackendLike, wasmKernel } from "./wasmKernel.js";
 
 /**
@@ -265,7 +265,7 @@ function conv2dBackpropFilterImpl(
   const simdK = simdFor(backend);
   if (simdK && Ci * Co <= KXK_OUTER_MAX_ELEMS)
     return conv2dBackpropFilterSimd(backend, x, dy, g, simdK.outerAcc);
-  if (Kh * Kw * Ci <= IM2COL_MAX_ROWS) return conv2dBackpropFilterIm2col(backend, x, dy, g);
+  if (Kh * Kw * Ci <= wasmKernelOptions.filterIm2colMaxRows) return conv2dBackpropFilterIm2col(backend, x, dy, g);
 
   // Only input rows/cols some output actually reads; a 'valid' strided conv
   // may skip trailing ones, and explicit padding cannot be negative.

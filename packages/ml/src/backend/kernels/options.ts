@@ -20,12 +20,18 @@ export interface WasmKernelOptions {
    * filter instead of col2im's GEMM + JS scatter (conv2dBackpropInput.ts). Default 8.
    */
   pointwiseConvMinCi: number;
+  /**
+   * Up to how many patch rows (Kh*Kw*Ci) a KxK filter gradient runs as im2col + one GEMM instead of
+   * the convolution trick (conv2dBackpropFilter.ts). Default 64.
+   */
+  filterIm2colMaxRows: number;
 }
 
 export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
   simd: true,
   filterCache: true,
   pointwiseConvMinCi: 8,
+  filterIm2colMaxRows: 64,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */
