@@ -173,7 +173,10 @@ describe("early termination with a real worker", () => {
     expect(feJob?.attemptsMade).toBe(1);
     await waitFor(
       "the FT job to leave the queue",
-      async () => (await queue.getJobCounts("wait", "active", "waiting-children")).wait === 0,
+      async () => {
+        const c = await queue.getJobCounts("wait", "prioritized", "active", "waiting-children");
+        return c.wait === 0 && c.prioritized === 0;
+      },
       60_000,
     );
     await queue.close();

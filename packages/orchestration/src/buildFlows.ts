@@ -1,5 +1,6 @@
 import {
   type LoadedSweep,
+  type PipelineConfig,
   RUN_JOB_NAME,
   RUN_JOB_VERSION,
   RUNS_QUEUE,
@@ -7,7 +8,9 @@ import {
   type RunSpec,
   runIdFor,
   runJobId,
+  runCost,
   runJobOptions,
+  runPriority,
 } from "@xnn/shared";
 import type { FlowJob } from "bullmq";
 
@@ -19,9 +22,15 @@ export interface RunJobSource {
   configHash: string;
   config: unknown;
   feRunId: string | null;
+  /**
+   * Estimated work of this run plus the runs that wait on it (runCost units); sets the queue
+   * priority, longest chain first. Default: the run's own cost.
+   */
+  pathCost?: number;
 }
 
 export function runJob(run: RunJobSource): Omit<FlowJob, "children"> {
+  const pathCost = run.pathCost ?? ownCost(run.config);
   const data = {
     v: RUN_JOB_VERSION,
     runId: run.runId,
@@ -35,8 +44,22 @@ export function runJob(run: RunJobSource): Omit<FlowJob, "children"> {
     name: RUN_JOB_NAME,
     queueName: RUNS_QUEUE,
     data,
-    opts: { ...runJobOptions, jobId: runJobId(run.sweepId, run.configHash) },
+    opts: {
+      ...runJobOptions,
+      jobId: runJobId(run.sweepId, run.configHash),
+      ...(pathCost === null ? {} : { priority: runPriority(pathCost) }),
+    },
   };
+}
+
+/** A run's own estimated work, or null for a config this code cannot read (then it gets no priority). */
+function ownCost(config: unknown): number | null {
+  try {
+    const c = runCost(config as PipelineConfig);
+    return Number.isFinite(c) ? c : null;
+  } catch {
+    return null;
+  }
 }
 
 /** An FT run's flow: the FT job is the parent of the FE job it starts from (see buildFlows). */
@@ -44,9 +67,15 @@ export function fineTuneFlow(ft: Omit<FlowJob, "children">, fe: Omit<FlowJob, "c
   return { ...ft, children: [{ ...fe, opts: { ...fe.opts, ignoreDependencyOnFailure: true } }] };
 }
 
-function jobFor(sweepId: string, run: RunSpec, runsByKey: Map<string, RunSpec>): Omit<FlowJob, "children"> {
+function jobFor(
+  sweepId: string,
+  run: RunSpec,
+  runsByKey: Map<string, RunSpec>,
+  pathCost?: number,
+): Omit<FlowJob, "children"> {
   const fe = run.dependsOn ? runsByKey.get(run.dependsOn)! : null;
   return runJob({
+    pathCost,
     runId: runIdFor(sweepId, run.key),
     sweepId,
     key: run.key,
@@ -59,7 +88,8 @@ function jobFor(sweepId: string, run: RunSpec, runsByKey: Map<string, RunSpec>):
 /**
  * One BullMQ flow per FE run: the FE job is the child, the FT runs that start from it are parents
  * (a parent runs only after its child finished). A failed FE child does not leave its FT parent
- * waiting forever: the parent runs, sees the failure, and records it.
+ * waiting forever: the parent runs, sees the failure, and records it. Priorities put the longest
+ * chain (an FE run plus the FT run waiting on it, by estimated work) first.
  */
 export function buildFlows(sweepId: string, loaded: Pick<LoadedSweep, "runs">): FlowJob[] {
   const runsByKey = new Map(loaded.runs.map((r) => [r.key, r]));
@@ -69,13 +99,14 @@ export function buildFlows(sweepId: string, loaded: Pick<LoadedSweep, "runs">): 
   const flows: FlowJob[] = [];
   for (const run of loaded.runs) {
     if (run.stage !== "fe") continue;
-    const fe = jobFor(sweepId, run, runsByKey);
     const ft = ftByFe.get(run.key);
+    const ftCost = ft ? runCost(ft.config) : 0;
+    const fe = jobFor(sweepId, run, runsByKey, runCost(run.config) + ftCost);
     if (!ft) {
       flows.push(fe);
       continue;
     }
-    flows.push(fineTuneFlow(jobFor(sweepId, ft, runsByKey), fe));
+    flows.push(fineTuneFlow(jobFor(sweepId, ft, runsByKey, ftCost), fe));
   }
   return flows;
 }

@@ -84,7 +84,8 @@ describe("reconcileRuns", () => {
       ["reenqueue", ftA!.id],
       ["fail", ftB!.id],
     ]);
-    expect(await stack.queue.getJobState(ftA!.jobId)).toBe("waiting");
+    // Re-enqueued with its priority (its own estimated work), like every run job.
+    expect(await stack.queue.getJobState(ftA!.jobId)).toBe("prioritized");
     const failed = await stack.prisma.run.findUniqueOrThrow({ where: { id: ftB!.id } });
     expect(failed).toMatchObject({ status: "failed" });
     expect(failed.error).toContain(`FE run ${ftB!.feRunId} failed: out of memory`);
@@ -201,7 +202,7 @@ describe("reconcileRuns", () => {
       { action: "remove-orphan-job", jobId: "orphan", reason: "no run no-such-run in the database" },
     ]);
     expect(await stack.queue.getJobState("orphan")).toBe("unknown");
-    expect(await stack.queue.getJobCountByTypes("waiting", "waiting-children")).toBe(12);
+    expect(await stack.queue.getJobCountByTypes("waiting", "prioritized", "waiting-children")).toBe(12);
   });
 
   it("pnpm xnn reconcile --dry-run prints what it would do and changes nothing", async () => {

@@ -12,8 +12,9 @@ describe("submitSweep", () => {
     expect(result).toMatchObject({ created: true, runs: 12, jobs: 12, status: "queued" });
     expect(await stack.prisma.sweep.count()).toBe(1);
     expect(await stack.prisma.run.count()).toBe(12);
-    const counts = await stack.queue.getJobCounts("waiting-children", "wait", "active", "delayed");
-    expect(counts).toEqual({ "waiting-children": 6, wait: 6, active: 0, delayed: 0 });
+    const counts = await stack.queue.getJobCounts("waiting-children", "wait", "prioritized", "active", "delayed");
+    // Every run job has a priority (longest chain first), so the 6 ready FE jobs are "prioritized".
+    expect(counts).toEqual({ "waiting-children": 6, wait: 0, prioritized: 6, active: 0, delayed: 0 });
 
     const ftRuns = await stack.prisma.run.findMany({ where: { stage: "ft" }, include: { feRun: true } });
     for (const ft of ftRuns) {

@@ -167,8 +167,13 @@ describe("POST /api/sweeps/:id/cancel", () => {
   it("removes waiting jobs, cancels their runs and flags the running one", async () => {
     const created = await post("/api/sweeps").send({ yaml: demoYaml });
     const sweepId = created.body.id as string;
-    expect(await queue.getJobCounts("wait", "waiting-children")).toEqual({ wait: 6, "waiting-children": 6 });
-    // One FE run is in a worker's hands: the database says running and its job is gone from "wait".
+    // Every run job carries a priority (longest chain first), so the ready ones are "prioritized".
+    expect(await queue.getJobCounts("wait", "prioritized", "waiting-children")).toEqual({
+      wait: 0,
+      prioritized: 6,
+      "waiting-children": 6,
+    });
+    // One FE run is in a worker's hands: the database says running and its job is gone from the queue.
     const running = await h.prisma.run.findFirstOrThrow({
       where: { sweepId, stage: "fe" },
       orderBy: { key: "asc" },
@@ -185,12 +190,13 @@ describe("POST /api/sweeps/:id/cancel", () => {
     expect(res.body.cancelledRuns).toBe(11);
     expect(await h.redis.exists(cancelKey(running.id))).toBe(1);
     expect(await h.redis.ttl(cancelKey(running.id))).toBeGreaterThan(0);
-    const counts = await queue.getJobCounts("wait", "waiting-children", "delayed");
+    const counts = await queue.getJobCounts("wait", "prioritized", "waiting-children", "delayed");
     // Only the running run's job may remain (its FT parent is gone, so nothing waits on it).
     expect(counts["waiting-children"]).toBe(0);
-    expect(counts.wait).toBeLessThanOrEqual(1);
-    const remaining = await queue.getJobs(["wait", "waiting-children", "delayed"]);
-    expect(remaining.map((j) => j.id)).toEqual(counts.wait ? [running.jobId] : []);
+    const left = (counts.wait ?? 0) + (counts.prioritized ?? 0);
+    expect(left).toBeLessThanOrEqual(1);
+    const remaining = await queue.getJobs(["wait", "prioritized", "waiting-children", "delayed"]);
+    expect(remaining.map((j) => j.id)).toEqual(left ? [running.jobId] : []);
     expect(await h.prisma.run.count({ where: { sweepId, status: "cancelled" } })).toBe(11);
     expect((await h.prisma.sweep.findUniqueOrThrow({ where: { id: sweepId } })).status).toBe("cancelled");
     await h.redis.del(cancelKey(running.id));

@@ -71,9 +71,10 @@ describe("pnpm sweep", () => {
     expect(second.stdout).toMatch(/already exists .*nothing new was enqueued/);
     expect(await cli.prisma.sweep.count()).toBe(1);
     expect(await cli.prisma.run.count()).toBe(12);
-    expect(await cli.queue.getJobCounts("waiting-children", "wait")).toEqual({
+    expect(await cli.queue.getJobCounts("waiting-children", "wait", "prioritized")).toEqual({
       "waiting-children": 6,
-      wait: 6,
+      wait: 0,
+      prioritized: 6,
     });
     // Both submissions are in the audit trail, attributed to the command line (it holds no token).
     const audit = await cli.prisma.auditEvent.findMany({ orderBy: { createdAt: "asc" } });

@@ -1,3 +1,4 @@
 export * from "./explain";
 export * from "./prune";
 export * from "./runs";
+export * from "./runPriority";
