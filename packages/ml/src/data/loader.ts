@@ -11,6 +11,7 @@ import {
   resolveAugment,
   sampleResizedCrop,
 } from "./augment.js";
+import { DecodeCache, decodeCacheBytesFromEnv } from "./decodeCache.js";
 import { headerSize } from "./imageSize.js";
 import { createRng, mixSeed, shuffleInPlace } from "./prng.js";
 import type { DatasetItem } from "./scan.js";
@@ -108,7 +109,22 @@ interface DecodeSpec {
  * libvips on the libuv pool, so the JS thread (which tfjs uses for training) stays free.
  */
 async function decodeOne(absPath: string, spec: DecodeSpec): Promise<DecodedImage> {
-  return decodeBytes(await readFile(absPath), spec);
+  const read = async () => decodeBytes(await readFile(absPath), spec);
+  // Augmented decodes differ every epoch; the rest are the same bytes every time.
+  if (spec.augment) return read();
+  const key = `${absPath}\0${spec.size}\0${spec.grayscale}\0${spec.maskAbsPath ?? ""}`;
+  const entry = await decodedImages().get(key, absPath, async () => {
+    const img = await read();
+    return { img, bytes: img.data.byteLength + (img.mask?.byteLength ?? 0) };
+  });
+  return entry.img;
+}
+
+let cache: DecodeCache<{ img: DecodedImage; bytes: number }> | undefined;
+/** This process's cache of un-augmented decodes (see DecodeCache). */
+export function decodedImages(): DecodeCache<{ img: DecodedImage; bytes: number }> {
+  cache ??= new DecodeCache(decodeCacheBytesFromEnv());
+  return cache;
 }
 
 async function decodeBytes(buf: Buffer, spec: DecodeSpec): Promise<DecodedImage> {
