@@ -25,7 +25,13 @@ const load = () =>
 const backend = await initBackend("auto");
 console.log(`backend ${backend.backend}; ${os.availableParallelism()} cores; load ${load()} (1/5/15 min)`);
 for (const size of (a.sizes as string).split(",").map(Number)) {
-  const { model: built } = await buildModel({ arch: "mobilenet_v2", imageSize: size, numClasses: 3, dropout: 0.2, seed: 1 });
+  const { model: built } = await buildModel({
+    arch: "mobilenet_v2",
+    imageSize: size,
+    numClasses: 3,
+    dropout: 0.2,
+    seed: 1,
+  });
   const model = prepareForExplanation(built);
   const x = new Float32Array(size * size * 3).map((_, i) => Math.sin(i * 0.37));
   const opts = { steps, maxSteps: steps, target: 0, chunkSize: chunkFor(size) };

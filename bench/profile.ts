@@ -99,15 +99,16 @@ async function profiled(label: string, cfg: PipelineConfig, runDir: string, init
 function print(label: string, profiler: PhaseProfiler, wallMs: number) {
   const { phases, kernels } = profiler.report();
   const step = phases.find((p) => p.name === "step")?.ms ?? 0;
-  const fwd = sum(kernels.filter((k) => k.place === "forward"));
-  const bwd = sum(kernels.filter((k) => k.place === "backward"));
+  // The step's own kernels (explanation probes also run a tape, outside the step).
+  const fwd = sum(kernels.filter((k) => k.place === "forward" && k.phase === "step"));
+  const bwd = sum(kernels.filter((k) => k.place === "backward" && k.phase === "step"));
   const opt = sum(kernels.filter((k) => k.phase === "optimizer"));
   const frozen = sum(kernels.filter((k) => k.place === "other" && k.phase === "step"));
   console.log(`\n## ${label}: ${(wallMs / 1000).toFixed(1)} s for ${epochs} epochs (load ${load()})`);
-  console.log("phase                                   ms/epoch   share of run");
+  console.log("phase                                   ms/epoch   ms in run   share of run");
   const row = (name: string, ms: number) =>
     console.log(
-      `  ${name.padEnd(38)}${(ms / epochs).toFixed(0).padStart(8)}   ${((100 * ms) / wallMs).toFixed(1).padStart(5)}%`,
+      `  ${name.padEnd(38)}${(ms / epochs).toFixed(0).padStart(8)}  ${ms.toFixed(0).padStart(10)}   ${((100 * ms) / wallMs).toFixed(1).padStart(5)}%`,
     );
   for (const p of phases) {
     if (p.name === "step") {
@@ -120,7 +121,7 @@ function print(label: string, profiler: PhaseProfiler, wallMs: number) {
     } else if (p.name !== "optimizer") row(p.name, p.ms);
   }
   const backward = groupBy(
-    kernels.filter((k) => k.place === "backward"),
+    kernels.filter((k) => k.place === "backward" && k.phase === "step"),
     (k) => family(k.name),
   );
   console.log("backward by layer type (kernel family)   ms/epoch   share of backward");
@@ -130,7 +131,9 @@ function print(label: string, profiler: PhaseProfiler, wallMs: number) {
     );
   const all = groupBy(kernels, (k) => `${k.place === "other" ? k.phase || "other" : k.place} ${k.name}`);
   const total = sum(kernels);
-  console.log(`top ${top} kernels (self time; ${(total / 1000).toFixed(1)} s in kernels)   ms/epoch  calls/epoch  share`);
+  console.log(
+    `top ${top} kernels (self time; ${(total / 1000).toFixed(1)} s in kernels)   ms/epoch  calls/epoch  share`,
+  );
   for (const k of all.slice(0, top))
     console.log(
       `  ${k.name.padEnd(48)}${(k.ms / epochs).toFixed(0).padStart(7)}  ${(k.count / epochs).toFixed(0).padStart(8)}   ${((100 * k.ms) / total).toFixed(1).padStart(5)}%`,

@@ -1,4 +1,11 @@
-import { type PipelineConfig, RUN_JOB_NAME, RUNS_QUEUE, type RunJobPayload, runCost, runPriority } from "@xnn/shared";
+import {
+  type PipelineConfig,
+  RUN_JOB_NAME,
+  RUNS_QUEUE,
+  type RunJobPayload,
+  runCost,
+  runPriority,
+} from "@xnn/shared";
 import { Worker } from "bullmq";
 import { describe, expect, it } from "vitest";
 import { buildFlows } from "./buildFlows";
@@ -11,7 +18,9 @@ describe("run priorities (longest chain first)", () => {
   it("estimates a run's work from its config: architecture, image size, epochs and stage", () => {
     const runs = xray().runs;
     const cost = (model: string, stage: string) =>
-      runCost(runs.find((r) => r.model === model && r.stage === stage && r.classWeighting === "none")!.config);
+      runCost(
+        runs.find((r) => r.model === model && r.stage === stage && r.classWeighting === "none")!.config,
+      );
     expect(cost("resnet50", "fe")).toBeGreaterThan(cost("mobilenet_v2", "fe"));
     expect(cost("convnext_v2_tiny", "ft")).toBeGreaterThan(cost("resnet50", "ft"));
     // FT runs forward and backward every epoch; FE only forward.

@@ -80,7 +80,9 @@ async function* timedBatches(
   profiler: PhaseProfiler,
 ): AsyncGenerator<ImageBatch> {
   const it =
-    Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (src as Iterable<ImageBatch>)[Symbol.iterator]();
+    Symbol.asyncIterator in src
+      ? src[Symbol.asyncIterator]()
+      : (src as Iterable<ImageBatch>)[Symbol.iterator]();
   try {
     for (;;) {
       const t0 = performance.now();

@@ -82,7 +82,8 @@ export class PhaseProfiler {
       tf.registerKernel({
         ...k,
         kernelFunc: (args) => {
-          const place: KernelPlace = state.gradientDepth > 0 ? "forward" : state.activeTape ? "backward" : "other";
+          const place: KernelPlace =
+            state.gradientDepth > 0 ? "forward" : state.activeTape ? "backward" : "other";
           childMs.push(0);
           const t0 = performance.now();
           try {

@@ -94,12 +94,17 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
 
     const report: SkipReport = { skipped: [] };
     const guard = heapGuard(tcfg.batchSize, data.imageSize);
-    const inputs = await prepareStageInputs(model, config, scanned, {
-      report,
-      guard,
-      log,
-      keep: (d) => void disposables.push(d),
-    });
+    const prepare = () =>
+      prepareStageInputs(model, config, scanned, {
+        report,
+        guard,
+        log,
+        keep: (d) => void disposables.push(d),
+      });
+    // With cached features, this is where the backbone runs over the data set.
+    const inputs = profiler
+      ? await profiler.time("setup: stage inputs (feature cache)", prepare)
+      : await prepare();
 
     const best = new BestCheckpointHook(model, path.join(runDir, BEST_CHECKPOINT_DIR), resume);
     const early = new EarlyStoppingHook(tcfg.earlyStopping.patience, resume);
@@ -169,7 +174,9 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     const bestCheckpoint = best.checkpoint;
     if (!bestCheckpoint) throw new Error("no epoch completed, so there is no checkpoint to evaluate");
     const test = () => evaluateOnTest(bestCheckpoint, config, scanned, { classWeights, report, guard, log });
-    const { evaluation, predictions } = profiler ? await profiler.time("test evaluation", test) : await test();
+    const { evaluation, predictions } = profiler
+      ? await profiler.time("test evaluation", test)
+      : await test();
 
     const epochsRun = loop.history.length;
     return {

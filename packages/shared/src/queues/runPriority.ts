@@ -24,9 +24,11 @@ const GFLOPS_224: Record<ModelName, number> = {
 export function runCost(config: PipelineConfig): number {
   const m = config.model;
   const width = m.widthMultiplier ?? 1;
-  const perImage = (GFLOPS_224[m.arch as ModelName] ?? 1) * width * width * (config.data.imageSize / 224) ** 2;
+  const perImage =
+    (GFLOPS_224[m.arch as ModelName] ?? 1) * width * width * (config.data.imageSize / 224) ** 2;
   const epochs = config.train.epochs;
-  if (config.stage.kind === "fe") return perImage * (config.data.cacheFeatures && !config.data.augment ? 1 : epochs);
+  if (config.stage.kind === "fe")
+    return perImage * (config.data.cacheFeatures && !config.data.augment ? 1 : epochs);
   return perImage * epochs * (config.stage.trainableLayers === "all" ? 3 : 2);
 }
 
