@@ -9,12 +9,14 @@ import {
   tf,
 } from "@xnn/ml";
 import { StopRequestedError } from "@xnn/shared";
-import type {
-  TrainJobInput,
-  TrainJobMessage,
-  TrainThreadBoot,
-  TrainThreadMessage,
-  TrainThreadStatus,
+import {
+  STOP_AFTER_EPOCH,
+  STOP_NOW,
+  type TrainJobInput,
+  type TrainJobMessage,
+  type TrainThreadBoot,
+  type TrainThreadMessage,
+  type TrainThreadStatus,
 } from "./protocol";
 
 // The worker process's long-lived training thread. It initialises the backend once (a native
@@ -26,11 +28,14 @@ const post = (m: TrainThreadMessage | TrainThreadStatus) => parentPort!.postMess
 
 async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   const stop = new Int32Array(stopFlag);
-  const shouldStop = () => Atomics.load(stop, 0) === 1;
+  const stops = {
+    now: () => Atomics.load(stop, 0) === STOP_NOW,
+    afterEpoch: () => Atomics.load(stop, 0) === STOP_AFTER_EPOCH,
+  };
   const tensorsBefore = tf.memory().numTensors;
   let last: TrainThreadMessage;
   try {
-    last = await runJobIn(input, shouldStop);
+    last = await runJobIn(input, stops);
   } catch (err) {
     const e = err as Error;
     const kind =
@@ -48,7 +53,10 @@ async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   post(last);
 }
 
-async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promise<TrainThreadMessage> {
+async function runJobIn(
+  input: TrainJobInput,
+  stops: { now: () => boolean; afterEpoch: () => boolean },
+): Promise<TrainThreadMessage> {
   let resumeFrom = (await readResumeState(input.runDir)) ?? undefined;
   if (resumeFrom && resumeFrom.configHash !== configHash(input.config)) {
     post({
@@ -65,7 +73,8 @@ async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promis
     initFrom: input.initFrom ?? undefined,
     resumeFrom,
     onEpoch: (metrics) => post({ type: "epoch", metrics }),
-    shouldStop,
+    shouldStop: stops.now,
+    stopAfterEpoch: stops.afterEpoch,
     log: (msg, fields, level) => post({ type: "log", msg, fields, ...(level ? { level } : {}) }),
   });
   return {
