@@ -1,17 +1,16 @@
 import { Worker } from "node:worker_threads";
 import { StopRequestedError } from "@xnn/shared";
 import type { EpochRecord, FinalResults } from "../services/resultsStore";
-import {
-  type BackendInUse,
-  type BackendRequest,
-  STOP_AFTER_EPOCH,
-  STOP_NOW,
-  type TrainJobInput,
-  type TrainJobMessage,
-  type TrainThreadBoot,
-  type TrainThreadMessage,
-  type TrainThreadStatus,
+import type {
+  BackendInUse,
+  BackendRequest,
+  TrainJobInput,
+  TrainJobMessage,
+  TrainThreadBoot,
+  TrainThreadMessage,
+  TrainThreadStatus,
 } from "./protocol";
+import { STOP_AFTER_EPOCH, STOP_NOW } from "./protocol";
 
 /** The data set itself is unusable (missing folder, empty class): retrying cannot help. */
 export class DatasetUnusableError extends Error {

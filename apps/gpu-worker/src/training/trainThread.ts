@@ -9,15 +9,14 @@ import {
   tf,
 } from "@xnn/ml";
 import { StopRequestedError } from "@xnn/shared";
-import {
-  STOP_AFTER_EPOCH,
-  STOP_NOW,
-  type TrainJobInput,
-  type TrainJobMessage,
-  type TrainThreadBoot,
-  type TrainThreadMessage,
-  type TrainThreadStatus,
+import type {
+  TrainJobInput,
+  TrainJobMessage,
+  TrainThreadBoot,
+  TrainThreadMessage,
+  TrainThreadStatus,
 } from "./protocol";
+import { STOP_AFTER_EPOCH, STOP_NOW } from "./protocol";
 
 // The worker process's long-lived training thread. It initialises the backend once (a native
 // addon such as tfjs-node cannot be loaded again in a fresh thread per job) and then runs jobs one
