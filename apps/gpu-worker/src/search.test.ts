@@ -1,69 +1,64 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createArtifactStore } from "@xnn/artifacts";
-import { createPrisma, createSql, type PrismaClient, type Sql } from "@xnn/db";
-import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { generateSynthetic } from "@xnn/ml";
+import { testQueuePrefix } from "@xnn/db/testing";
+import { STOP_AFTER_EPOCH_SEEN } from "@xnn/ml";
 import { startSearchScheduler, submitSweep } from "@xnn/orchestration";
-import { createRedis, loadSweepText, RUNS_QUEUE, runIdFor } from "@xnn/shared";
+import { loadSweepText, RUNS_QUEUE, runIdFor } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { repoRoot, spawnWorker, type WorkerProcess, waitFor } from "./testing/workerHarness";
+import { repoRoot, waitFor } from "./testing/workerHarness";
+import { useWorkerStack } from "./testing/workerStack";
 
 // Sweep search end to end: the API's search scheduler (pruner and bayes proposer, here in the test
 // process), real worker processes training real (tiny) models, real Postgres and Redis.
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let prisma: PrismaClient;
-let sql: Sql;
-let redis: Redis;
-let dataDir: string;
-let artifactDir: string;
-const workers: WorkerProcess[] = [];
+const stack = useWorkerStack({ label: "search", images: 90, seed: 3 });
 
-beforeAll(async () => {
-  db = await createTestDatabase(testDatabaseServerUrl());
-  prisma = createPrisma(db.url);
-  sql = createSql(db.url);
-  redis = createRedis(testRedisUrl(), "worker");
-  dataDir = mkdtempSync(path.join(os.tmpdir(), "xnn-prune-data-"));
-  artifactDir = mkdtempSync(path.join(os.tmpdir(), "xnn-prune-artifacts-"));
-  await generateSynthetic({ out: dataDir, n: 90, size: 32, seed: 3 });
-});
+/**
+ * A sweep of the demo config on the stack's synthetic data at 32 px, batch 16, no explanation
+ * scoring: `name`, `method`, `runs`, `seed`, `axes` and the other top-level keys from `doc`,
+ * `overrides` added to these.
+ */
+function demoSweep(doc: Record<string, unknown>, overrides: Record<string, unknown>) {
+  const base = parse(readFileSync(path.join(repoRoot, "conf/demo.yaml"), "utf8")) as Record<string, unknown>;
+  const sweep = {
+    ...base,
+    ...doc,
+    overrides: {
+      "data.dir": stack.dataDir,
+      "data.imageSize": 32,
+      "train.batchSize": 16,
+      "eval.probePerClass": 0,
+      ...overrides,
+    },
+  };
+  return loadSweepText(stringify(sweep), { baseDir: path.join(repoRoot, "conf") });
+}
 
-afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
-  await prisma?.$disconnect();
-  await sql?.end({ timeout: 5 });
-  redis?.disconnect();
-  await db?.drop();
-  rmSync(dataDir, { force: true, recursive: true });
-  rmSync(artifactDir, { force: true, recursive: true });
-});
+/** A worker process on the stack, with a lock long enough for a training batch on a loaded machine. */
+const startWorker = (prefix: string) =>
+  stack.spawn(stack.workerEnv(prefix, { XNN_LOCK_DURATION_MS: "15000" }));
 
 const EPOCHS = 40;
 
 /** One point of a random space, FE then FT, with ASHA on val.loss from epoch 1. */
 function searchSweep() {
-  const doc = parse(readFileSync(path.join(repoRoot, "conf/demo.yaml"), "utf8")) as Record<string, unknown>;
-  doc.name = "prune-e2e";
-  doc.method = "random";
-  doc.runs = 1;
-  doc.seed = 5;
-  doc.overrides = {
-    "data.dir": dataDir,
-    "data.imageSize": 32,
-    "data.cacheFeatures": false,
-    "train.batchSize": 16,
-    "train.epochs": EPOCHS,
-    "train.earlyStopping.patience": EPOCHS,
-    "eval.probePerClass": 0,
-  };
-  doc.axes = { model: ["mobilenet_v2"], stage: ["fe", "ft"], "model.dropout": { uniform: [0.1, 0.3] } };
-  doc.earlyTerminate = { method: "asha", metric: "val.loss", minEpochs: 1, reductionFactor: 3 };
-  return loadSweepText(stringify(doc), { baseDir: path.join(repoRoot, "conf") });
+  return demoSweep(
+    {
+      name: "prune-e2e",
+      method: "random",
+      runs: 1,
+      seed: 5,
+      axes: { model: ["mobilenet_v2"], stage: ["fe", "ft"], "model.dropout": { uniform: [0.1, 0.3] } },
+      earlyTerminate: { method: "asha", metric: "val.loss", minEpochs: 1, reductionFactor: 3 },
+    },
+    {
+      "data.cacheFeatures": false,
+      "train.epochs": EPOCHS,
+      "train.earlyStopping.patience": EPOCHS,
+    },
+  );
 }
 
 /**
@@ -71,6 +66,7 @@ function searchSweep() {
  * first rung every real run comes second of two, outside the top 1, whatever it learns.
  */
 async function insertRival(sweepId: string) {
+  const { sql } = stack;
   const id = runIdFor(sweepId, "rival");
   await sql`INSERT INTO "Run" (id, "sweepId", key, config, "configHash", model, "classWeighting", stage, "jobId", status, "epochsDone")
     VALUES (${id}, ${sweepId}, 'rival', ${JSON.stringify({ train: { epochs: EPOCHS } })}::text::jsonb, ${"0".repeat(64)},
@@ -82,7 +78,8 @@ async function insertRival(sweepId: string) {
 }
 
 describe("early termination with a real worker", () => {
-  it("a pruned FE run stops at an epoch boundary with its metrics and best checkpoint intact, and its FT run is pruned unstarted", async () => {
+  it("a pruned FE run finishes the epoch in progress when the prune arrives and stops there, its metrics and best checkpoint intact; its FT run is pruned unstarted", async () => {
+    const { prisma, redis, sql } = stack;
     const prefix = testQueuePrefix();
     const loaded = searchSweep();
     const flows = new FlowProducer({ connection: redis, prefix });
@@ -97,16 +94,7 @@ describe("early termination with a real worker", () => {
 
     const searchFlows = new FlowProducer({ connection: redis, prefix });
     const pruner = startSearchScheduler({ sql, redis, flows: searchFlows }, { intervalMs: 200 });
-    const worker = spawnWorker({
-      DATABASE_URL: db.url,
-      REDIS_URL: testRedisUrl(),
-      XNN_QUEUE_PREFIX: prefix,
-      ARTIFACT_DIR: artifactDir,
-      XNN_BACKEND: "wasm",
-      XNN_LOCK_DURATION_MS: "15000",
-      XNN_HEARTBEAT_MS: "500",
-    });
-    workers.push(worker);
+    const worker = startWorker(prefix);
     try {
       await waitFor(
         "the FT run to end",
@@ -133,14 +121,30 @@ describe("early termination with a real worker", () => {
     expect(feDone.epochsDone).toBeGreaterThanOrEqual(1);
     expect(feDone.epochsDone).toBeLessThan(EPOCHS);
 
-    // Every epoch it reports is whole (all ten metrics), numbered 1..epochsDone: nothing of the
-    // epoch in progress when it stopped was recorded.
+    // The trainer logs where it first saw the prune: in which epoch, after how many of its steps (all
+    // of them: while validating). That epoch was finished and is the run's last; a stop at the next
+    // batch would have ended the run one epoch earlier, without it.
+    const seen = worker.lines().filter((l) => l.runId === fe.id && l.msg === STOP_AFTER_EPOCH_SEEN);
+    expect(seen, worker.output().slice(-3000)).toHaveLength(1);
+    const { epoch: inProgress, batch, steps } = seen[0] as { epoch: number; batch: number; steps: number };
+    console.info(`prune seen in epoch ${inProgress} after ${batch} of its ${steps} steps`);
+    expect(batch).toBeGreaterThanOrEqual(0);
+    expect(batch).toBeLessThanOrEqual(steps);
+    expect(feDone.epochsDone).toBe(inProgress);
+    expect(worker.lines().some((l) => l.runId === fe.id && l.msg === `epoch ${inProgress}/${EPOCHS}`)).toBe(
+      true,
+    );
+
+    // Every epoch it recorded is whole (all ten metrics, validation's included), numbered
+    // 1..epochsDone, the one in progress when the prune came included; nothing after it.
     const metrics = await prisma.epochMetric.findMany({ where: { runId: fe.id } });
     const epochs = [...new Set(metrics.map((m) => m.epoch))].sort((a, b) => a - b);
     expect(epochs).toEqual(Array.from({ length: feDone.epochsDone }, (_, i) => i + 1));
     for (const e of epochs) expect(metrics.filter((m) => m.epoch === e)).toHaveLength(10);
+    expect(metrics.filter((m) => m.epoch === inProgress && m.split === "val")).toHaveLength(5);
 
-    // The best checkpoint is kept: its row names the best val.f1 epoch, and its bytes verify.
+    // The best checkpoint is kept: its row names the best val.f1 epoch of all the recorded ones (the
+    // last included), and its bytes verify.
     const f1 = metrics.filter((m) => m.split === "val" && m.name === "f1");
     const bestF1 = Math.max(...f1.map((m) => m.value));
     const bestEpoch = Math.min(...f1.filter((m) => m.value === bestF1).map((m) => m.epoch));
@@ -149,8 +153,8 @@ describe("early termination with a real worker", () => {
     const checkpoint = await prisma.checkpoint.findFirstOrThrow({ where: { runId: fe.id, kind: "best" } });
     expect(checkpoint.epoch).toBe(bestEpoch);
     const store = createArtifactStore(undefined, {
-      artifactDir,
-      cacheDir: path.join(artifactDir, ".cache"),
+      artifactDir: stack.artifactDir,
+      cacheDir: path.join(stack.artifactDir, ".cache"),
       cacheBytes: 1e9,
     });
     const dir = await store.getDir(checkpoint.uri, { sha256: checkpoint.sha256 });
@@ -180,7 +184,9 @@ describe("early termination with a real worker", () => {
       60_000,
     );
     await queue.close();
-    expect(worker.output()).toContain("pruned by the sweep's early-termination rule; stopping");
+    expect(worker.output()).toContain(
+      "pruned by the sweep's early-termination rule; stopping after the epoch in progress",
+    );
 
     // Pruned runs are the search working: the sweep succeeded.
     await waitFor(
@@ -198,40 +204,28 @@ describe("early termination with a real worker", () => {
 
 describe("bayes search with a real worker", () => {
   it("starts with 3 random points, proposes each next one as a point ends, records its values, and ends after runs points", async () => {
+    const { prisma, redis, sql } = stack;
     const prefix = testQueuePrefix();
-    const doc = parse(readFileSync(path.join(repoRoot, "conf/demo.yaml"), "utf8")) as Record<string, unknown>;
-    doc.name = "bayes-e2e";
-    doc.method = "bayes";
-    doc.runs = 5;
-    doc.seed = 9;
-    doc.overrides = {
-      "data.dir": dataDir,
-      "data.imageSize": 32,
-      "train.batchSize": 16,
-      "train.epochs": 1,
-      "eval.probePerClass": 0,
-    };
-    doc.axes = {
-      model: ["mobilenet_v2"],
-      stage: ["fe"],
-      "train.learningRate": { loguniform: [0.0003, 0.03] },
-      "model.dropout": { choice: [0.1, 0.3] },
-    };
-    const loaded = loadSweepText(stringify(doc), { baseDir: path.join(repoRoot, "conf") });
+    const loaded = demoSweep(
+      {
+        name: "bayes-e2e",
+        method: "bayes",
+        runs: 5,
+        seed: 9,
+        axes: {
+          model: ["mobilenet_v2"],
+          stage: ["fe"],
+          "train.learningRate": { loguniform: [0.0003, 0.03] },
+          "model.dropout": { choice: [0.1, 0.3] },
+        },
+      },
+      { "train.epochs": 1 },
+    );
     expect(loaded.runs.map((r) => r.trial)).toEqual([0, 1, 2]);
     const flows = new FlowProducer({ connection: redis, prefix });
     const { sweepId } = await submitSweep({ prisma, flows }, loaded, { fresh: true });
     const scheduler = startSearchScheduler({ sql, redis, flows }, { intervalMs: 200 });
-    const worker = spawnWorker({
-      DATABASE_URL: db.url,
-      REDIS_URL: testRedisUrl(),
-      XNN_QUEUE_PREFIX: prefix,
-      ARTIFACT_DIR: artifactDir,
-      XNN_BACKEND: "wasm",
-      XNN_LOCK_DURATION_MS: "15000",
-      XNN_HEARTBEAT_MS: "500",
-    });
-    workers.push(worker);
+    const worker = startWorker(prefix);
     let sweep: Awaited<ReturnType<typeof prisma.sweep.findUniqueOrThrow>>;
     try {
       sweep = await waitFor(

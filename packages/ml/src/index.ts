@@ -3,6 +3,7 @@ export * from "./data/index.js";
 export { BEST_CHECKPOINT_DIR, trainPipeline } from "./train/train.js";
 export { type PipelineResult, runPipeline } from "./train/runPipeline.js";
 export type { EpochEnd, LoopState, TrainingHook } from "./train/hooks/trainingHook.js";
+export { STOP_AFTER_EPOCH_SEEN } from "./train/hooks/stopRequestHook.js";
 export { splitHead } from "./train/featureCache.js";
 export { weightedCrossEntropy } from "./train/trainStep.js";
 export { type KernelPlace, PhaseProfiler, type ProfileEntry } from "./train/profile.js";

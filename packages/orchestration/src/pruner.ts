@@ -14,9 +14,9 @@ import { type Curve, decide } from "./pruneRule";
  * The scheduler side of early termination. Each pass reads the curves of every open sweep that
  * has an `earlyTerminate` rule, judges each running run against the runs of its sweep and stage
  * (FE runs with FE runs, FT with FT), and asks the worker of each run the rule stops to stop it
- * (a Redis key, as cancellation does). The worker ends the run as `pruned` at its last epoch and
- * prunes the FT runs that would start from it. Decisions depend only on recorded curves (see
- * pruneRule), so passes may repeat, overlap or run in several API processes.
+ * (a Redis key, as cancellation does). The worker lets the run finish the epoch in progress, ends
+ * it as `pruned` there and prunes the FT runs that would start from it. Decisions depend only on
+ * recorded curves (see pruneRule), so passes may repeat, overlap or run in several API processes.
  */
 export interface PrunerDeps {
   sql: Sql;

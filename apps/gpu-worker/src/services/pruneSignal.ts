@@ -26,8 +26,8 @@ export async function readPruneSignal(redis: Redis, runId: string): Promise<Prun
 
 /**
  * Watches for a prune request while a run trains: on each epoch report (`check`) and every
- * PRUNE_POLL_MS between them, so a request that arrives mid-epoch is seen before the next one.
- * `onPrune` is called once.
+ * PRUNE_POLL_MS between them, so a request that arrives mid-epoch is seen within a second; the run
+ * then stops at the end of the epoch in progress. `onPrune` is called once.
  */
 export function watchPruneSignal(
   redis: Redis,
@@ -58,8 +58,9 @@ export function watchPruneSignal(
 
 /**
  * The best checkpoint of a run stopped by pruning, into the artifact store. The trainer saves it
- * whole before it reports the epoch, and a stop only lands between training batches, so what is on
- * disk is the best of the reported epochs. Null when no epoch completed (or the trainer keeps none).
+ * whole before it reports the epoch, and a prune stops training only after the epoch in progress was
+ * reported (a cancel or shutdown landing first stops between batches), so what is on disk is the
+ * best of the reported epochs. Null when no epoch completed (or the trainer keeps none).
  */
 export async function storePrunedCheckpoint(
   artifacts: ArtifactStore,

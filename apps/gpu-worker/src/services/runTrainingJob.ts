@@ -193,11 +193,15 @@ export async function runTrainingJob(
       },
     },
   );
-  // Stopping drops at most the epoch in progress: the run ends at its last reported epoch.
+  // A pruned run finishes the epoch in progress (recorded, validated, checkpointed) and ends there;
+  // a cancel or a shutdown stops at the next batch and drops it.
   const pruneWatch = watchPruneSignal(ctx.redis, payload.runId, (signal) => {
-    log.info({ reason: signal.reason }, "pruned by the sweep's early-termination rule; stopping");
+    log.info(
+      { reason: signal.reason },
+      "pruned by the sweep's early-termination rule; stopping after the epoch in progress",
+    );
     prune.signal = signal;
-    handle.stop();
+    handle.stopAfterEpoch();
   });
   const unsubscribeStop = ctx.onStopRequest(() => handle.stop());
   const unsubscribeLock = ctx.onLockLost(String(job.id), () =>
@@ -245,6 +249,11 @@ export async function runTrainingJob(
     throw err;
   }
   unsubscribe();
+  if (prune.signal)
+    log.info(
+      { reason: prune.signal.reason },
+      "the prune request came after the last epoch; the run completes",
+    );
   for (const s of outcome.skipped)
     void job.log(`skipped unreadable image ${s.path}: ${s.reason}`).catch(() => {});
   if (outcome.skipped.length > 0) log.warn({ count: outcome.skipped.length }, "unreadable images skipped");

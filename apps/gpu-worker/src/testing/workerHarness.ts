@@ -11,9 +11,14 @@ const entries = {
   noop: path.join(here, "noopWorker.ts"),
 };
 
+/** One JSON log line of a worker process (pino: `msg`, the child logger's bindings, the fields). */
+export type LogLine = Record<string, unknown> & { msg?: string; runId?: string };
+
 export interface WorkerProcess {
   child: ChildProcess;
   output: () => string;
+  /** The JSON log lines written so far, in order (other output skipped). */
+  lines: () => LogLine[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -43,7 +48,18 @@ export function spawnWorker(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
-  return { child, output: () => out, exited };
+  const lines = () =>
+    out
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as LogLine];
+        } catch {
+          return []; // a line still being written
+        }
+      });
+  return { child, output: () => out, lines, exited };
 }
 
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */

@@ -19,9 +19,14 @@ export interface TrainJobInput {
 export interface TrainJobMessage {
   type: "job";
   input: TrainJobInput;
-  /** Int32Array over it: index 0 set to 1 asks the trainer to stop at the next batch. */
+  /** Int32Array over it: index 0 holds 0 (train on), STOP_NOW or STOP_AFTER_EPOCH. */
   stopFlag: SharedArrayBuffer;
 }
+
+/** Stop flag: stop at the next batch, dropping the epoch in progress (cancel, shutdown, lost lease). */
+export const STOP_NOW = 1;
+/** Stop flag: finish the epoch in progress (validated, checkpointed, reported), then stop (prune). */
+export const STOP_AFTER_EPOCH = 2;
 
 /** What the thread's backend runs on; the worker registry records it. */
 export interface BackendInUse {

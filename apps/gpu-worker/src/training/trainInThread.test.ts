@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { generateSynthetic } from "@xnn/ml";
+import { generateSynthetic, STOP_AFTER_EPOCH_SEEN } from "@xnn/ml";
 import { type PipelineConfig, pipelineSchema, StopRequestedError } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EpochRecord } from "../services/resultsStore";
@@ -97,6 +97,55 @@ describe("ThreadTrainer", () => {
     ).done;
     expect(next.threadId).toBe(threadId);
     expect(next.initCount).toBe(1);
+  }, 300_000);
+
+  it("asked to stop after the epoch in progress, a job finishes and reports that epoch, then stops; it never weakens a stop() already made", async () => {
+    const trainer = newTrainer();
+    await trainer.start();
+    const logged: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const reported: number[] = [];
+    const handle = trainer.train(
+      { config: config(30), runDir: path.join(tmp, "after-epoch"), initFrom: null },
+      events({
+        log: (msg, fields) => void logged.push({ msg, fields }),
+        epoch: (m) => {
+          reported.push(m.epoch);
+          if (m.epoch === 1) handle.stopAfterEpoch();
+        },
+      }),
+    );
+    const err = await handle.done.then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err).toBeInstanceOf(StopRequestedError);
+    // The request lands in whichever epoch the thread is in when epoch 1's report has been handled
+    // (epoch 1 itself if its stop check had not run yet): the trainer names that epoch, and it is
+    // reported and is the last.
+    const seen = logged.filter((l) => l.msg === STOP_AFTER_EPOCH_SEEN);
+    expect(seen).toHaveLength(1);
+    const epoch = seen[0]?.fields?.epoch as number;
+    expect(epoch).toBeGreaterThanOrEqual(1);
+    expect(epoch).toBeLessThan(30);
+    expect(err?.message).toBe(`training stopped on request after epoch ${epoch}`);
+    expect(reported).toEqual(Array.from({ length: epoch }, (_, i) => i + 1));
+
+    logged.length = 0;
+    const again = trainer.train(
+      { config: config(30), runDir: path.join(tmp, "after-epoch-then-now"), initFrom: null },
+      events({
+        log: (msg, fields) => void logged.push({ msg, fields }),
+        epoch: (m) => {
+          if (m.epoch === 1) {
+            again.stop();
+            again.stopAfterEpoch();
+          }
+        },
+      }),
+    );
+    // Stopped at a batch, not after an epoch: the later request did not replace the first.
+    await expect(again.done).rejects.toThrow(/^training stopped on request during epoch \d+$/);
+    expect(logged.filter((l) => l.msg === STOP_AFTER_EPOCH_SEEN)).toEqual([]);
   }, 300_000);
 
   it("a thread that dies mid-job is replaced for the next job, which resumes the run after its last epoch", async () => {

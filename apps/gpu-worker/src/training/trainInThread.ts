@@ -10,6 +10,7 @@ import type {
   TrainThreadMessage,
   TrainThreadStatus,
 } from "./protocol";
+import { STOP_AFTER_EPOCH, STOP_NOW } from "./protocol";
 
 /** The data set itself is unusable (missing folder, empty class): retrying cannot help. */
 export class DatasetUnusableError extends Error {
@@ -29,6 +30,12 @@ export type TrainOutcome = Extract<TrainThreadMessage, { type: "done" }>;
 export interface TrainHandle {
   /** Ask the trainer to stop at the next batch; `done` then rejects with StopRequestedError and the last epoch checkpoint stays resumable. */
   stop(): void;
+  /**
+   * Ask the trainer to finish the epoch in progress (validated, checkpointed, reported) and stop
+   * then; `done` rejects with StopRequestedError. After the last epoch it changes nothing. A later
+   * `stop()` still stops at the next batch.
+   */
+  stopAfterEpoch(): void;
   done: Promise<TrainOutcome>;
 }
 
@@ -218,7 +225,13 @@ export class ThreadTrainer implements Trainer {
         throw err;
       }
     })();
-    return { stop: () => Atomics.store(new Int32Array(stopFlag), 0, 1), done };
+    const flag = new Int32Array(stopFlag);
+    return {
+      stop: () => void Atomics.store(flag, 0, STOP_NOW),
+      // Never weakens a stop-now request already made.
+      stopAfterEpoch: () => void Atomics.compareExchange(flag, 0, 0, STOP_AFTER_EPOCH),
+      done,
+    };
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@ import type {
   TrainThreadMessage,
   TrainThreadStatus,
 } from "./protocol";
+import { STOP_AFTER_EPOCH, STOP_NOW } from "./protocol";
 
 // The worker process's long-lived training thread. It initialises the backend once (a native
 // addon such as tfjs-node cannot be loaded again in a fresh thread per job) and then runs jobs one
@@ -26,11 +27,14 @@ const post = (m: TrainThreadMessage | TrainThreadStatus) => parentPort!.postMess
 
 async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   const stop = new Int32Array(stopFlag);
-  const shouldStop = () => Atomics.load(stop, 0) === 1;
+  const stops = {
+    now: () => Atomics.load(stop, 0) === STOP_NOW,
+    afterEpoch: () => Atomics.load(stop, 0) === STOP_AFTER_EPOCH,
+  };
   const tensorsBefore = tf.memory().numTensors;
   let last: TrainThreadMessage;
   try {
-    last = await runJobIn(input, shouldStop);
+    last = await runJobIn(input, stops);
   } catch (err) {
     const e = err as Error;
     const kind =
@@ -48,7 +52,10 @@ async function runJob({ input, stopFlag }: TrainJobMessage): Promise<void> {
   post(last);
 }
 
-async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promise<TrainThreadMessage> {
+async function runJobIn(
+  input: TrainJobInput,
+  stops: { now: () => boolean; afterEpoch: () => boolean },
+): Promise<TrainThreadMessage> {
   let resumeFrom = (await readResumeState(input.runDir)) ?? undefined;
   if (resumeFrom && resumeFrom.configHash !== configHash(input.config)) {
     post({
@@ -65,7 +72,8 @@ async function runJobIn(input: TrainJobInput, shouldStop: () => boolean): Promis
     initFrom: input.initFrom ?? undefined,
     resumeFrom,
     onEpoch: (metrics) => post({ type: "epoch", metrics }),
-    shouldStop,
+    shouldStop: stops.now,
+    stopAfterEpoch: stops.afterEpoch,
     log: (msg, fields, level) => post({ type: "log", msg, fields, ...(level ? { level } : {}) }),
   });
   return {

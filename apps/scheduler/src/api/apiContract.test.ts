@@ -19,26 +19,25 @@ import {
   sweepValidationSchema,
   workerRowSchema,
 } from "@xnn/shared/records";
-import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type request from "supertest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { ApiServer } from "./createServer";
-import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
+import { CONF_DIR, type Harness, useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
 // Every answer the dashboard reads, taken from the real API over a seeded database and parsed with
 // the record schema the dashboard is typed with (packages/shared/src/records). A field renamed or
 // retyped on one side only fails here.
 
-let h: Harness;
-let server: ApiServer;
 const SWEEP = "contract";
 const STATUSES = ["succeeded", "succeeded", "failed", "running", "queued"] as const;
 const demoYaml = readFileSync(path.join(CONF_DIR, "demo.yaml"), "utf8");
 
-beforeAll(async () => {
-  h = await createHarness();
-  await seedRuns(h.sql, {
+const h = useApiHarness({ seed: seedContract });
+
+/** Runs of every status, one with explanation figures, and a worker. */
+async function seedContract({ sql, prisma }: Harness) {
+  await seedRuns(sql, {
     sweepId: SWEEP,
     task: "xray",
     runs: 10,
@@ -48,7 +47,7 @@ beforeAll(async () => {
     statusOf: (i) => STATUSES[i % STATUSES.length]!,
   });
   // Explanation quality on run 0's test evaluation, as the worker writes it (run 1 has none).
-  await h.sql`UPDATE "Evaluation" SET "probeImages" = 2, "completenessGap" = 0.031, "stepsUsed" = 83.5,
+  await sql`UPDATE "Evaluation" SET "probeImages" = 2, "completenessGap" = 0.031, "stepsUsed" = 83.5,
       "deletionAuc" = 0.21, "insertionAuc" = 0.64, "maskShare" = NULL, "explainMs" = 4200,
       "explainPerImage" = ${JSON.stringify([
         {
@@ -71,7 +70,7 @@ beforeAll(async () => {
         },
       ])}::text::jsonb
     WHERE "runId" = ${seedRunId(SWEEP, 0)} AND split = 'test'`;
-  await h.prisma.worker.create({
+  await prisma.worker.create({
     data: {
       id: "w-1",
       host: "gpu-1",
@@ -83,23 +82,9 @@ beforeAll(async () => {
       currentRunId: seedRunId(SWEEP, 3),
     },
   });
-});
+}
 
-beforeEach(async () => {
-  const t = await createTestServer(h);
-  server = t.server;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-const as = (token: string) => ({
-  get: (url: string) => request(server).get(url).set("Authorization", `Bearer ${token}`),
-  post: (url: string) => request(server).post(url).set("Authorization", `Bearer ${token}`),
-});
-const viewer = () => as(h.tokens.viewer);
+const viewer = () => h.as("viewer");
 
 /** The body of a 2xx answer, parsed: a schema error names the field that does not match. */
 function parsed<T extends z.ZodType>(res: request.Response, schema: T): z.infer<T> {
@@ -158,7 +143,7 @@ describe("the API answers what @xnn/shared/records says", () => {
     expect(bad.status).toBe(400);
     expect(z.array(sweepIssueSchema).min(1).parse(bad.body.issues)).not.toHaveLength(0);
 
-    const operator = as(h.tokens.operator);
+    const operator = h.as("operator");
     const submitted = parsed(await operator.post("/api/sweeps").send({ yaml: demoYaml }), submitResultSchema);
     expect(submitted.created).toBe(true);
     const cancelled = parsed(await operator.post(`/api/sweeps/${submitted.id}/cancel`), cancelResultSchema);
@@ -166,7 +151,7 @@ describe("the API answers what @xnn/shared/records says", () => {
   });
 
   it("promotion, model versions, the production model, workers, the audit trail and the caller", async () => {
-    const admin = as(h.tokens.admin);
+    const admin = h.as("admin");
     const promotion = parsed(await admin.post(`/api/runs/${seedRunId(SWEEP, 0)}/promote`), promotionSchema);
     expect(promotion.changed).toBe(true);
     const versions = parsed(await viewer().get("/api/model-versions"), z.array(modelVersionRowSchema));

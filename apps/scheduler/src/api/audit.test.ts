@@ -1,62 +1,38 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { Queue } from "bullmq";
 import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tokenCommand } from "../cli/token";
 import { AuthFailureLimiter } from "./authFailureLimiter";
-import type { ApiServer } from "./createServer";
-import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
+import { CONF_DIR, createTestServer, useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
-let queue: Queue;
+const h = useApiHarness();
 const demoYaml = readFileSync(path.join(CONF_DIR, "demo.yaml"), "utf8");
-
-beforeAll(async () => {
-  h = await createHarness();
-});
-
-beforeEach(async () => {
-  const t = await createTestServer(h);
-  server = t.server;
-  queue = t.queue;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-const as = (token: string) => ({
-  post: (url: string) => request(server).post(url).set("Authorization", `Bearer ${token}`),
-  get: (url: string) => request(server).get(url).set("Authorization", `Bearer ${token}`),
-  delete: (url: string) => request(server).delete(url).set("Authorization", `Bearer ${token}`),
-});
 
 describe("audit trail", () => {
   it("records submit, cancel, promote, promote-best, token create and revoke with actor, target and outcome", async () => {
     await h.prisma.auditEvent.deleteMany();
-    const submitted = await as(h.tokens.operator).post("/api/sweeps").send({ yaml: demoYaml });
+    const submitted = await h.as("operator").post("/api/sweeps").send({ yaml: demoYaml });
     expect(submitted.status).toBe(201);
     const sweepId = submitted.body.id as string;
-    expect(await queue.count()).toBe(12);
-    const cancelled = await as(h.tokens.operator).post(`/api/sweeps/${sweepId}/cancel`);
+    expect(await h.queue.count()).toBe(12);
+    const cancelled = await h.as("operator").post(`/api/sweeps/${sweepId}/cancel`);
     expect(cancelled.status).toBe(200);
 
     await seedRuns(h.sql, { sweepId: "audited", task: "audit-task", runs: 2, artifacts: true });
-    const promoted = await as(h.tokens.admin).post(`/api/runs/${seedRunId("audited", 0)}/promote`);
+    const promoted = await h.as("admin").post(`/api/runs/${seedRunId("audited", 0)}/promote`);
     expect(promoted.status).toBe(200);
     // Seeded runs have no per-image predictions, so the promotion guard needs an override here.
-    const best = await as(h.tokens.admin)
+    const best = await h
+      .as("admin")
       .post("/api/sweeps/audited/promote-best")
       .send({ override: true, reason: "audit trail under test" });
     expect(best.status).toBe(200);
 
-    const created = await as(h.tokens.admin).post("/api/tokens").send({ role: "viewer", name: "temp" });
+    const created = await h.as("admin").post("/api/tokens").send({ role: "viewer", name: "temp" });
     expect(created.status).toBe(201);
-    const revoked = await as(h.tokens.admin).delete(`/api/tokens/${created.body.id}`);
+    const revoked = await h.as("admin").delete(`/api/tokens/${created.body.id}`);
     expect(revoked.status).toBe(200);
 
     const rows = await h.prisma.auditEvent.findMany({ orderBy: { createdAt: "asc" } });
@@ -84,11 +60,11 @@ describe("audit trail", () => {
 
   it("GET /api/audit lists the trail for admins, newest first, filtered, with Content-Range", async () => {
     await h.prisma.auditEvent.deleteMany();
-    await as(h.tokens.viewer).post("/api/tokens").send({ role: "admin", name: "x" });
-    await as(h.tokens.admin).post("/api/tokens").send({ role: "viewer", name: "y" });
-    await as(h.tokens.admin).delete("/api/tokens/nope");
+    await h.as("viewer").post("/api/tokens").send({ role: "admin", name: "x" });
+    await h.as("admin").post("/api/tokens").send({ role: "viewer", name: "y" });
+    await h.as("admin").delete("/api/tokens/nope");
 
-    const all = await as(h.tokens.admin).get("/api/audit");
+    const all = await h.as("admin").get("/api/audit");
     expect(all.status).toBe(200);
     expect(all.headers["content-range"]).toBe("audit 0-2/3");
     expect(all.body.map((r: { action: string; outcome: string }) => [r.action, r.outcome])).toEqual([
@@ -103,9 +79,9 @@ describe("audit trail", () => {
     });
     expect(all.body[2]).toMatchObject({ actor: "vera-viewer", status: 403 });
 
-    const denied = await as(h.tokens.admin).get(
-      `/api/audit?filter=${encodeURIComponent(JSON.stringify({ outcome: "denied" }))}`,
-    );
+    const denied = await h
+      .as("admin")
+      .get(`/api/audit?filter=${encodeURIComponent(JSON.stringify({ outcome: "denied" }))}`);
     expect(denied.body).toHaveLength(1);
     expect(denied.headers["content-range"]).toBe("audit 0-0/1");
   });

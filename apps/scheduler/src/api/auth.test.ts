@@ -3,26 +3,11 @@ import { createSql } from "@xnn/db";
 import { createLogger, createRedis } from "@xnn/shared";
 import pino from "pino";
 import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type ApiServer, createServer } from "./createServer";
-import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
+import { describe, expect, it } from "vitest";
+import { createServer } from "./createServer";
+import { CONF_DIR, useApiHarness } from "./testing/harness";
 
-let h: Harness;
-let server: ApiServer;
-
-beforeAll(async () => {
-  h = await createHarness();
-});
-
-beforeEach(async () => {
-  const t = await createTestServer(h);
-  server = t.server;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
+const h = useApiHarness();
 
 type Method = "post" | "delete";
 const MUTATING: { method: Method; url: string; needs: "operator" | "admin" }[] = [
@@ -38,22 +23,22 @@ describe("authorization", () => {
   it.each(MUTATING)(
     "$method $url refuses no token (401), a viewer (403) and a weaker role (403)",
     async (route) => {
-      const none = await request(server)[route.method](route.url).send({ yaml: "x" });
+      const none = await request(h.server)[route.method](route.url).send({ yaml: "x" });
       expect(none.status).toBe(401);
       expect(none.body.error).toMatch(/token/);
-      const unknown = await request(server)
+      const unknown = await request(h.server)
         [route.method](route.url)
         .set("Authorization", "Bearer nope")
         .send({});
       expect(unknown.status).toBe(401);
-      const viewer = await request(server)
+      const viewer = await request(h.server)
         [route.method](route.url)
         .set("Authorization", `Bearer ${h.tokens.viewer}`)
         .send({ yaml: "x" });
       expect(viewer.status).toBe(403);
       expect(viewer.body.error).toMatch(new RegExp(route.needs));
       if (route.needs === "admin") {
-        const operator = await request(server)
+        const operator = await request(h.server)
           [route.method](route.url)
           .set("Authorization", `Bearer ${h.tokens.operator}`)
           .send({});
@@ -71,35 +56,27 @@ describe("authorization", () => {
       "/api/me",
       "/api/events",
     ]) {
-      expect((await request(server).get(url)).status, url).toBe(401);
+      expect((await request(h.server).get(url)).status, url).toBe(401);
     }
-    const me = await request(server).get("/api/me").set("Authorization", `Bearer ${h.tokens.operator}`);
+    const me = await h.as("operator").get("/api/me");
     expect(me.body).toEqual({ role: "operator", name: "otto-operator" });
   });
 
   it("admins issue, list and revoke tokens; a revoked token stops working", async () => {
-    const admin = `Bearer ${h.tokens.admin}`;
-    const created = await request(server)
-      .post("/api/tokens")
-      .set("Authorization", admin)
-      .send({ role: "viewer", name: "dash" });
+    const admin = h.as("admin");
+    const created = await admin.post("/api/tokens").send({ role: "viewer", name: "dash" });
     expect(created.status).toBe(201);
     expect(created.body.token).toMatch(/^xnn_/);
-    const me = await request(server).get("/api/me").set("Authorization", `Bearer ${created.body.token}`);
+    const me = await request(h.server).get("/api/me").set("Authorization", `Bearer ${created.body.token}`);
     expect(me.body).toEqual({ role: "viewer", name: "dash" });
-    const list = await request(server).get("/api/tokens").set("Authorization", admin);
+    const list = await admin.get("/api/tokens");
     expect(list.body.map((t: { name: string }) => t.name)).toContain("dash");
     expect(JSON.stringify(list.body)).not.toContain(created.body.token);
-    const bad = await request(server)
-      .post("/api/tokens")
-      .set("Authorization", admin)
-      .send({ role: "root", name: "x" });
+    const bad = await admin.post("/api/tokens").send({ role: "root", name: "x" });
     expect(bad.status).toBe(400);
-    const revoked = await request(server)
-      .delete(`/api/tokens/${created.body.id}`)
-      .set("Authorization", admin);
+    const revoked = await admin.delete(`/api/tokens/${created.body.id}`);
     expect(revoked.status).toBe(200);
-    const after = await request(server).get("/api/me").set("Authorization", `Bearer ${created.body.token}`);
+    const after = await request(h.server).get("/api/me").set("Authorization", `Bearer ${created.body.token}`);
     expect(after.status).toBe(401);
   });
 });
@@ -145,7 +122,7 @@ describe("operations", () => {
         lastHeartbeat: new Date(Date.now() - 90_000),
       },
     });
-    const res = await request(server).get("/api/workers").set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const res = await h.as("viewer").get("/api/workers");
     expect(res.headers["content-range"]).toBe("workers 0-0/1");
     expect(res.body[0]).toMatchObject({ id: "w-1", host: "gpu-1", status: "active", currentRunId: null });
     expect(res.body[0].heartbeatAgeSec).toBeGreaterThanOrEqual(90);
@@ -153,15 +130,13 @@ describe("operations", () => {
   });
 
   it("unknown /api routes answer JSON 404", async () => {
-    const res = await request(server)
-      .get("/api/nothing-here")
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const res = await h.as("viewer").get("/api/nothing-here");
     expect(res.status).toBe(404);
     expect(res.body.error).toMatch(/nothing-here/);
   });
 
   it("/healthz is 200 when both stores answer and 503 naming the one that does not", async () => {
-    const ok = await request(server).get("/healthz");
+    const ok = await request(h.server).get("/healthz");
     expect(ok.status).toBe(200);
     expect(ok.body).toEqual({ postgres: "ok", redis: "ok" });
 
@@ -188,8 +163,8 @@ describe("operations", () => {
   });
 
   it("/metrics exposes queue, run and request metrics", async () => {
-    await request(server).get("/api/me").set("Authorization", `Bearer ${h.tokens.viewer}`);
-    const res = await request(server).get("/metrics");
+    await h.as("viewer").get("/api/me");
+    const res = await request(h.server).get("/metrics");
     expect(res.status).toBe(200);
     expect(res.text).toContain('xnn_queue_jobs{state="waiting"} 0');
     expect(res.text).toMatch(/xnn_runs/);
@@ -199,19 +174,19 @@ describe("operations", () => {
   });
 
   it("bull-board is admin-only; ?token= sets a cookie for the browser", async () => {
-    expect((await request(server).get("/admin/queues")).status).toBe(401);
-    const viewer = await request(server).get(`/admin/queues?token=${h.tokens.viewer}`);
+    expect((await request(h.server).get("/admin/queues")).status).toBe(401);
+    const viewer = await request(h.server).get(`/admin/queues?token=${h.tokens.viewer}`);
     expect(viewer.status).toBe(303);
     const cookieOf = (res: request.Response) => String(res.headers["set-cookie"]).split(";")[0]!;
-    expect((await request(server).get("/admin/queues").set("Cookie", cookieOf(viewer))).status).toBe(403);
-    const admin = await request(server).get(`/admin/queues?token=${h.tokens.admin}`);
+    expect((await request(h.server).get("/admin/queues").set("Cookie", cookieOf(viewer))).status).toBe(403);
+    const admin = await request(h.server).get(`/admin/queues?token=${h.tokens.admin}`);
     expect(admin.status).toBe(303);
     expect(admin.headers.location).toBe("/admin/queues");
     expect(String(admin.headers["set-cookie"])).toMatch(/HttpOnly/i);
-    const page = await request(server).get("/admin/queues").set("Cookie", cookieOf(admin));
+    const page = await request(h.server).get("/admin/queues").set("Cookie", cookieOf(admin));
     expect(page.status).toBe(200);
     expect(page.text).toMatch(/<html/i);
-    const api = await request(server).get("/admin/queues/api/queues").set("Cookie", cookieOf(admin));
+    const api = await request(h.server).get("/admin/queues/api/queues").set("Cookie", cookieOf(admin));
     expect(api.status).toBe(200);
   });
 });

@@ -4,17 +4,12 @@
 import { cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { Queue } from "bullmq";
-import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
+import type request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_PAGE } from "./simpleRest";
-import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
+import { CONF_DIR, useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
-let queue: Queue;
 let tmp: string;
 let confDir: string;
 let dataRoot: string;
@@ -24,8 +19,13 @@ const SECRET_YAML = "password: SECRET-hunter2-yaml\ntoken: SECRET-abc\n";
 const SECRET_CNF = "SECRET_KEY = SECRET-openssl-like\n[ new_oids ]\nSECRET_OID = 1.2.3\n";
 const SECRETS = /SECRET|hunter2|root:x:0|openssl_conf|new_oids/;
 
-beforeAll(async () => {
-  h = await createHarness();
+const h = useApiHarness({
+  seed: makeConfAndDataRoots,
+  server: () => ({ confDir, dataRoot, dataRoots: [path.join(dataRoot, "data")] }),
+});
+
+/** The conf folder and data root the server is confined to, with escapes out of them planted. */
+async function makeConfAndDataRoots() {
   tmp = await mkdtemp(path.join(os.tmpdir(), "xnn-badinput-"));
   confDir = path.join(tmp, "conf");
   dataRoot = path.join(tmp, "root");
@@ -47,28 +47,10 @@ beforeAll(async () => {
   // The demo pipelines' data.dir (data/synthetic) resolves against dataRoot, inside the one data root.
   await mkdir(path.join(dataRoot, "data/synthetic"), { recursive: true });
   await symlink(outside, path.join(dataRoot, "data/out"));
-});
+}
 
 afterAll(async () => {
-  await h?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  const t = await createTestServer(h, {
-    confDir,
-    dataRoot,
-    dataRoots: [path.join(dataRoot, "data")],
-  });
-  server = t.server;
-  queue = t.queue;
-  return t.close;
-});
-
-const as = (token: string) => ({
-  post: (url: string) => request(server).post(url).set("Authorization", `Bearer ${token}`),
-  get: (url: string) => request(server).get(url).set("Authorization", `Bearer ${token}`),
-  delete: (url: string) => request(server).delete(url).set("Authorization", `Bearer ${token}`),
 });
 
 interface Counts {
@@ -92,7 +74,7 @@ async function counts(): Promise<Counts> {
     tokens: await h.prisma.apiToken.count(),
     versions: await h.prisma.modelVersion.count(),
     audit: await h.prisma.auditEvent.count(),
-    jobs: await queue.count(),
+    jobs: await h.queue.count(),
     files: [...(await listTree(confDir)), ...(await listTree(dataRoot))],
   };
 }
@@ -271,31 +253,29 @@ describe("POST /api/sweeps and /api/sweeps/validate with a bad sweep", () => {
       expect(issue?.path).toBe(c.path);
     };
     check(
-      await expectNothingWritten(() => as(h.tokens.operator).post("/api/sweeps").send({ yaml: c.yaml }), {
+      await expectNothingWritten(() => h.as("operator").post("/api/sweeps").send({ yaml: c.yaml }), {
         action: "sweep.submit",
         outcome: "rejected",
       }),
     );
     // A viewer's preview goes through the same confinement and writes nothing, not even audit.
     check(
-      await expectNothingWritten(() =>
-        as(h.tokens.viewer).post("/api/sweeps/validate").send({ yaml: c.yaml }),
-      ),
+      await expectNothingWritten(() => h.as("viewer").post("/api/sweeps/validate").send({ yaml: c.yaml })),
     );
   });
 
   it("a body that is neither {yaml} JSON nor text: 400 naming the expected shape", async () => {
-    const res = await expectNothingWritten(
-      () => as(h.tokens.operator).post("/api/sweeps").send({ sweep: "x" }),
-      { action: "sweep.submit", outcome: "rejected" },
-    );
+    const res = await expectNothingWritten(() => h.as("operator").post("/api/sweeps").send({ sweep: "x" }), {
+      action: "sweep.submit",
+      outcome: "rejected",
+    });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/"yaml"/);
   });
 
   it("malformed JSON: 400 saying the body is not valid JSON", async () => {
     const res = await expectNothingWritten(() =>
-      as(h.tokens.operator).post("/api/sweeps").set("Content-Type", "application/json").send('{"yaml": '),
+      h.as("operator").post("/api/sweeps").set("Content-Type", "application/json").send('{"yaml": '),
     );
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/not valid JSON/);
@@ -303,7 +283,8 @@ describe("POST /api/sweeps and /api/sweeps/validate with a bad sweep", () => {
 
   it("a 2 MB body: 413 naming the limit", async () => {
     const res = await expectNothingWritten(() =>
-      as(h.tokens.operator)
+      h
+        .as("operator")
         .post("/api/sweeps")
         .send({ yaml: `${sweep("demo-base")}# ${"x".repeat(2 * 1024 * 1024)}\n` }),
     );
@@ -319,7 +300,7 @@ describe("mutations on things that do not exist", () => {
     ["promote", "post", "/api/runs/no-such-run/promote", "run.promote", /no-such-run/],
     ["revoke", "delete", "/api/tokens/no-such-token", "token.revoke", /no-such-token/],
   ] as const)("%s: 404 naming the id, nothing written", async (_, method, url, action, named) => {
-    const res = await expectNothingWritten(() => as(h.tokens.admin)[method](url).send({}), {
+    const res = await expectNothingWritten(() => h.as("admin")[method](url).send({}), {
       action,
       outcome: "rejected",
     });
@@ -329,13 +310,13 @@ describe("mutations on things that do not exist", () => {
 
   it("revoking the token the request uses: 409, the token still works", async () => {
     const me = await h.prisma.apiToken.findFirstOrThrow({ where: { name: "ada-admin" } });
-    const res = await expectNothingWritten(() => as(h.tokens.admin).delete(`/api/tokens/${me.id}`), {
+    const res = await expectNothingWritten(() => h.as("admin").delete(`/api/tokens/${me.id}`), {
       action: "token.revoke",
       outcome: "rejected",
     });
     expect(res.status).toBe(409);
     expect(res.body.error).toMatch(/revoke the token this request uses/);
-    expect((await as(h.tokens.admin).get("/api/me")).status).toBe(200);
+    expect((await h.as("admin").get("/api/me")).status).toBe(200);
   });
 
   it.each([
@@ -343,7 +324,7 @@ describe("mutations on things that do not exist", () => {
     [{ role: "viewer", name: "  " }, /name must be a non-empty string/],
     [{ role: "viewer", name: "n".repeat(101) }, /at most 100 characters/],
   ])("token create with %j: 400 naming the field, no token issued", async (body, named) => {
-    const res = await expectNothingWritten(() => as(h.tokens.admin).post("/api/tokens").send(body), {
+    const res = await expectNothingWritten(() => h.as("admin").post("/api/tokens").send(body), {
       action: "token.create",
       outcome: "rejected",
     });
@@ -364,7 +345,8 @@ describe("a viewer tries each mutation", () => {
   ] as const)("%s: 403 naming the role needed, recorded as denied", async (_, method, url, action, needs) => {
     const res = await expectNothingWritten(
       () =>
-        as(h.tokens.viewer)
+        h
+          .as("viewer")
           [method](url)
           .send({ yaml: sweep("demo-base"), role: "admin", name: "escalate" }),
       { action, outcome: "denied" },
@@ -381,21 +363,21 @@ describe("list ranges", () => {
     "GET /api/%s with more than 1,000 rows asked: 400 naming range",
     async (resource) => {
       const res = await expectNothingWritten(() =>
-        as(h.tokens.admin).get(`/api/${resource}?range=${encodeURIComponent(`[0,${MAX_PAGE}]`)}`),
+        h.as("admin").get(`/api/${resource}?range=${encodeURIComponent(`[0,${MAX_PAGE}]`)}`),
       );
       expect(res.status).toBe(400);
       expect(res.body.error).toBe(
         `range [0,${MAX_PAGE}] asks for ${MAX_PAGE + 1} rows; at most ${MAX_PAGE} per request (page through with range)`,
       );
-      const ok = await as(h.tokens.admin).get(
-        `/api/${resource}?range=${encodeURIComponent(`[5000,${5000 + MAX_PAGE - 1}]`)}`,
-      );
+      const ok = await h
+        .as("admin")
+        .get(`/api/${resource}?range=${encodeURIComponent(`[5000,${5000 + MAX_PAGE - 1}]`)}`);
       expect(ok.status).toBe(200);
     },
   );
 
   it("GET /api/runs?range=[0,100000000]: 400 naming range", async () => {
-    const res = await as(h.tokens.viewer).get(`/api/runs?range=${encodeURIComponent("[0,100000000]")}`);
+    const res = await h.as("viewer").get(`/api/runs?range=${encodeURIComponent("[0,100000000]")}`);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/^range \[0,100000000\] asks for 100000001 rows; at most 1000/);
   });
@@ -408,16 +390,16 @@ describe("list ranges", () => {
     ['filter={"tokenHash":"x"}', /cannot filter by tokenHash/],
   ])("GET /api/runs?%s: 400 naming the parameter", async (query, named) => {
     const [key, value] = query.split("=") as [string, string];
-    const res = await as(h.tokens.viewer).get(`/api/runs?${key}=${encodeURIComponent(value)}`);
+    const res = await h.as("viewer").get(`/api/runs?${key}=${encodeURIComponent(value)}`);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(named);
   });
 
   it("getMany of more than 1,000 ids: 400 naming filter.id", async () => {
     const ids = Array.from({ length: MAX_PAGE + 1 }, (_, i) => `r${i}`);
-    const res = await as(h.tokens.viewer).get(
-      `/api/runs?filter=${encodeURIComponent(JSON.stringify({ id: ids }))}`,
-    );
+    const res = await h
+      .as("viewer")
+      .get(`/api/runs?filter=${encodeURIComponent(JSON.stringify({ id: ids }))}`);
     expect(res.status).toBe(400);
     expect(res.body.error).toBe(`filter.id lists ${MAX_PAGE + 1} ids; at most ${MAX_PAGE} per request`);
   });
@@ -425,15 +407,15 @@ describe("list ranges", () => {
 
 describe("GET /api/audit", () => {
   it("is for admins only: an operator gets 403", async () => {
-    const res = await expectNothingWritten(() => as(h.tokens.operator).get("/api/audit"));
+    const res = await expectNothingWritten(() => h.as("operator").get("/api/audit"));
     expect(res.status).toBe(403);
     expect(res.body.error).toMatch(/admin/);
   });
 
   it("an unknown action filter: 400 naming the actions", async () => {
-    const res = await as(h.tokens.admin).get(
-      `/api/audit?filter=${encodeURIComponent(JSON.stringify({ action: "sweep.delete" }))}`,
-    );
+    const res = await h
+      .as("admin")
+      .get(`/api/audit?filter=${encodeURIComponent(JSON.stringify({ action: "sweep.delete" }))}`);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/unknown action sweep.delete; one of sweep.submit/);
   });
@@ -467,38 +449,37 @@ describe("predict samples and uploads", () => {
     [2, /data\.dir "data\/out\/pipelines" is outside the API's data roots/],
   ])("a model version whose data.dir is outside the roots (v%i): 403 naming data.dir", async (v, named) => {
     const res = await expectNothingWritten(() =>
-      as(h.tokens.viewer).get(`/api/predict/samples?task=${TASK}&modelVersion=${v}`),
+      h.as("viewer").get(`/api/predict/samples?task=${TASK}&modelVersion=${v}`),
     );
     expect(res.status).toBe(403);
     expect(res.body.error).toMatch(named);
-    const one = await as(h.tokens.viewer).get(
-      `/api/predict/samples/normal/x.png?task=${TASK}&modelVersion=${v}`,
-    );
+    const one = await h.as("viewer").get(`/api/predict/samples/normal/x.png?task=${TASK}&modelVersion=${v}`);
     expect(one.status).toBe(403);
   });
 
   it("a sample that is a symlink out of the data root is neither listed nor served", async () => {
-    const list = await as(h.tokens.viewer).get(`/api/predict/samples?task=${TASK}&modelVersion=3`);
+    const list = await h.as("viewer").get(`/api/predict/samples?task=${TASK}&modelVersion=3`);
     expect(list.status).toBe(200);
     expect(list.body.samples.map((s: { name: string }) => s.name)).toEqual(["normal/in.png"]);
     const res = await expectNothingWritten(() =>
-      as(h.tokens.viewer).get(`/api/predict/samples/normal/leak.png?task=${TASK}&modelVersion=3`),
+      h.as("viewer").get(`/api/predict/samples/normal/leak.png?task=${TASK}&modelVersion=3`),
     );
     expect(res.status).toBe(404);
     expect(res.body.error).toMatch(/no sample normal\/leak\.png/);
   });
 
   it("a sample name with .. : 400 naming the name", async () => {
-    const res = await as(h.tokens.viewer).get(
-      `/api/predict/samples/${encodeURIComponent("../secret.png")}?task=${TASK}&modelVersion=3`,
-    );
+    const res = await h
+      .as("viewer")
+      .get(`/api/predict/samples/${encodeURIComponent("../secret.png")}?task=${TASK}&modelVersion=3`);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/bad sample name/);
   });
 
   it("an upload over 10 MB: 413 naming the limit, nothing written", async () => {
     const res = await expectNothingWritten(() =>
-      as(h.tokens.viewer)
+      h
+        .as("viewer")
         .post("/api/predict")
         .attach("image", Buffer.alloc(10 * 1024 * 1024 + 1, 7), "big.png"),
     );
@@ -509,7 +490,7 @@ describe("predict samples and uploads", () => {
   it("a corrupt PNG: 400 saying it is corrupt, nothing written", async () => {
     const corrupt = Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), Buffer.alloc(64, 0xff)]);
     const res = await expectNothingWritten(() =>
-      as(h.tokens.viewer).post("/api/predict").attach("image", corrupt, "corrupt.png"),
+      h.as("viewer").post("/api/predict").attach("image", corrupt, "corrupt.png"),
     );
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/the PNG image is corrupt/);
@@ -517,7 +498,7 @@ describe("predict samples and uploads", () => {
 
   it("a text file as the image: 415 saying it is not an image", async () => {
     const res = await expectNothingWritten(() =>
-      as(h.tokens.viewer).post("/api/predict").attach("image", Buffer.from(SECRET_YAML), "secret.png"),
+      h.as("viewer").post("/api/predict").attach("image", Buffer.from(SECRET_YAML), "secret.png"),
     );
     expect(res.status).toBe(415);
     expect(res.body.error).toMatch(/not an image/);

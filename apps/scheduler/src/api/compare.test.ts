@@ -1,42 +1,29 @@
-import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DISPLAY_CURVE_POINTS, displayCurves } from "../services/runs/runCurves";
-import type { ApiServer } from "./createServer";
 import { GZIP_MIN_BYTES } from "./gzipJson";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { useApiHarness } from "./testing/harness";
 import { SEED_CLASSES, seedRunId, seedRuns } from "./testing/seedRuns";
 
 // Compare's payload (thinned curves without thresholds, epoch series) and gzip on large answers.
-let h: Harness;
-let server: ApiServer;
 const SWEEP = "cmp";
 const POINTS = 600;
 
-beforeAll(async () => {
-  h = await createHarness();
-  await seedRuns(h.sql, {
-    sweepId: SWEEP,
-    task: "xray",
-    runs: 6,
-    epochs: 4,
-    curvePoints: POINTS,
-    artifacts: true,
-  });
-  // A run with nothing recorded yet: its comparison is a few hundred bytes.
-  await seedRuns(h.sql, { sweepId: "cmp-bare", task: "xray", runs: 1 });
+const h = useApiHarness({
+  seed: async ({ sql }) => {
+    await seedRuns(sql, {
+      sweepId: SWEEP,
+      task: "xray",
+      runs: 6,
+      epochs: 4,
+      curvePoints: POINTS,
+      artifacts: true,
+    });
+    // A run with nothing recorded yet: its comparison is a few hundred bytes.
+    await seedRuns(sql, { sweepId: "cmp-bare", task: "xray", runs: 1 });
+  },
 });
 
-beforeEach(async () => {
-  const t = await createTestServer(h);
-  server = t.server;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-const get = (url: string) => request(server).get(url).set("Authorization", `Bearer ${h.tokens.viewer}`);
+const get = (url: string) => h.as("viewer").get(url);
 type Point = { recall: number; precision: number; threshold?: number };
 type Curves = Record<string, { ap: number | null; points: Point[] }>;
 

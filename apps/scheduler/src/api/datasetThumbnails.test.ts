@@ -4,50 +4,43 @@ import path from "node:path";
 import { registerDatasetVersion } from "@xnn/db";
 import { describeDataset, generateSynthetic } from "@xnn/ml";
 import sharp from "sharp";
-import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { afterAll, describe, expect, it } from "vitest";
+import { type Harness, useApiHarness } from "./testing/harness";
 
-let h: Harness;
-let server: ApiServer;
-let close: () => Promise<void>;
 let tmp: string;
 let versionId: string;
 let outsideVersion: string;
 let masked: { path: string; maskPath: string };
 
-beforeAll(async () => {
-  h = await createHarness();
+const h = useApiHarness({
+  seed: seedSynthVersions,
+  server: () => ({ dataRoots: [path.join(tmp, "roots")], thumbnailDir: path.join(tmp, "thumbnails") }),
+  serverPer: "file",
+});
+
+/** A synthetic data set registered twice: under a root the API may read, and under one it may not. */
+async function seedSynthVersions({ sql }: Harness) {
   tmp = await mkdtemp(path.join(os.tmpdir(), "xnn-thumbs-"));
   const data = path.join(tmp, "roots", "synth");
   await generateSynthetic({ out: data, n: 30, size: 96, seed: 4 });
   const description = await describeDataset(data);
-  versionId = (await registerDatasetVersion(h.sql, description, "data:synth")).versionId;
+  versionId = (await registerDatasetVersion(sql, description, "data:synth")).versionId;
   const m = description.images.find((im) => im.maskPath && im.split === "test")!;
   masked = { path: m.path, maskPath: m.maskPath! };
   // The same files registered under a root the API may not read.
   outsideVersion = (
-    await registerDatasetVersion(h.sql, { ...description, root: "/srv/elsewhere" }, "data:synth")
+    await registerDatasetVersion(sql, { ...description, root: "/srv/elsewhere" }, "data:synth")
   ).versionId;
-  const t = await createTestServer(h, {
-    dataRoots: [path.join(tmp, "roots")],
-    thumbnailDir: path.join(tmp, "thumbnails"),
-  });
-  server = t.server;
-  close = t.close;
-});
+}
 
 afterAll(async () => {
-  await close?.();
-  await h?.close();
   await rm(tmp, { recursive: true, force: true });
 });
 
 const get = (url: string) =>
-  request(server)
+  h
+    .as("viewer")
     .get(url)
-    .set("Authorization", `Bearer ${h.tokens.viewer}`)
     .buffer(true)
     .parse((res, done) => {
       const chunks: Buffer[] = [];

@@ -1,14 +1,9 @@
 import { type DatasetVersionInput, linkRunDataset, registerDatasetVersion } from "@xnn/db";
-import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { seededRandom } from "../services/stats/seededRandom";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { type Harness, listQuery as q, useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
-let close: () => Promise<void>;
 const CLASSES = ["bacteria", "normal", "virus"];
 const ROOT = "/data/xray";
 const PER_SPLIT = { train: 90, val: 15, test: 60 } as const;
@@ -72,37 +67,27 @@ function predictionsOf(i: number) {
     });
 }
 
-beforeAll(async () => {
-  h = await createHarness();
-  await seedRuns(h.sql, { sweepId: "dsweep", task: "xray", runs: 3, epochs: 1, artifacts: true });
-  const a = await registerDatasetVersion(h.sql, description("a".repeat(64)), "data:split");
-  const b = await registerDatasetVersion(h.sql, description("b".repeat(64)), "worker:w1");
+const h = useApiHarness({ seed: seedDatasets, serverPer: "file" });
+
+/** Three runs, two data set versions they trained on, and the test predictions of runs 0 and 1. */
+async function seedDatasets({ sql, prisma }: Harness) {
+  await seedRuns(sql, { sweepId: "dsweep", task: "xray", runs: 3, epochs: 1, artifacts: true });
+  const a = await registerDatasetVersion(sql, description("a".repeat(64)), "data:split");
+  const b = await registerDatasetVersion(sql, description("b".repeat(64)), "worker:w1");
   v1 = a.versionId;
   v2 = b.versionId;
   datasetId = a.datasetId;
-  await linkRunDataset(h.sql, run(0), v1);
-  await linkRunDataset(h.sql, run(1), v1);
-  await linkRunDataset(h.sql, run(2), v2);
+  await linkRunDataset(sql, run(0), v1);
+  await linkRunDataset(sql, run(1), v1);
+  await linkRunDataset(sql, run(2), v2);
   for (const i of [0, 1]) {
-    await h.prisma.prediction.createMany({
+    await prisma.prediction.createMany({
       data: predictionsOf(i).map((p) => ({ runId: run(i), split: "test", ...p })),
     });
   }
-  const t = await createTestServer(h);
-  server = t.server;
-  close = t.close;
-});
+}
 
-afterAll(async () => {
-  await close?.();
-  await h?.close();
-});
-
-const get = (url: string) => request(server).get(url).set("Authorization", `Bearer ${h.tokens.viewer}`);
-const q = (o: Record<string, unknown>) =>
-  Object.entries(o)
-    .map(([k, v]) => `${k}=${encodeURIComponent(JSON.stringify(v))}`)
-    .join("&");
+const get = (url: string) => h.as("viewer").get(url);
 
 describe("data set records", () => {
   it("lists data sets and shows every version with its counts and runs", async () => {

@@ -1,26 +1,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { describe, expect, it } from "vitest";
+import { useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
-
-beforeAll(async () => {
-  h = await createHarness();
-  await seedRuns(h.sql, { sweepId: "live", task: "xray", runs: 3, statusOf: () => "queued" });
-});
-
-beforeEach(async () => {
-  const t = await createTestServer(h);
-  server = t.server;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
+const h = useApiHarness({
+  seed: ({ sql }) => seedRuns(sql, { sweepId: "live", task: "xray", runs: 3, statusOf: () => "queued" }),
 });
 
 /** Opens the SSE stream and collects parsed events until `until` is satisfied. */
@@ -52,7 +37,7 @@ function openStream(port: number, token: string) {
 
 describe("GET /api/events", () => {
   it("streams the ids of runs whose status or progress changed (Postgres trigger + LISTEN)", async () => {
-    const listening = server.listen(0, "127.0.0.1");
+    const listening = h.server.listen(0, "127.0.0.1");
     await new Promise((resolve) => listening.once("listening", resolve));
     const { port } = listening.address() as AddressInfo;
     const stream = openStream(port, h.tokens.viewer);

@@ -7,26 +7,24 @@ import { buildTinyClassifier } from "@xnn/ml/testing";
 import { predictResponseSchema } from "@xnn/shared/records";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
 import { startTestExplainWorker, type TestExplainWorker } from "./testing/explainWorker";
 import { grayPng } from "./testing/grayPng";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { type Harness, useApiHarness } from "./testing/harness";
 import { attachStoredCheckpoint, seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
-let closeServer: () => Promise<void>;
 let explainWorker: TestExplainWorker;
 let tmp: string;
 let png: Buffer;
 const SIZE = 32;
 const TASK = "xray";
 
-beforeAll(async () => {
-  h = await createHarness();
+const h = useApiHarness({ seed: seedCheckpoints, serverPer: "file" });
+
+/** Two seeded runs, each with a tiny stored checkpoint, and the image the tests upload. */
+async function seedCheckpoints({ sql, prisma }: Harness) {
   tmp = await mkdtemp(path.join(os.tmpdir(), "xnn-predict-"));
   await initBackend("auto");
-  await seedRuns(h.sql, { sweepId: "pred", task: TASK, runs: 2, artifacts: true });
+  await seedRuns(sql, { sweepId: "pred", task: TASK, runs: 2, artifacts: true });
   // Two tiny checkpoints that predict differently, one per seeded run.
   for (const i of [0, 1]) {
     const model = buildTinyClassifier({ imageSize: SIZE, numClasses: 3, seed: 10 + i * 7 });
@@ -38,24 +36,22 @@ beforeAll(async () => {
     const stored = await new FileArtifactStore(tmp).putDir(dir, `ckpt-${i}`, {
       digestOf: ["model.json", "weights.bin"],
     });
-    await attachStoredCheckpoint(h.prisma, runId, stored, { task: TASK, imageSize: SIZE });
+    await attachStoredCheckpoint(prisma, runId, stored, { task: TASK, imageSize: SIZE });
   }
   png = grayPng(64, 48, (x, y) => ((x - 20) ** 2 + (y - 24) ** 2 < 100 ? 240 : 90));
-  const t = await createTestServer(h);
-  server = t.server;
-  closeServer = t.close;
-  // Explanations are computed by a worker serving the explain queue, as in production.
-  explainWorker = await startTestExplainWorker(h, t.prefix, new FileArtifactStore(tmp));
-}, 120_000);
+}
+
+// Explanations are computed by a worker serving the explain queue, as in production.
+beforeAll(async () => {
+  explainWorker = await startTestExplainWorker(h, h.prefix, new FileArtifactStore(tmp));
+});
 
 afterAll(async () => {
   await explainWorker?.close();
-  await closeServer?.();
-  await h?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-const predict = () => request(server).post("/api/predict").set("Authorization", `Bearer ${h.tokens.viewer}`);
+const predict = () => h.as("viewer").post("/api/predict");
 
 async function addVersion(i: number, version: number, alias: string | null) {
   const runId = seedRunId("pred", i);
@@ -170,7 +166,7 @@ describe("POST /api/predict", () => {
   }, 60_000);
 
   it("requires a token", async () => {
-    const res = await request(server).post("/api/predict").attach("image", png, "x.png");
+    const res = await request(h.server).post("/api/predict").attach("image", png, "x.png");
     expect(res.status).toBe(401);
   });
 });

@@ -3,14 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import { predictSampleListSchema } from "@xnn/shared/records";
 import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { afterAll, describe, expect, it } from "vitest";
+import { type Harness, useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
-let closeServer: () => Promise<void>;
 let root: string;
 const TASK = "xray";
 // Bytes only need to round-trip: the samples routes never decode them.
@@ -18,8 +14,14 @@ const PNG_A = Buffer.from("\x89PNG\r\n\x1a\n-bacteria-sample", "latin1");
 const PNG_B = Buffer.from("\x89PNG\r\n\x1a\n-normal-sample-longer", "latin1");
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
 
-beforeAll(async () => {
-  h = await createHarness();
+const h = useApiHarness({
+  seed: seedSamples,
+  server: () => ({ dataRoot: root }),
+  serverPer: "file",
+});
+
+/** A data root with predict/ samples (and files that must not be served), and two runs reading it. */
+async function seedSamples({ sql, prisma }: Harness) {
   root = await mkdtemp(path.join(os.tmpdir(), "xnn-samples-"));
   // Data root with one data set that has predict/ (relative data.dir) and one that has not (absolute).
   const predict = path.join(root, "sets/xray/predict");
@@ -35,26 +37,21 @@ beforeAll(async () => {
   await writeFile(path.join(root, "sets/xray/secret.png"), PNG_A);
   await mkdir(path.join(root, "no-predict/train"), { recursive: true });
 
-  await seedRuns(h.sql, { sweepId: "samples", task: TASK, runs: 2, artifacts: true });
+  await seedRuns(sql, { sweepId: "samples", task: TASK, runs: 2, artifacts: true });
   const dirs = ["sets/xray", path.join(root, "no-predict")];
   for (const i of [0, 1]) {
-    await h.prisma.run.update({
+    await prisma.run.update({
       where: { id: seedRunId("samples", i) },
       data: { config: { task: TASK, data: { dir: dirs[i], imageSize: 32 } } },
     });
   }
-  const t = await createTestServer(h, { dataRoot: root });
-  server = t.server;
-  closeServer = t.close;
-});
+}
 
 afterAll(async () => {
-  await closeServer?.();
-  await h?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-const get = (url: string) => request(server).get(url).set("Authorization", `Bearer ${h.tokens.viewer}`);
+const get = (url: string) => h.as("viewer").get(url);
 
 describe("GET /api/predict/samples", () => {
   it("answers 409 while no model has been promoted", async () => {
@@ -151,7 +148,7 @@ describe("GET /api/predict/samples", () => {
   });
 
   it("requires a token", async () => {
-    expect((await request(server).get("/api/predict/samples")).status).toBe(401);
-    expect((await request(server).get("/api/predict/samples/top.jpg")).status).toBe(401);
+    expect((await request(h.server).get("/api/predict/samples")).status).toBe(401);
+    expect((await request(h.server).get("/api/predict/samples/top.jpg")).status).toBe(401);
   });
 });

@@ -1,39 +1,27 @@
-import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { describe, expect, it } from "vitest";
+import { useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
 const STATUSES = ["succeeded", "succeeded", "succeeded", "failed"] as const;
 
-beforeAll(async () => {
-  h = await createHarness();
+// Every test starts from the same 40 runs and no promotions.
+const h = useApiHarness({
+  reset: async ({ prisma, sql }) => {
+    await prisma.promotion.deleteMany();
+    await prisma.modelVersion.deleteMany();
+    await prisma.sweep.deleteMany();
+    await seedRuns(sql, {
+      sweepId: "promo",
+      task: "xray",
+      runs: 40,
+      epochs: 2,
+      artifacts: true,
+      statusOf: (i) => STATUSES[i % STATUSES.length]!,
+    });
+  },
 });
 
-beforeEach(async () => {
-  await h.prisma.promotion.deleteMany();
-  await h.prisma.modelVersion.deleteMany();
-  await h.prisma.sweep.deleteMany();
-  await seedRuns(h.sql, {
-    sweepId: "promo",
-    task: "xray",
-    runs: 40,
-    epochs: 2,
-    artifacts: true,
-    statusOf: (i) => STATUSES[i % STATUSES.length]!,
-  });
-  const t = await createTestServer(h);
-  server = t.server;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-const admin = (url: string) => request(server).post(url).set("Authorization", `Bearer ${h.tokens.admin}`);
+const admin = (url: string) => h.as("admin").post(url);
 // Seeded runs carry no per-image predictions, so the promotion guard cannot show one better than
 // another: these tests exercise the promotion itself and override the guard (promoteGuard.test.ts tests it).
 const overriding = (url: string) =>
@@ -80,18 +68,14 @@ describe("promotion", () => {
     expect(await h.prisma.promotion.count()).toBe(1);
     expect(new Set(results.map((r) => r.body.versionId)).size).toBe(1);
 
-    const sweep = await request(server)
-      .get("/api/sweeps/promo")
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const sweep = await h.as("viewer").get("/api/sweeps/promo");
     expect(sweep.body.production).toEqual({ runId: best.id, version: 1 });
-    const prod = await request(server)
-      .get("/api/production?task=xray")
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const prod = await h.as("viewer").get("/api/production?task=xray");
     expect(prod.body).toMatchObject({ runId: best.id, alias: "production", version: 1 });
     expect(prod.body.checkpoint.uri).toContain(best.id);
-    const row = await request(server)
-      .get(`/api/runs?filter=${encodeURIComponent(JSON.stringify({ id: [best.id] }))}`)
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const row = await h
+      .as("viewer")
+      .get(`/api/runs?filter=${encodeURIComponent(JSON.stringify({ id: [best.id] }))}`);
     expect(row.body[0].isProduction).toBe(true);
   });
 
@@ -115,9 +99,7 @@ describe("promotion", () => {
     expect((await admin("/api/runs/ghost/promote")).status).toBe(404);
     expect(await h.prisma.modelVersion.count()).toBe(0);
     expect(await h.prisma.promotion.count()).toBe(0);
-    const none = await request(server)
-      .get("/api/production?task=xray")
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const none = await h.as("viewer").get("/api/production?task=xray");
     expect(none.status).toBe(404);
   });
 
@@ -127,15 +109,13 @@ describe("promotion", () => {
     await overriding(`/api/runs/${b}/promote`);
     const back = await overriding(`/api/runs/${a}/promote`);
     expect(back.body).toMatchObject({ version: 1, changed: true });
-    const list = await request(server)
-      .get("/api/model-versions")
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const list = await h.as("viewer").get("/api/model-versions");
     expect(list.headers["content-range"]).toBe("model-versions 0-1/2");
-    const prodOnly = await request(server)
+    const prodOnly = await h
+      .as("viewer")
       .get(
         `/api/model-versions?filter=${encodeURIComponent(JSON.stringify({ task: "xray", alias: "production" }))}`,
-      )
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+      );
     expect(prodOnly.body).toHaveLength(1);
     expect(prodOnly.body[0]).toMatchObject({
       runId: a,

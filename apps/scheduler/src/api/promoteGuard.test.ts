@@ -1,13 +1,9 @@
-import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { seededRandom } from "../services/stats/seededRandom";
 import { weightedF1 } from "../services/stats/weightedF1";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
 const TEST_IMAGES = 400;
 const run = (i: number) => seedRunId("guard", i);
 
@@ -32,36 +28,27 @@ const production = predictionsOf(11, 0.7);
 const similar = predictionsOf(12, 0.7);
 const better = predictionsOf(13, 0.9);
 
-beforeAll(async () => {
-  h = await createHarness();
+// Every test starts from the same five runs and no promotions.
+const h = useApiHarness({
+  reset: async ({ prisma, sql }) => {
+    await prisma.auditEvent.deleteMany();
+    await prisma.promotion.deleteMany();
+    await prisma.modelVersion.deleteMany();
+    await prisma.sweep.deleteMany();
+    await seedRuns(sql, { sweepId: "guard", task: "xray", runs: 5, epochs: 1, artifacts: true });
+    await writePredictions(run(0), production);
+    await writePredictions(run(1), similar);
+    await writePredictions(run(2), better);
+    // run 3: no predictions; run 4: a relabelled test set.
+    await writePredictions(
+      run(4),
+      better.map((r, i) => (i < 5 ? { ...r, label: (r.label + 1) % 3 } : r)),
+    );
+  },
 });
 
-beforeEach(async () => {
-  await h.prisma.auditEvent.deleteMany();
-  await h.prisma.promotion.deleteMany();
-  await h.prisma.modelVersion.deleteMany();
-  await h.prisma.sweep.deleteMany();
-  await seedRuns(h.sql, { sweepId: "guard", task: "xray", runs: 5, epochs: 1, artifacts: true });
-  await writePredictions(run(0), production);
-  await writePredictions(run(1), similar);
-  await writePredictions(run(2), better);
-  // run 3: no predictions; run 4: a relabelled test set.
-  await writePredictions(
-    run(4),
-    better.map((r, i) => (i < 5 ? { ...r, label: (r.label + 1) % 3 } : r)),
-  );
-  const t = await createTestServer(h);
-  server = t.server;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-const asAdmin = (url: string, body: object = {}) =>
-  request(server).post(url).set("Authorization", `Bearer ${h.tokens.admin}`).send(body);
-const asViewer = (url: string) => request(server).get(url).set("Authorization", `Bearer ${h.tokens.viewer}`);
+const asAdmin = (url: string, body: object = {}) => h.as("admin").post(url).send(body);
+const asViewer = (url: string) => h.as("viewer").get(url);
 
 async function productionRun() {
   return (await h.prisma.modelVersion.findFirst({ where: { task: "xray", alias: "production" } }))?.runId;
@@ -221,9 +208,9 @@ describe("guarded promotion", () => {
     expect(body.body.error).toMatch(/override must be true or false/);
     const missing = await asViewer("/api/runs/ghost/promotion-comparison");
     expect(missing.status).toBe(404);
-    const viewerPromote = await request(server)
+    const viewerPromote = await h
+      .as("viewer")
       .post(`/api/runs/${run(1)}/promote`)
-      .set("Authorization", `Bearer ${h.tokens.viewer}`)
       .send({ override: true, reason: "x" });
     expect(viewerPromote.status).toBe(403);
   });

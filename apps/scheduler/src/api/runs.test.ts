@@ -1,31 +1,28 @@
-import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { describe, expect, it } from "vitest";
+import { listQuery as q, useApiHarness } from "./testing/harness";
 import { SEED_CLASSES, seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
 const SWEEP = "seeded-a";
 const STATUSES = ["succeeded", "succeeded", "failed", "running", "queued"] as const;
 
-beforeAll(async () => {
-  h = await createHarness();
-  await seedRuns(h.sql, {
-    sweepId: SWEEP,
-    task: "xray",
-    runs: 60,
-    epochs: 5,
-    curvePoints: 250,
-    artifacts: true,
-    statusOf: (i) => STATUSES[i % STATUSES.length]!,
-  });
-  await seedRuns(h.sql, { sweepId: "seeded-b", task: "xray", runs: 15, seed: 7 });
-  // Explanation quality as the worker writes it, on run 0's test evaluation (run 1 has none).
-  await h.sql`UPDATE "Evaluation" SET "probeImages" = 6, "completenessGap" = 0.031, "stepsUsed" = 83.3,
+const h = useApiHarness({
+  seed: async ({ sql }) => {
+    await seedRuns(sql, {
+      sweepId: SWEEP,
+      task: "xray",
+      runs: 60,
+      epochs: 5,
+      curvePoints: 250,
+      artifacts: true,
+      statusOf: (i) => STATUSES[i % STATUSES.length]!,
+    });
+    await seedRuns(sql, { sweepId: "seeded-b", task: "xray", runs: 15, seed: 7 });
+    // Explanation quality as the worker writes it, on run 0's test evaluation (run 1 has none).
+    await sql`UPDATE "Evaluation" SET "probeImages" = 6, "completenessGap" = 0.031, "stepsUsed" = 83.3,
       "deletionAuc" = 0.21, "insertionAuc" = 0.64, "maskShare" = 0.72, "explainMs" = 4200,
       "explainPerImage" = ${JSON.stringify(PER_IMAGE)}::text::jsonb
     WHERE "runId" = ${seedRunId(SWEEP, 0)} AND split = 'test'`;
+  },
 });
 
 const PER_IMAGE = [
@@ -49,21 +46,7 @@ const EXPLANATION = {
   durationMs: 4200,
 };
 
-beforeEach(async () => {
-  const t = await createTestServer(h);
-  server = t.server;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-const get = (url: string) => request(server).get(url).set("Authorization", `Bearer ${h.tokens.viewer}`);
-const q = (o: Record<string, unknown>) =>
-  Object.entries(o)
-    .map(([k, v]) => `${k}=${encodeURIComponent(JSON.stringify(v))}`)
-    .join("&");
+const get = (url: string) => h.as("viewer").get(url);
 
 describe("GET /api/runs", () => {
   it("pages with range and answers Content-Range, exposed through CORS", async () => {

@@ -1,41 +1,28 @@
-import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
-import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { describe, expect, it } from "vitest";
+import { useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
-let h: Harness;
-let server: ApiServer;
-let close: () => Promise<void>;
 const F1 = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
-beforeAll(async () => {
-  h = await createHarness();
-  // Six runs: model.arch and train.learningRate cycle with i % 3, classWeighting with i % 2, seed with i % 5.
-  await seedRuns(h.sql, { sweepId: "axes", task: "xray", runs: 6, epochs: 1, artifacts: true });
-  for (let i = 0; i < 6; i++) {
-    const id = seedRunId("axes", i);
-    await h.prisma.run.update({ where: { id }, data: { testF1: F1[i]! } });
-    await h.prisma.evaluation.update({
-      where: { runId_split: { runId: id, split: "test" } },
-      data: { perClass: { normal: { recall: F1[i]! / 2 }, virus: { recall: 1 - F1[i]! } } },
-    });
-  }
-  const t = await createTestServer(h);
-  server = t.server;
-  close = t.close;
-});
-
-afterAll(async () => {
-  await close?.();
-  await h?.close();
+const h = useApiHarness({
+  serverPer: "file",
+  seed: async ({ sql, prisma }) => {
+    // Six runs: model.arch and train.learningRate cycle with i % 3, classWeighting with i % 2, seed with i % 5.
+    await seedRuns(sql, { sweepId: "axes", task: "xray", runs: 6, epochs: 1, artifacts: true });
+    for (let i = 0; i < 6; i++) {
+      const id = seedRunId("axes", i);
+      await prisma.run.update({ where: { id }, data: { testF1: F1[i]! } });
+      await prisma.evaluation.update({
+        where: { runId_split: { runId: id, split: "test" } },
+        data: { perClass: { normal: { recall: F1[i]! / 2 }, virus: { recall: 1 - F1[i]! } } },
+      });
+    }
+  },
 });
 
 describe("sweep analysis", () => {
   it("gives each axis's level means and spread of test F1 and per-class recall, as computed by hand", async () => {
-    const res = await request(server)
-      .get("/api/sweeps/axes/analysis")
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const res = await h.as("viewer").get("/api/sweeps/axes/analysis");
     expect(res.status).toBe(200);
     expect(res.body.runs).toBe(6);
     const axis = (name: string) => res.body.axes.find((a: { axis: string }) => a.axis === name);
@@ -81,12 +68,6 @@ describe("sweep analysis", () => {
       testF1: expect.any(Number),
       classWeighting: expect.any(String),
     });
-    expect(
-      (
-        await request(server)
-          .get("/api/sweeps/ghost/analysis")
-          .set("Authorization", `Bearer ${h.tokens.viewer}`)
-      ).status,
-    ).toBe(404);
+    expect((await h.as("viewer").get("/api/sweeps/ghost/analysis")).status).toBe(404);
   });
 });

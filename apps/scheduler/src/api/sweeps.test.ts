@@ -1,35 +1,13 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { cancelKey } from "@xnn/shared";
-import type { Queue } from "bullmq";
-import request from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { ApiServer } from "./createServer";
-import { CONF_DIR, createHarness, createTestServer, type Harness } from "./testing/harness";
+import { describe, expect, it } from "vitest";
+import { CONF_DIR, type Role, useApiHarness } from "./testing/harness";
 
-let h: Harness;
-let server: ApiServer;
-let queue: Queue;
+const h = useApiHarness({ reset: ({ prisma }) => prisma.sweep.deleteMany() });
 const demoYaml = readFileSync(path.join(CONF_DIR, "demo.yaml"), "utf8");
 
-beforeAll(async () => {
-  h = await createHarness();
-});
-
-beforeEach(async () => {
-  await h.prisma.sweep.deleteMany();
-  const t = await createTestServer(h);
-  server = t.server;
-  queue = t.queue;
-  return t.close;
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-const post = (url: string, token = h.tokens.operator) =>
-  request(server).post(url).set("Authorization", `Bearer ${token}`);
+const post = (url: string, role: Role = "operator") => h.as(role).post(url);
 
 describe("POST /api/sweeps", () => {
   it("creates the sweep's runs and jobs once; a second identical POST creates nothing", async () => {
@@ -37,7 +15,7 @@ describe("POST /api/sweeps", () => {
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ created: true, runs: 12, jobs: 12, status: "queued" });
     expect(await h.prisma.run.count({ where: { sweepId: first.body.id } })).toBe(12);
-    expect(await queue.count()).toBe(12);
+    expect(await h.queue.count()).toBe(12);
     const sweep = await h.prisma.sweep.findUniqueOrThrow({ where: { id: first.body.id } });
     expect(sweep.createdBy).toBe("otto-operator");
     expect(sweep.sourceYaml).toBe(demoYaml);
@@ -46,7 +24,7 @@ describe("POST /api/sweeps", () => {
     expect(second.status).toBe(200);
     expect(second.body).toMatchObject({ id: first.body.id, created: false, jobs: 0 });
     expect(await h.prisma.run.count()).toBe(12);
-    expect(await queue.count()).toBe(12);
+    expect(await h.queue.count()).toBe(12);
   });
 
   it("accepts a raw text/yaml body, and ?new=1 starts a fresh sweep", async () => {
@@ -55,7 +33,7 @@ describe("POST /api/sweeps", () => {
     const fresh = await post("/api/sweeps?new=1").set("Content-Type", "application/yaml").send(demoYaml);
     expect(fresh.status).toBe(201);
     expect(fresh.body.id).not.toBe(first.body.id);
-    expect(await queue.count()).toBe(24);
+    expect(await h.queue.count()).toBe(24);
   });
 
   it("answers a bad sweep with 400, line:col and key path, and writes nothing", async () => {
@@ -72,7 +50,7 @@ describe("POST /api/sweeps", () => {
     expect(issue.message).toMatch(/alexnet/);
     expect(issue).not.toHaveProperty("file");
     expect(await h.prisma.sweep.count()).toBe(0);
-    expect(await queue.count()).toBe(0);
+    expect(await h.queue.count()).toBe(0);
 
     const syntax = await post("/api/sweeps").send({ yaml: "name: x\naxes: [\n" });
     expect(syntax.status).toBe(400);
@@ -107,9 +85,7 @@ earlyTerminate: {method: median, metric: val.loss, minEpochs: 2}
       where: { id: runs[0]!.id },
       data: { status: "pruned", pruned: { reason: "median at epoch 2: ...", numbers: null } },
     });
-    const detail = await request(server)
-      .get(`/api/sweeps/${res.body.id}`)
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const detail = await h.as("viewer").get(`/api/sweeps/${res.body.id}`);
     expect(detail.body.search).toEqual({
       method: "bayes",
       seed: 4,
@@ -123,9 +99,7 @@ earlyTerminate: {method: median, metric: val.loss, minEpochs: 2}
     });
     expect(detail.body).toMatchObject({ runsTotal: 3, runsPruned: 1 });
     const filter = encodeURIComponent(JSON.stringify({ sweepId: res.body.id, status: "pruned" }));
-    const list = await request(server)
-      .get(`/api/runs?filter=${filter}`)
-      .set("Authorization", `Bearer ${h.tokens.viewer}`);
+    const list = await h.as("viewer").get(`/api/runs?filter=${filter}`);
     expect(
       list.body.map((r: { id: string; pruned: unknown; trial: number }) => [r.id, r.pruned, r.trial]),
     ).toEqual([[runs[0]!.id, { reason: "median at epoch 2: ...", numbers: null }, 0]]);
@@ -150,14 +124,14 @@ earlyTerminate: {method: median, metric: val.loss, minEpochs: 2}
 
 describe("POST /api/sweeps/validate", () => {
   it("previews the expansion without writing", async () => {
-    const res = await post("/api/sweeps/validate", h.tokens.viewer).send({ yaml: demoYaml });
+    const res = await post("/api/sweeps/validate", "viewer").send({ yaml: demoYaml });
     expect(res.status).toBe(200);
     expect(res.body.runs).toHaveLength(12);
     const ft = res.body.runs.find((r: { stage: string }) => r.stage === "ft");
     expect(ft).toMatchObject({ model: expect.any(String), dependsOn: expect.any(String) });
     expect(ft.configHash).toMatch(/^[0-9a-f]{64}$/);
     expect(await h.prisma.sweep.count()).toBe(0);
-    const bad = await post("/api/sweeps/validate", h.tokens.viewer).send({ yaml: "name: 3\n" });
+    const bad = await post("/api/sweeps/validate", "viewer").send({ yaml: "name: 3\n" });
     expect(bad.status).toBe(400);
     expect(bad.body.issues.length).toBeGreaterThan(0);
   });
@@ -168,7 +142,7 @@ describe("POST /api/sweeps/:id/cancel", () => {
     const created = await post("/api/sweeps").send({ yaml: demoYaml });
     const sweepId = created.body.id as string;
     // Every run job carries a priority (longest chain first), so the ready ones are "prioritized".
-    expect(await queue.getJobCounts("wait", "prioritized", "waiting-children")).toEqual({
+    expect(await h.queue.getJobCounts("wait", "prioritized", "waiting-children")).toEqual({
       wait: 0,
       prioritized: 6,
       "waiting-children": 6,
@@ -190,12 +164,12 @@ describe("POST /api/sweeps/:id/cancel", () => {
     expect(res.body.cancelledRuns).toBe(11);
     expect(await h.redis.exists(cancelKey(running.id))).toBe(1);
     expect(await h.redis.ttl(cancelKey(running.id))).toBeGreaterThan(0);
-    const counts = await queue.getJobCounts("wait", "prioritized", "waiting-children", "delayed");
+    const counts = await h.queue.getJobCounts("wait", "prioritized", "waiting-children", "delayed");
     // Only the running run's job may remain (its FT parent is gone, so nothing waits on it).
     expect(counts["waiting-children"]).toBe(0);
     const left = (counts.wait ?? 0) + (counts.prioritized ?? 0);
     expect(left).toBeLessThanOrEqual(1);
-    const remaining = await queue.getJobs(["wait", "prioritized", "waiting-children", "delayed"]);
+    const remaining = await h.queue.getJobs(["wait", "prioritized", "waiting-children", "delayed"]);
     expect(remaining.map((j) => j.id)).toEqual(left ? [running.jobId] : []);
     expect(await h.prisma.run.count({ where: { sweepId, status: "cancelled" } })).toBe(11);
     expect((await h.prisma.sweep.findUniqueOrThrow({ where: { id: sweepId } })).status).toBe("cancelled");

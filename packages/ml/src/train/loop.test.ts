@@ -14,7 +14,7 @@ import { EpochLogHook } from "./hooks/epochLogHook.js";
 import { LearningRateHook } from "./hooks/learningRateHook.js";
 import { ProgressHook, type ProgressReceiver } from "./hooks/progressHook.js";
 import { ResumeStateHook } from "./hooks/resumeStateHook.js";
-import { StopRequestHook } from "./hooks/stopRequestHook.js";
+import { STOP_AFTER_EPOCH_SEEN, StopRequestHook } from "./hooks/stopRequestHook.js";
 import type { HookState, LoopState, TrainingHook } from "./hooks/trainingHook.js";
 import { type EpochSource, runEpochs } from "./loop.js";
 import { readResumeState } from "./resume.js";
@@ -97,6 +97,7 @@ function standardHooks(
     saved?: HookState & { reportedThrough?: number };
     receiver?: ProgressReceiver;
     shouldStop?: () => boolean;
+    stopAfterEpoch?: () => boolean;
   } = {},
 ) {
   const best = new BestCheckpointHook(model, path.join(runDir, "checkpoint"), o.saved);
@@ -104,13 +105,16 @@ function standardHooks(
   const lr = new LearningRateHook(optimizer, 1e-3, { factor: 0.2, patience: 2, minLr: 1e-6 }, 1, o.saved);
   const logged: { msg: string; fields?: Record<string, unknown> }[] = [];
   const hooks: TrainingHook[] = [
-    ...(o.shouldStop ? [new StopRequestHook(o.shouldStop)] : []),
     best,
     early,
     lr,
     new ResumeStateHook(runDir, model, optimizer, "test", [early, lr, best]),
     new EpochLogHook((msg, fields) => void logged.push({ msg, fields })),
     new ProgressHook(runDir, o.receiver ?? {}, o.saved?.reportedThrough),
+    new StopRequestHook(
+      { now: o.shouldStop, afterEpoch: o.stopAfterEpoch },
+      (msg, fields) => void logged.push({ msg, fields }),
+    ),
   ];
   return { best, early, lr, hooks, logged };
 }
@@ -248,6 +252,72 @@ describe("runEpochs with its hooks", () => {
       r.model.dispose();
       r.optimizer.dispose();
     }
+  });
+
+  it("a stop-after-epoch request lets the epoch in progress finish: validated, checkpointed, resume state written and reported, then training ends", async () => {
+    // Epoch 4 is the best so far, so its end saves the best checkpoint.
+    const curve = { loss: [1, 0.9, 0.8, 0.7, 0.6, 0.5], f1: [0.2, 0.5, 0.4, 0.7, 0.8, 0.9] };
+    const runDir = path.join(tmp, "after-epoch");
+    const reported: number[] = [];
+    const model = markerModel();
+    const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 0 });
+    let poll = 0;
+    const { hooks, best, logged } = standardHooks(runDir, model, optimizer, {
+      receiver: { onEpoch: (m) => void reported.push(m.epoch) },
+      // Polled before each step and at each epoch's end (STEPS + 1 a epoch): true from the second step of epoch 4.
+      stopAfterEpoch: () => ++poll >= 3 * (STEPS + 1) + 2,
+    });
+    const loop = freshLoop(6);
+    const stopped = runEpochs(loop, scripted(curve, model, optimizer).source, hooks);
+    await expect(stopped).rejects.toBeInstanceOf(StopRequestedError);
+    await expect(stopped).rejects.toThrow(/stopped on request after epoch 4$/);
+
+    // Every step of epoch 4 ran, it was validated and reported, and nothing of epoch 5 started.
+    expect(loop.globalStep).toBe(4 * STEPS);
+    expect(loop.history.map((m) => m.epoch)).toEqual([1, 2, 3, 4]);
+    expect(loop.history[3]?.val).toMatchObject({ loss: 0.7, f1: 0.7 });
+    expect(reported).toEqual([1, 2, 3, 4]);
+    expect(logged.filter((l) => l.msg === STOP_AFTER_EPOCH_SEEN)).toEqual([
+      { msg: STOP_AFTER_EPOCH_SEEN, fields: { epoch: 4, batch: 1, steps: STEPS } },
+    ]);
+    expect(logged.filter((l) => l.msg !== STOP_AFTER_EPOCH_SEEN)).toHaveLength(4);
+    // Its checkpoint holds epoch 4's weights, and the resume state is at its end.
+    expect(best.checkpoint?.epoch).toBe(4);
+    const saved = await loadCheckpoint(best.checkpoint?.dir ?? "");
+    expect(markerOf(saved)).toBe(4);
+    saved.dispose();
+    const state = await readResumeState(runDir);
+    expect([state?.epoch, state?.reportedThrough, state?.globalStep]).toEqual([4, 4, 4 * STEPS]);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it("a stop-after-epoch request seen during validation still ends training after that epoch", async () => {
+    const model = markerModel();
+    const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 0 });
+    let validated = 0;
+    const { source } = scripted({ loss: [1, 0.9, 0.8] }, model, optimizer);
+    const counting: EpochSource = {
+      ...source,
+      validate: async (epoch) => {
+        validated = epoch;
+        return source.validate(epoch);
+      },
+    };
+    const { hooks, logged } = standardHooks(path.join(tmp, "after-validation"), model, optimizer, {
+      stopAfterEpoch: () => validated >= 2,
+    });
+    const loop = freshLoop(3);
+    await expect(runEpochs(loop, counting, hooks)).rejects.toThrow(/stopped on request after epoch 2$/);
+    expect(loop.history.map((m) => m.epoch)).toEqual([1, 2]);
+    expect(loop.globalStep).toBe(2 * STEPS);
+    expect(logged.find((l) => l.msg === STOP_AFTER_EPOCH_SEEN)?.fields).toEqual({
+      epoch: 2,
+      batch: STEPS,
+      steps: STEPS,
+    });
+    model.dispose();
+    optimizer.dispose();
   });
 
   it("an epoch completed but never reported (a crash in between) reaches the caller on resume, once", async () => {

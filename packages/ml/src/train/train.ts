@@ -123,7 +123,6 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         log,
         guard,
       }),
-      ...(opts.shouldStop ? [new StopRequestHook(opts.shouldStop)] : []),
       best,
       early,
       lr,
@@ -131,6 +130,10 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       new EpochLogHook(log),
       new ProgressHook(runDir, opts, resume?.reportedThrough),
       ...(opts.hooks ?? []),
+      // Last: a stop after the epoch lands once every other hook has checkpointed and reported it.
+      ...(opts.shouldStop || opts.stopAfterEpoch
+        ? [new StopRequestHook({ now: opts.shouldStop, afterEpoch: opts.stopAfterEpoch }, log)]
+        : []),
     ];
 
     const fullBatches = Math.ceil(inputs.trainCount / tcfg.batchSize);

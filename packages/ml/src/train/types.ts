@@ -80,7 +80,14 @@ export interface TrainOptions {
   onBatch?: (i: number, n: number) => void;
   /** Polled between batches; returning true aborts with StopRequestedError (the last epoch checkpoint stays resumable). */
   shouldStop?: () => boolean;
-  /** More hooks, called after the built-in ones at every point of the loop. */
+  /**
+   * Polled between batches and at each epoch's end; once true, the epoch in progress is finished
+   * (validated, checkpointed, its resume state written, reported) and training then ends with
+   * StopRequestedError. How a pruned run stops; a request that comes after the last epoch changes
+   * nothing.
+   */
+  stopAfterEpoch?: () => boolean;
+  /** More hooks, called after the built-in ones (before the stop-request hook) at every point of the loop. */
   hooks?: TrainingHook[];
   /** Where the time goes, for `pnpm bench profile`; off when absent. */
   profiler?: PhaseProfiler;

@@ -1,15 +1,48 @@
 import { StopRequestedError } from "@xnn/shared";
+import type { TrainLog } from "../types.js";
 import type { LoopState, TrainingHook } from "./trainingHook.js";
 
+/** The two ways a caller can ask a run to stop; both are polled, never pushed. */
+export interface StopRequests {
+  /** Stop before the next optimizer step (cancel, shutdown): the epoch in progress is dropped. */
+  now?: () => boolean;
+  /** Stop once the epoch in progress has ended (prune): it is validated, checkpointed and reported first. */
+  afterEpoch?: () => boolean;
+}
+
+/** Logged once, when a stop-after-epoch request is first seen; fields `epoch`, `batch`, `steps`. */
+export const STOP_AFTER_EPOCH_SEEN = "stop requested: finishing the epoch in progress first";
+
 /**
- * Polls `shouldStop` before every optimizer step and abandons the epoch with StopRequestedError
- * when it says so; the last completed epoch's resume state stays in place.
+ * Ends training on request with StopRequestedError; the last completed epoch's resume state stays
+ * in place. A `now` request is polled before every optimizer step and abandons the epoch. An
+ * `afterEpoch` request is polled there too (to log where it was seen) and at the end of the epoch,
+ * where it stops training: list this hook last, so that every other hook has saved the epoch's
+ * checkpoint and resume state and reported it by then.
  */
 export class StopRequestHook implements TrainingHook {
-  constructor(private readonly shouldStop: () => boolean) {}
+  /** Where the stop-after-epoch request was first seen; null until it is. */
+  private seen: { epoch: number; batch: number } | null = null;
 
-  onBatchStart(loop: LoopState): void {
-    if (this.shouldStop())
+  constructor(
+    private readonly requests: StopRequests,
+    private readonly log?: TrainLog,
+  ) {}
+
+  onBatchStart(loop: LoopState, batch: number): void {
+    if (this.requests.now?.())
       throw new StopRequestedError(`training stopped on request during epoch ${loop.epoch}`);
+    this.look(loop, batch);
+  }
+
+  onEpochEnd(loop: LoopState): void {
+    this.look(loop, loop.stepsPerEpoch);
+    if (this.seen) throw new StopRequestedError(`training stopped on request after epoch ${loop.epoch}`);
+  }
+
+  private look(loop: LoopState, batch: number): void {
+    if (this.seen || !this.requests.afterEpoch?.()) return;
+    this.seen = { epoch: loop.epoch, batch };
+    this.log?.(STOP_AFTER_EPOCH_SEEN, { epoch: loop.epoch, batch, steps: loop.stepsPerEpoch });
   }
 }
