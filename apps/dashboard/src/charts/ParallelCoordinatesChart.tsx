@@ -1,7 +1,9 @@
 import { memo, useMemo, useState } from "react";
 import { useWidth } from "./useWidth";
 
-const MARGIN = { top: 28, right: 56, bottom: 40, left: 56 };
+const MARGIN = { top: 42, right: 56, bottom: 24, left: 56 };
+/** Closer than this, axis titles alternate between two rows so that neighbours do not overlap. */
+const STAGGER_BELOW_PX = 130;
 
 export type PcValue = string | number | boolean | null;
 
@@ -90,6 +92,7 @@ export const ParallelCoordinatesChart = memo(function ParallelCoordinatesChart({
   const ax = (i: number) =>
     MARGIN.left + (dimensions.length > 1 ? (i / (dimensions.length - 1)) * plotW : plotW / 2);
   const ay = (p: number) => MARGIN.top + (1 - p) * plotH;
+  const stagger = dimensions.length > 1 && plotW / (dimensions.length - 1) < STAGGER_BELOW_PX;
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: ax/ay derive from plotW, plotH and the dimensions.
   const paths = useMemo(
@@ -156,7 +159,12 @@ export const ParallelCoordinatesChart = memo(function ParallelCoordinatesChart({
             return (
               <g key={dim.key} data-testid="pc-axis" data-axis={dim.label} fontSize={11} fill="#444">
                 <line x1={ax(i)} x2={ax(i)} y1={MARGIN.top} y2={MARGIN.top + plotH} stroke="#777" />
-                <text x={ax(i)} y={MARGIN.top - 12} textAnchor="middle" fontWeight={600}>
+                <text
+                  x={ax(i)}
+                  y={MARGIN.top - 10 - (stagger && i % 2 === 1 ? 14 : 0)}
+                  textAnchor="middle"
+                  fontWeight={600}
+                >
                   {dim.label}
                   {dim.kind === "numeric" && dim.log ? " (log)" : ""}
                 </text>
