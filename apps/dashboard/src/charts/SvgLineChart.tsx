@@ -1,22 +1,9 @@
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useMemo, useState } from "react";
 import type { LineSeriesChartProps } from "./LineSeriesChart";
 import { niceTicks } from "./niceTicks";
+import { useWidth } from "./useWidth";
 
 const MARGIN = { top: 12, right: 16, bottom: 44, left: 64 };
-
-function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] {
-  const ref = useRef<T>(null);
-  const [width, setWidth] = useState(0);
-  useEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    setWidth(el.clientWidth);
-    const observer = new ResizeObserver(([entry]) => setWidth(Math.round(entry?.contentRect.width ?? 0)));
-    observer.observe(el);
-    return () => observer.disconnect();
-  }, []);
-  return [ref, width];
-}
 
 function extent(values: number[], fallback: [number, number]): [number, number] {
   let lo = Number.POSITIVE_INFINITY;

@@ -1,3 +1,4 @@
+import Box from "@mui/material/Box";
 import Checkbox from "@mui/material/Checkbox";
 import Dialog from "@mui/material/Dialog";
 import DialogContent from "@mui/material/DialogContent";
@@ -11,11 +12,15 @@ import TableHead from "@mui/material/TableHead";
 import TableRow from "@mui/material/TableRow";
 import Typography from "@mui/material/Typography";
 import { useState } from "react";
+import { ExplanationColumn } from "../explain/ExplanationColumn";
 import { useApiQuery } from "../useApiQuery";
 import type { DatasetImage, ImageDetail } from "./datasetApi";
 import { Thumbnail } from "./Thumbnail";
 
-/** One image large (its lesion mask over it on request) and every run's prediction for it. */
+/**
+ * One image large (its lesion mask over it on request), every run's prediction for it, and the
+ * production model's Integrated Gradients explanation of it (computed by a worker on opening).
+ */
 export function ImageDialog({
   versionId,
   image,
@@ -55,35 +60,45 @@ export function ImageDialog({
                 />
               )}
             </div>
-            <div>
-              <Typography variant="subtitle2" gutterBottom>
-                Predictions of the runs trained on this data set version
-              </Typography>
-              {detail.error && <Typography color="error">{detail.error}</Typography>}
-              <Table size="small" data-testid="image-predictions">
-                <TableHead>
-                  <TableRow>
-                    <TableCell>Run</TableCell>
-                    <TableCell>Predicted</TableCell>
-                    <TableCell align="right">Confidence</TableCell>
-                  </TableRow>
-                </TableHead>
-                <TableBody>
-                  {(detail.data?.predictions ?? []).map((p) => (
-                    <TableRow key={p.runId} sx={{ bgcolor: p.correct ? undefined : "error.light" }}>
-                      <TableCell>
-                        {p.runKey}
-                        {p.isProduction ? " (production)" : ""}
-                      </TableCell>
-                      <TableCell>
-                        {p.predictedClass} {p.correct ? "✓" : "✗"}
-                      </TableCell>
-                      <TableCell align="right">{p.confidence.toFixed(3)}</TableCell>
+            <Stack spacing={2} sx={{ width: { md: 340 } }}>
+              <div>
+                <Typography variant="subtitle2" gutterBottom>
+                  Predictions of the runs trained on this data set version
+                </Typography>
+                {detail.error && <Typography color="error">{detail.error}</Typography>}
+                <Table size="small" data-testid="image-predictions">
+                  <TableHead>
+                    <TableRow>
+                      <TableCell>Run</TableCell>
+                      <TableCell>Predicted</TableCell>
+                      <TableCell align="right">Confidence</TableCell>
                     </TableRow>
-                  ))}
-                </TableBody>
-              </Table>
-            </div>
+                  </TableHead>
+                  <TableBody>
+                    {(detail.data?.predictions ?? []).map((p) => (
+                      <TableRow key={p.runId} sx={{ bgcolor: p.correct ? undefined : "error.light" }}>
+                        <TableCell>
+                          {p.runKey}
+                          {p.isProduction ? " (production)" : ""}
+                        </TableCell>
+                        <TableCell>
+                          {p.predictedClass} {p.correct ? "✓" : "✗"}
+                        </TableCell>
+                        <TableCell align="right">{p.confidence.toFixed(3)}</TableCell>
+                      </TableRow>
+                    ))}
+                  </TableBody>
+                </Table>
+              </div>
+              <Box data-testid="image-explanation">
+                <ExplanationColumn
+                  key={image.path}
+                  datasetImage={{ versionId, path: image.path }}
+                  modelVersion={null}
+                  label="Production model"
+                />
+              </Box>
+            </Stack>
           </Stack>
         )}
       </DialogContent>

@@ -13,7 +13,13 @@ import { useEffect, useState } from "react";
 import { Link } from "react-admin";
 import { errorMessage } from "../api";
 import { ProductionBadge } from "../common/ProductionBadge";
-import { type ChosenImage, type ExplainProgress, type Explanation, explainImage } from "./explainApi";
+import {
+  type ChosenImage,
+  type ExplainProgress,
+  type Explanation,
+  explainDatasetImage,
+  explainImage,
+} from "./explainApi";
 import { ProbabilityBars } from "./ProbabilityBars";
 
 /** The IG tolerance the API aims for: gaps below it mean the attributions add up. */
@@ -27,33 +33,44 @@ type State =
 
 /**
  * One model version's explanation of the image: overlay, prediction, probabilities, version,
- * completeness gap and IG steps. `modelVersion` null means the production model.
+ * completeness gap and IG steps. `modelVersion` null means the production model. The image is an
+ * upload (`image`) or one of a data set version's images (`datasetImage`), which the API reads itself.
  */
 export function ExplanationColumn({
   image,
+  datasetImage,
   modelVersion,
   label,
   onRemove,
 }: {
-  image: ChosenImage;
+  image?: ChosenImage;
+  datasetImage?: { versionId: string; path: string };
   modelVersion: string | null;
   label: string;
   onRemove?: () => void;
 }) {
   const [s, setS] = useState<State>({ state: "loading" });
 
+  const versionId = datasetImage?.versionId;
+  const datasetPath = datasetImage?.path;
   useEffect(() => {
     const controller = new AbortController();
     setS({ state: "loading" });
-    explainImage(image, modelVersion, controller.signal, (p) => {
+    const onProgress = (p: ExplainProgress) => {
       if (!controller.signal.aborted) setS(p);
-    })
+    };
+    const explained: Promise<Explanation> = image
+      ? explainImage(image, modelVersion, controller.signal, onProgress)
+      : versionId !== undefined && datasetPath !== undefined
+        ? explainDatasetImage(versionId, datasetPath, modelVersion, controller.signal, onProgress)
+        : Promise.reject(new Error("no image to explain"));
+    explained
       .then((result) => setS({ state: "done", result }))
       .catch((err: unknown) => {
         if (!controller.signal.aborted) setS({ state: "error", error: errorMessage(err) });
       });
     return () => controller.abort();
-  }, [image, modelVersion]);
+  }, [image, versionId, datasetPath, modelVersion]);
 
   const r = s.state === "done" ? s.result : undefined;
   return (
@@ -92,7 +109,9 @@ export function ExplanationColumn({
                 ? `Queued for a worker${s.ahead > 0 ? ` (${s.ahead} ahead)` : ""}…`
                 : s.state === "running"
                   ? "A worker is computing Integrated Gradients…"
-                  : "Sending the image…"}
+                  : image
+                    ? "Sending the image…"
+                    : "Asking for an explanation…"}
             </Typography>
           </Stack>
         )}

@@ -61,8 +61,40 @@ export async function explainImage(
   if (modelVersion) form.append("modelVersion", modelVersion);
   // fetchJson leaves the multipart Content-Type (with its boundary) to the browser for FormData.
   const headers = new Headers({ Accept: "application/json", Prefer: "respond-async" });
-  let status = (await httpClient(apiUrl("/predict"), { method: "POST", body: form, headers, signal }))
+  const status = (await httpClient(apiUrl("/predict"), { method: "POST", body: form, headers, signal }))
     .json as ExplainStatus;
+  return follow(status, signal, onProgress);
+}
+
+/**
+ * Explains one image of a data set version with the production model (or `modelVersion`): the API
+ * reads the file itself, so only its path travels. Progress and errors as for `explainImage`.
+ */
+export async function explainDatasetImage(
+  versionId: string,
+  path: string,
+  modelVersion: string | null,
+  signal: AbortSignal,
+  onProgress: (p: ExplainProgress) => void = () => {},
+): Promise<Explanation> {
+  const headers = new Headers({
+    Accept: "application/json",
+    "Content-Type": "application/json",
+    Prefer: "respond-async",
+  });
+  const body = JSON.stringify(modelVersion ? { path, modelVersion } : { path });
+  const url = apiUrl(`/dataset-versions/${encodeURIComponent(versionId)}/explain`);
+  const status = (await httpClient(url, { method: "POST", body, headers, signal })).json as ExplainStatus;
+  return follow(status, signal, onProgress);
+}
+
+/** Polls a submitted explanation until a worker has answered. */
+async function follow(
+  first: ExplainStatus,
+  signal: AbortSignal,
+  onProgress: (p: ExplainProgress) => void,
+): Promise<Explanation> {
+  let status = first;
   for (;;) {
     if (status.state === "completed") return status.explanation;
     if (status.state === "failed") throw new HttpError(status.error, status.status, { error: status.error });

@@ -28,6 +28,7 @@ import { RunKeyField } from "../runs/RunKeyField";
 import type { RunRow, SweepDetail, SweepSearch } from "../types";
 import { CancelSweepButton } from "./CancelSweepButton";
 import { PromoteBestButton } from "./PromoteBestButton";
+import { SweepAnalysisSection } from "./SweepAnalysis";
 import { SweepProgress } from "./SweepProgress";
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
@@ -229,6 +230,7 @@ export function SweepShow() {
         <SweepHeader />
         <Points />
         <Leaderboard />
+        <SweepAnalysisSection />
         <SweepSource />
       </Box>
     </Show>

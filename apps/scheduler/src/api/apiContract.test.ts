@@ -13,6 +13,7 @@ import {
   runDetailSchema,
   runRowSchema,
   submitResultSchema,
+  sweepAnalysisSchema,
   sweepDetailSchema,
   sweepIssueSchema,
   sweepRowSchema,
@@ -129,10 +130,12 @@ describe("the API answers what @xnn/shared/records says", () => {
     expect(comparison.runs[0]!.explanation?.completenessGap).toBe(0.031);
   });
 
-  it("sweeps: list, detail, validation (and its issues), submission and cancellation", async () => {
+  it("sweeps: list, detail, analysis, validation (and its issues), submission and cancellation", async () => {
     parsed(await viewer().get("/api/sweeps"), z.array(sweepRowSchema));
     const detail = parsed(await viewer().get(`/api/sweeps/${SWEEP}`), sweepDetailSchema);
     expect(detail.runsTotal).toBe(10);
+    const analysis = parsed(await viewer().get(`/api/sweeps/${SWEEP}/analysis`), sweepAnalysisSchema);
+    expect(analysis.axes.length).toBeGreaterThan(0);
 
     const validation = parsed(
       await viewer().post("/api/sweeps/validate").send({ yaml: demoYaml }),

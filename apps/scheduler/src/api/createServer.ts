@@ -51,6 +51,7 @@ export function createServer(given: ApiDeps): ApiServer {
     timeoutMs: deps.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
     servingWorkers: PredictService.servingWorkers(deps.prisma),
   });
+  const predict = new PredictService(deps.prisma, deps.logger, explainer);
 
   const app = express();
   app.disable("x-powered-by");
@@ -83,10 +84,10 @@ export function createServer(given: ApiDeps): ApiServer {
   api.use("/runs", runsRouter(deps));
   api.use("/compare", compareRouter(deps));
   api.use("/datasets", datasetsRouter(deps));
-  api.use("/dataset-versions", datasetVersionsRouter(deps));
+  api.use("/dataset-versions", datasetVersionsRouter(deps, predict));
   api.use("/model-versions", modelVersionsRouter(deps));
   api.use("/production", productionRouter(deps));
-  api.use("/predict", predictRouter(deps, new PredictService(deps.prisma, deps.logger, explainer)));
+  api.use("/predict", predictRouter(deps, predict));
   api.use("/workers", workersRouter(deps));
   api.use("/events", eventsRouter(deps, hub));
   api.use("/audit", auditRouter(deps));

@@ -1,3 +1,4 @@
+import { sweepAnalysisSchema } from "@xnn/shared/records";
 import { describe, expect, it } from "vitest";
 import { useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
@@ -24,6 +25,7 @@ describe("sweep analysis", () => {
   it("gives each axis's level means and spread of test F1 and per-class recall, as computed by hand", async () => {
     const res = await h.as("viewer").get("/api/sweeps/axes/analysis");
     expect(res.status).toBe(200);
+    sweepAnalysisSchema.parse(res.body);
     expect(res.body.runs).toBe(6);
     const axis = (name: string) => res.body.axes.find((a: { axis: string }) => a.axis === name);
     // Constant config values are not axes.
@@ -39,6 +41,7 @@ describe("sweep analysis", () => {
     expect(weighting.levels[0].meanTestF1).toBeCloseTo(0.8, 12);
     expect(weighting.levels[1].meanTestF1).toBeCloseTo(0.7, 12);
     expect(weighting.f1Range).toBeCloseTo(0.1, 12);
+    expect([weighting.levels[0].minTestF1, weighting.levels[0].maxTestF1]).toEqual([0.6, 1]);
     expect(weighting.levels[0].meanRecall.normal).toBeCloseTo(0.4, 12);
     expect(weighting.levels[1].meanRecall.virus).toBeCloseTo(0.3, 12);
     expect(weighting.recallRange.normal).toBeCloseTo(0.05, 12);
@@ -63,11 +66,63 @@ describe("sweep analysis", () => {
     // Axes come largest effect first.
     expect(res.body.axes[0].f1Range).toBeGreaterThanOrEqual(res.body.axes.at(-1).f1Range);
 
+    // A grid: its axes are crossed, so no importance estimate.
+    expect(res.body.method).toBe("grid");
+    expect(res.body.importance).toBeNull();
+    expect(res.body.classNames).toEqual(["normal", "virus"]);
     expect(res.body.parallel).toHaveLength(6);
-    expect(res.body.parallel[0]).toMatchObject({
-      testF1: expect.any(Number),
-      classWeighting: expect.any(String),
+    expect(res.body.parallel.find((r: { runId: string }) => r.runId === seedRunId("axes", 1))).toMatchObject({
+      testF1: 0.6,
+      recall: { normal: 0.3, virus: 0.4 },
+      values: { classWeighting: "balanced", "model.arch": "resnet18", seed: 1 },
     });
     expect((await h.as("viewer").get("/api/sweeps/ghost/analysis")).status).toBe(404);
+  });
+});
+
+describe("parameter importance", () => {
+  it("estimates, for a random sweep, each axis's share of the variance of test F1, as computed by hand", async () => {
+    // The same six seeded configs (model.arch and train.learningRate = i % 3, classWeighting = i % 2,
+    // seed = i % 5), drawn by a random search, with test F1 that mostly follows the model.
+    const RANDOM_F1 = [0.6, 0.7, 0.9, 0.62, 0.68, 0.88];
+    await seedRuns(h.sql, { sweepId: "drawn", task: "xray", runs: 6, epochs: 1, artifacts: true });
+    await h.prisma.sweep.update({
+      where: { id: "drawn" },
+      data: {
+        search: {
+          method: "random",
+          seed: 7,
+          runs: 6,
+          space: { "model.arch": { choice: ["mobilenet_v2", "resnet18", "convnext_v2_atto"] } },
+          earlyTerminate: null,
+        },
+      },
+    });
+    for (let i = 0; i < 6; i++) {
+      await h.prisma.run.update({ where: { id: seedRunId("drawn", i) }, data: { testF1: RANDOM_F1[i]! } });
+    }
+    const res = await h.as("viewer").get("/api/sweeps/drawn/analysis");
+    expect(res.status).toBe(200);
+    const analysis = sweepAnalysisSchema.parse(res.body);
+    expect(analysis.method).toBe("random");
+    // Grand mean 0.73, SS_total 0.0838. model.arch: level means 0.61, 0.69, 0.89, SS_between 0.0832,
+    // SS_within 0.0006, epsilon2 = (0.0832 - 2 * 0.0006 / 3) / 0.0838. train.learningRate groups the
+    // runs the same way. seed: SS_between 0.0446 over 5 levels of 6 runs, epsilon2 clamped to 0.
+    // classWeighting: SS_between 1/15000, epsilon2 0. Ranked by epsilon2, then eta2, then name.
+    const importance = analysis.importance!;
+    expect(importance.map((p) => [p.axis, p.levels])).toEqual([
+      ["model.arch", 3],
+      ["train.learningRate", 3],
+      ["seed", 5],
+      ["classWeighting", 2],
+    ]);
+    const byAxis = Object.fromEntries(importance.map((p) => [p.axis, p]));
+    expect(byAxis["model.arch"]!.eta2).toBeCloseTo(0.0832 / 0.0838, 12);
+    expect(byAxis["model.arch"]!.epsilon2).toBeCloseTo(0.0828 / 0.0838, 12);
+    expect(byAxis["train.learningRate"]!.epsilon2).toBeCloseTo(0.0828 / 0.0838, 12);
+    expect(byAxis.seed!.eta2).toBeCloseTo(0.0446 / 0.0838, 12);
+    expect(byAxis.seed!.epsilon2).toBe(0);
+    expect(byAxis.classWeighting!.eta2).toBeCloseTo(1 / 15000 / 0.0838, 12);
+    expect(byAxis.classWeighting!.epsilon2).toBe(0);
   });
 });

@@ -23,5 +23,6 @@ export * from "./explanation";
 export * from "./modelVersions";
 export * from "./runs";
 export * from "./serving";
+export * from "./sweepAnalysis";
 export * from "./sweeps";
 export * from "./workers";

@@ -1,5 +1,10 @@
 import { Router } from "express";
 import {
+  DatasetFileRefusedError,
+  DatasetFiles,
+  DatasetFileTooLargeError,
+} from "../../services/datasets/datasetFiles";
+import {
   datasetImageDetail,
   IMAGE_FILTERS,
   IMAGE_SORT_FIELDS,
@@ -11,17 +16,16 @@ import {
   getDataset,
   getDatasetVersion,
   listDatasets,
+  productionTasksOfDataset,
 } from "../../services/datasets/datasetRecords";
-import {
-  DatasetThumbnails,
-  THUMBNAIL_SIZES,
-  ThumbnailRefusedError,
-} from "../../services/datasets/datasetThumbnails";
+import { DatasetThumbnails, THUMBNAIL_SIZES } from "../../services/datasets/datasetThumbnails";
+import { MAX_UPLOAD_BYTES, type PredictService } from "../../services/serving/predict";
 import { requireRole } from "../auth";
 import { type ApiDeps, artifactsOf } from "../deps";
 import { HttpError } from "../httpError";
 import { pathParam } from "../params";
 import { parseListQuery, sendList } from "../simpleRest";
+import { sendExplanation } from "./predict";
 
 const SPLITS = ["train", "val", "test"];
 
@@ -93,7 +97,8 @@ export function datasetsRouter(deps: ApiDeps): Router {
   return router;
 }
 
-export function datasetVersionsRouter(deps: ApiDeps): Router {
+/** Data set versions: records, the image grid, thumbnails, one image's predictions and its explanation. */
+export function datasetVersionsRouter(deps: ApiDeps, predict: PredictService): Router {
   const router = Router();
   const viewer = requireRole(deps, "viewer");
 
@@ -169,12 +174,12 @@ export function datasetVersionsRouter(deps: ApiDeps): Router {
   });
 
   const dataRoot = deps.dataRoot ?? process.cwd();
-  const thumbnails = new DatasetThumbnails({
+  const files = new DatasetFiles({
     artifacts: artifactsOf(deps),
     dataRoot,
     dataRoots: deps.dataRoots ?? [dataRoot],
-    cacheDir: deps.thumbnailDir ?? ".xnn/thumbnails",
   });
+  const thumbnails = new DatasetThumbnails({ files, cacheDir: deps.thumbnailDir ?? ".xnn/thumbnails" });
 
   // A server-made JPEG of one image, fitted into size x size; mask=true draws its lesion mask over it.
   router.get("/:id/thumbnail", viewer, async (req, res) => {
@@ -206,12 +211,65 @@ export function datasetVersionsRouter(deps: ApiDeps): Router {
       res.setHeader("Cache-Control", "private, max-age=86400, immutable");
       res.end(jpeg);
     } catch (err) {
-      if (err instanceof ThumbnailRefusedError) throw new HttpError(409, err.message);
+      if (err instanceof DatasetFileRefusedError) throw new HttpError(409, err.message);
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
         throw new HttpError(409, `${imagePath} is registered but no longer on disk under ${version.root}`);
       }
       throw err;
     }
+  });
+
+  // The production model's (or body.modelVersion's) prediction and Integrated Gradients overlay for one
+  // image of this version, computed by a worker like POST /api/predict (same answers, 503 when no
+  // worker explains, Prefer: respond-async). The API reads the file itself, through DatasetFiles,
+  // so the browser sends only the path of a registered image and nothing outside the data roots is read.
+  router.post("/:id/explain", viewer, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const imagePath = body.path;
+    if (typeof imagePath !== "string" || imagePath === "") {
+      throw new HttpError(
+        400,
+        'send JSON {"path": "<split>/<class>/<file>"}, optionally with "modelVersion" and "task"',
+      );
+    }
+    for (const key of ["modelVersion", "task"]) {
+      if (body[key] !== undefined && (typeof body[key] !== "string" || body[key] === "")) {
+        throw new HttpError(400, `${key} must be a non-empty string; got ${JSON.stringify(body[key])}`);
+      }
+    }
+    const version = await versionOf(pathParam(req, "id"));
+    const [image] = await deps.sql<{ path: string; error: string | null }[]>`
+      SELECT path, error FROM "DatasetImage" WHERE "versionId" = ${version.id} AND path = ${imagePath}`;
+    if (!image) throw new HttpError(404, `data set version ${version.id} has no image ${imagePath}`);
+    if (image.error) throw new HttpError(409, `${imagePath} is not a readable image: ${image.error}`);
+    let task = body.task as string | undefined;
+    if (!task) {
+      const tasks = await productionTasksOfDataset(deps.sql, version.datasetId);
+      if (tasks.length > 1) {
+        throw new HttpError(
+          400,
+          `production models of several tasks trained on this data set (${tasks.join(", ")}): give "task"`,
+        );
+      }
+      // None linked (runs from before data sets were recorded): the predict service's default task.
+      task = tasks[0];
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await files.read(version.root, image.path, MAX_UPLOAD_BYTES);
+    } catch (err) {
+      if (err instanceof DatasetFileRefusedError) throw new HttpError(409, err.message);
+      if (err instanceof DatasetFileTooLargeError) throw new HttpError(413, err.message);
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new HttpError(409, `${imagePath} is registered but no longer on disk under ${version.root}`);
+      }
+      throw err;
+    }
+    await sendExplanation(req, res, predict, {
+      image: bytes,
+      task,
+      modelVersion: body.modelVersion as string | undefined,
+    });
   });
 
   // One image and every run's prediction for it: ?path=test/normal/img-1.png

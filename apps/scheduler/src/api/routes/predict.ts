@@ -1,6 +1,11 @@
 import { type Request, type Response, Router } from "express";
 import multer from "multer";
-import { MAX_UPLOAD_BYTES, PredictError, type PredictService } from "../../services/serving/predict";
+import {
+  MAX_UPLOAD_BYTES,
+  PredictError,
+  type PredictRequest,
+  type PredictService,
+} from "../../services/serving/predict";
 import { PredictSamples } from "../../services/serving/predictSamples";
 import { requireRole } from "../auth";
 import type { ApiDeps } from "../deps";
@@ -40,7 +45,7 @@ function field(req: Request, name: string): string | undefined {
 }
 
 /** RFC 7240: the client would rather have a 202 and poll than hold the request open. */
-function wantsAsync(req: Request): boolean {
+export function wantsAsync(req: Request): boolean {
   return /(^|[\s,])respond-async($|[\s,;])/.test(req.get("Prefer") ?? "");
 }
 
@@ -61,27 +66,11 @@ export function predictRouter(deps: ApiDeps, service: PredictService): Router {
       throw new HttpError(415, 'send the image as multipart/form-data in the field "image"');
     await receiveImage(req, res);
     if (!req.file) throw new HttpError(400, 'no image: send it as the multipart field "image"');
-    const request = {
+    await sendExplanation(req, res, service, {
       image: req.file.buffer,
       task: field(req, "task"),
       modelVersion: field(req, "modelVersion"),
-    };
-    try {
-      if (wantsAsync(req)) {
-        const status = await service.submit(request);
-        res
-          .status(202)
-          .set("Location", `${req.baseUrl}/jobs/${status.jobId}`)
-          .set("Preference-Applied", "respond-async")
-          .json(status);
-        return;
-      }
-      const { response, cached } = await service.predict(request);
-      res.set("X-Explain-Cache", cached ? "hit" : "miss").json(response);
-    } catch (err) {
-      if (err instanceof PredictError) throw new HttpError(err.status, err.message);
-      throw err;
-    }
+    });
   });
   router.get("/jobs/:jobId", requireRole(deps, "viewer"), async (req, res) => {
     const status = await service.status(String(req.params.jobId));
@@ -93,4 +82,34 @@ export function predictRouter(deps: ApiDeps, service: PredictService): Router {
     res.json(status);
   });
   return router;
+}
+
+/**
+ * Explains `request` and answers: the explanation, or with `Prefer: respond-async` a 202 and where
+ * it stands, polled at GET /api/predict/jobs/<id>. Predict errors become their HTTP answers.
+ */
+export async function sendExplanation(
+  req: Request,
+  res: Response,
+  service: PredictService,
+  request: PredictRequest,
+): Promise<void> {
+  try {
+    if (wantsAsync(req)) {
+      const status = await service.submit(request);
+      // Polled where the predict router is mounted, beside this router (both under /api).
+      const api = req.baseUrl.replace(/\/[^/]*$/, "");
+      res
+        .status(202)
+        .set("Location", `${api}/predict/jobs/${status.jobId}`)
+        .set("Preference-Applied", "respond-async")
+        .json(status);
+      return;
+    }
+    const { response, cached } = await service.predict(request);
+    res.set("X-Explain-Cache", cached ? "hit" : "miss").json(response);
+  } catch (err) {
+    if (err instanceof PredictError) throw new HttpError(err.status, err.message);
+    throw err;
+  }
 }

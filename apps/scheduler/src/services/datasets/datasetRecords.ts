@@ -1,4 +1,5 @@
 import type { Sql } from "@xnn/db";
+import { PRODUCTION_ALIAS } from "@xnn/shared";
 
 /** A data set version as the API answers it (kept local and minimal: the dashboard's only reader). */
 export interface DatasetVersionRow {
@@ -120,4 +121,18 @@ export async function sweepDatasets(sql: Sql, sweepId: string) {
     changed: changedRoots.length > 0,
     changedRoots: [...new Set(changedRoots)],
   };
+}
+
+/**
+ * The tasks whose production model trained on some version of this data set: whose explanation
+ * the data set page shows. Runs from before data sets were recorded are not linked and not seen.
+ */
+export async function productionTasksOfDataset(sql: Sql, datasetId: string): Promise<string[]> {
+  const rows = await sql<{ task: string }[]>`
+    SELECT DISTINCT m.task FROM "ModelVersion" m
+    JOIN "Run" r ON r.id = m."runId"
+    JOIN "DatasetVersion" v ON v.id = r."datasetVersionId"
+    WHERE m.alias = ${PRODUCTION_ALIAS} AND v."datasetId" = ${datasetId}
+    ORDER BY m.task`;
+  return rows.map((r) => r.task);
 }

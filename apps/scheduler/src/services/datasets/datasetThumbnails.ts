@@ -1,30 +1,23 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { type ArtifactStore, localDataDir } from "@xnn/artifacts";
 import { renderThumbnail } from "@xnn/ml";
-import { isConfinedTo } from "@xnn/shared";
+import type { DatasetFiles } from "./datasetFiles";
 
 export const THUMBNAIL_SIZES = { min: 32, max: 1024 } as const;
-
-/** The API will not read this data set's files (outside XNN_DATA_ROOTS, or a path that escapes its root). */
-export class ThumbnailRefusedError extends Error {
-  override name = "ThumbnailRefusedError";
-}
 
 /**
  * Server-made thumbnails of data set images, cached on disk by version, size, mask and path: a
  * version's content never changes (a change is a new version), so a cached file never goes stale.
- * Concurrent requests for one thumbnail share one render.
+ * Concurrent requests for one thumbnail share one render. Files are found through DatasetFiles,
+ * which refuses anything outside the API's data roots.
  */
 export class DatasetThumbnails {
   private readonly inFlight = new Map<string, Promise<Buffer>>();
 
   constructor(
     private readonly options: {
-      artifacts: ArtifactStore;
-      dataRoot: string;
-      dataRoots: readonly string[];
+      files: DatasetFiles;
       cacheDir: string;
     },
   ) {}
@@ -64,11 +57,11 @@ export class DatasetThumbnails {
     } catch {
       // Not cached yet.
     }
-    const dir = await this.localRoot(root);
+    const { files } = this.options;
     const thumb = await renderThumbnail(
-      this.inside(dir, rel),
+      await files.resolve(root, rel),
       size,
-      mask ? this.inside(dir, mask) : undefined,
+      mask ? await files.resolve(root, mask) : undefined,
     );
     await mkdir(path.dirname(file), { recursive: true });
     // Written aside and renamed, so a reader never sees half a file.
@@ -76,22 +69,5 @@ export class DatasetThumbnails {
     await writeFile(partial, thumb);
     await rename(partial, file);
     return thumb;
-  }
-
-  private async localRoot(root: string): Promise<string> {
-    if (root.startsWith("s3://")) return localDataDir(this.options.artifacts, root, this.options.dataRoot);
-    if (!this.options.dataRoots.some((allowed) => isConfinedTo(root, allowed))) {
-      throw new ThumbnailRefusedError(
-        `data set root ${root} is outside the API's data roots (XNN_DATA_ROOTS: ${this.options.dataRoots.join(", ")})`,
-      );
-    }
-    return root;
-  }
-
-  private inside(dir: string, rel: string): string {
-    const full = path.resolve(dir, rel);
-    if (!isConfinedTo(full, dir))
-      throw new ThumbnailRefusedError(`image path ${rel} leaves the data set root`);
-    return full;
   }
 }
