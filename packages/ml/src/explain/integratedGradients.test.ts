@@ -134,7 +134,12 @@ describe("integratedGradients", () => {
 
   it("with the budget equal to steps it is the plain uniform trapezoid, whatever the tolerance", async () => {
     const x = samples[0] as Float32Array;
-    const strict = await integratedGradients(model, x, { steps: 12, maxSteps: 12, tolerance: 0 });
+    const strict = await integratedGradients(model, x, {
+      steps: 12,
+      maxSteps: 12,
+      tolerance: 0,
+      rule: "trapezoid",
+    });
     expect(strict.stepsUsed).toBe(12);
     // The uniform trapezoid written out: weights 1/2, 1, ..., 1, 1/2 over 12 intervals.
     const base = blackBaseline(S, S);
