@@ -6,7 +6,10 @@ import { integratePath, type PathSample, type QuadratureRule, relativeGap } from
 
 export type IgOutput = "probability" | "logit";
 
-/** Initial uniform intervals of the adaptive integration. */
+/**
+ * Initial uniform intervals of the adaptive integration. Fewer reach the 5% gap with fewer
+ * evaluations, but the per-pixel attribution error grows about as 1 / evaluations (README).
+ */
 export const DEFAULT_IG_STEPS = 50;
 export const DEFAULT_IG_RULE: QuadratureRule = "trapezoid";
 
@@ -28,8 +31,9 @@ export interface IntegratedGradientsOptions {
    */
   steps?: number;
   /**
-   * Quadrature rule of the path integral (see pathQuadrature.ts). Default DEFAULT_IG_RULE;
-   * `{ steps: 50, rule: "trapezoid" }` is the scheme used before the Simpson default.
+   * Quadrature rule of the path integral (see pathQuadrature.ts). Default DEFAULT_IG_RULE
+   * ("trapezoid"). Measured on a trained ResNet-18, Simpson needs no fewer evaluations for the same
+   * gap and is no closer per evaluation (explain/README.md); a smaller `steps` is the cheaper setting.
    */
   rule?: QuadratureRule;
   /** Stop refining once the completeness gap is below this. Default 0.05 (5%). */
