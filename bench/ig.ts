@@ -60,11 +60,17 @@ for (const size of sizes) {
   // Warm-up with one full chunk (chunk + 1 points), so that the first timed run does not pay for
   // the first batch of that size (wasm heap growth, kernel set-up: ~1 s at 128 px); same in torch.
   const w = chunkFor(size);
-  await integratedGradients(model, x, { steps: w, maxSteps: w, chunkSize: w });
+  await integratedGradients(model, x, { steps: w, maxSteps: w, chunkSize: w, rule: "trapezoid" });
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t = performance.now();
-    await integratedGradients(model, x, { steps, maxSteps: steps, target: 0, chunkSize: chunkFor(size) });
+    await integratedGradients(model, x, {
+      steps,
+      maxSteps: steps,
+      rule: "trapezoid",
+      target: 0,
+      chunkSize: chunkFor(size),
+    });
     times.push((performance.now() - t) / 1000);
   }
   const all = times.map((t) => t.toFixed(2)).join(", ");

@@ -23,12 +23,21 @@ export { type ImageHeader, readImageHeader } from "./imageHeader.js";
 export { WEIGHT_GRADIENT_KERNELS, withInputGradientsOnly } from "./inputGradientsOnly.js";
 export {
   blackBaseline,
+  DEFAULT_IG_RULE,
+  DEFAULT_IG_STEPS,
   type IgOutput,
   type IntegratedGradientsOptions,
   type IntegratedGradientsResult,
   integratedGradients,
 } from "./integratedGradients.js";
 export { loadMask, positiveMaskShare } from "./maskShare.js";
+export {
+  integratePath,
+  type PathQuadrature,
+  type PathQuadratureOptions,
+  type PathSample,
+  type QuadratureRule,
+} from "./pathQuadrature.js";
 export {
   deletionInsertionAuc,
   type ExplanationQuality,

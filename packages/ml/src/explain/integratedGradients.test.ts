@@ -100,6 +100,23 @@ describe("integratedGradients", () => {
     }
   });
 
+  it("rule simpson: still IG (same target, sum of attributions = f(x) - f(baseline) within the tolerance)", async () => {
+    for (const [c, x] of samples.entries()) {
+      const r = await integratedGradients(model, x, { rule: "simpson", steps: 16 });
+      expect(r.rule).toBe("simpson");
+      expect(r.target).toBe(c);
+      expect(r.stepsUsed % 2).toBe(0);
+      expect(r.stepsUsed).toBeGreaterThanOrEqual(16);
+      // One batch per chunk of the 17 initial points, then one per refinement round.
+      expect(r.batches).toBeGreaterThanOrEqual(1);
+      const sum = r.attributions.reduce((a, v) => a + v, 0);
+      expect(Math.abs(sum - (r.fx - r.fBaseline))).toBeLessThanOrEqual(
+        0.05 * Math.abs(r.fx - r.fBaseline) + 1e-7,
+      );
+      expect(r.completenessGap).toBeLessThan(0.05);
+    }
+  });
+
   it("gives exactly zero attributions when the input equals the baseline", async () => {
     const x = blackBaseline(S, S);
     const r = await integratedGradients(model, x, { target: 1 });
@@ -134,7 +151,12 @@ describe("integratedGradients", () => {
 
   it("with the budget equal to steps it is the plain uniform trapezoid, whatever the tolerance", async () => {
     const x = samples[0] as Float32Array;
-    const strict = await integratedGradients(model, x, { steps: 12, maxSteps: 12, tolerance: 0 });
+    const strict = await integratedGradients(model, x, {
+      steps: 12,
+      maxSteps: 12,
+      tolerance: 0,
+      rule: "trapezoid",
+    });
     expect(strict.stepsUsed).toBe(12);
     // The uniform trapezoid written out: weights 1/2, 1, ..., 1, 1/2 over 12 intervals.
     const base = blackBaseline(S, S);
@@ -177,12 +199,23 @@ describe("integratedGradients", () => {
     dense.setWeights([tf.tensor2d(kernel, [m, 2]), tf.tensor1d([-k * (-2 + 3 * 0.71), 0])]);
     const x = new Float32Array(m).fill(1);
     const baseline = new Float32Array(m).fill(-2);
-    const uniform = await integratedGradients(step, x, { baseline, target: 0, steps: 40, maxSteps: 40 });
+    const uniform = await integratedGradients(step, x, {
+      baseline,
+      target: 0,
+      steps: 40,
+      maxSteps: 40,
+      rule: "trapezoid",
+    });
     const adaptive = await integratedGradients(step, x, { baseline, target: 0, steps: 10, maxSteps: 40 });
     expect(uniform.fx - uniform.fBaseline).toBeGreaterThan(0.99);
     expect(uniform.completenessGap).toBeGreaterThan(0.05);
     expect(adaptive.completenessGap).toBeLessThan(0.05);
     expect(adaptive.stepsUsed).toBeLessThanOrEqual(40);
+    for (const rule of ["trapezoid", "simpson"] as const) {
+      const r = await integratedGradients(step, x, { baseline, target: 0, steps: 10, maxSteps: 40, rule });
+      expect(r.completenessGap).toBeLessThan(0.05);
+      expect(r.stepsUsed).toBeLessThanOrEqual(40);
+    }
     step.dispose();
   });
 
