@@ -51,7 +51,13 @@ import type { ModelName } from "@xnn/shared";
 // (os.availableParallelism()) timing simultaneously (a start barrier), their img/s summed. torch runs
 // the same way with 1 thread per process, plus one process with N threads as a second reference.
 const DEFAULT_BATCH = 32;
-const STUDY = { models: "mobilenet_v2,resnet18", sizes: "224", modes: "fe,ft,full", batch: "100", steps: "1" };
+const STUDY = {
+  models: "mobilenet_v2,resnet18",
+  sizes: "224",
+  modes: "fe,ft,full",
+  batch: "100",
+  steps: "1",
+};
 const NUM_CLASSES = 3;
 const DROPOUT = 0.2;
 const SEED = 42;
@@ -556,7 +562,9 @@ function printTable(rows: Row[], procs: number, torch: boolean, batch: number): 
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => (b[c] as string).length)));
   const line = (cells: string[]) =>
     cells.map((s, c) => (c < 4 ? s.padEnd(widths[c] as number) : s.padStart(widths[c] as number))).join("  ");
-  console.log(`\nimages/second, batch ${batch}, micro = most images per forward/backward pass (per host = ${procs} processes, one per core, summed)`);
+  console.log(
+    `\nimages/second, batch ${batch}, micro = most images per forward/backward pass (per host = ${procs} processes, one per core, summed)`,
+  );
   console.log(line(head));
   for (const b of body) console.log(line(b));
 }

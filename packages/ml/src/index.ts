@@ -4,7 +4,12 @@ export { BEST_CHECKPOINT_DIR, trainPipeline } from "./train/train.js";
 export { type PipelineResult, runPipeline } from "./train/runPipeline.js";
 export type { EpochEnd, LoopState, TrainingHook } from "./train/hooks/trainingHook.js";
 export { splitHead } from "./train/featureCache.js";
-export { createTrainStep, probeStep, type TrainStepOptions, weightedCrossEntropy } from "./train/trainStep.js";
+export {
+  createTrainStep,
+  probeStep,
+  type TrainStepOptions,
+  weightedCrossEntropy,
+} from "./train/trainStep.js";
 export {
   chooseMicroBatchSize,
   MEMORY_BUDGET_FRACTION,

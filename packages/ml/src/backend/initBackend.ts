@@ -260,10 +260,14 @@ const WASM_HEAP_BYTES = 4 * 2 ** 30;
 /** Total memory of the first visible CUDA device, from nvidia-smi; null when it cannot be read. */
 function gpuMemoryBytes(): number | null {
   const first = process.env.CUDA_VISIBLE_DEVICES?.split(",")[0]?.trim() || "0";
-  const r = spawnSync("nvidia-smi", ["--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", first], {
-    encoding: "utf8",
-    timeout: 10_000,
-  });
+  const r = spawnSync(
+    "nvidia-smi",
+    ["--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", first],
+    {
+      encoding: "utf8",
+      timeout: 10_000,
+    },
+  );
   const mib = r.status === 0 ? Number.parseFloat(r.stdout.trim().split("\n")[0] ?? "") : Number.NaN;
   return Number.isFinite(mib) && mib > 0 ? mib * 2 ** 20 : null;
 }

@@ -2,7 +2,13 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
 import { backendMemoryLimit } from "../backend/initBackend.js";
-import { chooseMicroBatchSize, estimateMemory, MEMORY_BUDGET_FRACTION, planMicroBatch, splitEvenly } from "./microBatch.js";
+import {
+  chooseMicroBatchSize,
+  estimateMemory,
+  MEMORY_BUDGET_FRACTION,
+  planMicroBatch,
+  splitEvenly,
+} from "./microBatch.js";
 
 const MiB = 2 ** 20;
 
@@ -21,18 +27,26 @@ describe("splitEvenly", () => {
 describe("chooseMicroBatchSize", () => {
   const budget = 2048 * MiB;
   it("keeps the whole batch when it fits", () => {
-    expect(chooseMicroBatchSize(100, { perImageBytes: 10 * MiB, fixedBytes: 100 * MiB, budgetBytes: budget })).toBe(100);
+    expect(
+      chooseMicroBatchSize(100, { perImageBytes: 10 * MiB, fixedBytes: 100 * MiB, budgetBytes: budget }),
+    ).toBe(100);
   });
   it("takes the fewest micro-batches that fit and splits the batch evenly among them", () => {
     // (2048 - 248) / 60 = 30 fit -> 4 micro-batches of 25
-    expect(chooseMicroBatchSize(100, { perImageBytes: 60 * MiB, fixedBytes: 248 * MiB, budgetBytes: budget })).toBe(25);
+    expect(
+      chooseMicroBatchSize(100, { perImageBytes: 60 * MiB, fixedBytes: 248 * MiB, budgetBytes: budget }),
+    ).toBe(25);
     // 300 at most 70 -> 5 x 60
     const e = { perImageBytes: 20 * MiB, fixedBytes: 648 * MiB, budgetBytes: budget };
     expect(chooseMicroBatchSize(300, e)).toBe(60);
   });
   it("never goes below one image or above the batch", () => {
-    expect(chooseMicroBatchSize(100, { perImageBytes: 4096 * MiB, fixedBytes: 0, budgetBytes: budget })).toBe(1);
-    expect(chooseMicroBatchSize(100, { perImageBytes: MiB, fixedBytes: 3000 * MiB, budgetBytes: budget })).toBe(1);
+    expect(chooseMicroBatchSize(100, { perImageBytes: 4096 * MiB, fixedBytes: 0, budgetBytes: budget })).toBe(
+      1,
+    );
+    expect(
+      chooseMicroBatchSize(100, { perImageBytes: MiB, fixedBytes: 3000 * MiB, budgetBytes: budget }),
+    ).toBe(1);
     expect(chooseMicroBatchSize(8, { perImageBytes: 0, fixedBytes: 0, budgetBytes: budget })).toBe(8);
   });
 });

@@ -281,7 +281,14 @@ describe("trainPipeline on wasm (FE, features not cached)", () => {
     async () => {
       await initBackend("wasm");
       const before = tf.memory().numTensors;
-      const cfg = config({ cache: false, epochs: 2, lr: 3e-3, batchSize: 8, microBatchSize: 4, dir: easyDir });
+      const cfg = config({
+        cache: false,
+        epochs: 2,
+        lr: 3e-3,
+        batchSize: 8,
+        microBatchSize: 4,
+        dir: easyDir,
+      });
       const counts: number[] = [];
       const logged: { msg: string; fields: Record<string, unknown> | undefined }[] = [];
       const r = await trainPipeline(cfg, {

@@ -24,10 +24,10 @@ import { ResumeStateHook } from "./hooks/resumeStateHook.js";
 import { StopRequestHook } from "./hooks/stopRequestHook.js";
 import type { LoopState, TrainingHook } from "./hooks/trainingHook.js";
 import { runEpochs } from "./loop.js";
+import { type MicroBatchPlan, planFields, planMicroBatch } from "./microBatch.js";
 import { argmaxRow, predictSplit } from "./predictSplit.js";
 import { configHash, RESUME_MODEL_DIR, restoreOptimizer } from "./resume.js";
 import { prepareStageInputs, type StageInputs } from "./stageInputs.js";
-import { type MicroBatchPlan, planFields, planMicroBatch } from "./microBatch.js";
 import { createTrainStep, probeStep, type TrainStepOptions } from "./trainStep.js";
 import type {
   BestCheckpoint,
@@ -403,7 +403,11 @@ function headPreparation(
  * recalibration and the frozen backbone of FE do), would not fit. Inference needs less, so this is
  * on the safe side; batching does not change inference results.
  */
-async function planEvalBatch(model: tf.LayersModel, config: PipelineConfig, guard: HeapGuard): Promise<number> {
+async function planEvalBatch(
+  model: tf.LayersModel,
+  config: PipelineConfig,
+  guard: HeapGuard,
+): Promise<number> {
   const size = config.data.imageSize;
   try {
     const plan = await withBatchNormRestored(model, () =>

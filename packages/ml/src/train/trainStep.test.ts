@@ -23,7 +23,12 @@ function makeBatch(seed: number): ImageBatch {
   const xs = new Float32Array(BATCH * SIZE * SIZE * 3);
   for (let i = 0; i < xs.length; i++) xs[i] = rng.normal();
   const ys = Int32Array.from({ length: BATCH }, (_, i) => (i < 6 ? 0 : i < 24 ? i % 2 : 2));
-  return { xs, ys, paths: Array.from({ length: BATCH }, (_, i) => `img-${i}`), shape: [BATCH, SIZE, SIZE, 3] };
+  return {
+    xs,
+    ys,
+    paths: Array.from({ length: BATCH }, (_, i) => `img-${i}`),
+    shape: [BATCH, SIZE, SIZE, 3],
+  };
 }
 
 /**
@@ -39,13 +44,17 @@ async function stepOnce(o: {
   microBatchSize?: number;
   batch: ImageBatch;
 }): Promise<{ before: Float32Array[]; after: Float32Array[]; result: StepResult }> {
-  const { model, backboneLayerNames } = await buildSmallModel({ arch: "convnext_v2_atto", dropout: 0, seed: 11 });
+  const { model, backboneLayerNames } = await buildSmallModel({
+    arch: "convnext_v2_atto",
+    dropout: 0,
+    seed: 11,
+  });
   configureStage(model, backboneLayerNames, o.stage);
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const split = o.frozenBackbone ? splitHead(model) : null;
   const optimizer = tf.train.sgd(1);
   const classWeights = o.classWeights ? tf.tensor1d(o.classWeights) : null;
-  const before = varList.map((v) => v.dataSync().slice());
+  const before = varList.map((v) => Float32Array.from(v.dataSync()));
   const step = createTrainStep({
     forward: (x, training) => (split ? split.head : model).apply(x, { training }) as tf.Tensor2D,
     frozenBackbone: split ? split.extractor : null,
@@ -60,7 +69,7 @@ async function stepOnce(o: {
     ...(o.microBatchSize ? { microBatchSize: o.microBatchSize } : {}),
   });
   const result = await step(o.batch, { epoch: 1, globalStep: 0 });
-  const after = varList.map((v) => v.dataSync().slice());
+  const after = varList.map((v) => Float32Array.from(v.dataSync()));
   split?.head.dispose();
   classWeights?.dispose();
   optimizer.dispose();
@@ -85,7 +94,13 @@ describe("createTrainStep with micro-batches", () => {
       const batch = makeBatch(1);
       const stage: Stage = { kind: "ft", trainableLayers: 15 };
       const whole = await stepOnce({ stage, frozenBackbone: false, classWeights: null, batch });
-      const micro = await stepOnce({ stage, frozenBackbone: false, classWeights: null, batch, microBatchSize: 8 });
+      const micro = await stepOnce({
+        stage,
+        frozenBackbone: false,
+        classWeights: null,
+        batch,
+        microBatchSize: 8,
+      });
       expect(maxAbsDiff(whole.before, micro.before)).toBe(0);
       // The step moved the weights, so agreeing after it means something.
       expect(maxAbsDiff(whole.before, whole.after)).toBeGreaterThan(1e-3);

@@ -104,7 +104,8 @@ function gradientPass(
   part: number,
   weightTotal: number | null,
 ): PassResult {
-  const seed = (...k: number[]) => (part === 0 ? mixSeed(o.seed, globalStep, ...k) : mixSeed(o.seed, globalStep, ...k, part));
+  const seed = (...k: number[]) =>
+    part === 0 ? mixSeed(o.seed, globalStep, ...k) : mixSeed(o.seed, globalStep, ...k, part);
   o.dropouts.forEach((d, i) => {
     d.seed = seed(i, 0xd0);
   });
@@ -185,7 +186,8 @@ export function createTrainStep(o: TrainStepOptions): TrainStep {
           sum = prev
             ? tf.tidy(() => {
                 const next: tf.NamedTensorMap = {};
-                for (const [name, g] of Object.entries(r.grads)) next[name] = tf.add(prev[name] as tf.Tensor, g);
+                for (const [name, g] of Object.entries(r.grads))
+                  next[name] = tf.add(prev[name] as tf.Tensor, g);
                 return next;
               })
             : r.grads;
