@@ -9,21 +9,32 @@ import {
   AdamW,
   buildModel,
   configureStage,
+  createTrainStep,
+  heapGuard,
+  type ImageBatch,
   initBackend,
   isNormalizationLayer,
   loadPipelineFile,
-  mixSeed,
+  type MicroBatchPlan,
+  planFields,
+  planMicroBatch,
+  probeStep,
   setBatchNormMomentum,
   splitHead,
+  type TrainStepOptions,
   tf,
-  weightedCrossEntropy,
+  withBatchNormRestored,
 } from "@xnn/ml";
 import type { ModelName } from "@xnn/shared";
 
 // `pnpm bench train [--models mobilenet_v2,resnet18,convnext_v2_atto] [--sizes 128,224]
-//   [--modes fe,ft,full,infer] [--steps 3] [--no-torch] [--quick] [--json out.json]`
+//   [--modes fe,ft,full,infer] [--steps 3] [--batch 32] [--micro-batch auto|N] [--no-torch] [--quick]
+//   [--json out.json]`
+// `pnpm bench train --study [--steps 1]`: the study's rows, FE, FT-15 and full training of MobileNetV2
+//   and ResNet-18 at 224 px, batch 100, micro-batches chosen from the memory estimate as trainPipeline
+//   does, one process, tfjs only: whether every row runs, and the micro-batch each chose.
 //
-// Images per second for training and inference at batch 32 on the default tfjs backend, and the same
+// Images per second for training and inference at batch 32 (--batch) on the default tfjs backend, and the same
 // computation in PyTorch (bench/train_torch.py, /usr/bin/python3) with the ratio. Modes:
 //   fe     backbone frozen, head trained; features NOT cached (every step runs the whole model forward,
 //          gradients only for the head), BatchNorm in training mode like trainPipeline;
@@ -31,13 +42,22 @@ import type { ModelName } from "@xnn/shared";
 //          conf/base/<model>_ft.yaml (normalisation frozen, as configureStage does);
 //   full   every layer trainable, normalisation included;
 //   infer  forward only, training=false.
-// A training step is trainPipeline's: variableGrads over model.trainableWeights of the PyTorch-style
-// weighted CE, AdamW.applyGradients, fresh dropout seeds, fast BatchNorm gradient, BN momentum 0.9.
+// A training step is trainPipeline's (createTrainStep): variableGrads over model.trainableWeights of the
+// PyTorch-style weighted CE, AdamW.applyGradients, fresh dropout seeds, fast BatchNorm gradient, BN
+// momentum 0.9; with --micro-batch, the batch split into micro-batches whose gradients are summed
+// (auto: planMicroBatch's estimate for the backend, as trainPipeline chooses it).
 // Each measurement runs in fresh child processes on synthetic input: 1 warm-up step, then --steps
 // timed steps. "per process" = one process alone (one core); "per host" = one process per core
 // (os.availableParallelism()) timing simultaneously (a start barrier), their img/s summed. torch runs
 // the same way with 1 thread per process, plus one process with N threads as a second reference.
-const BATCH = 32;
+const DEFAULT_BATCH = 32;
+const STUDY = {
+  models: "mobilenet_v2,resnet18",
+  sizes: "224",
+  modes: "fe,ft,full",
+  batch: "100",
+  steps: "1",
+};
 const NUM_CLASSES = 3;
 const DROPOUT = 0.2;
 const SEED = 42;
@@ -55,10 +75,13 @@ const self = fileURLToPath(import.meta.url);
 
 const { values: a } = parseArgs({
   options: {
-    models: { type: "string", default: BENCH_MODELS.join(",") },
-    sizes: { type: "string", default: "128,224" },
-    modes: { type: "string", default: MODES.join(",") },
-    steps: { type: "string", default: "3" },
+    models: { type: "string" },
+    sizes: { type: "string" },
+    modes: { type: "string" },
+    steps: { type: "string" },
+    batch: { type: "string" },
+    "micro-batch": { type: "string" },
+    study: { type: "boolean", default: false },
     "no-torch": { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
@@ -84,6 +107,10 @@ interface ChildResult {
   reason?: string;
   torch?: string;
   threads?: number;
+  /** Most images per forward/backward pass of the training step. */
+  microBatchSize?: number;
+  /** How it was chosen (planFields). */
+  microBatchPlan?: Record<string, unknown>;
 }
 
 /** Bad command-line input: a one-line message and exit status 2, not a stack trace. */
@@ -105,6 +132,8 @@ async function child(): Promise<void> {
   const size = positiveInt(a.size as string, "--size");
   const mode = a.mode as Mode;
   const steps = positiveInt(a.steps as string, "--steps");
+  const batch = positiveInt(a.batch as string, "--batch");
+  const microArg = a["micro-batch"];
   if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
 
   const backend = await initBackend("auto");
@@ -133,39 +162,46 @@ async function child(): Promise<void> {
   const optimizer = new AdamW({ learningRate: LR, weightDecay: WEIGHT_DECAY });
 
   // Synthetic batch, built once: no data loading or decoding in the timed part.
-  const x = tf.randomNormal([BATCH, size, size, 3], 0, 1, "float32", SEED);
-  const y = tf.tensor1d(
-    Array.from({ length: BATCH }, (_, i) => i % NUM_CLASSES),
-    "int32",
-  );
+  const x = tf.randomNormal([batch, size, size, 3], 0, 1, "float32", SEED);
+  const images: ImageBatch = {
+    xs: x.dataSync() as Float32Array,
+    ys: Int32Array.from({ length: batch }, (_, i) => i % NUM_CLASSES),
+    paths: Array.from({ length: batch }, (_, i) => `synthetic-${i}`),
+    shape: [batch, size, size, 3],
+  };
   let globalStep = 0;
   // As trainPipeline does for FE without cached features: the frozen backbone runs off the tape.
   const split = mode === "fe" ? splitHead(model) : null;
+  let microBatchSize = batch;
+  const stepOptions: TrainStepOptions = {
+    forward: (input, training) => (split ? split.head : model).apply(input, { training }) as tf.Tensor2D,
+    frozenBackbone: split ? split.extractor : null,
+    cached: false,
+    varList,
+    optimizer,
+    classWeights: null,
+    dropouts,
+    seed: SEED,
+    inputNoise: 0,
+    guard: heapGuard(batch, size, () => microBatchSize),
+  };
+  let plan: MicroBatchPlan | undefined;
+  if (microArg !== undefined && mode !== "infer") {
+    // As trainPipeline plans it: the step itself probed on 1 and 2 images, BatchNorm statistics kept.
+    plan = await withBatchNormRestored(model, () =>
+      planMicroBatch({
+        batchSize: batch,
+        configured: microArg === "auto" ? null : positiveInt(microArg, "--micro-batch"),
+        probe: (n) => probeStep(stepOptions, [size, size, 3], n),
+        extraFixedBytes: 3 * 4 * trainableParams,
+      }),
+    );
+    microBatchSize = plan.microBatchSize;
+  }
+  const runStep = createTrainStep({ ...stepOptions, microBatchSize });
 
   const trainStep = async (): Promise<void> => {
-    dropouts.forEach((d, i) => {
-      d.seed = mixSeed(SEED, globalStep, i, 0xd0);
-    });
-    const out = tf.tidy(() => {
-      let pred: tf.Tensor | null = null;
-      let parts: tf.Tensor | null = null;
-      const feats = split ? tf.tidy(() => split.extractor.apply(x, { training: true }) as tf.Tensor) : x;
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = (
-          split ? split.head.apply(feats, { training: true }) : model.apply(x, { training: true })
-        ) as tf.Tensor2D;
-        const ce = weightedCrossEntropy(logits, y, null);
-        pred = tf.keep(tf.argMax(logits, 1));
-        parts = tf.keep(tf.stack([ce.weightedSum, ce.weightSum]));
-        return ce.loss;
-      }, varList);
-      optimizer.applyGradients(grads);
-      tf.dispose([value, ...Object.values(grads)]);
-      return [pred as unknown as tf.Tensor, parts as unknown as tf.Tensor] as const;
-    });
-    await out[0].data();
-    await out[1].data();
-    tf.dispose([...out]);
+    await runStep(images, { epoch: 1, globalStep });
     globalStep++;
   };
   const inferStep = async (): Promise<void> => {
@@ -181,15 +217,17 @@ async function child(): Promise<void> {
   for (let i = 0; i < steps; i++) await step();
   const seconds = (performance.now() - t0) / 1000;
   const r: ChildResult = {
-    imgPerSec: (BATCH * steps) / seconds,
+    imgPerSec: (batch * steps) / seconds,
     seconds,
     steps,
     trainableParams,
     backend: backend.backend,
     reason: backend.reason,
+    microBatchSize,
+    ...(plan ? { microBatchPlan: planFields(plan) } : {}),
   };
   process.stdout.write(`${JSON.stringify(r)}\n`);
-  tf.dispose([x, y]);
+  x.dispose();
   optimizer.dispose();
   model.dispose();
 }
@@ -220,6 +258,9 @@ interface Row {
   torchThreaded?: Cell;
   tfjsTrainableParams?: number;
   torchTrainableParams?: number;
+  /** Most images per forward/backward pass of the tfjs step (the batch unless --micro-batch). */
+  microBatchSize?: number;
+  microBatchPlan?: Record<string, unknown>;
 }
 
 /**
@@ -292,11 +333,25 @@ function cellOf(settled: PromiseSettledResult<ChildResult>[]): Cell & { first?: 
 
 async function parent(): Promise<void> {
   const quick = a.quick as boolean;
-  const models = quick ? ["mobilenet_v2"] : (a.models as string).split(",").filter(Boolean);
-  const sizes = quick ? [64] : (a.sizes as string).split(",").map((s) => positiveInt(s, "--sizes"));
-  const modes = (a.modes as string).split(",").filter(Boolean) as Mode[];
-  const steps = quick ? 1 : positiveInt(a.steps as string, "--steps");
-  const procs = positiveInt(a.procs as string, "--procs");
+  const study = a.study as boolean;
+  if (study && quick) usage("--study and --quick exclude each other");
+  const pick = (given: string | undefined, studyValue: string, otherwise: string) =>
+    given ?? (study ? studyValue : otherwise);
+  const models = quick
+    ? ["mobilenet_v2"]
+    : pick(a.models, STUDY.models, BENCH_MODELS.join(",")).split(",").filter(Boolean);
+  const sizes = quick
+    ? [64]
+    : pick(a.sizes, STUDY.sizes, "128,224")
+        .split(",")
+        .map((s) => positiveInt(s, "--sizes"));
+  const modes = pick(a.modes, STUDY.modes, MODES.join(",")).split(",").filter(Boolean) as Mode[];
+  const steps = quick ? 1 : positiveInt(pick(a.steps, STUDY.steps, "3"), "--steps");
+  const batch = positiveInt(pick(a.batch, STUDY.batch, String(DEFAULT_BATCH)), "--batch");
+  const microBatch = a["micro-batch"] ?? (study ? "auto" : undefined);
+  if (microBatch !== undefined && microBatch !== "auto") positiveInt(microBatch, "--micro-batch");
+  // The study rows ask whether each configuration runs at all: one process, tfjs only.
+  const procs = study ? 1 : positiveInt(a.procs as string, "--procs");
   for (const m of modes) if (!MODES.includes(m)) usage(`unknown mode ${m} (expected ${MODES.join(", ")})`);
   const { MODEL_NAMES } = await import("@xnn/shared");
   for (const m of models)
@@ -316,8 +371,8 @@ async function parent(): Promise<void> {
     }
   }
 
-  let torchOk = !a["no-torch"];
-  let torchNote = "not run (--no-torch)";
+  let torchOk = !a["no-torch"] && !study;
+  let torchNote = study ? "not run (--study)" : "not run (--no-torch)";
   if (torchOk) {
     const probe = spawnSync(python, ["-c", "import torch, torchvision; print(torch.__version__)"], {
       encoding: "utf8",
@@ -332,7 +387,7 @@ async function parent(): Promise<void> {
   const total = models.length * sizes.length * modes.length;
   const progress = (i: number, what: string) => process.stderr.write(`[${i}/${total}] ${what}\n`);
   console.log(
-    `bench train: batch ${BATCH}, ${steps} timed step(s) after 1 warm-up, per host = ${procs} concurrent processes (os.availableParallelism() = ${os.availableParallelism()})`,
+    `bench train: batch ${batch}${microBatch ? `, micro-batches ${microBatch}` : ""}, ${steps} timed step(s) after 1 warm-up, per host = ${procs} concurrent processes (os.availableParallelism() = ${os.availableParallelism()})`,
   );
 
   const rows: Row[] = [];
@@ -367,6 +422,9 @@ async function parent(): Promise<void> {
           mode,
           "--steps",
           String(steps),
+          "--batch",
+          String(batch),
+          ...(microBatch ? ["--micro-batch", microBatch] : []),
           ...(mode === "ft" ? ["--ft-layers", String(n)] : []),
         ];
         progress(i, `${label}: tfjs, 1 process`);
@@ -374,6 +432,10 @@ async function parent(): Promise<void> {
         row.tfjsProcess = { imgPerSec: one.imgPerSec, error: one.error };
         if (one.first) {
           row.tfjsTrainableParams = one.first.trainableParams;
+          if (mode !== "infer") {
+            row.microBatchSize = one.first.microBatchSize;
+            row.microBatchPlan = one.first.microBatchPlan;
+          }
           if (!backendLine) {
             backendLine = `tfjs backend: ${one.first.backend} (${one.first.reason})`;
             console.log(backendLine);
@@ -398,6 +460,8 @@ async function parent(): Promise<void> {
             String(steps),
             "--threads",
             String(threads),
+            "--batch",
+            String(batch),
             ...(mode === "ft" ? ["--ft-layers", String(n)] : []),
           ];
           const env = (threads: number) => ({
@@ -433,9 +497,18 @@ async function parent(): Promise<void> {
     }
   }
 
-  printTable(rows, procs, torchOk);
+  printTable(rows, procs, torchOk, batch);
   const summary = summarise(rows, torchOk, torchNote);
   console.log(summary);
+  if (study) {
+    const failed = rows.filter((r) => r.tfjsProcess.error);
+    for (const r of rows)
+      console.log(
+        `study row ${r.model} ${r.size} px ${r.mode === "ft" ? `ft-${r.ftLayers}` : r.mode} batch ${batch}: ${r.tfjsProcess.error ? `FAILED (${r.tfjsProcess.error})` : `ok, micro-batches of at most ${r.microBatchSize} ${JSON.stringify(r.microBatchPlan ?? {})}`}`,
+      );
+    console.log(`study: ${rows.length - failed.length} of ${rows.length} row(s) ran`);
+    if (failed.length > 0) process.exitCode = 1;
+  }
   if (a.json) {
     const out = {
       date: new Date().toISOString(),
@@ -443,7 +516,8 @@ async function parent(): Promise<void> {
       node: process.version,
       tfjsBackend: backendLine,
       torch: torchOk ? (torchVersion ?? torchNote) : torchNote,
-      batch: BATCH,
+      batch,
+      microBatch: microBatch ?? "whole batch",
       steps,
       rows,
       summary,
@@ -460,11 +534,12 @@ const ratio = (r: Row): number | undefined =>
     ? r.tfjsHost.imgPerSec / r.torchHost.imgPerSec
     : undefined;
 
-function printTable(rows: Row[], procs: number, torch: boolean): void {
+function printTable(rows: Row[], procs: number, torch: boolean, batch: number): void {
   const head = [
     "model",
     "size",
     "mode",
+    "micro",
     "tfjs/proc",
     "tfjs/host",
     "torch/proc",
@@ -476,6 +551,7 @@ function printTable(rows: Row[], procs: number, torch: boolean): void {
     r.model,
     String(r.size),
     r.mode === "ft" ? `ft ${r.ftLayers}` : r.mode,
+    r.microBatchSize === undefined ? "-" : String(r.microBatchSize),
     fmt(r.tfjsProcess),
     fmt(r.tfjsHost),
     torch ? fmt(r.torchProcess) : "-",
@@ -485,8 +561,10 @@ function printTable(rows: Row[], procs: number, torch: boolean): void {
   ]);
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => (b[c] as string).length)));
   const line = (cells: string[]) =>
-    cells.map((s, c) => (c < 3 ? s.padEnd(widths[c] as number) : s.padStart(widths[c] as number))).join("  ");
-  console.log(`\nimages/second, batch ${BATCH} (per host = ${procs} processes, one per core, summed)`);
+    cells.map((s, c) => (c < 4 ? s.padEnd(widths[c] as number) : s.padStart(widths[c] as number))).join("  ");
+  console.log(
+    `\nimages/second, batch ${batch}, micro = most images per forward/backward pass (per host = ${procs} processes, one per core, summed)`,
+  );
   console.log(line(head));
   for (const b of body) console.log(line(b));
 }

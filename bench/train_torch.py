@@ -1,4 +1,4 @@
-"""PyTorch reference for `pnpm bench train`: one measurement of images/second at batch 32 on CPU,
+"""PyTorch reference for `pnpm bench train`: one measurement of images/second at batch 32 (--batch) on CPU,
 the same computation as bench/train.ts on the tfjs side.
 
 Models: torchvision mobilenet_v2(width_mult=1.0), resnet18, and ConvNeXt V2 atto (defined here:
@@ -22,7 +22,6 @@ import torch
 import torchvision
 from torch import nn
 
-BATCH = 32
 NUM_CLASSES = 3
 
 p = argparse.ArgumentParser()
@@ -33,7 +32,9 @@ p.add_argument("--steps", type=int, default=3)
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--ft-layers", type=int, default=0)
 p.add_argument("--barrier", action="store_true")
+p.add_argument("--batch", type=int, default=32)
 args = p.parse_args()
+BATCH = args.batch
 
 torch.set_num_threads(args.threads)
 torch.set_num_interop_threads(1)

@@ -5,7 +5,21 @@ export { type PipelineResult, runPipeline } from "./train/runPipeline.js";
 export type { EpochEnd, LoopState, TrainingHook } from "./train/hooks/trainingHook.js";
 export { STOP_AFTER_EPOCH_SEEN } from "./train/hooks/stopRequestHook.js";
 export { splitHead } from "./train/featureCache.js";
-export { weightedCrossEntropy } from "./train/trainStep.js";
+export {
+  createTrainStep,
+  probeStep,
+  type TrainStepOptions,
+  weightedCrossEntropy,
+} from "./train/trainStep.js";
+export {
+  chooseMicroBatchSize,
+  MEMORY_BUDGET_FRACTION,
+  type MicroBatchPlan,
+  planFields,
+  planMicroBatch,
+  splitEvenly,
+} from "./train/microBatch.js";
+export { heapGuard, isHeapError } from "./train/heapError.js";
 export { type KernelPlace, PhaseProfiler, type ProfileEntry } from "./train/profile.js";
 export { configHash, readResumeState } from "./train/resume.js";
 export * from "./train/types.js";
@@ -15,7 +29,7 @@ export * from "./metrics/index.js";
 export { AdamW, type AdamWOptions } from "./optim/adamw.js";
 // The training step's building blocks, for code that reproduces trainPipeline's step (bench/train.ts;
 // initBackend installs its gradients).
-export { setBatchNormMomentum } from "./train/batchnorm.js";
+export { setBatchNormMomentum, withBatchNormRestored } from "./train/batchnorm.js";
 // The library's own tfjs instance, for callers (bench/) that build tensors for its models without
 // depending on @tensorflow/tfjs themselves.
 export * as tf from "@tensorflow/tfjs";

@@ -1,5 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import type { BackendKind } from "@xnn/shared";
@@ -250,4 +252,37 @@ export function describeMemoryLimit(): string {
   if (name === "tensorflow") return "host memory exhausted (tensorflow backend on CPU)";
   if (name === "wasm") return "wasm heap exhausted (the wasm backend's heap is capped at 4 GB)";
   return `memory exhausted (${name} backend on CPU)`;
+}
+
+/** wasm's heap: 32-bit addresses, capped at 4 GiB by the tfjs-backend-wasm build. */
+const WASM_HEAP_BYTES = 4 * 2 ** 30;
+
+/** Total memory of the first visible CUDA device, from nvidia-smi; null when it cannot be read. */
+function gpuMemoryBytes(): number | null {
+  const first = process.env.CUDA_VISIBLE_DEVICES?.split(",")[0]?.trim() || "0";
+  const r = spawnSync(
+    "nvidia-smi",
+    ["--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", first],
+    {
+      encoding: "utf8",
+      timeout: 10_000,
+    },
+  );
+  const mib = r.status === 0 ? Number.parseFloat(r.stdout.trim().split("\n")[0] ?? "") : Number.NaN;
+  return Number.isFinite(mib) && mib > 0 ? mib * 2 ** 20 : null;
+}
+
+/**
+ * How much memory the current backend's tensors can use at most, where that is known: wasm's 4 GiB
+ * heap, the GPU's memory for tfjs-node-gpu (from nvidia-smi), the host's memory for the CPU
+ * backends. null when the backend computes on a device whose size cannot be read.
+ */
+export function backendMemoryLimit(): { bytes: number; what: string } | null {
+  const name = tf.getBackend();
+  if (name === "wasm") return { bytes: WASM_HEAP_BYTES, what: "wasm heap" };
+  if (name === "tensorflow" && currentDevice() === "gpu") {
+    const bytes = gpuMemoryBytes();
+    return bytes === null ? null : { bytes, what: "GPU memory" };
+  }
+  return { bytes: os.totalmem(), what: "host memory" };
 }

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   const lines = [
     "",
     `summary (${path.relative(process.cwd(), runDir) || runDir})`,
-    `  stage ${config.stage.kind}, ${config.model.arch}${config.model.arch === "mobilenet_v2" ? ` x${config.model.widthMultiplier}` : ""}, ${config.data.imageSize}px, backend ${result.backend}${result.cachedFeatures ? ", head trained on cached features" : ""}`,
+    `  stage ${config.stage.kind}, ${config.model.arch}${config.model.arch === "mobilenet_v2" ? ` x${config.model.widthMultiplier}` : ""}, ${config.data.imageSize}px, backend ${result.backend}${result.cachedFeatures ? ", head trained on cached features" : ""}${result.microBatchSize < config.train.batchSize ? `, batch ${config.train.batchSize} in micro-batches of at most ${result.microBatchSize}` : ""}`,
     `  epochs run ${result.epochsRun}${result.stoppedEarly ? " (early stop)" : ""}, best epoch ${result.bestEpoch}, best val weighted F1 ${fmt(result.bestValF1)}`,
     `  test (best checkpoint): accuracy ${fmt(t.accuracy)}, weighted P ${fmt(t.precision)} R ${fmt(t.recall)} F1 ${fmt(t.f1)}, micro AP ${fmt(t.microAp)}`,
     ...t.classNames.map((c) => {

@@ -49,3 +49,20 @@ export async function calibrateBatchNorm(
   }
   return k;
 }
+
+/**
+ * Runs `fn` and puts every BatchNorm's weights back as they were: a probe that runs the model in
+ * training mode (memory estimates) must not move the running statistics of the run it measures.
+ */
+export async function withBatchNormRestored<T>(model: tf.LayersModel, fn: () => Promise<T>): Promise<T> {
+  const layers = batchNormLayers(model);
+  const saved = layers.map((l) => l.getWeights().map((w) => w.clone()));
+  try {
+    return await fn();
+  } finally {
+    layers.forEach((l, i) => {
+      l.setWeights(saved[i] as tf.Tensor[]);
+    });
+    tf.dispose(saved.flat());
+  }
+}

@@ -7,19 +7,35 @@ export function isHeapError(err: unknown): boolean {
   );
 }
 
-export function heapError(err: unknown, batchSize: number, imageSize: number, what: string): Error {
+/**
+ * The error to report for heap exhaustion: what ran out, and the sizes the user can lower. With
+ * `microBatchSize` below `batchSize` the batch was already split, so the micro-batch is what did
+ * not fit.
+ */
+export function heapError(
+  err: unknown,
+  batchSize: number,
+  imageSize: number,
+  what: string,
+  microBatchSize?: number,
+): Error {
   const cause = err instanceof Error ? err.message.split("\n")[0] : String(err);
-  return new Error(
-    `${what}: ${describeMemoryLimit()}: a batch of ${batchSize} images at ${imageSize}x${imageSize} px ` +
-      `does not fit: lower train.batchSize or data.imageSize. Cause: ${cause}`,
-    { cause: err },
-  );
+  const px = `${imageSize}x${imageSize} px`;
+  const sizes =
+    microBatchSize !== undefined && microBatchSize < batchSize
+      ? `a micro-batch of ${microBatchSize} images (batch ${batchSize}) at ${px} does not fit: lower train.microBatchSize or data.imageSize`
+      : `a batch of ${batchSize} images at ${px} does not fit: lower train.batchSize, set train.microBatchSize, or lower data.imageSize`;
+  return new Error(`${what}: ${describeMemoryLimit()}: ${sizes}. Cause: ${cause}`, { cause: err });
 }
 
 /** What to throw for an error raised while doing `what`: heap exhaustion is explained, anything else passes as is. */
 export type HeapGuard = (what: string, err: unknown) => unknown;
 
-/** A HeapGuard for a run's batch size and image size (what the user can lower). */
-export function heapGuard(batchSize: number, imageSize: number): HeapGuard {
-  return (what, err) => (isHeapError(err) ? heapError(err, batchSize, imageSize, what) : err);
+/**
+ * A HeapGuard for a run's batch size and image size (what the user can lower); `microBatchSize`
+ * reads the micro-batch in force when the error happens (chosen after the guard is made).
+ */
+export function heapGuard(batchSize: number, imageSize: number, microBatchSize?: () => number): HeapGuard {
+  return (what, err) =>
+    isHeapError(err) ? heapError(err, batchSize, imageSize, what, microBatchSize?.()) : err;
 }

@@ -55,3 +55,46 @@ describe("loadPipelineFile", () => {
     expect(() => parseOverride("novalue")).toThrow(/key=value/);
   });
 });
+
+describe("train.microBatchSize", () => {
+  it("takes a positive integer or null, is absent unless given, and names the field on bad input", () => {
+    expect("microBatchSize" in loadPipelineFile(demo).train).toBe(false);
+    expect(loadPipelineFile(demo, [parseOverride("train.microBatchSize=8")]).train.microBatchSize).toBe(8);
+    expect(
+      loadPipelineFile(demo, [parseOverride("train.microBatchSize=null")]).train.microBatchSize,
+    ).toBeNull();
+    for (const bad of ["0", "-8", "2.5", "auto"]) {
+      const err = errorOf(() => loadPipelineFile(demo, [parseOverride(`train.microBatchSize=${bad}`)]));
+      expect(err.issues.map((i) => i.path)).toEqual(["train.microBatchSize"]);
+      expect(err.issues[0]?.file).toBe(`--set train.microBatchSize=${bad}`);
+    }
+    const file = path.join(dir, "micro.yaml");
+    const text = readFileSync(demo, "utf8").replace(
+      "  batchSize: 32",
+      "  batchSize: 32\n  microBatchSize: 0",
+    );
+    writeFileSync(file, text);
+    const line = text.split("\n").findIndex((l) => l.includes("microBatchSize: 0")) + 1;
+    const issues = errorOf(() => loadPipelineFile(file)).issues.map((i) => `${i.file}:${i.line} ${i.path}`);
+    expect(issues).toEqual([`${file}:${line} train.microBatchSize`]);
+  });
+});
+
+describe("conf/base: the study's settings", () => {
+  const base = (name: string) => new URL(`../../../../conf/base/${name}.yaml`, import.meta.url).pathname;
+  it("FE at batch 300 and lr 1e-3, FT of the last 15 layers at batch 100 and lr 1e-4, 224 px, micro-batches chosen by estimate", () => {
+    for (const arch of ["mobilenet_v2", "resnet18", "resnet50", "convnext_v2_atto", "convnext_v2_tiny"]) {
+      const fe = loadPipelineFile(base(`${arch}_fe`));
+      const ft = loadPipelineFile(base(`${arch}_ft`));
+      expect([fe.train.batchSize, fe.train.learningRate, fe.data.imageSize, fe.stage.kind]).toEqual([
+        300,
+        1e-3,
+        224,
+        "fe",
+      ]);
+      expect([ft.train.batchSize, ft.train.learningRate, ft.data.imageSize]).toEqual([100, 1e-4, 224]);
+      expect(ft.stage).toEqual({ kind: "ft", trainableLayers: 15, normalization: "frozen" });
+      expect([fe.train.microBatchSize, ft.train.microBatchSize]).toEqual([null, null]);
+    }
+  });
+});

@@ -38,6 +38,8 @@ export interface StageInputOptions {
   log: TrainLog;
   /** Takes what must be disposed of before the model. */
   keep: (d: { dispose(): void }) => void;
+  /** Images per inference pass (feature caching, validation): the batch, or fewer where it does not fit. */
+  evalBatchSize: number;
 }
 
 /**
@@ -89,7 +91,7 @@ export async function prepareStageInputs(
   if (cached) {
     const t0 = performance.now();
     const { extractor, head } = split();
-    const eopts = { root, batchSize: tcfg.batchSize, imageSize: data.imageSize, report: o.report };
+    const eopts = { root, batchSize: o.evalBatchSize, imageSize: data.imageSize, report: o.report };
     try {
       const calibrated = await calibrateBatchNorm(
         extractor,
@@ -123,7 +125,7 @@ export async function prepareStageInputs(
     trainForward = (x, training) => head.apply(x, { training }) as tf.Tensor2D;
   }
 
-  const imageOptions = { batchSize: tcfg.batchSize, imageSize: data.imageSize, root, report: o.report };
+  const evalImages = { batchSize: o.evalBatchSize, imageSize: data.imageSize, root, report: o.report };
   const trainCount = trainCache ? trainCache.labels.length : scanned.splits.train.length;
   return {
     cached,
@@ -139,7 +141,8 @@ export async function prepareStageInputs(
         return featureBatches(trainCache, tcfg.batchSize, order);
       }
       return batches(scanned.splits.train, {
-        ...imageOptions,
+        ...evalImages,
+        batchSize: tcfg.batchSize,
         shuffle: true,
         seed: config.seed,
         epoch,
@@ -147,7 +150,7 @@ export async function prepareStageInputs(
       });
     },
     valBatches: () =>
-      valCache ? featureBatches(valCache, tcfg.batchSize) : batches(scanned.splits.val, imageOptions),
+      valCache ? featureBatches(valCache, o.evalBatchSize) : batches(scanned.splits.val, evalImages),
     split,
   };
 }

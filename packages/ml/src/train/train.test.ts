@@ -85,6 +85,7 @@ function config(
     dir?: string;
     inputNoise?: number;
     headUnits?: number[];
+    microBatchSize?: number;
   } = {},
 ): PipelineConfig {
   return pipelineSchema.parse({
@@ -113,6 +114,7 @@ function config(
       warmupEpochs: 1,
       earlyStopping: { patience: 50 },
       plateau: { factor: 0.2, patience: 2, minLr: 1e-6 },
+      ...(over.microBatchSize === undefined ? {} : { microBatchSize: over.microBatchSize }),
     },
     eval: { average: "weighted" },
   });
@@ -275,18 +277,35 @@ describe("trainPipeline on wasm (FT, all layers)", () => {
 
 describe("trainPipeline on wasm (FE, features not cached)", () => {
   it(
-    "trains the head only, with the frozen backbone kept off the gradient tape, and does not leak",
+    "trains the head only, with the frozen backbone kept off the gradient tape, in micro-batches of train.microBatchSize, and does not leak",
     async () => {
       await initBackend("wasm");
       const before = tf.memory().numTensors;
-      const cfg = config({ cache: false, epochs: 2, lr: 3e-3, batchSize: 8, dir: easyDir });
+      const cfg = config({
+        cache: false,
+        epochs: 2,
+        lr: 3e-3,
+        batchSize: 8,
+        microBatchSize: 4,
+        dir: easyDir,
+      });
       const counts: number[] = [];
+      const logged: { msg: string; fields: Record<string, unknown> | undefined }[] = [];
       const r = await trainPipeline(cfg, {
         runDir: path.join(tmp, "fe-uncached"),
-        log: quiet,
+        log: (msg, fields) => void logged.push({ msg, fields }),
         onEpoch: () => void counts.push(tf.memory().numTensors),
       });
       expect(r.cachedFeatures).toBe(false);
+      expect(r.microBatchSize).toBe(4);
+      expect(logged.find((l) => l.msg === "micro-batches")?.fields).toMatchObject({
+        batchSize: 8,
+        microBatchSize: 4,
+        microBatches: 2,
+        source: "config",
+        evalBatchSize: 4,
+        batchNormStatistics: "per micro-batch",
+      });
       expect(r.history).toHaveLength(2);
       expect(new Set(counts).size).toBe(1);
       expect(tf.memory().numTensors).toBe(before);

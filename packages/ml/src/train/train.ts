@@ -12,7 +12,7 @@ import { precisionRecallF1Support } from "../metrics/classification.js";
 import { type Evaluation, evaluateClassifier } from "../metrics/evaluate.js";
 import { type BuiltModel, buildModel, configureStage } from "../models/index.js";
 import { AdamW } from "../optim/adamw.js";
-import { setBatchNormMomentum } from "./batchnorm.js";
+import { batchNormLayers, setBatchNormMomentum, withBatchNormRestored } from "./batchnorm.js";
 import { type HeapGuard, heapGuard } from "./heapError.js";
 import { BestCheckpointHook } from "./hooks/bestCheckpointHook.js";
 import { EarlyStoppingHook } from "./hooks/earlyStoppingHook.js";
@@ -24,10 +24,11 @@ import { ResumeStateHook } from "./hooks/resumeStateHook.js";
 import { StopRequestHook } from "./hooks/stopRequestHook.js";
 import type { LoopState, TrainingHook } from "./hooks/trainingHook.js";
 import { runEpochs } from "./loop.js";
+import { type MicroBatchPlan, planFields, planMicroBatch } from "./microBatch.js";
 import { argmaxRow, predictSplit } from "./predictSplit.js";
 import { configHash, RESUME_MODEL_DIR, restoreOptimizer } from "./resume.js";
 import { prepareStageInputs, type StageInputs } from "./stageInputs.js";
-import { createTrainStep } from "./trainStep.js";
+import { createTrainStep, probeStep, type TrainStepOptions } from "./trainStep.js";
 import type {
   BestCheckpoint,
   EpochMetrics,
@@ -93,13 +94,17 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
     if (profiler) profiler.wrapMethod(optimizer, "applyGradients", "optimizer");
 
     const report: SkipReport = { skipped: [] };
-    const guard = heapGuard(tcfg.batchSize, data.imageSize);
+    let microBatchSize = tcfg.batchSize;
+    const guard = heapGuard(tcfg.batchSize, data.imageSize, () => microBatchSize);
+    const evalBatchSize = await planEvalBatch(model, config, guard);
+    microBatchSize = evalBatchSize;
     const prepare = () =>
       prepareStageInputs(model, config, scanned, {
         report,
         guard,
         log,
         keep: (d) => void disposables.push(d),
+        evalBatchSize,
       });
     // With cached features, this is where the backbone runs over the data set.
     const inputs = profiler
@@ -122,6 +127,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         prior: trainCounts.map((n, c) => n * (weights[c] ?? 1)),
         log,
         guard,
+        evalBatchSize,
       }),
       best,
       early,
@@ -145,7 +151,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       history: [...(resume?.history ?? [])],
       stopped: resume?.stopped ?? false,
     };
-    const step = createTrainStep({
+    const stepOptions: TrainStepOptions = {
       forward: inputs.trainForward,
       frozenBackbone: inputs.frozenBackbone,
       cached: inputs.cached,
@@ -156,7 +162,9 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       seed: config.seed,
       inputNoise: data.inputNoise ?? 0,
       guard,
-    });
+    };
+    microBatchSize = await planTrainMicroBatch(model, config, inputs, stepOptions, evalBatchSize, log);
+    const step = createTrainStep({ ...stepOptions, microBatchSize });
     const validate = async (epoch: number): Promise<EpochMetrics["val"]> => {
       const val = await predictSplit(
         inputs.forward,
@@ -176,7 +184,8 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
 
     const bestCheckpoint = best.checkpoint;
     if (!bestCheckpoint) throw new Error("no epoch completed, so there is no checkpoint to evaluate");
-    const test = () => evaluateOnTest(bestCheckpoint, config, scanned, { classWeights, report, guard, log });
+    const test = () =>
+      evaluateOnTest(bestCheckpoint, config, scanned, { evalBatchSize, classWeights, report, guard, log });
     const { evaluation, predictions } = profiler
       ? await profiler.time("test evaluation", test)
       : await test();
@@ -195,6 +204,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       classNames,
       backend: tf.getBackend(),
       cachedFeatures: inputs.cached,
+      microBatchSize,
       durationMs: Math.round(performance.now() - started),
     };
   } finally {
@@ -208,14 +218,20 @@ async function evaluateOnTest(
   checkpoint: BestCheckpoint,
   config: PipelineConfig,
   scanned: ScannedDataset,
-  o: { classWeights: tf.Tensor1D | null; report: SkipReport; guard: HeapGuard; log: TrainLog },
+  o: {
+    evalBatchSize: number;
+    classWeights: tf.Tensor1D | null;
+    report: SkipReport;
+    guard: HeapGuard;
+    log: TrainLog;
+  },
 ): Promise<{ evaluation: Evaluation; predictions: Prediction[] }> {
   const bestModel = await loadCheckpoint(checkpoint.dir);
   try {
     const test = await predictSplit(
       (x) => bestModel.apply(x, { training: false }) as tf.Tensor2D,
       batches(scanned.splits.test, {
-        batchSize: config.train.batchSize,
+        batchSize: o.evalBatchSize,
         imageSize: config.data.imageSize,
         root: scanned.root,
         report: o.report,
@@ -356,7 +372,14 @@ function headPreparation(
   inputs: StageInputs,
   config: PipelineConfig,
   scanned: ScannedDataset,
-  o: { resumed: boolean; initFrom: string | undefined; prior: number[]; log: TrainLog; guard: HeapGuard },
+  o: {
+    resumed: boolean;
+    initFrom: string | undefined;
+    prior: number[];
+    log: TrainLog;
+    guard: HeapGuard;
+    evalBatchSize: number;
+  },
 ): TrainingHook[] {
   if (o.resumed) return [];
   if (inputs.trainCache && !o.initFrom) {
@@ -367,7 +390,7 @@ function headPreparation(
     const { extractor, head } = inputs.split();
     const images = {
       root: scanned.root,
-      batchSize: config.train.batchSize,
+      batchSize: o.evalBatchSize,
       imageSize: config.data.imageSize,
     };
     const plan = {
@@ -380,4 +403,73 @@ function headPreparation(
     return [new HeadPreparationHook(head, plan, o.log, o.guard)];
   }
   return [];
+}
+
+/**
+ * Images per inference pass (validation, test, feature caching): the batch, or fewer where a
+ * forward pass of the whole model in training mode, which keeps every activation (as BatchNorm
+ * recalibration and the frozen backbone of FE do), would not fit. Inference needs less, so this is
+ * on the safe side; batching does not change inference results.
+ */
+async function planEvalBatch(
+  model: tf.LayersModel,
+  config: PipelineConfig,
+  guard: HeapGuard,
+): Promise<number> {
+  const size = config.data.imageSize;
+  try {
+    const plan = await withBatchNormRestored(model, () =>
+      planMicroBatch({
+        batchSize: config.train.batchSize,
+        configured: config.train.microBatchSize,
+        probe: (n) =>
+          tf.tidy(() => {
+            model.apply(tf.zeros([n, size, size, 3]), { training: true });
+          }),
+      }),
+    );
+    return plan.microBatchSize;
+  } catch (err) {
+    throw guard("memory estimate (forward pass)", err);
+  }
+}
+
+/**
+ * The training step's micro-batch (microBatch.ts): train.microBatchSize, or measured by running
+ * the step itself on 1 and 2 images; logged with how it was chosen.
+ */
+async function planTrainMicroBatch(
+  model: tf.LayersModel,
+  config: PipelineConfig,
+  inputs: StageInputs,
+  step: TrainStepOptions,
+  evalBatchSize: number,
+  log: TrainLog,
+): Promise<number> {
+  const size = config.data.imageSize;
+  const inputShape = inputs.trainCache ? [inputs.trainCache.dim] : [size, size, 3];
+  // AdamW's two slots per weight appear on the first step, and the summed gradients with them.
+  const trainableBytes = step.varList.reduce((a, v) => a + v.size * 4, 0);
+  let plan: MicroBatchPlan;
+  try {
+    plan = await withBatchNormRestored(model, () =>
+      planMicroBatch({
+        batchSize: config.train.batchSize,
+        configured: config.train.microBatchSize,
+        probe: (n) => probeStep(step, inputShape, n),
+        extraFixedBytes: 3 * trainableBytes,
+      }),
+    );
+  } catch (err) {
+    throw step.guard("memory estimate (training step)", err);
+  }
+  const batchStatistics = plan.microBatches > 1 && !inputs.cached && batchNormLayers(model).length > 0;
+  log("micro-batches", {
+    ...planFields(plan),
+    evalBatchSize,
+    // BatchNorm in training mode normalises each micro-batch by its own statistics: not the
+    // whole batch's step (README, "Batches larger than memory").
+    ...(batchStatistics ? { batchNormStatistics: "per micro-batch" } : {}),
+  });
+  return plan.microBatchSize;
 }

@@ -36,6 +36,8 @@ export interface TrainResult {
   backend: string;
   /** Whether the head was trained on cached backbone features. */
   cachedFeatures: boolean;
+  /** Most images per forward/backward pass of a training step (train.microBatchSize or estimated). */
+  microBatchSize: number;
   durationMs: number;
 }
 

@@ -75,6 +75,13 @@ export const pipelineSchema = z.strictObject({
     }),
     /** Optional cap on batches per epoch, for smoke tests on large data sets. */
     maxBatchesPerEpoch: positiveInt.nullable().default(null),
+    /**
+     * Most images per forward/backward pass. A batch larger than this is split into micro-batches
+     * whose gradients are summed before the one optimizer step of the batch. null (or absent): the
+     * trainer chooses from a memory estimate for the backend. Left out of the parsed config when
+     * absent, so configs (and their hashes) written before it existed are unchanged.
+     */
+    microBatchSize: positiveInt.max(1024).nullable().optional(),
   }),
   eval: z.strictObject({
     average: z.literal("weighted"),
