@@ -13,6 +13,7 @@ import { localDataDir, pushDataSet } from "./dataSets";
 import { MANIFEST_SUFFIX, sha256Hex } from "./dirManifest";
 import { ArtifactIntegrityError, ArtifactNotFoundError, ArtifactStoreUnavailableError } from "./errors";
 import { withFileLock } from "./fileLock";
+import { localPretrainedDir, pushPretrainedWeights } from "./pretrainedWeights";
 import type { S3ArtifactStore } from "./s3ArtifactStore";
 import { tarStream } from "./tarArchive";
 import { startTestS3, type TestS3 } from "./testing/s3rver";
@@ -388,6 +389,45 @@ describe("data sets in the bucket", () => {
     const file = createArtifactStore(undefined, { artifactDir: fresh("root"), cacheDir: "", cacheBytes: 1 });
     await expect(localDataDir(file, url, "/")).rejects.toThrow(
       /is in an object store, but this host's ARTIFACT_URL/,
+    );
+    store.close();
+  });
+});
+
+describe("pretrained weights in the bucket", () => {
+  const weightsDir = (tag: string) =>
+    makeDir({ "model.json": `{"tag":"${tag}"}`, "weights.bin": `w-${tag}`, "manifest.json": "{}" });
+
+  it("weights:push stores an imported weights folder; a host syncs it into its data cache, again only when it changes", async () => {
+    const pusher = s3Store();
+    const url = `${pusher.url}/weights/resnet18`;
+    expect((await pushPretrainedWeights(pusher, await weightsDir("v1"), url)).uri).toBe(url);
+    const cacheDir = fresh("host-cache");
+    const host = s3Store(1, cacheDir);
+    const d1 = await localPretrainedDir(host, url, "/unused");
+    expect(d1.startsWith(path.join(cacheDir, "datasets", "entries"))).toBe(true);
+    expect(await fs.readFile(path.join(d1, "weights.bin"), "utf8")).toBe("w-v1");
+    expect(await localPretrainedDir(host, url, "/unused")).toBe(d1);
+    await pushPretrainedWeights(pusher, await weightsDir("v2"), url);
+    const d2 = await localPretrainedDir(host, url, "/unused");
+    expect(d2).not.toBe(d1);
+    expect(await fs.readFile(path.join(d2, "weights.bin"), "utf8")).toBe("w-v2");
+    // A path is a folder on this host, relative ones under XNN_DATA_ROOT as for data.dir.
+    expect(await localPretrainedDir(host, "pretrained/resnet18", "/root")).toBe("/root/pretrained/resnet18");
+    expect(await localPretrainedDir(host, "/abs/weights", "/root")).toBe("/abs/weights");
+    for (const s of [pusher, host]) s.close();
+  });
+
+  it("refuses a folder without model.json and a URL on a host whose store is not s3, and uploads nothing", async () => {
+    const store = s3Store();
+    const url = `${store.url}/weights/bad`;
+    await expect(pushPretrainedWeights(store, await makeDir({ "weights.bin": "x" }), url)).rejects.toThrow(
+      /holds no model\.json: not a weights directory \(make one with pnpm xnn weights import\)/,
+    );
+    expect(await store.stat(url)).toBeNull();
+    const file = createArtifactStore(undefined, { artifactDir: fresh("root"), cacheDir: "", cacheBytes: 1 });
+    await expect(localPretrainedDir(file, url, "/")).rejects.toThrow(
+      `model.pretrainedDir ${url} is in an object store, but this host's ARTIFACT_URL`,
     );
     store.close();
   });

@@ -6,6 +6,7 @@ export * from "./errors";
 export * from "./fileArtifactStore";
 export * from "./fileLock";
 export * from "./localCache";
+export * from "./pretrainedWeights";
 export * from "./s3ArtifactStore";
 export * from "./snapshotDirs";
 export * from "./tarArchive";

@@ -17,3 +17,6 @@ export function buildSmallModel(
 export function tinyMobileNet(opts: Omit<SmallModelOptions, "arch">): Promise<BuiltModel> {
   return buildSmallModel({ arch: "mobilenet_v2", widthMultiplier: 0.35, ...opts });
 }
+
+// Tests that compare with PyTorch (weights equivalence, transfer learning) run Debian's Python.
+export { PYTHON, PYTORCH_INSTALL, requirePyTorch } from "./weights/testdata/pytorch.js";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { type ArtifactStore, localDataDir } from "@xnn/artifacts";
+import { type ArtifactStore, localDataDir, localPretrainedDir } from "@xnn/artifacts";
 import {
   type CheckpointRef,
   cancelKey,
@@ -132,6 +132,11 @@ export async function runTrainingJob(
     localDataDir(ctx.artifacts, config.data.dir, ctx.dataRoot),
   );
   await linkRunDataset(ctx, payload, config.data.dir);
+  const weights = config.model.pretrainedDir;
+  if (weights)
+    config.model.pretrainedDir = await failOnBadArtifact(ctx, payload, `pretrained weights ${weights}`, () =>
+      localPretrainedDir(ctx.artifacts, weights, ctx.dataRoot),
+    );
   const resumeMirror = new ResumeMirror(ctx.artifacts, runDir, payload.runId, log);
   await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
 

@@ -14,7 +14,8 @@ Converts published ImageNet weights into a directory for model.pretrainedDir:
   --arch  ${ARCHS.join(" | ")}
   --out   a directory that does not exist yet (written whole or not at all)
 The directory's manifest.json records what the weights expect (input mean/std and colour order,
-BatchNorm epsilon, padding convention); models built from it follow the source's conventions.`;
+BatchNorm epsilon, padding convention); models built from it follow the source's conventions.
+Workers on several hosts: pnpm weights:push <dir> s3://bucket/prefix, then model.pretrainedDir: s3://bucket/prefix.`;
 
 /** Where the command prints; the CLI passes the process streams. */
 export interface CommandIO {

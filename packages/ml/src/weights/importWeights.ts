@@ -98,6 +98,9 @@ export async function importWeights(opts: ImportWeightsOptions): Promise<ImportW
     );
 
   // The graph the weights will be loaded into: backbone + (when the file has one) the classifier.
+  // Building it needs a backend: in a process that registered wasm (the library's entry does),
+  // the highest-priority backend must finish its async start first.
+  await tf.ready();
   let skeleton: ReturnType<typeof buildModelSkeleton>;
   try {
     skeleton = buildModelSkeleton({

@@ -1,13 +1,11 @@
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { PYTHON, requirePyTorch } from "./pytorch.js";
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "reference_models.py");
-const PYTHON = "/usr/bin/python3";
-export const INSTALL = "apt-get install -y python3-torch python3-torchvision python3-h5py";
 
 export interface Reference {
   arch: string;
@@ -23,15 +21,7 @@ export interface Reference {
  * skips, when PyTorch is missing: the equivalence proof is the point of these tests.
  */
 export async function makeReferences(dir: string, cases: string[]): Promise<void> {
-  const missing = `PyTorch reference models need Debian's Python stack: ${INSTALL}`;
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} not found. ${missing}`);
-  try {
-    await promisify(execFile)(PYTHON, ["-c", "import torch, torchvision, h5py"]);
-  } catch (err) {
-    throw new Error(
-      `${PYTHON} cannot import torch/torchvision/h5py (${(err as Error).message.trim()}). ${missing}`,
-    );
-  }
+  await requirePyTorch(["torch", "torchvision", "h5py"]);
   await promisify(execFile)(PYTHON, [SCRIPT, dir, ...cases], { maxBuffer: 16 << 20 });
 }
 
