@@ -115,10 +115,9 @@ def fit(net, stage, weights, data):
     g = torch.Generator().manual_seed(args.seed)
     best_f1, best_state, best_loss, since, epochs = -1.0, None, float("inf"), 0, 0
     for _ in range(args.epochs):
+        # train(): BatchNorm normalises with batch statistics, its scale and shift frozen
+        # (requires_grad False), as the study ran it and as xnn's `normalization: frozen` does.
         net.train()
-        for m in net.backbone.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.eval()  # normalisation frozen in both stages, as xnn's `normalization: frozen`
         order = torch.randperm(len(xt), generator=g)
         for i in range(0, len(xt), args.batch):
             idx = order[i:i + args.batch]
