@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -30,6 +30,8 @@ import type { ModelName } from "@xnn/shared";
 // `pnpm bench train [--models mobilenet_v2,resnet18,convnext_v2_atto] [--sizes 128,224]
 //   [--modes fe,ft,full,infer] [--steps 3] [--batch 32] [--micro-batch auto|N] [--no-torch] [--quick]
 //   [--json out.json]`
+// `pnpm bench train --memory`: MobileNetV2 FT-15 at 224 px, batch 32, one process: its peak resident memory
+//   against the 2 GiB target of issue 16 (add --micro-batch auto for the worker's own choice).
 // `pnpm bench train --study [--steps 1]`: the study's rows, FE, FT-15 and full training of MobileNetV2
 //   and ResNet-18 at 224 px, batch 100, micro-batches chosen from the memory estimate as trainPipeline
 //   does, one process, tfjs only: whether every row runs, and the micro-batch each chose.
@@ -51,6 +53,15 @@ import type { ModelName } from "@xnn/shared";
 // (os.availableParallelism()) timing simultaneously (a start barrier), their img/s summed. torch runs
 // the same way with 1 thread per process, plus one process with N threads as a second reference.
 const DEFAULT_BATCH = 32;
+/** Issue 16's memory target: MobileNetV2 FT-15 at 224 px, batch 32, under 2 GB per worker process. */
+const MEMORY = {
+  models: "mobilenet_v2",
+  sizes: "224",
+  modes: "ft",
+  batch: "32",
+  steps: "2",
+  targetMb: 2048,
+};
 const STUDY = {
   models: "mobilenet_v2,resnet18",
   sizes: "224",
@@ -82,6 +93,7 @@ const { values: a } = parseArgs({
     batch: { type: "string" },
     "micro-batch": { type: "string" },
     study: { type: "boolean", default: false },
+    memory: { type: "boolean", default: false },
     "no-torch": { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
@@ -111,6 +123,8 @@ interface ChildResult {
   microBatchSize?: number;
   /** How it was chosen (planFields). */
   microBatchPlan?: Record<string, unknown>;
+  /** The process's peak resident memory (VmHWM; ru_maxrss in torch), MiB: model, optimizer, step. */
+  peakRssMb?: number;
 }
 
 /** Bad command-line input: a one-line message and exit status 2, not a stack trace. */
@@ -225,11 +239,22 @@ async function child(): Promise<void> {
     reason: backend.reason,
     microBatchSize,
     ...(plan ? { microBatchPlan: planFields(plan) } : {}),
+    peakRssMb: peakRssMb(),
   };
   process.stdout.write(`${JSON.stringify(r)}\n`);
   x.dispose();
   optimizer.dispose();
   model.dispose();
+}
+
+/** This process's peak resident set (VmHWM), MiB: the wasm heap included, as it is process memory. */
+function peakRssMb(): number | undefined {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined; // not Linux
+  }
 }
 
 /** Tells the parent we are warmed up and waits for its "go" line, so concurrent children time together. */
@@ -261,6 +286,9 @@ interface Row {
   /** Most images per forward/backward pass of the tfjs step (the batch unless --micro-batch). */
   microBatchSize?: number;
   microBatchPlan?: Record<string, unknown>;
+  /** Peak resident memory of the one-process measurement, MiB. */
+  tfjsPeakMb?: number;
+  torchPeakMb?: number;
 }
 
 /**
@@ -334,24 +362,32 @@ function cellOf(settled: PromiseSettledResult<ChildResult>[]): Cell & { first?: 
 async function parent(): Promise<void> {
   const quick = a.quick as boolean;
   const study = a.study as boolean;
-  if (study && quick) usage("--study and --quick exclude each other");
-  const pick = (given: string | undefined, studyValue: string, otherwise: string) =>
-    given ?? (study ? studyValue : otherwise);
+  const memory = a.memory as boolean;
+  if ([study, quick, memory].filter(Boolean).length > 1)
+    usage("--study, --quick and --memory exclude each other");
+  const preset = study ? STUDY : memory ? MEMORY : undefined;
+  const pick = (given: string | undefined, presetValue: string, otherwise: string) =>
+    given ?? (preset ? presetValue : otherwise);
   const models = quick
     ? ["mobilenet_v2"]
-    : pick(a.models, STUDY.models, BENCH_MODELS.join(",")).split(",").filter(Boolean);
+    : pick(a.models, (preset ?? STUDY).models, BENCH_MODELS.join(","))
+        .split(",")
+        .filter(Boolean);
   const sizes = quick
     ? [64]
-    : pick(a.sizes, STUDY.sizes, "128,224")
+    : pick(a.sizes, (preset ?? STUDY).sizes, "128,224")
         .split(",")
         .map((s) => positiveInt(s, "--sizes"));
-  const modes = pick(a.modes, STUDY.modes, MODES.join(",")).split(",").filter(Boolean) as Mode[];
-  const steps = quick ? 1 : positiveInt(pick(a.steps, STUDY.steps, "3"), "--steps");
-  const batch = positiveInt(pick(a.batch, STUDY.batch, String(DEFAULT_BATCH)), "--batch");
+  const modes = pick(a.modes, (preset ?? STUDY).modes, MODES.join(","))
+    .split(",")
+    .filter(Boolean) as Mode[];
+  const steps = quick ? 1 : positiveInt(pick(a.steps, (preset ?? STUDY).steps, "3"), "--steps");
+  const batch = positiveInt(pick(a.batch, (preset ?? STUDY).batch, String(DEFAULT_BATCH)), "--batch");
   const microBatch = a["micro-batch"] ?? (study ? "auto" : undefined);
   if (microBatch !== undefined && microBatch !== "auto") positiveInt(microBatch, "--micro-batch");
   // The study rows ask whether each configuration runs at all: one process, tfjs only.
-  const procs = study ? 1 : positiveInt(a.procs as string, "--procs");
+  // --memory: one process alone, so its peak is its own.
+  const procs = study || memory ? 1 : positiveInt(a.procs as string, "--procs");
   for (const m of modes) if (!MODES.includes(m)) usage(`unknown mode ${m} (expected ${MODES.join(", ")})`);
   const { MODEL_NAMES } = await import("@xnn/shared");
   for (const m of models)
@@ -432,6 +468,7 @@ async function parent(): Promise<void> {
         row.tfjsProcess = { imgPerSec: one.imgPerSec, error: one.error };
         if (one.first) {
           row.tfjsTrainableParams = one.first.trainableParams;
+          row.tfjsPeakMb = one.first.peakRssMb;
           if (mode !== "infer") {
             row.microBatchSize = one.first.microBatchSize;
             row.microBatchPlan = one.first.microBatchPlan;
@@ -474,6 +511,7 @@ async function parent(): Promise<void> {
           row.torchProcess = { imgPerSec: t1.imgPerSec, error: t1.error };
           if (t1.first) {
             row.torchTrainableParams = t1.first.trainableParams;
+            row.torchPeakMb = t1.first.peakRssMb;
             torchVersion ??= t1.first.torch;
           }
           if (procs > 1) {
@@ -509,6 +547,16 @@ async function parent(): Promise<void> {
     console.log(`study: ${rows.length - failed.length} of ${rows.length} row(s) ran`);
     if (failed.length > 0) process.exitCode = 1;
   }
+  if (memory) {
+    for (const r of rows) {
+      const mb = r.tfjsPeakMb;
+      const verdict =
+        mb === undefined ? "not measured" : mb < MEMORY.targetMb ? "under the target" : "OVER the target";
+      console.log(
+        `memory: ${r.model} ${r.size} px ${r.mode === "ft" ? `ft-${r.ftLayers}` : r.mode} batch ${batch} (micro-batches of ${r.microBatchSize ?? batch}): peak RSS ${mb?.toFixed(0) ?? "-"} MiB per process, ${verdict} of ${MEMORY.targetMb} MiB; PyTorch ${r.torchPeakMb?.toFixed(0) ?? "-"} MiB`,
+      );
+    }
+  }
   if (a.json) {
     const out = {
       date: new Date().toISOString(),
@@ -540,6 +588,7 @@ function printTable(rows: Row[], procs: number, torch: boolean, batch: number): 
     "size",
     "mode",
     "micro",
+    "peak MiB",
     "tfjs/proc",
     "tfjs/host",
     "torch/proc",
@@ -552,6 +601,9 @@ function printTable(rows: Row[], procs: number, torch: boolean, batch: number): 
     String(r.size),
     r.mode === "ft" ? `ft ${r.ftLayers}` : r.mode,
     r.microBatchSize === undefined ? "-" : String(r.microBatchSize),
+    r.tfjsPeakMb === undefined
+      ? "-"
+      : `${r.tfjsPeakMb.toFixed(0)}${r.torchPeakMb === undefined ? "" : `/${r.torchPeakMb.toFixed(0)}`}`,
     fmt(r.tfjsProcess),
     fmt(r.tfjsHost),
     torch ? fmt(r.torchProcess) : "-",
@@ -561,9 +613,9 @@ function printTable(rows: Row[], procs: number, torch: boolean, batch: number): 
   ]);
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => (b[c] as string).length)));
   const line = (cells: string[]) =>
-    cells.map((s, c) => (c < 4 ? s.padEnd(widths[c] as number) : s.padStart(widths[c] as number))).join("  ");
+    cells.map((s, c) => (c < 5 ? s.padEnd(widths[c] as number) : s.padStart(widths[c] as number))).join("  ");
   console.log(
-    `\nimages/second, batch ${batch}, micro = most images per forward/backward pass (per host = ${procs} processes, one per core, summed)`,
+    `\nimages/second, batch ${batch}, micro = most images per forward/backward pass, peak MiB = one process's peak resident memory, tfjs/torch (per host = ${procs} processes, one per core, summed)`,
   );
   console.log(line(head));
   for (const b of body) console.log(line(b));

@@ -15,6 +15,7 @@ after the warm-up step and waits for a line on stdin before timing (concurrent p
 together)."""
 import argparse
 import json
+import resource
 import sys
 import time
 
@@ -182,4 +183,5 @@ seconds = time.perf_counter() - t
 print(json.dumps({
     "imgPerSec": BATCH * args.steps / seconds, "seconds": seconds, "steps": args.steps,
     "trainableParams": trainable, "threads": torch.get_num_threads(), "torch": torch.__version__,
+    "peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }), flush=True)

@@ -154,6 +154,15 @@ describe("memory exhaustion", () => {
     expect(isHeapError(abort)).toBe(true);
     expect(isHeapError(new Error("Cannot enlarge memory arrays to size 4294967296 bytes"))).toBe(true);
     expect(isHeapError(new Error("shapes [2,3] and [4] are incompatible"))).toBe(false);
+    // The wasm backend's trap when its tensor registry cannot allocate (a full 4 GiB heap), and
+    // the same message from anywhere else, which is not heap exhaustion.
+    const trap = new Error("divide by zero");
+    trap.stack = `RuntimeError: divide by zero\n    at wasm://wasm/0019ea4a:wasm-function[597]:0x62566\n    at Object.Module._register_tensor (tfjs-backend-wasm.js:9:1)\n    at BackendWasm.move (backend_wasm.ts:103:20)`;
+    expect(isHeapError(trap)).toBe(true);
+    const otherTrap = new Error("divide by zero");
+    otherTrap.stack =
+      "RuntimeError: divide by zero\n    at wasm://wasm/0019ea4a:wasm-function[12]:0x1ee6\n    at Object.Module._Mod";
+    expect(isHeapError(otherTrap)).toBe(false);
     const e = heapError(abort, 64, 224, "training step (epoch 1)");
     expect(e.message).toMatch(/wasm heap exhausted.*batch of 64 images at 224x224 px/);
     expect(isHeapError(new Error("ResourceExhaustedError: OOM when allocating tensor"))).toBe(true);
