@@ -1,5 +1,6 @@
 import { memo, useMemo } from "react";
 import { niceTicks } from "./niceTicks";
+import { YGridLines } from "./svgParts";
 import { useWidth } from "./useWidth";
 
 const MARGIN = { top: 10, right: 12, bottom: 28, left: 44 };
@@ -70,21 +71,13 @@ export const GroupedBarChart = memo(function GroupedBarChart({
         {width > 0 && (
           <svg width={width} height={height} role="img" aria-label={ariaLabel}>
             <g fontSize={11} fill="#666">
-              {niceTicks(y0, y1, 4).map((t) => (
-                <g key={t}>
-                  <line
-                    x1={MARGIN.left}
-                    x2={MARGIN.left + plotW}
-                    y1={sy(t)}
-                    y2={sy(t)}
-                    stroke="#e0e0e0"
-                    strokeDasharray="3 3"
-                  />
-                  <text x={MARGIN.left - 5} y={sy(t)} textAnchor="end" dominantBaseline="middle">
-                    {t.toFixed(2)}
-                  </text>
-                </g>
-              ))}
+              <YGridLines
+                ticks={niceTicks(y0, y1, 4)}
+                y={sy}
+                left={MARGIN.left}
+                width={plotW}
+                format={(t) => t.toFixed(2)}
+              />
               {groups.map((g, gi) => (
                 <text
                   key={g}

@@ -1,4 +1,5 @@
 import { memo, useMemo, useState } from "react";
+import { HoverLabel, HoverPaths } from "./svgParts";
 import { useWidth } from "./useWidth";
 
 const MARGIN = { top: 42, right: 56, bottom: 24, left: 56 };
@@ -129,25 +130,16 @@ export const ParallelCoordinatesChart = memo(function ParallelCoordinatesChart({
           role="img"
           aria-label={`${lines.length} runs across ${dimensions.length} axes`}
         >
-          <g fill="none" onMouseLeave={() => setHovered(null)}>
-            {paths.map((p) => (
-              <path
-                key={p.id}
-                d={p.d}
-                data-testid="pc-line"
-                data-line={p.name}
-                stroke={p.color}
-                strokeWidth={1.5}
-                strokeOpacity={hovered && hovered !== p.id ? 0.15 : 0.8}
-                onMouseEnter={() => setHovered(p.id)}
-              >
-                <title>{p.name}</title>
-              </path>
-            ))}
-            {hoveredLine && (
-              <path d={hoveredLine.d} stroke={hoveredLine.color} strokeWidth={3.5} pointerEvents="none" />
-            )}
-          </g>
+          <HoverPaths
+            paths={paths}
+            hovered={hovered}
+            onHover={setHovered}
+            strokeWidth={1.5}
+            dimmed={0.15}
+            shown={0.8}
+            highlightWidth={3.5}
+            attrs={(p) => ({ "data-testid": "pc-line", "data-line": p.name })}
+          />
           {dimensions.map((dim, i) => {
             const ticks: { p: number; label: string }[] =
               dim.kind === "categorical"
@@ -187,22 +179,7 @@ export const ParallelCoordinatesChart = memo(function ParallelCoordinatesChart({
           })}
         </svg>
       )}
-      {hoveredLine && (
-        <div
-          style={{
-            position: "absolute",
-            bottom: 4,
-            left: MARGIN.left,
-            background: "rgba(255,255,255,0.9)",
-            border: `1px solid ${hoveredLine.color}`,
-            padding: "2px 6px",
-            fontSize: 12,
-            pointerEvents: "none",
-          }}
-        >
-          {hoveredLine.name}
-        </div>
-      )}
+      <HoverLabel line={hoveredLine} position={{ bottom: 4, left: MARGIN.left }} />
     </div>
   );
 });

@@ -1,6 +1,7 @@
 import { memo, useMemo, useState } from "react";
 import type { LineSeriesChartProps } from "./LineSeriesChart";
 import { niceTicks } from "./niceTicks";
+import { HoverLabel, HoverPaths, YGridLines } from "./svgParts";
 import { useWidth } from "./useWidth";
 
 const MARGIN = { top: 12, right: 16, bottom: 44, left: 64 };
@@ -93,21 +94,7 @@ export const SvgLineChart = memo(function SvgLineChart({
           aria-label={`${yLabel} by ${xLabel}, ${series.length} lines`}
         >
           <g fontSize={12} fill="#666">
-            {scales.yTicks.map((t) => (
-              <g key={`y${t}`}>
-                <line
-                  x1={MARGIN.left}
-                  x2={MARGIN.left + plotW}
-                  y1={sy(t)}
-                  y2={sy(t)}
-                  stroke="#e0e0e0"
-                  strokeDasharray="3 3"
-                />
-                <text x={MARGIN.left - 6} y={sy(t)} textAnchor="end" dominantBaseline="middle">
-                  {fmtY(t)}
-                </text>
-              </g>
-            ))}
+            <YGridLines ticks={scales.yTicks} y={sy} left={MARGIN.left} width={plotW} format={fmtY} />
             {scales.xTicks.map((t) => (
               <g key={`x${t}`}>
                 <line
@@ -131,43 +118,19 @@ export const SvgLineChart = memo(function SvgLineChart({
             </text>
           </g>
           <rect x={MARGIN.left} y={MARGIN.top} width={plotW} height={plotH} fill="none" stroke="#999" />
-          <g fill="none" onMouseLeave={() => setHovered(null)}>
-            {paths.map((p) => (
-              <path
-                key={p.id}
-                className="xnn-line"
-                d={p.d}
-                stroke={p.color}
-                strokeWidth={1.2}
-                strokeDasharray={p.dashed ? "5 3" : undefined}
-                strokeOpacity={hovered && hovered !== p.id ? 0.25 : 0.9}
-                onMouseEnter={() => setHovered(p.id)}
-              >
-                <title>{p.name}</title>
-              </path>
-            ))}
-            {hoveredSeries && (
-              <path d={hoveredSeries.d} stroke={hoveredSeries.color} strokeWidth={3} pointerEvents="none" />
-            )}
-          </g>
+          <HoverPaths
+            paths={paths}
+            hovered={hovered}
+            onHover={setHovered}
+            strokeWidth={1.2}
+            dimmed={0.25}
+            shown={0.9}
+            highlightWidth={3}
+            attrs={() => ({ className: "xnn-line" })}
+          />
         </svg>
       )}
-      {hoveredSeries && (
-        <div
-          style={{
-            position: "absolute",
-            top: MARGIN.top + 4,
-            left: MARGIN.left + 8,
-            background: "rgba(255,255,255,0.9)",
-            border: `1px solid ${hoveredSeries.color}`,
-            padding: "2px 6px",
-            fontSize: 12,
-            pointerEvents: "none",
-          }}
-        >
-          {hoveredSeries.name}
-        </div>
-      )}
+      <HoverLabel line={hoveredSeries} position={{ top: MARGIN.top + 4, left: MARGIN.left + 8 }} />
     </div>
   );
 });
