@@ -5,7 +5,13 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { applyMigrations, createPrisma, type PrismaClient } from "@xnn/db";
 import { submitSweep } from "@xnn/orchestration";
-import { createToken, formatLeaderboard, promoteBestRun, sweepLeaderboard } from "@xnn/scheduler";
+import {
+  createToken,
+  formatLeaderboard,
+  promoteBestRun,
+  showSweepProgress,
+  sweepLeaderboard,
+} from "@xnn/scheduler";
 import { ConfigError, connectRedis, createRedis, loadSweepFile, redactUrl } from "@xnn/shared";
 import { FlowProducer } from "bullmq";
 import type { Redis } from "ioredis";
@@ -23,7 +29,6 @@ import { startRedisServer } from "./redisServer";
 import { formatRunTimings, runTimings } from "./runTimings";
 import { MissingRedisError, planServices } from "./servicePlan";
 import { installDemoShutdown } from "./shutdown";
-import { showSweepProgress } from "./sweepProgress";
 import { startWorkers } from "./workers";
 
 const WORKERS = 2;

@@ -7,4 +7,5 @@ export { createToken, type Role } from "./services/auth/tokens";
 export { type PromotionResult, promoteBestRun, promoteRun } from "./services/promotion/promoteRun";
 export { PredictService } from "./services/serving/predict";
 export { formatLeaderboard, type LeaderboardRow, sweepLeaderboard } from "./services/sweeps/leaderboard";
+export { progressLines, showSweepProgress } from "./services/sweeps/sweepProgress";
 export { type RunState, watchSweep } from "./services/sweeps/watchSweep";

@@ -16,9 +16,8 @@ import {
   redisUrl,
   sweepIdFor,
 } from "@xnn/shared";
-import cliProgress from "cli-progress";
 import { describeSearch } from "../services/sweeps/describeSearch";
-import type { RunState } from "../services/sweeps/watchSweep";
+import { showSweepProgress } from "../services/sweeps/sweepProgress";
 
 const USAGE = `Usage: pnpm sweep <sweep.yaml> [options]
 
@@ -148,7 +147,7 @@ async function main(): Promise<void> {
       );
     }
     if (values.watch) {
-      await followWithProgress(prisma, result.sweepId);
+      await showSweepProgress(prisma, result.sweepId);
       process.stdout.write(`\n${formatLeaderboard(await sweepLeaderboard(prisma, result.sweepId))}\n`);
     }
   } catch (err) {
@@ -243,53 +242,6 @@ function printExpansion(loaded: LoadedSweep, json: boolean): void {
           .join(" ")}`
       : "";
     out(`  ${r.key.padEnd(40)} ${r.configHash.slice(0, 12)}${params}${after}`);
-  }
-}
-
-async function followWithProgress(prisma: PrismaClient, sweepId: string): Promise<void> {
-  const { watchSweep } = await import("../services/sweeps/watchSweep");
-  const tty = process.stdout.isTTY;
-  const multibar = tty
-    ? new cliProgress.MultiBar(
-        {
-          format: " {key} |{bar}| {value}/{total} epochs  {status}  val F1 {f1}",
-          hideCursor: true,
-          clearOnComplete: false,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  const bars = new Map<string, cliProgress.SingleBar>();
-  const last = new Map<string, string>();
-  const render = (runs: RunState[]) => {
-    for (const r of runs) {
-      const payload = {
-        key: r.key.padEnd(32),
-        status: r.status.padEnd(9),
-        f1: r.bestValF1?.toFixed(3) ?? "-",
-      };
-      if (multibar) {
-        let bar = bars.get(r.id);
-        if (!bar) {
-          bar = multibar.create(Math.max(r.epochs, 1), 0, payload);
-          bars.set(r.id, bar);
-        }
-        bar.update(r.epochsDone, payload);
-      } else {
-        const why = r.prunedReason ? ` (${r.prunedReason})` : "";
-        const line = `${r.key} ${r.status} ${r.epochsDone}/${r.epochs} val F1 ${payload.f1}${why}`;
-        if (last.get(r.id) !== line) process.stdout.write(`${line}\n`);
-        last.set(r.id, line);
-      }
-    }
-  };
-  const runs = await watchSweep(prisma, sweepId, render);
-  multibar?.stop();
-  // The reasons do not fit a progress bar: listed once at the end.
-  const pruned = runs.filter((r) => r.prunedReason);
-  if (multibar && pruned.length > 0) {
-    process.stdout.write(`\n${pruned.length} run(s) pruned by the sweep's early-termination rule:\n`);
-    for (const r of pruned) process.stdout.write(`  ${r.key}: ${r.prunedReason}\n`);
   }
 }
 
