@@ -89,16 +89,13 @@ export type DatasetImage = z.infer<typeof datasetImageSchema>;
 /** GET /api/dataset-versions/:id/image?path=: one image and every run's prediction for it. */
 export const imageDetailSchema = z.object({
   image: datasetImageSchema.omit({ prediction: true }),
+  /** Per linked run: its prediction (without the loss) and the probabilities it gave each class. */
   predictions: z.array(
-    z.object({
+    imagePredictionSchema.omit({ loss: true }).extend({
       runId: z.string(),
       runKey: z.string(),
       sweepId: z.string(),
-      predicted: z.number().int(),
       probabilities: z.array(z.number()),
-      predictedClass: z.string(),
-      confidence: z.number(),
-      correct: z.boolean(),
       isProduction: z.boolean(),
     }),
   ),
