@@ -158,13 +158,28 @@ describe("a submitted sweep's model.pretrainedDir with ARTIFACT_URL=s3://", () =
   const sweepWithWeights = (dir: string) =>
     `name: s3-weights\nbase: demo-base\noverrides:\n  model.pretrainedDir: ${dir}\naxes:\n  model: [mobilenet_v2]\n  stage: [fe]\n`;
 
-  it("an s3:// prefix inside the artifact store is accepted (pnpm weights:push writes there)", async () => {
+  it("an s3:// prefix inside the artifact store is accepted (pnpm weights:push and data:push write there)", async () => {
     const res = await request(server)
       .post("/api/sweeps/validate")
       .set("Authorization", `Bearer ${h.tokens.viewer}`)
       .send({ yaml: sweepWithWeights(`s3://${s3.bucket}/xnn/weights/imagenet`) });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.runs).toHaveLength(1);
+    // data.dir goes through the same check: a set pushed with pnpm data:push is accepted, another bucket not.
+    const withData = (dir: string) =>
+      request(server)
+        .post("/api/sweeps/validate")
+        .set("Authorization", `Bearer ${h.tokens.viewer}`)
+        .send({ yaml: sweepWithWeights("null").replace("model.pretrainedDir: null", `data.dir: ${dir}`) });
+    expect((await withData(`s3://${s3.bucket}/xnn/datasets/xray`)).status).toBe(200);
+    const other = await withData("s3://other-bucket/datasets/xray");
+    expect(other.status).toBe(400);
+    expect(other.body.issues[0]).toMatchObject({
+      path: "overrides.data.dir",
+      message: expect.stringMatching(
+        /^data\.dir "s3:\/\/other-bucket\/datasets\/xray" is outside the artifact store/,
+      ),
+    });
   });
 
   it.each([
