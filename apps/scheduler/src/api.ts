@@ -48,7 +48,7 @@ const envShape = {
   XNN_EXPLAIN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(60_000),
   /** The workers' job lock duration: a run whose worker is silent for longer (plus a margin) is requeued. */
   XNN_LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
-  // Comma-separated; submitted sweeps' data.dir and the predict samples must stay inside one of them.
+  // Comma-separated; submitted sweeps' data.dir and model.pretrainedDir, and the predict samples, must stay inside one of them.
   XNN_DATA_ROOTS: z
     .string()
     .optional()

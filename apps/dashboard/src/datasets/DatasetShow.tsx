@@ -7,15 +7,24 @@ import MenuItem from "@mui/material/MenuItem";
 import Stack from "@mui/material/Stack";
 import TextField from "@mui/material/TextField";
 import Typography from "@mui/material/Typography";
+import type {
+  DatasetDetail,
+  DatasetImage,
+  DatasetRow,
+  DatasetVersion,
+  VersionRun,
+} from "@xnn/shared/records";
 import { useEffect, useMemo, useState } from "react";
 import { Show, useRecordContext } from "react-admin";
 import { errorMessage, httpClient } from "../api";
 import { apiUrl } from "../config";
 import { useApiQuery } from "../useApiQuery";
 import { ClassCountsChart } from "./ClassCountsChart";
-import type { DatasetImage, DatasetRecord, DatasetVersion, VersionRun } from "./datasetApi";
 import { ImageDialog } from "./ImageDialog";
 import { Thumbnail } from "./Thumbnail";
+
+/** A data set as the show page gets it: its versions arrive with GET /datasets/:id, not with the list. */
+type DatasetRecord = DatasetRow & Partial<Pick<DatasetDetail, "versionList">>;
 
 const PAGE = 48;
 const TILE = 128;

@@ -11,10 +11,10 @@ import TableCell from "@mui/material/TableCell";
 import TableHead from "@mui/material/TableHead";
 import TableRow from "@mui/material/TableRow";
 import Typography from "@mui/material/Typography";
+import type { DatasetImage, ImageDetail } from "@xnn/shared/records";
 import { useState } from "react";
 import { ExplanationColumn } from "../explain/ExplanationColumn";
 import { useApiQuery } from "../useApiQuery";
-import type { DatasetImage, ImageDetail } from "./datasetApi";
 import { Thumbnail } from "./Thumbnail";
 
 /**

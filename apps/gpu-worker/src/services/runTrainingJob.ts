@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { type ArtifactStore, localDataDir, localPretrainedDir } from "@xnn/artifacts";
+import type { ArtifactStore } from "@xnn/artifacts";
 import {
   type CheckpointRef,
   cancelKey,
@@ -16,6 +16,7 @@ import type { Redis } from "ioredis";
 import { DatasetUnusableError, type Trainer } from "../training/trainInThread";
 import { EpochOutbox } from "./epochOutbox";
 import { failOnBadArtifact } from "./failOnBadArtifact";
+import { localRunConfig } from "./localRunConfig";
 import { readPruneSignal, storePrunedCheckpoint, watchPruneSignal } from "./pruneSignal";
 import type { WorkerRegistry } from "./registry";
 import { LeaseLostError, type ResultsStore } from "./resultsStore";
@@ -127,16 +128,10 @@ export async function runTrainingJob(
   await ctx.registry.setCurrentRun(payload.runId).catch(() => {});
 
   const runDir = path.join(ctx.artifactRoot, "runs", payload.runId);
-  const config = structuredClone(payload.config);
-  config.data.dir = await failOnBadArtifact(ctx, payload, `data set ${config.data.dir}`, () =>
-    localDataDir(ctx.artifacts, config.data.dir, ctx.dataRoot),
+  const { config, resumeHash } = await localRunConfig(payload.config, ctx, (what, read) =>
+    failOnBadArtifact(ctx, payload, what, read),
   );
   await linkRunDataset(ctx, payload, config.data.dir);
-  const weights = config.model.pretrainedDir;
-  if (weights)
-    config.model.pretrainedDir = await failOnBadArtifact(ctx, payload, `pretrained weights ${weights}`, () =>
-      localPretrainedDir(ctx.artifacts, weights, ctx.dataRoot),
-    );
   const resumeMirror = new ResumeMirror(ctx.artifacts, runDir, payload.runId, log);
   await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
 
@@ -164,7 +159,7 @@ export async function runTrainingJob(
   });
 
   const handle = ctx.trainer.train(
-    { config, runDir, initFrom },
+    { config, resumeHash, runDir, initFrom },
     {
       log: (msg, fields, level) => {
         if (level === "warn") log.warn(fields ?? {}, msg);

@@ -10,7 +10,13 @@ export interface TrainThreadBoot {
 
 /** One job for a training thread. */
 export interface TrainJobInput {
+  /** The run's config with its paths made local to this host (see localRunConfig). */
   config: PipelineConfig;
+  /**
+   * What resume state is written and checked under: `configHash` of the config as submitted, the
+   * same on every host, so a run moved to a host with another cache folder resumes.
+   */
+  resumeHash: string;
   runDir: string;
   initFrom: string | null;
 }

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { generateSynthetic, STOP_AFTER_EPOCH_SEEN } from "@xnn/ml";
+import { configHash, generateSynthetic, STOP_AFTER_EPOCH_SEEN } from "@xnn/ml";
 import { type PipelineConfig, pipelineSchema, StopRequestedError } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EpochRecord } from "../services/resultsStore";
+import type { TrainJobInput } from "./protocol";
 import { ThreadStartTimeoutError, ThreadTrainer, type TrainEvents } from "./trainInThread";
 
 // Real training threads on the wasm backend, tiny models: the thread is what is under test.
@@ -42,6 +43,11 @@ function config(epochs: number, seed = 1, cacheFeatures = true): PipelineConfig 
   });
 }
 
+/** A job whose config is used as submitted (its paths already local): resume hash of that config. */
+function job(cfg: PipelineConfig, runDir: string): TrainJobInput {
+  return { config: cfg, resumeHash: configHash(cfg), runDir, initFrom: null };
+}
+
 function events(
   over: Partial<TrainEvents> = {},
 ): TrainEvents & { epochs: EpochRecord[]; resumedAt: number[] } {
@@ -71,10 +77,7 @@ describe("ThreadTrainer", () => {
     const outcomes = [];
     for (const seed of [1, 2, 3]) {
       const on = events();
-      const o = await trainer.train(
-        { config: config(1, seed), runDir: path.join(tmp, `run-${seed}`), initFrom: null },
-        on,
-      ).done;
+      const o = await trainer.train(job(config(1, seed), path.join(tmp, `run-${seed}`)), on).done;
       expect(on.epochs.map((e) => e.epoch)).toEqual([1]);
       outcomes.push(o);
     }
@@ -87,14 +90,11 @@ describe("ThreadTrainer", () => {
     const trainer = newTrainer();
     const { threadId } = await trainer.start();
     const handle = trainer.train(
-      { config: config(30), runDir: path.join(tmp, "stopped"), initFrom: null },
+      job(config(30), path.join(tmp, "stopped")),
       events({ epoch: () => handle.stop() }),
     );
     await expect(handle.done).rejects.toBeInstanceOf(StopRequestedError);
-    const next = await trainer.train(
-      { config: config(1), runDir: path.join(tmp, "after-stop"), initFrom: null },
-      events(),
-    ).done;
+    const next = await trainer.train(job(config(1), path.join(tmp, "after-stop")), events()).done;
     expect(next.threadId).toBe(threadId);
     expect(next.initCount).toBe(1);
   }, 300_000);
@@ -105,7 +105,7 @@ describe("ThreadTrainer", () => {
     const logged: { msg: string; fields?: Record<string, unknown> }[] = [];
     const reported: number[] = [];
     const handle = trainer.train(
-      { config: config(30), runDir: path.join(tmp, "after-epoch"), initFrom: null },
+      job(config(30), path.join(tmp, "after-epoch")),
       events({
         log: (msg, fields) => void logged.push({ msg, fields }),
         epoch: (m) => {
@@ -132,7 +132,7 @@ describe("ThreadTrainer", () => {
 
     logged.length = 0;
     const again = trainer.train(
-      { config: config(30), runDir: path.join(tmp, "after-epoch-then-now"), initFrom: null },
+      job(config(30), path.join(tmp, "after-epoch-then-now")),
       events({
         log: (msg, fields) => void logged.push({ msg, fields }),
         epoch: (m) => {
@@ -156,7 +156,7 @@ describe("ThreadTrainer", () => {
     const cfg = config(4, 1, false);
     let killed: Promise<void> | undefined;
     const handle = trainer.train(
-      { config: cfg, runDir, initFrom: null },
+      job(cfg, runDir),
       events({
         epoch: (m) => {
           if (m.epoch === 1) killed = trainer.killBusyThreads();
@@ -166,7 +166,7 @@ describe("ThreadTrainer", () => {
     await expect(handle.done).rejects.toThrow(/training thread exited with code \d+ before finishing/);
     await killed;
     const on = events();
-    const again = await trainer.train({ config: cfg, runDir, initFrom: null }, on).done;
+    const again = await trainer.train(job(cfg, runDir), on).done;
     expect(again.threadId).not.toBe(first.threadId);
     expect(again.initCount).toBe(1);
     expect(on.resumedAt).toEqual([1]);
@@ -174,6 +174,50 @@ describe("ThreadTrainer", () => {
     // store upserts it. Epochs 2-4 are trained once, after the resume.
     expect(on.epochs.map((e) => e.epoch).filter((e) => e > 1)).toEqual([2, 3, 4]);
     expect(again.result.epochsRun).toBe(4);
+  }, 300_000);
+
+  it("a run moved to a host whose local copy of its data is in another folder resumes: the resume hash is the submitted config's", async () => {
+    const trainer = newTrainer();
+    await trainer.start();
+    // As submitted, data.dir names the data set once (an s3:// URL, say); each host trains on its
+    // own local copy of it, in its own cache folder.
+    const submitted = config(3);
+    const onHost = (host: string): TrainJobInput => {
+      const local = path.join(tmp, host, "cache", "datasets", "entry");
+      cpSync(dataDir, local, { recursive: true });
+      const cfg = structuredClone(submitted);
+      cfg.data.dir = local;
+      return { config: cfg, resumeHash: configHash(submitted), runDir, initFrom: null };
+    };
+    const runDir = path.join(tmp, "moved");
+    const first = trainer.train(
+      onHost("host-a"),
+      events({ epoch: (m) => void (m.epoch === 1 && first.stopAfterEpoch()) }),
+    );
+    await expect(first.done).rejects.toBeInstanceOf(StopRequestedError);
+
+    // The run's folder (its resume state, mirrored through the artifact store) reaches host B.
+    const logged: string[] = [];
+    const on = events({ log: (msg) => void logged.push(msg) });
+    const moved = await trainer.train(onHost("host-b"), on).done;
+    expect(logged).not.toContain("ignoring resume state written for another config");
+    expect(on.resumedAt).toHaveLength(1);
+    expect(on.epochs.map((e) => e.epoch).filter((e) => e > on.resumedAt[0]!)).toEqual(
+      [2, 3].filter((e) => e > on.resumedAt[0]!),
+    );
+    expect(moved.result.epochsRun).toBe(3);
+
+    // A real change of the config (another learning rate) still starts over.
+    const changed = structuredClone(submitted);
+    changed.train.learningRate = 2e-3;
+    const fresh = events({ log: (msg) => void logged.push(msg) });
+    const other = onHost("host-c");
+    await trainer.train(
+      { ...other, config: { ...other.config, train: changed.train }, resumeHash: configHash(changed) },
+      fresh,
+    ).done;
+    expect(fresh.resumedAt).toEqual([]);
+    expect(logged).toContain("ignoring resume state written for another config");
   }, 300_000);
 
   it("a backend that cannot load fails start with the reason, and no job runs", async () => {

@@ -1,13 +1,5 @@
 import { parentPort, threadId, workerData } from "node:worker_threads";
-import {
-  backendInitCount,
-  configHash,
-  DatasetError,
-  initBackend,
-  readResumeState,
-  runPipeline,
-  tf,
-} from "@xnn/ml";
+import { backendInitCount, DatasetError, initBackend, readResumeState, runPipeline, tf } from "@xnn/ml";
 import { StopRequestedError } from "@xnn/shared";
 import type {
   TrainJobInput,
@@ -57,7 +49,7 @@ async function runJobIn(
   stops: { now: () => boolean; afterEpoch: () => boolean },
 ): Promise<TrainThreadMessage> {
   let resumeFrom = (await readResumeState(input.runDir)) ?? undefined;
-  if (resumeFrom && resumeFrom.configHash !== configHash(input.config)) {
+  if (resumeFrom && resumeFrom.configHash !== input.resumeHash) {
     post({
       type: "log",
       msg: "ignoring resume state written for another config",
@@ -71,6 +63,7 @@ async function runJobIn(
     runDir: input.runDir,
     initFrom: input.initFrom ?? undefined,
     resumeFrom,
+    configHash: input.resumeHash,
     onEpoch: (metrics) => post({ type: "epoch", metrics }),
     shouldStop: stops.now,
     stopAfterEpoch: stops.afterEpoch,

@@ -208,6 +208,39 @@ const SWEEP_CASES: SweepCase[] = [
     message: /is outside the data roots/,
   },
   {
+    name: "model.pretrainedDir override outside the data roots",
+    yaml: sweep("demo-base", "overrides:\n  model.pretrainedDir: /etc\n"),
+    path: "overrides.model.pretrainedDir",
+    message: /model\.pretrainedDir "\/etc" is outside the data roots \(XNN_DATA_ROOTS\)/,
+  },
+  {
+    name: "model.pretrainedDir axis value climbing out with ..",
+    yaml: sweepWithAxes(
+      "  model: [mobilenet_v2]\n  stage: [fe]\n  model.pretrainedDir: [data/weights, data/../../outside]\n",
+    ),
+    path: "axes.model.pretrainedDir[1]",
+    message: /model\.pretrainedDir "data\/\.\.\/\.\.\/outside" is outside the data roots/,
+  },
+  {
+    name: "model.pretrainedDir through a symlink in the data root that leads out",
+    yaml: sweep("demo-base", "overrides:\n  model.pretrainedDir: data/out/pipelines\n"),
+    path: "overrides.model.pretrainedDir",
+    message: /model\.pretrainedDir "data\/out\/pipelines" is outside the data roots/,
+  },
+  {
+    name: "model.pretrainedDir as an s3:// URL while the API's artifact store is local files",
+    yaml: sweep("demo-base", "overrides:\n  model.pretrainedDir: s3://weights/imagenet\n"),
+    path: "overrides.model.pretrainedDir",
+    message:
+      /model\.pretrainedDir "s3:\/\/weights\/imagenet" is a URL, but the API's artifact store \(ARTIFACT_URL\) is not s3:\/\//,
+  },
+  {
+    name: "model.pretrainedDir choice of a random sweep, outside the roots though the first run may not draw it",
+    yaml: "name: bad-input\nbase: demo-base\nmethod: random\nruns: 1\naxes:\n  model: [mobilenet_v2]\n  stage: [fe]\n  model.pretrainedDir: {choice: [data/weights, /etc/ssl]}\n",
+    path: "axes.model.pretrainedDir.choice[1]",
+    message: /model\.pretrainedDir "\/etc\/ssl" is outside the data roots/,
+  },
+  {
     name: "unknown model",
     yaml: sweepWithAxes("  model: [mobilenet_v2, alexnet]\n  stage: [fe]\n"),
     path: "axes.model[1]",
@@ -262,6 +295,15 @@ describe("POST /api/sweeps and /api/sweeps/validate with a bad sweep", () => {
     check(
       await expectNothingWritten(() => h.as("viewer").post("/api/sweeps/validate").send({ yaml: c.yaml })),
     );
+  });
+
+  it("a model.pretrainedDir inside the data roots is accepted, relative to XNN_DATA_ROOT", async () => {
+    const res = await h
+      .as("viewer")
+      .post("/api/sweeps/validate")
+      .send({ yaml: sweep("demo-base", "overrides:\n  model.pretrainedDir: data/weights/imagenet\n") });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.runs).toHaveLength(1);
   });
 
   it("a body that is neither {yaml} JSON nor text: 400 naming the expected shape", async () => {

@@ -1,5 +1,14 @@
 import { type DatasetVersionInput, linkRunDataset, registerDatasetVersion } from "@xnn/db";
+import {
+  datasetDetailSchema,
+  datasetImageSchema,
+  datasetRowSchema,
+  datasetVersionSchema,
+  imageDetailSchema,
+  versionRunSchema,
+} from "@xnn/shared/records";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { seededRandom } from "../services/stats/seededRandom";
 import { type Harness, listQuery as q, useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
@@ -240,5 +249,46 @@ describe("data set images", () => {
     }
     expect((await get(`/api/dataset-versions/${v1}/image?path=test/none.png`)).status).toBe(404);
     expect((await get(`/api/dataset-versions/${v1}/image`)).status).toBe(400);
+  });
+});
+
+describe("data set answers and the dashboard's records", () => {
+  it("every data set answer parses with the record schema the dashboard is typed with (@xnn/shared/records)", async () => {
+    const parsed = async <T extends z.ZodType>(url: string, schema: T): Promise<z.infer<T>> => {
+      const res = await get(url);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return schema.parse(res.body);
+    };
+    // Strict: each answer holds exactly the fields of its schema, none the dashboard does not know.
+    const list = await parsed("/api/datasets", z.array(datasetRowSchema.strict()));
+    expect(list.map((d) => d.id)).toEqual([datasetId]);
+    const detail = await parsed(
+      `/api/datasets/${datasetId}`,
+      datasetDetailSchema.extend({ versionList: z.array(datasetVersionSchema.strict()) }).strict(),
+    );
+    expect(detail.versionList.map((v) => v.id)).toEqual([v2, v1]);
+    expect(detail.versionList[0]?.sizes).toEqual({
+      minWidth: 64,
+      maxWidth: 64,
+      minHeight: 64,
+      maxHeight: 64,
+      common: [{ width: 64, height: 64, count: 165 }],
+    });
+    const version = await parsed(`/api/dataset-versions/${v1}`, datasetVersionSchema.strict());
+    expect(version).toEqual(detail.versionList[1]);
+    const runs = await parsed(`/api/dataset-versions/${v1}/runs`, z.array(versionRunSchema.strict()));
+    expect(runs.map((r) => r.id).sort()).toEqual([run(0), run(1)]);
+    const images = await parsed(
+      `/api/dataset-versions/${v1}/images?${q({ range: [0, 9], filter: { runId: run(0), split: "test" } })}`,
+      z.array(datasetImageSchema.strict()),
+    );
+    expect(images).toHaveLength(10);
+    expect(images.every((im) => im.prediction !== null)).toBe(true);
+    const path = predictionsOf(0)[4]!.itemPath;
+    const image = await parsed(
+      `/api/dataset-versions/${v1}/image?path=${encodeURIComponent(path)}`,
+      imageDetailSchema.strict(),
+    );
+    expect(image.image.path).toBe(path);
   });
 });

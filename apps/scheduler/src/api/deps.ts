@@ -18,7 +18,7 @@ export interface ApiDeps {
   /** Base of relative `data.dir` in run configs (XNN_DATA_ROOT, as for workers); default: the working directory. */
   dataRoot?: string;
   /**
-   * Directories a submitted sweep's `data.dir`, and the predict samples, must stay inside
+   * Directories a submitted sweep's `data.dir` and `model.pretrainedDir`, and the predict samples, must stay inside
    * (XNN_DATA_ROOTS); default: `[dataRoot]`.
    */
   dataRoots?: string[];

@@ -8,6 +8,7 @@ import { createArtifactStore, type S3ArtifactStore } from "@xnn/artifacts";
 import { startTestS3, type TestS3 } from "@xnn/artifacts/testing";
 import { initBackend, saveCheckpoint } from "@xnn/ml";
 import { buildTinyClassifier } from "@xnn/ml/testing";
+import type { Queue } from "bullmq";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiServer } from "./createServer";
@@ -23,6 +24,7 @@ let s3: TestS3;
 let store: S3ArtifactStore;
 let server: ApiServer;
 let closeServer: () => Promise<void>;
+let queue: Queue;
 let explainWorker: TestExplainWorker;
 let tmp: string;
 const TASK = "s3task";
@@ -68,6 +70,7 @@ beforeAll(async () => {
   }
   const t = await createTestServer(h, { artifacts: store });
   server = t.server;
+  queue = t.queue;
   closeServer = t.close;
   explainWorker = await startTestExplainWorker(h, t.prefix, store);
 }, 120_000);
@@ -148,5 +151,61 @@ describe("the API with ARTIFACT_URL=s3://", () => {
     expect(res.body.error).toContain("model version 3 of task s3task");
     expect(res.body.error).toContain(`${uris[2]}: file weights.bin downloaded with sha256`);
     expect((await predict()).status).toBe(200);
+  });
+});
+
+describe("a submitted sweep's model.pretrainedDir with ARTIFACT_URL=s3://", () => {
+  const sweepWithWeights = (dir: string) =>
+    `name: s3-weights\nbase: demo-base\noverrides:\n  model.pretrainedDir: ${dir}\naxes:\n  model: [mobilenet_v2]\n  stage: [fe]\n`;
+
+  it("an s3:// prefix inside the artifact store is accepted (pnpm weights:push and data:push write there)", async () => {
+    const res = await request(server)
+      .post("/api/sweeps/validate")
+      .set("Authorization", `Bearer ${h.tokens.viewer}`)
+      .send({ yaml: sweepWithWeights(`s3://${s3.bucket}/xnn/weights/imagenet`) });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.runs).toHaveLength(1);
+    // data.dir goes through the same check: a set pushed with pnpm data:push is accepted, another bucket not.
+    const withData = (dir: string) =>
+      request(server)
+        .post("/api/sweeps/validate")
+        .set("Authorization", `Bearer ${h.tokens.viewer}`)
+        .send({ yaml: sweepWithWeights("null").replace("model.pretrainedDir: null", `data.dir: ${dir}`) });
+    expect((await withData(`s3://${s3.bucket}/xnn/datasets/xray`)).status).toBe(200);
+    const other = await withData("s3://other-bucket/datasets/xray");
+    expect(other.status).toBe(400);
+    expect(other.body.issues[0]).toMatchObject({
+      path: "overrides.data.dir",
+      message: expect.stringMatching(
+        /^data\.dir "s3:\/\/other-bucket\/datasets\/xray" is outside the artifact store/,
+      ),
+    });
+  });
+
+  it.each([
+    ["another bucket", "s3://other-bucket/xnn/weights/imagenet"],
+    ["the store's bucket outside its prefix", "s3://BUCKET/elsewhere/weights"],
+    ["a prefix that climbs out with ..", "s3://BUCKET/xnn/../elsewhere/weights"],
+    ["the store's own root", "s3://BUCKET/xnn"],
+  ])("%s: 400 naming model.pretrainedDir, no sweep created, nothing enqueued", async (_, written) => {
+    const dir = written.replace("BUCKET", s3.bucket);
+    const counts = async () => ({
+      sweeps: await h.prisma.sweep.count(),
+      runs: await h.prisma.run.count(),
+      jobs: await queue.count(),
+    });
+    const before = await counts();
+    const res = await request(server)
+      .post("/api/sweeps")
+      .set("Authorization", `Bearer ${h.tokens.operator}`)
+      .send({ yaml: sweepWithWeights(dir) });
+    expect(res.status).toBe(400);
+    expect(res.body.issues).toEqual([
+      expect.objectContaining({
+        path: "overrides.model.pretrainedDir",
+        message: `model.pretrainedDir ${JSON.stringify(dir)} is outside the artifact store (ARTIFACT_URL s3://${s3.bucket}/xnn); name a prefix inside it`,
+      }),
+    ]);
+    expect(await counts()).toEqual(before);
   });
 });

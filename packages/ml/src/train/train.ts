@@ -58,7 +58,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
   assertKernelsInstalled("trainPipeline");
   const runDir = path.resolve(opts.runDir);
   await mkdir(runDir, { recursive: true });
-  const hash = configHash(config);
+  const hash = opts.configHash ?? configHash(config);
   const resume = opts.resumeFrom;
   if (resume && resume.configHash !== hash) {
     throw new Error(

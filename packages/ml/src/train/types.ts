@@ -77,6 +77,13 @@ export interface TrainOptions {
   /** FE checkpoint directory whose weights start an FT run (copied by layer name). */
   initFrom?: string;
   resumeFrom?: ResumeState;
+  /**
+   * The fingerprint resume state is written and checked under. A worker passes `configHash` of the
+   * config as submitted, before its paths were made local to the host (an s3:// data set in this
+   * host's cache folder, say), so that a run moved to another host resumes. Default:
+   * `configHash(config)`.
+   */
+  configHash?: string;
   /** Every epoch record, once, in order (a resumed run first replays the ones never reported). */
   onEpoch?: (m: EpochMetrics) => Promise<void> | void;
   onBatch?: (i: number, n: number) => void;

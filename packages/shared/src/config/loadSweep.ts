@@ -4,7 +4,14 @@ import { contentHash } from "../hash";
 import { ConfigError, type ConfigIssue, formatPath } from "./ConfigError";
 import type { EarlyTerminate } from "./earlyTerminate";
 import { axisValuePath, discreteValues, type ExpansionIssue, expandSweep, type RunSpec } from "./expandSweep";
-import { baseProblem, dataDirProblem, isConfinedTo, type PathConfinement } from "./pathConfinement";
+import {
+  baseProblem,
+  CONFINED_DIR_FIELDS,
+  type ConfinedDirField,
+  confinedDirProblem,
+  isConfinedTo,
+  type PathConfinement,
+} from "./pathConfinement";
 import { pipelineSchema } from "./pipeline";
 import type { AxisSpec, SearchMethod } from "./searchSpace";
 import { DEFAULT_MAX_RUNS, type SweepFile, sweepFileSchema } from "./sweepFile";
@@ -119,7 +126,7 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
     throw new ConfigError(result.issues.map((i) => locateIssue(i, source, baseSources)));
   }
   if (confine) {
-    const dirIssues = dataDirIssues(result.runs, sweep, confine, source, baseSources, baseIsDirectory);
+    const dirIssues = confinedDirIssues(result.runs, sweep, confine, source, baseSources, baseIsDirectory);
     if (dirIssues.length > 0) throw new ConfigError(dirIssues);
   }
   const tasks = [...new Set(result.runs.map((r) => r.config.task))];
@@ -156,10 +163,12 @@ export function loadSweepText(text: string, options: LoadSweepOptions = {}): Loa
 }
 
 /**
- * One issue per distinct refused `data.dir`, placed where the value came from: the axis value,
- * the override, or the base pipeline file.
+ * One issue per distinct refused directory (`data.dir`, `model.pretrainedDir`), placed where the
+ * value came from: the axis value, the override, or the base pipeline file. Every value a list or
+ * choice axis lists is checked too: a random or bayes sweep may draw it only later, when the
+ * proposer expands new points without this check.
  */
-function dataDirIssues(
+function confinedDirIssues(
   runs: RunSpec[],
   sweep: SweepFile,
   confine: PathConfinement,
@@ -168,24 +177,37 @@ function dataDirIssues(
   baseIsDirectory: boolean,
 ): ConfigIssue[] {
   const issues = new Map<string, ConfigIssue>();
-  for (const run of runs) {
-    const problem = dataDirProblem(run.config.data.dir, confine);
-    if (!problem) continue;
-    let issue: ConfigIssue;
-    const axis = sweep.axes["data.dir"];
-    if (axis) {
-      issue = source.issue(axisValuePath("data.dir", axis, run.axisValues["data.dir"]), problem);
-    } else if ("data.dir" in sweep.overrides) {
-      issue = source.issue(["overrides", "data.dir"], problem);
-    } else if ("data" in sweep.overrides) {
-      issue = source.issue(["overrides", "data"], problem);
-    } else {
-      const baseSource = baseSources.get(baseIsDirectory ? `${run.model}_${run.stage}` : "");
-      issue = baseSource ? baseSource.issue(["data", "dir"], problem) : source.issue(["base"], problem);
+  const add = (issue: ConfigIssue) => issues.set(`${issue.file}:${issue.line}:${issue.col}`, issue);
+  for (const field of CONFINED_DIR_FIELDS) {
+    const [section, key] = field.split(".") as [string, string];
+    const axis = sweep.axes[field];
+    for (const value of discreteValues(axis)) {
+      if (typeof value !== "string" || !axis) continue;
+      const problem = confinedDirProblem(field, value, confine);
+      if (problem) add(source.issue(axisValuePath(field, axis, value), problem));
     }
-    issues.set(`${issue.file}:${issue.line}:${issue.col}`, issue);
+    for (const run of runs) {
+      const value = dirOf(run, field);
+      if (value === null) continue;
+      const problem = confinedDirProblem(field, value, confine);
+      if (!problem) continue;
+      if (axis) {
+        add(source.issue(axisValuePath(field, axis, run.axisValues[field]), problem));
+      } else if (field in sweep.overrides) {
+        add(source.issue(["overrides", field], problem));
+      } else if (section in sweep.overrides) {
+        add(source.issue(["overrides", section], problem));
+      } else {
+        const baseSource = baseSources.get(baseIsDirectory ? `${run.model}_${run.stage}` : "");
+        add(baseSource ? baseSource.issue([section, key], problem) : source.issue(["base"], problem));
+      }
+    }
   }
   return [...issues.values()];
+}
+
+function dirOf(run: RunSpec, field: ConfinedDirField): string | null {
+  return field === "data.dir" ? run.config.data.dir : run.config.model.pretrainedDir;
 }
 
 const PIPELINE_KEYS = new Set(Object.keys(pipelineSchema.shape));

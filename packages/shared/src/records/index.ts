@@ -16,6 +16,7 @@ export * from "./audit";
 export * from "./auditActions";
 export * from "./auth";
 export * from "./common";
+export * from "./datasets";
 export * from "./epoch";
 export * from "./evaluation";
 export * from "./events";

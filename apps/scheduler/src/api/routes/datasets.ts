@@ -1,4 +1,6 @@
+import { versionRunSchema } from "@xnn/shared/records";
 import { Router } from "express";
+import { z } from "zod";
 import {
   DatasetFileRefusedError,
   DatasetFiles,
@@ -115,11 +117,10 @@ export function datasetVersionsRouter(deps: ApiDeps, predict: PredictService): R
   // The runs that trained on this version, best test F1 first: whose predictions the grid can show.
   router.get("/:id/runs", viewer, async (req, res) => {
     const version = await versionOf(pathParam(req, "id"));
-    res.json(
-      await deps.sql`
-        SELECT id, key, "sweepId", status, "testF1" FROM "Run" WHERE "datasetVersionId" = ${version.id}
-        ORDER BY "testF1" DESC NULLS LAST, key LIMIT 500`,
-    );
+    const runs = await deps.sql`
+      SELECT id, key, "sweepId", status, "testF1" FROM "Run" WHERE "datasetVersionId" = ${version.id}
+      ORDER BY "testF1" DESC NULLS LAST, key LIMIT 500`;
+    res.json(z.array(versionRunSchema).parse(runs));
   });
 
   // The image grid: paged (range), filtered by split, class and a run's predictions, sorted by path,

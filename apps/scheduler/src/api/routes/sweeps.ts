@@ -12,7 +12,7 @@ import { cancelSweep, SweepNotFoundError } from "../../services/sweeps/cancelSwe
 import { getSweep, listSweeps, SWEEP_FILTERS, SWEEP_SORT_FIELDS } from "../../services/sweeps/listSweeps";
 import { audited } from "../audited";
 import { identityOf, requireRole } from "../auth";
-import type { ApiDeps } from "../deps";
+import { type ApiDeps, artifactsOf } from "../deps";
 import { HttpError } from "../httpError";
 import { pathParam } from "../params";
 import { filterValues, parseListQuery, sendList } from "../simpleRest";
@@ -47,8 +47,14 @@ function load(deps: ApiDeps, yaml: string): LoadedSweep {
   try {
     // Submitted over the network: the sweep may only name files the server chose to offer.
     const dataRoot = deps.dataRoot ?? process.cwd();
+    const store = artifactsOf(deps);
     return loadSweepText(yaml, {
-      confine: { confDir: deps.confDir, dataRoot, dataRoots: deps.dataRoots ?? [dataRoot] },
+      confine: {
+        confDir: deps.confDir,
+        dataRoot,
+        dataRoots: deps.dataRoots ?? [dataRoot],
+        ...(store.kind === "s3" ? { artifactUrl: store.url } : {}),
+      },
     });
   } catch (err) {
     if (err instanceof ConfigError) {

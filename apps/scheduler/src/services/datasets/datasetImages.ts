@@ -1,4 +1,10 @@
 import type { Sql } from "@xnn/db";
+import {
+  type DatasetImage,
+  datasetImageSchema,
+  type ImageDetail,
+  imageDetailSchema,
+} from "@xnn/shared/records";
 
 export const IMAGE_SORT_FIELDS = ["path", "confidence", "loss"] as const;
 export type ImageSortField = (typeof IMAGE_SORT_FIELDS)[number];
@@ -12,27 +18,6 @@ export const IMAGE_FILTERS = [
   "maxConfidence",
   "hasMask",
 ] as const;
-
-/** One tile of the data set page's grid; `prediction` is the chosen run's, when one is chosen. */
-export interface DatasetImageRow {
-  id: string;
-  path: string;
-  split: string;
-  label: number;
-  className: string;
-  width: number | null;
-  height: number | null;
-  format: string | null;
-  maskPath: string | null;
-  error: string | null;
-  prediction: {
-    predicted: number;
-    predictedClass: string;
-    confidence: number;
-    loss: number;
-    correct: boolean;
-  } | null;
-}
 
 /** Filters already checked against the version (class names to indices, numbers in range). */
 export interface ImageQuery {
@@ -63,7 +48,7 @@ const CONFIDENCE = `p.probabilities[p.predicted + 1]`;
 export async function listDatasetImages(
   sql: Sql,
   q: ImageQuery,
-): Promise<{ rows: DatasetImageRow[]; total: number }> {
+): Promise<{ rows: DatasetImage[]; total: number }> {
   const run = q.runId ?? null;
   const join = run
     ? sql`${q.predicted !== undefined || q.correct !== undefined || q.minConfidence !== undefined || q.maxConfidence !== undefined || q.sort.field !== "path" ? sql`JOIN` : sql`LEFT JOIN`}
@@ -88,7 +73,7 @@ export async function listDatasetImages(
     : sql``;
   const [rows, [count]] = await Promise.all([
     sql<
-      (Omit<DatasetImageRow, "id" | "className" | "prediction"> & {
+      (Omit<DatasetImage, "id" | "className" | "prediction"> & {
         predicted?: number | null;
         confidence?: number | null;
         loss?: number | null;
@@ -103,27 +88,34 @@ export async function listDatasetImages(
   const name = (k: number) => q.classNames[k] ?? String(k);
   return {
     total: count?.n ?? 0,
-    rows: rows.map(({ predicted, confidence, loss, ...image }) => ({
-      id: image.path,
-      ...image,
-      className: name(image.label),
-      prediction:
-        predicted === undefined || predicted === null
-          ? null
-          : {
-              predicted,
-              predictedClass: name(predicted),
-              confidence: confidence ?? 0,
-              loss: loss ?? 0,
-              correct: predicted === image.label,
-            },
-    })),
+    rows: rows.map(({ predicted, confidence, loss, ...image }) =>
+      datasetImageSchema.parse({
+        id: image.path,
+        ...image,
+        className: name(image.label),
+        prediction:
+          predicted === undefined || predicted === null
+            ? null
+            : {
+                predicted,
+                predictedClass: name(predicted),
+                confidence: confidence ?? 0,
+                loss: loss ?? 0,
+                correct: predicted === image.label,
+              },
+      }),
+    ),
   };
 }
 
 /** One image with every prediction made for it by a run trained on this data set version. */
-export async function datasetImageDetail(sql: Sql, versionId: string, classNames: string[], path: string) {
-  const [image] = await sql<Omit<DatasetImageRow, "id" | "className" | "prediction">[]>`
+export async function datasetImageDetail(
+  sql: Sql,
+  versionId: string,
+  classNames: string[],
+  path: string,
+): Promise<ImageDetail | null> {
+  const [image] = await sql<Omit<DatasetImage, "id" | "className" | "prediction">[]>`
     SELECT path, split, label, width, height, format, "maskPath", error
     FROM "DatasetImage" WHERE "versionId" = ${versionId} AND path = ${path}`;
   if (!image) return null;
@@ -143,7 +135,7 @@ export async function datasetImageDetail(sql: Sql, versionId: string, classNames
     WHERE r."datasetVersionId" = ${versionId} AND p.split = ${image.split} AND p."itemPath" = ${path}
     ORDER BY r."sweepId", r.key`;
   const name = (k: number) => classNames[k] ?? String(k);
-  return {
+  return imageDetailSchema.parse({
     image: { id: image.path, ...image, className: name(image.label) },
     predictions: predictions.map((p) => ({
       ...p,
@@ -151,5 +143,5 @@ export async function datasetImageDetail(sql: Sql, versionId: string, classNames
       confidence: p.probabilities[p.predicted] ?? 0,
       correct: p.predicted === image.label,
     })),
-  };
+  });
 }

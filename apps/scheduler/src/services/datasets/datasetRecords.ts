@@ -1,34 +1,24 @@
 import type { Sql } from "@xnn/db";
-import { PRODUCTION_ALIAS } from "@xnn/shared";
+import {
+  type DatasetDetail,
+  type DatasetRow,
+  type DatasetVersion,
+  datasetRowSchema,
+  datasetVersionSchema,
+  PRODUCTION_ALIAS,
+  toTimestamp,
+} from "@xnn/shared/records";
 
-/** A data set version as the API answers it (kept local and minimal: the dashboard's only reader). */
-export interface DatasetVersionRow {
-  id: string;
-  datasetId: string;
-  root: string;
-  name: string;
-  fingerprint: string;
-  classNames: string[];
-  classCounts: Record<string, Record<string, number>>;
-  imageCount: number;
-  formats: Record<string, number>;
-  sizes: Record<string, unknown>;
-  unreadable: { path: string; reason: string }[];
-  maskCount: number;
-  registeredBy: string;
-  createdAt: Date;
-  runs: number;
+/** A row as postgres.js reads it: timestamps are Dates until the record is built. */
+type Stored<T, K extends keyof T> = Omit<T, K> & { [P in K]: Date };
+
+/** Validates a stored data set row into the API's record (shared with the dashboard). */
+function datasetRecord(row: Stored<DatasetRow, "updatedAt">): DatasetRow {
+  return datasetRowSchema.parse({ ...row, updatedAt: toTimestamp(row.updatedAt) });
 }
 
-export interface DatasetRow {
-  id: string;
-  name: string;
-  root: string;
-  classNames: string[];
-  classCounts: Record<string, Record<string, number>>;
-  versions: number;
-  latestVersionId: string | null;
-  updatedAt: Date;
+function versionRecord(row: Stored<DatasetVersion, "createdAt">): DatasetVersion {
+  return datasetVersionSchema.parse({ ...row, createdAt: toTimestamp(row.createdAt) });
 }
 
 export const DATASET_SORT_FIELDS = ["id", "name", "root", "updatedAt"] as const;
@@ -46,7 +36,7 @@ export async function listDatasets(
   const where = options.ids ? sql`WHERE d.id = ANY(${sql.array(options.ids)}::text[])` : sql``;
   const order = sql.unsafe(`"${options.sort.field}" ${options.sort.order === "asc" ? "ASC" : "DESC"}, d.id`);
   const [rows, [count]] = await Promise.all([
-    sql<DatasetRow[]>`
+    sql<Stored<DatasetRow, "updatedAt">[]>`
       SELECT d.id, d.name, d.root, d."classNames", d."classCounts", d."updatedAt",
         (SELECT count(*)::int FROM "DatasetVersion" v WHERE v."datasetId" = d.id) AS versions,
         (SELECT v.id FROM "DatasetVersion" v WHERE v."datasetId" = d.id ORDER BY v."createdAt" DESC, v.id LIMIT 1)
@@ -55,7 +45,7 @@ export async function listDatasets(
       ORDER BY ${order} OFFSET ${options.skip} LIMIT ${options.take}`,
     sql<{ n: number }[]>`SELECT count(*)::int AS n FROM "Dataset" d ${where}`,
   ]);
-  return { rows, total: count?.n ?? 0 };
+  return { rows: rows.map(datasetRecord), total: count?.n ?? 0 };
 }
 
 const VERSION_COLUMNS = (sql: Sql) => sql`
@@ -64,10 +54,7 @@ const VERSION_COLUMNS = (sql: Sql) => sql`
   (SELECT count(*)::int FROM "Run" r WHERE r."datasetVersionId" = v.id) AS runs`;
 
 /** A data set with every version it has had, newest first; null when there is no such data set. */
-export async function getDataset(
-  sql: Sql,
-  id: string,
-): Promise<(DatasetRow & { versionList: DatasetVersionRow[] }) | null> {
+export async function getDataset(sql: Sql, id: string): Promise<DatasetDetail | null> {
   const { rows } = await listDatasets(sql, {
     sort: { field: "id", order: "asc" },
     skip: 0,
@@ -76,17 +63,17 @@ export async function getDataset(
   });
   const dataset = rows[0];
   if (!dataset) return null;
-  const versionList = await sql<DatasetVersionRow[]>`
+  const versions = await sql<Stored<DatasetVersion, "createdAt">[]>`
     SELECT ${VERSION_COLUMNS(sql)} FROM "DatasetVersion" v JOIN "Dataset" d ON d.id = v."datasetId"
     WHERE v."datasetId" = ${id} ORDER BY v."createdAt" DESC, v.id`;
-  return { ...dataset, versionList };
+  return { ...dataset, versionList: versions.map(versionRecord) };
 }
 
-export async function getDatasetVersion(sql: Sql, id: string): Promise<DatasetVersionRow | null> {
-  const [row] = await sql<DatasetVersionRow[]>`
+export async function getDatasetVersion(sql: Sql, id: string): Promise<DatasetVersion | null> {
+  const [row] = await sql<Stored<DatasetVersion, "createdAt">[]>`
     SELECT ${VERSION_COLUMNS(sql)} FROM "DatasetVersion" v JOIN "Dataset" d ON d.id = v."datasetId"
     WHERE v.id = ${id}`;
-  return row ?? null;
+  return row ? versionRecord(row) : null;
 }
 
 /**
