@@ -13,6 +13,7 @@ import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUr
 import { createServer, createToken } from "@xnn/scheduler";
 import { seedRuns } from "@xnn/scheduler/testing";
 import { connectRedis, createLogger, createRedis } from "@xnn/shared";
+import { benchPredict } from "./apiPredict";
 
 // `pnpm bench api`: latency of the dashboard's two heaviest reads over real HTTP, on a fresh
 // database holding 10,000 runs and ~500,000 epoch metrics.
@@ -21,6 +22,10 @@ import { connectRedis, createLogger, createRedis } from "@xnn/shared";
 //   - the data set page's image grid on a 20,000-image data set version (4,000 test images with one
 //     run's predictions): a 48-image page of that run's wrong test predictions by confidence, and a
 //     deep page of the whole set by path: target p95 < 100 ms each
+//   - POST /api/predict at 224 px, explained by a real worker process: p50/p95 warm, then the same
+//     while that worker trains a sweep's run on the same host (apiPredict.ts; BENCH_PREDICT=0 skips
+//     it, BENCH_PREDICT_REQUESTS sets the requests per phase, default 5;
+//     BENCH_READS=0 skips the seeding and the reads above)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60);
 const WARMUP = 5;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -119,11 +124,14 @@ const prisma = createPrisma(db.url, { poolSize: 10 });
 const sql = createSql(db.url, { max: 10 });
 const redis = createRedis(testRedisUrl(), "producer");
 await connectRedis(redis, testRedisUrl());
+const prefix = testQueuePrefix();
 const app = createServer({
   prisma,
   sql,
   redis,
-  prefix: testQueuePrefix(),
+  prefix,
+  // A 224 px explanation takes seconds, more on a loaded host: the bench measures it, never a 504.
+  explainTimeoutMs: 600_000,
   confDir: path.join(root, "conf"),
   logger: createLogger("bench-api", "warn"),
 });
@@ -134,79 +142,96 @@ try {
   const token = await createToken(prisma, "viewer", "bench");
 
   let t0 = process.hrtime.bigint();
-  // 200 fully recorded runs for /api/compare (4 metrics x 50 epochs, 4 PR curves of 600 points) ...
-  const compared = await seedRuns(sql, {
-    sweepId: "bench-compare",
-    task: "xray",
-    runs: 200,
-    epochs: 50,
-    artifacts: true,
-    curvePoints: 600,
-  });
-  // ... and 9,800 more with a validation-F1 series each, so the list sorts 10,000 runs.
-  const statuses = ["succeeded", "succeeded", "succeeded", "failed", "running"] as const;
-  await seedRuns(sql, {
-    sweepId: "bench-bulk",
-    task: "xray",
-    runs: 9_800,
-    epochs: 47,
-    metrics: [["val", "f1"]],
-    statusOf: (i) => statuses[i % statuses.length]!,
-    seed: 9,
-  });
-  const gridRun = compared[0]!;
-  const versionId = await seedDataset(sql, gridRun);
-  await sql`ANALYZE`;
-  const seedMs = ms(t0);
-  const counts = await sql<{ runs: number; metrics: number; points: number }[]>`
+  if (process.env.BENCH_READS !== "0") {
+    // 200 fully recorded runs for /api/compare (4 metrics x 50 epochs, 4 PR curves of 600 points) ...
+    const compared = await seedRuns(sql, {
+      sweepId: "bench-compare",
+      task: "xray",
+      runs: 200,
+      epochs: 50,
+      artifacts: true,
+      curvePoints: 600,
+    });
+    // ... and 9,800 more with a validation-F1 series each, so the list sorts 10,000 runs.
+    const statuses = ["succeeded", "succeeded", "succeeded", "failed", "running"] as const;
+    await seedRuns(sql, {
+      sweepId: "bench-bulk",
+      task: "xray",
+      runs: 9_800,
+      epochs: 47,
+      metrics: [["val", "f1"]],
+      statusOf: (i) => statuses[i % statuses.length]!,
+      seed: 9,
+    });
+    const gridRun = compared[0]!;
+    const versionId = await seedDataset(sql, gridRun);
+    await sql`ANALYZE`;
+    const seedMs = ms(t0);
+    const counts = await sql<{ runs: number; metrics: number; points: number }[]>`
     SELECT (SELECT count(*)::int FROM "Run") AS runs, (SELECT count(*)::int FROM "EpochMetric") AS metrics,
            (SELECT count(*)::int FROM "PrCurvePoint") AS points`;
-  const { runs, metrics, points } = counts[0]!;
-  process.stdout.write(
-    `seeded ${runs} runs, ${metrics} epoch metrics, ${points} PR-curve points in ${(seedMs / 1000).toFixed(1)} s\n`,
-  );
+    const { runs, metrics, points } = counts[0]!;
+    process.stdout.write(
+      `seeded ${runs} runs, ${metrics} epoch metrics, ${points} PR-curve points in ${(seedMs / 1000).toFixed(1)} s\n`,
+    );
 
-  t0 = process.hrtime.bigint();
-  const listUrl = `${base}/api/runs?sort=${encodeURIComponent('["testF1","DESC"]')}&range=${encodeURIComponent("[0,24]")}`;
-  const list = await measure(listUrl, token, REQUESTS);
-  const compareUrl = `${base}/api/compare?runs=${compared.join(",")}`;
-  const compare = await measure(compareUrl, token, REQUESTS);
-  const q = (o: Record<string, unknown>) =>
-    Object.entries(o)
-      .map(([k, v]) => `${k}=${encodeURIComponent(JSON.stringify(v))}`)
-      .join("&");
-  const wrongUrl = `${base}/api/dataset-versions/${versionId}/images?${q({
-    filter: { split: "test", runId: gridRun, correct: false },
-    sort: ["confidence", "DESC"],
-    range: [48, 95],
-  })}`;
-  const wrong = await measure(wrongUrl, token, REQUESTS);
-  const deepUrl = `${base}/api/dataset-versions/${versionId}/images?${q({ range: [19_000, 19_047] })}`;
-  const deep = await measure(deepUrl, token, REQUESTS);
+    t0 = process.hrtime.bigint();
+    const listUrl = `${base}/api/runs?sort=${encodeURIComponent('["testF1","DESC"]')}&range=${encodeURIComponent("[0,24]")}`;
+    const list = await measure(listUrl, token, REQUESTS);
+    const compareUrl = `${base}/api/compare?runs=${compared.join(",")}`;
+    const compare = await measure(compareUrl, token, REQUESTS);
+    const q = (o: Record<string, unknown>) =>
+      Object.entries(o)
+        .map(([k, v]) => `${k}=${encodeURIComponent(JSON.stringify(v))}`)
+        .join("&");
+    const wrongUrl = `${base}/api/dataset-versions/${versionId}/images?${q({
+      filter: { split: "test", runId: gridRun, correct: false },
+      sort: ["confidence", "DESC"],
+      range: [48, 95],
+    })}`;
+    const wrong = await measure(wrongUrl, token, REQUESTS);
+    const deepUrl = `${base}/api/dataset-versions/${versionId}/images?${q({ range: [19_000, 19_047] })}`;
+    const deep = await measure(deepUrl, token, REQUESTS);
 
-  const row = (name: string, r: Awaited<ReturnType<typeof measure>>, target: number) =>
-    `${name.padEnd(34)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p95 ${r.p95.toFixed(1).padStart(7)} ms  max ${r.max
-      .toFixed(1)
-      .padStart(
-        7,
-      )} ms  ${(r.bytes / 1024).toFixed(0).padStart(6)} kB JSON ${(r.wire / 1024).toFixed(0).padStart(5)} kB sent  p95/target ${(r.p95 / target).toFixed(2)} (target ${target} ms)`;
-  process.stdout.write(
-    `${REQUESTS} requests each after ${WARMUP} warm-up, sequential, over HTTP on 127.0.0.1\n`,
-  );
-  process.stdout.write(`${row("GET /api/runs testF1 DESC 0-24", list, 100)}\n`);
-  process.stdout.write(`${row("GET /api/compare 200 runs", compare, 500)}\n`);
-  process.stdout.write(`${row("data set grid: run's wrong, by conf.", wrong, 100)}\n`);
-  process.stdout.write(`${row("data set grid: 20k by path, deep page", deep, 100)}\n`);
-  // The first comparison reads every PR-curve point and stores the thinned curves of finished runs.
-  process.stdout.write(
-    `first requests (cold): list ${list.first.toFixed(1)} ms, compare ${compare.first.toFixed(1)} ms\n`,
-  );
-  process.stdout.write(
-    `load average during the run: ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")} (2 cores)\n`,
-  );
-  process.stdout.write(`measured in ${(ms(t0) / 1000).toFixed(1)} s\n`);
+    const row = (name: string, r: Awaited<ReturnType<typeof measure>>, target: number) =>
+      `${name.padEnd(34)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p95 ${r.p95.toFixed(1).padStart(7)} ms  max ${r.max
+        .toFixed(1)
+        .padStart(
+          7,
+        )} ms  ${(r.bytes / 1024).toFixed(0).padStart(6)} kB JSON ${(r.wire / 1024).toFixed(0).padStart(5)} kB sent  p95/target ${(r.p95 / target).toFixed(2)} (target ${target} ms)`;
+    process.stdout.write(
+      `${REQUESTS} requests each after ${WARMUP} warm-up, sequential, over HTTP on 127.0.0.1\n`,
+    );
+    process.stdout.write(`${row("GET /api/runs testF1 DESC 0-24", list, 100)}\n`);
+    process.stdout.write(`${row("GET /api/compare 200 runs", compare, 500)}\n`);
+    process.stdout.write(`${row("data set grid: run's wrong, by conf.", wrong, 100)}\n`);
+    process.stdout.write(`${row("data set grid: 20k by path, deep page", deep, 100)}\n`);
+    // The first comparison reads every PR-curve point and stores the thinned curves of finished runs.
+    process.stdout.write(
+      `first requests (cold): list ${list.first.toFixed(1)} ms, compare ${compare.first.toFixed(1)} ms\n`,
+    );
+    process.stdout.write(
+      `load average during the run: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")} (2 cores)\n`,
+    );
+    process.stdout.write(`measured in ${(ms(t0) / 1000).toFixed(1)} s\n`);
+  }
+  if (process.env.BENCH_PREDICT !== "0") {
+    t0 = process.hrtime.bigint();
+    await benchPredict({
+      prisma,
+      sql,
+      dbUrl: db.url,
+      redisUrl: testRedisUrl(),
+      prefix,
+      base,
+      token,
+      root,
+      requests: Number(process.env.BENCH_PREDICT_REQUESTS ?? 5),
+    });
+    process.stdout.write(`predict measured in ${(ms(t0) / 1000).toFixed(1)} s\n`);
+  }
 } finally {
   await new Promise((resolve) => server.close(resolve));
   await app.closeResources();

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { buildModel, initBackend, integratedGradients, prepareForExplanation, type tf } from "@xnn/ml";
 
-// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 1] [--torch-threads 1] [--no-fold]`: seconds
+// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 1] [--torch-threads 1] [--no-fold] [--chunk N]`: seconds
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
 // adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
 // /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
@@ -19,6 +19,8 @@ const { values: a } = parseArgs({
     "torch-threads": { type: "string", default: "1" },
     python: { type: "string", default: "/usr/bin/python3" },
     "no-fold": { type: "boolean", default: false },
+    // Path points per forward/backward batch on both sides; default the rule below.
+    chunk: { type: "string" },
   },
 });
 const fold = !a["no-fold"];
@@ -26,7 +28,8 @@ const sizes = (a.sizes as string).split(",").map(Number);
 const steps = Number(a.steps);
 const reps = Number(a.reps);
 // Same chunking rule as integratedGradients' default (about 16 points at 128 px), for both sides.
-const chunkFor = (s: number) => Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (s * s))));
+const chunkFor = (s: number) =>
+  a.chunk ? Number(a.chunk) : Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (s * s))));
 
 const backend = await initBackend("auto");
 console.log(`backend: ${backend.backend} (${backend.reason})`);

@@ -2,7 +2,7 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { buildModel, initBackend, integratedGradients, PhaseProfiler, prepareForExplanation } from "@xnn/ml";
 
-// `pnpm bench igProfile [--sizes 128,224] [--steps 50] [--top 15]`: where one Integrated Gradients
+// `pnpm bench igProfile [--sizes 128,224] [--steps 50] [--top 15] [--chunk N]`: where one Integrated Gradients
 // explanation spends its time, per kernel (self time) and by pass (the forward pass inside the
 // gradient tape, its backward pass, work outside the tape), for the model `pnpm bench ig` times
 // (MobileNetV2 1.0 + head, batch norms folded as production explains). One warm-up explanation
@@ -12,11 +12,14 @@ const { values: a } = parseArgs({
     sizes: { type: "string", default: "128,224" },
     steps: { type: "string", default: "50" },
     top: { type: "string", default: "15" },
+    // Path points per forward/backward batch; default integratedGradients' rule.
+    chunk: { type: "string" },
   },
 });
 const steps = Number(a.steps);
 const top = Number(a.top);
-const chunkFor = (s: number) => Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (s * s))));
+const chunkFor = (s: number) =>
+  a.chunk ? Number(a.chunk) : Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (s * s))));
 const load = () =>
   os
     .loadavg()

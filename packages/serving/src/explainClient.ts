@@ -9,11 +9,11 @@ import {
   explainJobId,
   explainJobOptions,
   explainJobResultSchema,
-  explainKey,
   explanationSchema,
 } from "@xnn/shared";
 import { Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
+import { explainKeyOf } from "./explainKeyOf";
 
 /** No worker serves explanations: the request cannot be answered (503). */
 export class ExplainUnavailableError extends Error {
@@ -129,7 +129,7 @@ export class ExplainClient {
 
   /** Answers with the explanation, from the cache or from a worker, within the timeout. */
   async explain(request: ExplainRequest): Promise<{ explanation: Explanation; cached: boolean }> {
-    const key = explainKey(request.modelVersion.id, request.imageSha256, request.settings);
+    const key = explainKeyOf(request.modelVersion.id, request.imageSha256, request.settings);
     const hit = await this.cached(key);
     if (hit) return { explanation: hit, cached: true };
     await this.requireWorkers();
@@ -173,7 +173,7 @@ export class ExplainClient {
 
   /** Starts an explanation without waiting for it: the answer says where it stands (poll `status`). */
   async submit(request: ExplainRequest): Promise<ExplainStatus> {
-    const key = explainKey(request.modelVersion.id, request.imageSha256, request.settings);
+    const key = explainKeyOf(request.modelVersion.id, request.imageSha256, request.settings);
     const jobId = explainJobId(key);
     const hit = await this.cached(key);
     if (hit) return { jobId, state: "completed", cached: true, explanation: hit };

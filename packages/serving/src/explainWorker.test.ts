@@ -4,7 +4,14 @@ import path from "node:path";
 import { crc32, deflateSync } from "node:zlib";
 import { FileArtifactStore } from "@xnn/artifacts";
 import { testQueuePrefix, testRedisUrl } from "@xnn/db/testing";
-import { initBackend, saveCheckpoint } from "@xnn/ml";
+import {
+  DEFAULT_IG_MAX_STEPS,
+  DEFAULT_IG_RULE,
+  DEFAULT_IG_STEPS,
+  DEFAULT_IG_TOLERANCE,
+  initBackend,
+  saveCheckpoint,
+} from "@xnn/ml";
 import { buildTinyClassifier } from "@xnn/ml/testing";
 import {
   createLogger,
@@ -14,13 +21,15 @@ import {
   EXPLAIN_QUEUE,
   type ExplainJobPayload,
   type ExplainJobResult,
+  type ExplainSettings,
   explainCacheKey,
-  explainKey,
   sha256,
 } from "@xnn/shared";
 import { Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExplainClient } from "./explainClient";
+import { explainKeyOf } from "./explainKeyOf";
 import { type RunningExplainWorker, startExplainWorker } from "./explainWorker";
 import { WarmModels } from "./warmModels";
 
@@ -100,7 +109,11 @@ function grayPng(size: number, pixel: (x: number, y: number) => number): Buffer 
   ]);
 }
 
-function payload(version: 1 | 2, image = png): ExplainJobPayload {
+function payload(
+  version: 1 | 2,
+  image = png,
+  settings: ExplainSettings = { maxSteps: 100 },
+): ExplainJobPayload {
   return {
     v: EXPLAIN_JOB_VERSION,
     modelVersion: { id: `mv-${version}`, task: "t", version, alias: null, runId: `run-${version}` },
@@ -109,7 +122,7 @@ function payload(version: 1 | 2, image = png): ExplainJobPayload {
     classNames: ["a", "b", "c"],
     imageSha256: sha256(image),
     image: image.toString("base64"),
-    settings: { maxSteps: 100 },
+    settings,
   };
 }
 
@@ -137,9 +150,44 @@ describe("the explain worker", () => {
     expect(worker.thread.warmVersions()).toEqual(["mv-1"]);
 
     const cached = await redis.get(
-      explainCacheKey(prefix, explainKey("mv-1", sha256(png), { maxSteps: 100 })),
+      explainCacheKey(prefix, explainKeyOf("mv-1", sha256(png), { maxSteps: 100 })),
     );
     expect(JSON.parse(cached as string)).toEqual(first.explanation);
+  });
+
+  it("keeps one cache entry per integration scheme: other IG settings are computed anew, the defaults spelled out are not", async () => {
+    const client = new ExplainClient({ redis, prefix, timeoutMs: 60_000, servingWorkers: async () => 1 });
+    try {
+      const image = grayPng(SIZE, (x, y) => ((y - 8) ** 2 < 12 ? 200 : 40 + x));
+      const ask = (settings: ExplainSettings) => {
+        const { v: _v, ...request } = payload(1, image, settings);
+        return client.explain(request);
+      };
+      const trapezoid = await ask({ steps: 10, maxSteps: 100, rule: "trapezoid" });
+      expect(trapezoid.cached).toBe(false);
+      expect((await ask({ steps: 10, maxSteps: 100, rule: "trapezoid" })).cached).toBe(true);
+
+      // Same image, same model version, another quadrature: its own computation and entry.
+      const simpson = await ask({ steps: 10, maxSteps: 100, rule: "simpson" });
+      expect(simpson.cached).toBe(false);
+      expect(simpson.explanation.stepsUsed % 2).toBe(0);
+      // Another initial grid or budget: not the cached answer either.
+      expect((await ask({ steps: 4, maxSteps: 100, rule: "trapezoid" })).cached).toBe(false);
+      expect((await ask({ steps: 10, maxSteps: 10, rule: "trapezoid" })).cached).toBe(false);
+      expect((await ask({ steps: 10, maxSteps: 100, rule: "trapezoid", tolerance: 0.5 })).cached).toBe(false);
+
+      // Leaving the settings out asks for the engine's defaults: the same entry as spelling them out.
+      expect((await ask({})).cached).toBe(false);
+      const spelled = await ask({
+        steps: DEFAULT_IG_STEPS,
+        rule: DEFAULT_IG_RULE,
+        maxSteps: DEFAULT_IG_MAX_STEPS,
+        tolerance: DEFAULT_IG_TOLERANCE,
+      });
+      expect(spelled.cached).toBe(true);
+    } finally {
+      await client.close();
+    }
   });
 
   it("fails a payload it cannot read at once, naming the field", async () => {

@@ -8,7 +8,6 @@ import {
   type ExplainJobResult,
   explainCacheKey,
   explainJobPayloadSchema,
-  explainKey,
   formatPath,
   type Logger,
   sha256,
@@ -16,6 +15,7 @@ import {
 import { type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { ExplainImageError, ExplainThread } from "./explainInThread";
+import { explainKeyOf } from "./explainKeyOf";
 
 /** Default budget for the weights a worker keeps warm: a few ResNet/MobileNet-sized versions. */
 export const DEFAULT_MAX_MODEL_BYTES = 512 * 1024 * 1024;
@@ -115,7 +115,7 @@ export function createExplainProcessor(
       served: { workerId: opts.workerId, coldLoad: outcome.coldLoad, computeMs: outcome.computeMs },
     };
     // Written here, not by the requester: an answer that came too late for it serves its retry.
-    const key = explainKey(p.modelVersion.id, p.imageSha256, p.settings);
+    const key = explainKeyOf(p.modelVersion.id, p.imageSha256, p.settings);
     await opts.redis.set(
       explainCacheKey(opts.prefix, key),
       JSON.stringify(result.explanation),

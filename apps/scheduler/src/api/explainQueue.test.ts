@@ -3,7 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import type { FileArtifactStore } from "@xnn/artifacts";
 import { testRedisUrl } from "@xnn/db/testing";
-import { EXPLAIN_QUEUE, explainJobId, explainKey, sha256 } from "@xnn/shared";
+import { explainKeyOf } from "@xnn/serving";
+import { EXPLAIN_QUEUE, explainJobId, sha256 } from "@xnn/shared";
 import { Queue, QueueEvents } from "bullmq";
 import request from "supertest";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -118,7 +119,7 @@ describe("explanations on the explain queue", () => {
 
     // A worker comes along and computes it; the same request is then answered from the cache.
     await explainWorker(s.prefix);
-    const jobId = explainJobId(explainKey(versionId, sha256(png), {}));
+    const jobId = explainJobId(explainKeyOf(versionId, sha256(png), {}));
     const status = await until("the queued explanation to finish", async () => {
       const res = await request(s.server)
         .get(`/api/predict/jobs/${jobId}`)

@@ -23,12 +23,16 @@ export { type ImageHeader, readImageHeader } from "./imageHeader.js";
 export { WEIGHT_GRADIENT_KERNELS, withInputGradientsOnly } from "./inputGradientsOnly.js";
 export {
   blackBaseline,
+  DEFAULT_IG_MAX_STEPS,
   DEFAULT_IG_RULE,
   DEFAULT_IG_STEPS,
+  DEFAULT_IG_TOLERANCE,
+  IG_SCHEME_REVISION,
   type IgOutput,
   type IntegratedGradientsOptions,
   type IntegratedGradientsResult,
   integratedGradients,
+  resolveIgScheme,
 } from "./integratedGradients.js";
 export { loadMask, positiveMaskShare } from "./maskShare.js";
 export {

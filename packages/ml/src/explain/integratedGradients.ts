@@ -12,6 +12,32 @@ export type IgOutput = "probability" | "logit";
  */
 export const DEFAULT_IG_STEPS = 50;
 export const DEFAULT_IG_RULE: QuadratureRule = "trapezoid";
+export const DEFAULT_IG_MAX_STEPS = 1600;
+export const DEFAULT_IG_TOLERANCE = 0.05;
+/**
+ * Names what the settings do not: the refinement policy, the points per refinement round, the
+ * memory cap. Bump it whenever one of those or a default above changes, so a cached explanation
+ * made by the old scheme is not served as the new one's (it is part of the explain cache key).
+ */
+export const IG_SCHEME_REVISION = 1;
+
+/** The settings a request may leave out, filled in with this engine's defaults: what an explanation is keyed on. */
+export function resolveIgScheme(settings: {
+  steps?: number;
+  rule?: QuadratureRule;
+  maxSteps?: number;
+  tolerance?: number;
+  output?: IgOutput;
+}): Required<typeof settings> & { revision: number } {
+  return {
+    revision: IG_SCHEME_REVISION,
+    steps: settings.steps ?? DEFAULT_IG_STEPS,
+    rule: settings.rule ?? DEFAULT_IG_RULE,
+    maxSteps: settings.maxSteps ?? DEFAULT_IG_MAX_STEPS,
+    tolerance: settings.tolerance ?? DEFAULT_IG_TOLERANCE,
+    output: settings.output ?? "probability",
+  };
+}
 
 export interface IntegratedGradientsOptions {
   /** Class to explain; default the predicted class (argmax of f(x)). */
@@ -173,8 +199,8 @@ export async function integratedGradients(
     throw new Error(`integratedGradients: rule must be "trapezoid" or "simpson", got ${String(rule)}`);
   const gradientBytes = opts.maxGradientBytes ?? 256 * 1024 * 1024;
   const memorySteps = Math.floor(gradientBytes / (n * 4)) - 1;
-  const maxSteps = Math.max(steps, Math.min(opts.maxSteps ?? 1600, memorySteps));
-  const tolerance = opts.tolerance ?? 0.05;
+  const maxSteps = Math.max(steps, Math.min(opts.maxSteps ?? DEFAULT_IG_MAX_STEPS, memorySteps));
+  const tolerance = opts.tolerance ?? DEFAULT_IG_TOLERANCE;
   const chunk = Math.max(1, Math.floor(opts.chunkSize ?? defaultChunk(H, W)));
   if (!Number.isInteger(steps) || steps < 1)
     throw new Error(`integratedGradients: steps must be a positive integer, got ${steps}`);

@@ -14,8 +14,12 @@ export const EXPLAIN_JOB_VERSION = 1;
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
-/** Integrated Gradients settings a request may carry; they are part of the cache key. */
+/** Integrated Gradients settings a request may carry; resolved, they are part of the cache key. */
 export const explainSettingsSchema = z.strictObject({
+  /** Initial uniform intervals of the path integral (default: the engine's, 50). */
+  steps: z.number().int().min(1).optional(),
+  /** Quadrature rule of the path integral (default: the engine's, "trapezoid"). */
+  rule: z.enum(["trapezoid", "simpson"]).optional(),
   /** Interval budget of the adaptive integration (default: the engine's, 1600). */
   maxSteps: z.number().int().min(1).optional(),
   /** Completeness gap at which refinement stops (default: the engine's, 0.05). */
@@ -76,11 +80,28 @@ export const explainJobResultSchema = z.strictObject({
 export type ExplainJobResult = z.infer<typeof explainJobResultSchema>;
 
 /**
- * One key per (model version, image bytes, settings): the job id, so identical requests in flight
- * share one job, and the cache entry, so a repeat is answered without one.
+ * The integration scheme an explanation was made with: the request's settings with the engine's
+ * defaults filled in, and the engine's scheme revision (what no setting names: the refinement
+ * policy, the points per round). `resolveIgScheme` in @xnn/ml makes one.
  */
-export function explainKey(modelVersionId: string, imageSha256: string, settings: ExplainSettings): string {
-  return contentHash({ modelVersionId, imageSha256, settings }).slice(0, 40);
+export interface ExplainScheme {
+  revision: number;
+  steps: number;
+  rule: "trapezoid" | "simpson";
+  maxSteps: number;
+  tolerance: number;
+  output: "probability" | "logit";
+}
+
+/**
+ * One key per (model version, image bytes, resolved scheme): the job id, so identical requests in
+ * flight share one job, and the cache entry, so a repeat is answered without one. Keyed on the
+ * resolved scheme, not the request's settings: a request that leaves a setting out and one that
+ * gives its default share an entry, and an explanation made under other defaults (another engine
+ * release) is not served as this one's.
+ */
+export function explainKey(modelVersionId: string, imageSha256: string, scheme: ExplainScheme): string {
+  return contentHash({ modelVersionId, imageSha256, scheme }).slice(0, 40);
 }
 
 export function explainJobId(key: string): string {

@@ -1,0 +1,222 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { FileArtifactStore } from "@xnn/artifacts";
+import type { createSql, PrismaClient } from "@xnn/db";
+import { buildModel, generateSynthetic, initBackend, saveCheckpoint } from "@xnn/ml";
+import { submitSweep } from "@xnn/orchestration";
+import { seedRuns } from "@xnn/scheduler/testing";
+import { createRedis, loadSweepText, RUNS_QUEUE } from "@xnn/shared";
+import { FlowProducer, Queue } from "bullmq";
+import { stringify } from "yaml";
+import { spawnWorker, type WorkerProcess, waitFor } from "../apps/gpu-worker/src/testing/workerHarness";
+import { grayPng } from "../apps/scheduler/src/api/testing/grayPng";
+
+// The predict half of `pnpm bench api`: POST /api/predict at 224 px against a version whose
+// checkpoint is `pnpm bench ig`'s model (MobileNetV2 1.0, random weights, 3 classes), explained by a
+// real worker process serving the explain queue with the default IG scheme. With these weights the
+// score barely moves along the path, so the adaptive scheme stops at its initial 50 intervals: each
+// request costs `pnpm bench ig`'s 51 gradient evaluations plus the API, queue and worker around them.
+// Twice: warm with the host otherwise idle, then while the same worker process trains a run of a
+// small synthetic sweep (FE without cached features: the backbone runs forward every step).
+// Every request is a new image (a cache hit would measure Redis, not the explanation).
+
+const SIZE = 224;
+const TASK = "bench-predict-224";
+
+export interface PredictBenchContext {
+  prisma: PrismaClient;
+  sql: ReturnType<typeof createSql>;
+  dbUrl: string;
+  redisUrl: string;
+  prefix: string;
+  base: string;
+  token: string;
+  root: string;
+  /** Timed requests per phase (after one cold request that loads the model). */
+  requests: number;
+}
+
+interface Phase {
+  times: number[];
+  steps: number[];
+  loadBefore: number[];
+  loadAfter: number[];
+}
+
+const load = () => os.loadavg();
+const fmtLoad = (l: number[]) => l.map((v) => v.toFixed(1)).join(" ");
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+let imageSeq = 0;
+/** A new 224 x 224 gray image each call: a bright disc on a gradient, moved each time. */
+function nextImage(): Buffer {
+  const k = ++imageSeq;
+  const cx = 60 + ((k * 37) % 100);
+  const cy = 60 + ((k * 53) % 100);
+  return grayPng(SIZE, SIZE, (x, y) => ((x - cx) ** 2 + (y - cy) ** 2 < 900 ? 220 : 30 + ((x + y + k) % 60)));
+}
+
+async function predictOnce(ctx: PredictBenchContext): Promise<{ ms: number; steps: number }> {
+  const form = new FormData();
+  form.append("image", new Blob([nextImage()], { type: "image/png" }), "x.png");
+  form.append("task", TASK);
+  const t0 = performance.now();
+  const res = await fetch(`${ctx.base}/api/predict`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ctx.token}` },
+    body: form,
+  });
+  const body = (await res.json()) as { stepsUsed?: number; error?: string };
+  const ms = performance.now() - t0;
+  if (!res.ok) throw new Error(`POST /api/predict -> HTTP ${res.status}: ${body.error ?? ""}`);
+  if (res.headers.get("x-explain-cache") !== "miss")
+    throw new Error("POST /api/predict was answered from the cache: the bench needs a new image each time");
+  return { ms, steps: body.stepsUsed ?? 0 };
+}
+
+async function measurePhase(ctx: PredictBenchContext): Promise<Phase> {
+  const phase: Phase = { times: [], steps: [], loadBefore: load(), loadAfter: [] };
+  for (let i = 0; i < ctx.requests; i++) {
+    const r = await predictOnce(ctx);
+    phase.times.push(r.ms);
+    phase.steps.push(r.steps);
+  }
+  phase.loadAfter = load();
+  return phase;
+}
+
+/** A version of TASK whose checkpoint is MobileNetV2 1.0 at 224 px, stored where the worker reads artifacts. */
+async function seedVersion(ctx: PredictBenchContext, artifactDir: string, work: string): Promise<void> {
+  await initBackend("auto");
+  const { model } = await buildModel({
+    arch: "mobilenet_v2",
+    imageSize: SIZE,
+    numClasses: 3,
+    dropout: 0.2,
+    seed: 1,
+  });
+  const local = path.join(work, "mobilenet_v2-224");
+  await saveCheckpoint(model, local);
+  model.dispose();
+  const stored = await new FileArtifactStore(artifactDir).putDir(local, "bench/mobilenet_v2-224", {
+    digestOf: ["model.json", "weights.bin"],
+  });
+  const [runId] = await seedRuns(ctx.sql, { sweepId: "bench-predict", task: TASK, runs: 1, artifacts: true });
+  await ctx.prisma.checkpoint.update({
+    where: { id: `ckpt-${runId}` },
+    data: { uri: stored.uri, sha256: stored.sha256 },
+  });
+  await ctx.prisma.run.update({
+    where: { id: runId as string },
+    data: { config: { task: TASK, data: { dir: "/data", imageSize: SIZE, augment: false } } },
+  });
+  await ctx.prisma.modelVersion.create({
+    data: {
+      task: TASK,
+      version: 1,
+      runId: runId as string,
+      checkpointId: `ckpt-${runId}`,
+      alias: "production",
+    },
+  });
+}
+
+/** FE of MobileNetV2-0.35 at 64 px on a small synthetic set, features not cached, with epochs to spare. */
+function sweepYaml(ctx: PredictBenchContext, dataDir: string): string {
+  return stringify({
+    name: "bench-api-train",
+    description: "keeps a worker training while predict is measured",
+    base: path.join(ctx.root, "conf", "demo-base"),
+    overrides: {
+      "data.dir": dataDir,
+      "data.cacheFeatures": false,
+      "train.epochs": 200,
+      "train.earlyStopping.patience": 200,
+    },
+    axes: { model: ["mobilenet_v2"], stage: ["fe"] },
+  });
+}
+
+export async function benchPredict(ctx: PredictBenchContext): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), "xnn-bench-predict-"));
+  const artifactDir = path.join(work, "artifacts");
+  const dataDir = path.join(work, "data");
+  const redis = createRedis(ctx.redisUrl, "worker");
+  const flows = new FlowProducer({ connection: redis, prefix: ctx.prefix });
+  let worker: WorkerProcess | undefined;
+  try {
+    await seedVersion(ctx, artifactDir, work);
+    await generateSynthetic({ out: dataDir, n: 300, size: 64, seed: 7 });
+    worker = spawnWorker({
+      DATABASE_URL: ctx.dbUrl,
+      REDIS_URL: ctx.redisUrl,
+      XNN_QUEUE_PREFIX: ctx.prefix,
+      ARTIFACT_DIR: artifactDir,
+      XNN_DATA_ROOT: work,
+      XNN_BACKEND: "wasm",
+      XNN_EXPLAIN: "1",
+    });
+    const w = worker;
+    await waitFor(
+      "the worker to serve explanations",
+      async () => w.output().includes('"msg":"worker ready"'),
+      300_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${w.output().slice(-3000)}`);
+    });
+
+    const cold = await predictOnce(ctx);
+    process.stdout.write(
+      `predict: worker ready, first request ${(cold.ms / 1000).toFixed(1)} s; measuring warm\n`,
+    );
+    const warm = await measurePhase(ctx);
+
+    const loaded = loadSweepText(sweepYaml(ctx, dataDir), { baseDir: path.join(ctx.root, "conf") });
+    const { sweepId } = await submitSweep({ prisma: ctx.prisma, flows }, loaded);
+    const training = async () =>
+      (await ctx.prisma.run.findFirst({ where: { sweepId, status: "running", epochsDone: { gte: 1 } } })) ??
+      undefined;
+    const run = await waitFor("the sweep's run to train its first epoch", training, 600_000, 500).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}\n${w.output().slice(-3000)}`);
+      },
+    );
+    process.stdout.write(
+      `predict: run ${run.key} training (epoch ${run.epochsDone}); measuring under training\n`,
+    );
+    const busy = await measurePhase(ctx);
+    const after = await ctx.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+
+    const row = (name: string, p: Phase) => {
+      const t = [...p.times].sort((a, b) => a - b);
+      const s = [...p.steps].sort((a, b) => a - b);
+      return `${name.padEnd(44)} p50 ${(percentile(t, 50) / 1000).toFixed(2).padStart(6)} s  p95 ${(percentile(t, 95) / 1000).toFixed(2).padStart(6)} s  max ${((t.at(-1) as number) / 1000).toFixed(2).padStart(6)} s  (n ${t.length}, IG intervals median ${percentile(s, 50)})  load ${fmtLoad(p.loadBefore)} -> ${fmtLoad(p.loadAfter)}`;
+    };
+    console.log(
+      `\nPOST /api/predict, ${SIZE} px, MobileNetV2 1.0 (random weights, 3 classes), default IG scheme, one worker process (wasm) serving the explain queue; a new image per request, sequential`,
+    );
+    console.log(`first request (loads the model into the worker): ${(cold.ms / 1000).toFixed(2)} s`);
+    console.log(row("warm, nothing else running", warm));
+    console.log(row("warm, while the worker trains a sweep's run", busy));
+    console.log(
+      `the run ${run.key} trained epochs ${run.epochsDone} -> ${after.epochsDone} during that phase (status ${after.status})`,
+    );
+  } finally {
+    if (worker && worker.child.exitCode === null) {
+      worker.child.kill("SIGTERM");
+      const exited = worker.exited;
+      const timer = setTimeout(() => worker?.child.kill("SIGKILL"), 30_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    const queue = new Queue(RUNS_QUEUE, { connection: redis, prefix: ctx.prefix });
+    await queue.obliterate({ force: true }).catch(() => {});
+    await Promise.all([queue.close(), flows.close()]);
+    redis.disconnect();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
