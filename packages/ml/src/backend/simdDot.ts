@@ -13,7 +13,8 @@
  *                (c is overwritten; callers sum rows in float64)
  *   channelAxpy: a[i*aStride + g] += b[i*bStride + g] * c[g]
  * and outerAcc (a rank-1 update per pixel, for 1x1 filter gradients), see
- * outerBody; reluGrad and clipGrad are the Relu / ClipByValue gradients as one
+ * outerBody; packedGemm (a register-tiled GEMM on packed operands, for the KxK conv gradients of
+ * small maps with many channels), see packedGemmBody; reluGrad and clipGrad are the Relu / ClipByValue gradients as one
  * branch-free pass (a JS loop branches on the sign of x: ~10 ns per element
  * on random signs, measured).
  */

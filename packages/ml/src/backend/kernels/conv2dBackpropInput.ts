@@ -1,7 +1,8 @@
 /**
  * Conv2DBackpropInput for the wasm backend. The shipped kernel is a scalar C++ loop; this one keeps
  * the arithmetic in XNNPACK (phase decomposition, also used by the depthwise fallback) or, for few
- * input channels, one GEMM plus a JS scatter (col2im).
+ * input channels, one GEMM plus a JS scatter (col2im), or, for many channels on small maps, the
+ * SIMD packed GEMM per tap plus the same scatter.
  */
 import type { TensorInfo } from "@tensorflow/tfjs";
 import {
