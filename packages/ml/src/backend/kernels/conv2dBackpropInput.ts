@@ -27,11 +27,16 @@ const GEMM_CHUNK_PIXELS = 512;
  * call as in training (CPU ms per call, old/new, loaded machine): strided convs with at most 4x4
  * output maps (6x6x256->512 s2 48/17, 10x10x128->256 s2 21/19, 1x1 4x4x256->512 s2 6.7/4.9) and
  * stride-1 ones on 2x2 maps (2x2x512->512 67/21), but not stride 1 from 4x4 up (4x4x256 24/27,
- * 8x8x128 19/32), where one XNNPACK conv does all taps at once.
+ * 8x8x128 19/32), where one XNNPACK conv does all taps at once. 1x1 stride-1 gradients keep
+ * their one convolution with the cached transposed filter: on MobileNetV2's 2x2 maps at 64 px
+ * (320->1280, 960->160, 160->960) the GEMM was not clearly faster (best wall 8.0 vs 10.2 ms, mean
+ * CPU 9.2 vs 7.0, loaded machine).
  */
 function useInputGemm(g: ConvGeom): boolean {
   const map = g.Ho * g.Wo;
-  return g.Ci % 4 === 0 && g.Ci * g.Co > 8192 && (map <= 4 || (map <= 16 && g.sh * g.sw > 1));
+  const strided = g.sh * g.sw > 1;
+  if (g.Kh * g.Kw === 1 && !strided) return false;
+  return g.Ci % 4 === 0 && g.Ci * g.Co > 8192 && (map <= 4 || (map <= 16 && strided));
 }
 
 /**
