@@ -5,6 +5,7 @@
  * SIMD packed GEMM per tap plus the same scatter.
  */
 import type { TensorInfo } from "@tensorflow/tfjs";
+import type { simdKernelsFor } from "../simdDot.js";
 import {
   type ConvGeom,
   type ConvGradAttrs,
@@ -15,7 +16,6 @@ import {
   transposeNAC,
 } from "./convGeometry.js";
 import { cachedFilter } from "./filterCache.js";
-import type { simdKernelsFor } from "../simdDot.js";
 import { wasmKernelOptions } from "./options.js";
 import { f32, free, heapOffset, run, simdFor, type WasmBackendLike, wasmKernel } from "./wasmKernel.js";
 
