@@ -4,24 +4,36 @@
  * 128 px input, batch 16.
  *
  *   pnpm bench kernels [--reps 5] [--cpu-reps 1] [--cpu-batch 1] [--no-cpu] [--batch 16]
+ *   pnpm bench kernels --resnet [--reps 5] [--only LABEL-PART]
+ *
+ * --resnet: ResNet-18's layer2-4 convolutions at 64 px (maps 8x8 to 2x2, 128-512 channels;
+ * stride-2 3x3 convs are pre-padded 'valid' ones, as models/resnet.ts builds them), batch 32
+ * unless --batch says otherwise, wasm only, fresh inputs per call (as in training: no filter
+ * cache hits), each kernel alternating call by call with the SIMD loops switched off
+ * (setWasmKernelOptions({ simd: false }): the convolution trick / phase convolutions), best wall ms
+ * and best CPU ms of each, and the ratio of CPU times (steadier than wall time on a shared machine).
  *
  * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
  * The cpu backend is so slow (its Conv2DBackpropFilter took 70 s for the
  * batch-16 stem) that it runs at --cpu-batch and is scaled linearly to
  * --batch: every kernel here does work proportional to the batch size.
  */
-import { initBackend, tf } from "@xnn/ml";
+import { initBackend, setWasmKernelOptions, tf } from "@xnn/ml";
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : Number.NaN;
   return Number.isFinite(v) ? v : dflt;
 }
+const RESNET = process.argv.includes("--resnet");
 const REPS = arg("reps", 5);
 const CPU_REPS = arg("cpu-reps", 1);
-const BATCH = arg("batch", 16);
+const BATCH = arg("batch", RESNET ? 32 : 16);
 const CPU_BATCH = Math.min(arg("cpu-batch", 1), BATCH);
-const WITH_CPU = !process.argv.includes("--no-cpu");
+const WITH_CPU = !RESNET && !process.argv.includes("--no-cpu");
+const onlyAt = process.argv.indexOf("--only");
+/** --only TEXT: just the shapes whose label contains TEXT */
+const ONLY = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? "") : "";
 
 interface Shape {
   label: string;
@@ -130,6 +142,38 @@ const shapes: Shape[] = [
   { label: "depthwise 3x3 s1 4x4x960", H: 4, W: 4, C: 960, O: 1, K: 3, s: 1, pad: "same", depthwise: true },
 ];
 
+const conv = (
+  label: string,
+  H: number,
+  C: number,
+  O: number,
+  K: number,
+  s: number,
+  pad: "same" | "valid",
+): Shape => ({
+  label,
+  H,
+  W: H,
+  C,
+  O,
+  K,
+  s,
+  pad,
+  depthwise: false,
+});
+
+/** ResNet-18 at 64 px: layer2 8x8x128, layer3 4x4x256, layer4 2x2x512 (see models/resnet.ts). */
+const resnetShapes: Shape[] = [
+  conv("l2 conv 3x3 s1 8x8x128->128", 8, 128, 128, 3, 1, "same"),
+  conv("l3 conv 3x3 s2 10x10x128->256 (padded)", 10, 128, 256, 3, 2, "valid"),
+  conv("l3 shortcut 1x1 s2 8x8x128->256", 8, 128, 256, 1, 2, "valid"),
+  conv("l3 conv 3x3 s1 4x4x256->256", 4, 256, 256, 3, 1, "same"),
+  conv("l4 conv 3x3 s2 6x6x256->512 (padded)", 6, 256, 512, 3, 2, "valid"),
+  conv("l4 shortcut 1x1 s2 4x4x256->512", 4, 256, 512, 1, 2, "valid"),
+  conv("l4 conv 3x3 s1 2x2x512->512", 2, 512, 512, 3, 1, "same"),
+  conv("l4 conv 3x3 s2 4x4x256->512 'same'", 4, 256, 512, 3, 2, "same"),
+];
+
 /**
  * Best of N: the machine is shared, and interference only ever adds time, so
  * the minimum is the most repeatable estimate of the kernel's own cost.
@@ -195,6 +239,8 @@ async function main(): Promise<void> {
     `batch ${BATCH}; wasm: best of ${REPS}; cpu: best of ${CPU_REPS} at batch ${CPU_BATCH}, scaled x${BATCH / CPU_BATCH}\n`,
   );
 
+  if (RESNET) return resnetTable();
+
   const rows: string[][] = [["shape", "kernel", "wasm ms", "cpu ms", "cpu/wasm", "shipped wasm ms"]];
   for (const sh of shapes) {
     const makeJobs = (batch: number) => {
@@ -251,6 +297,97 @@ async function main(): Promise<void> {
         Number.isNaN(c) ? "-" : c.toFixed(1),
         Number.isNaN(c) ? "-" : `${(c / w).toFixed(1)}x`,
         Number.isNaN(shipped) ? "" : shipped.toFixed(1),
+      ];
+      rows.push(row);
+      console.log(row.join(" | "));
+    }
+  }
+  console.log("\n| " + rows.map((r) => r.join(" | ")).join(" |\n| ") + " |");
+}
+
+/**
+ * One kernel call's wall ms and CPU ms, with the inputs made fresh (new dataIds) as in training,
+ * where each step's weights and activations are new tensors, so no per-filter cache hits.
+ */
+function callFresh(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.NamedAttrMap) {
+  const inputs = make();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const out = tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor;
+  out.dataSync();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  out.dispose();
+  tf.dispose(Object.values(inputs));
+  return { wall, cpu: (c.user + c.system) / 1e3 };
+}
+
+/**
+ * The SIMD paths and the no-SIMD ones (options `simd` on / off), alternating call by call so that
+ * load from other processes hits both alike: best wall ms and best CPU ms of each.
+ */
+function timeOnOff(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.NamedAttrMap, reps: number) {
+  const on = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
+  const off = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
+  for (let i = 0; i <= reps; i++) {
+    for (const [simd, acc] of [
+      [true, on],
+      [false, off],
+    ] as const) {
+      const before = setWasmKernelOptions({ simd });
+      const r = callFresh(kernel, make, attrs);
+      setWasmKernelOptions(before);
+      if (i === 0) continue; // warm-up
+      acc.wall = Math.min(acc.wall, r.wall);
+      acc.cpu = Math.min(acc.cpu, r.cpu);
+    }
+  }
+  return { on, off };
+}
+
+/** --resnet: each gradient kernel with the SIMD loops on and off, back to back. */
+function resnetTable(): void {
+  const rows: string[][] = [
+    ["shape", "kernel", "simd ms", "cpu ms", "GFLOP/s", "no-simd ms", "cpu ms", "GFLOP/s", "speed-up (cpu)"],
+  ];
+  const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
+  for (const sh of resnetShapes.filter((r) => r.label.includes(ONLY))) {
+    const xShape = [BATCH, sh.H, sh.W, sh.C];
+    const fShape = [sh.K, sh.K, sh.C, sh.O];
+    const info = tf.backend_util.computeConv2DInfo(
+      xShape as [number, number, number, number],
+      fShape as [number, number, number, number],
+      sh.s,
+      1,
+      sh.pad,
+    );
+    const dyShape = [BATCH, info.outHeight, info.outWidth, sh.O];
+    const gflop = (2 * BATCH * info.outHeight * info.outWidth * sh.K * sh.K * sh.C * sh.O) / 1e9;
+    const common = { strides: sh.s, pad: sh.pad, dataFormat: "NHWC" };
+    const jobs = [
+      {
+        kernel: "Conv2DBackpropFilter",
+        make: () => ({ x: rand(xShape), dy: rand(dyShape) }),
+        attrs: { ...common, filterShape: fShape } as unknown as tf.NamedAttrMap,
+      },
+      {
+        kernel: "Conv2DBackpropInput",
+        make: () => ({ dy: rand(dyShape), filter: rand(fShape) }),
+        attrs: { ...common, inputShape: xShape } as unknown as tf.NamedAttrMap,
+      },
+    ];
+    for (const job of jobs) {
+      const { on, off } = timeOnOff(job.kernel, job.make, job.attrs, REPS);
+      const row = [
+        sh.label,
+        job.kernel.replace("Conv2D", ""),
+        on.wall.toFixed(1),
+        on.cpu.toFixed(1),
+        (gflop / (on.wall / 1e3)).toFixed(1),
+        off.wall.toFixed(1),
+        off.cpu.toFixed(1),
+        (gflop / (off.wall / 1e3)).toFixed(1),
+        `${(off.cpu / on.cpu).toFixed(2)}x`,
       ];
       rows.push(row);
       console.log(row.join(" | "));

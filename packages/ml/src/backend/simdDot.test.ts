@@ -103,4 +103,49 @@ describe("channelDot (wasm SIMD on the tfjs heap)", () => {
       tf.dispose([x, d, dst]);
     }
   });
+
+  it("packedGemm accumulates A B into dst for every column tail (pairs of groups and an odd one)", () => {
+    const b = tf.findBackend("wasm") as unknown as WasmInternals;
+    const k = simdKernelsFor(b.wasm.asm.memory);
+    if (!k) throw new Error("SIMD kernel unavailable");
+    const off = (t: tf.Tensor) => b.dataIdMap.get(t.dataId).memoryOffset;
+    for (const [M, K, groups] of [
+      [4, 1, 1],
+      [8, 5, 5],
+      [12, 9, 2],
+      [4, 3, 7],
+    ] as const) {
+      const Ncols = groups * 4;
+      const dstCols = Ncols + 3; // columns past the last group the kernel must not touch
+      const A = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i * 0.7));
+      const B = Float32Array.from({ length: K * Ncols }, (_, i) => Math.cos(i * 0.3));
+      const ap = new Float32Array(M * K);
+      for (let m = 0; m < M; m++)
+        for (let j = 0; j < K; j++) ap[((m >> 2) * K + j) * 4 + (m & 3)] = A[m * K + j] as number;
+      const bp = new Float32Array(K * Ncols);
+      let o = 0;
+      for (let q = 0; q + 2 <= groups; q += 2)
+        for (let j = 0; j < K; j++) for (let c = 0; c < 8; c++) bp[o++] = B[j * Ncols + q * 4 + c] as number;
+      if (groups & 1)
+        for (let j = 0; j < K; j++)
+          for (let c = 0; c < 4; c++) bp[o++] = B[j * Ncols + (groups - 1) * 4 + c] as number;
+      const ta = tf.tensor1d(ap);
+      const tb = tf.tensor1d(bp);
+      const td = tf.fill([M * dstCols], 0.5);
+      k.packedGemm(off(td), off(ta), off(tb), K, M / 4, groups, dstCols * 4);
+      const got = td.dataSync();
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < dstCols; n++) {
+          if (n >= Ncols) {
+            expect(got[m * dstCols + n]).toBe(0.5);
+            continue;
+          }
+          let ref = 0.5;
+          for (let j = 0; j < K; j++) ref += (A[m * K + j] as number) * (B[j * Ncols + n] as number);
+          expect(Math.abs((got[m * dstCols + n] as number) - ref)).toBeLessThan(1e-5);
+        }
+      }
+      tf.dispose([ta, tb, td]);
+    }
+  });
 });

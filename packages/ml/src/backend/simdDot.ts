@@ -13,7 +13,8 @@
  *                (c is overwritten; callers sum rows in float64)
  *   channelAxpy: a[i*aStride + g] += b[i*bStride + g] * c[g]
  * and outerAcc (a rank-1 update per pixel, for 1x1 filter gradients), see
- * outerBody; reluGrad and clipGrad are the Relu / ClipByValue gradients as one
+ * outerBody; packedGemm (a register-tiled GEMM on packed operands, for the KxK conv gradients of
+ * small maps with many channels), see packedGemmBody; reluGrad and clipGrad are the Relu / ClipByValue gradients as one
  * branch-free pass (a JS loop branches on the sign of x: ~10 ns per element
  * on random signs, measured).
  */
@@ -291,6 +292,135 @@ function outerBody(): number[] {
   return [...uleb(b.length), ...b];
 }
 
+// packedGemm(dst, a, b, K, mBlocks, nGroups, dstStride) locals
+const G_DST = 0;
+const G_A = 1;
+const G_B = 2;
+const G_K = 3;
+const G_MB = 4;
+const G_NG = 5;
+const G_DS = 6;
+const G_M = 7;
+const G_Q = 8;
+const G_I = 9;
+const G_AP = 10;
+const G_BP = 11;
+const G_ABASE = 12;
+const G_DROW = 13;
+const G_ADDR = 14;
+const G_BBLK = 15;
+const G_ACC = 16; // v128 acc0..acc7
+const G_B0 = 24;
+const G_B1 = 25;
+const G_S = 26;
+const v128Load32SplatAt = (offset: number) => [SIMD, 0x09, 0x02, ...uleb(offset)];
+
+/**
+ * One 4-row block of packedGemm against `vecs` (1 or 2) column groups at G_BBLK: the 4 x 4*vecs
+ * accumulators stay in registers over the whole K loop, then are added into dst.
+ */
+function gemmTile(vecs: number): number[] {
+  const c: number[] = [];
+  const n = 4 * vecs;
+  for (let k = 0; k < n; k++) c.push(...v128Zero, ...set(G_ACC + k));
+  c.push(...get(G_ABASE), ...set(G_AP));
+  c.push(...get(G_BBLK), ...set(G_BP));
+  c.push(...get(G_K), ...set(G_I));
+  c.push(BLOCK, VOID, LOOP, VOID);
+  c.push(...get(G_I), I32_EQZ, BR_IF, 1);
+  c.push(...get(G_BP), ...v128Load(0), ...set(G_B0));
+  if (vecs === 2) c.push(...get(G_BP), ...v128Load(16), ...set(G_B1));
+  for (let j = 0; j < 4; j++) {
+    c.push(...get(G_AP), ...v128Load32SplatAt(4 * j), ...set(G_S));
+    for (let v = 0; v < vecs; v++) {
+      const acc = G_ACC + j * vecs + v;
+      c.push(
+        ...get(acc),
+        ...get(G_S),
+        ...get(v === 0 ? G_B0 : G_B1),
+        ...F32X4_MUL,
+        ...F32X4_ADD,
+        ...set(acc),
+      );
+    }
+  }
+  c.push(...get(G_AP), I32_CONST, ...sleb(16), I32_ADD, ...set(G_AP));
+  c.push(...get(G_BP), I32_CONST, ...sleb(16 * vecs), I32_ADD, ...set(G_BP));
+  c.push(...get(G_I), I32_CONST, ...sleb(1), I32_SUB, ...set(G_I));
+  c.push(BR, 0, END, END);
+  // dst row j of this block, columns q*4 .. q*4 + 4*vecs
+  c.push(...get(G_DROW), ...get(G_Q), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...set(G_ADDR));
+  for (let j = 0; j < 4; j++) {
+    for (let v = 0; v < vecs; v++) {
+      c.push(...get(G_ADDR));
+      c.push(...get(G_ADDR), ...v128Load(16 * v), ...get(G_ACC + j * vecs + v), ...F32X4_ADD);
+      c.push(...v128Store(16 * v));
+    }
+    c.push(...get(G_ADDR), ...get(G_DS), I32_ADD, ...set(G_ADDR));
+  }
+  // the next column block starts where this one's K loop ended
+  c.push(...get(G_BP), ...set(G_BBLK));
+  c.push(...get(G_Q), I32_CONST, ...sleb(vecs), I32_ADD, ...set(G_Q));
+  return c;
+}
+
+/**
+ * packedGemm: dst[m][n] += sum_{k < K} A[m][k] * B[k][n] for m < 4*mBlocks, n < 4*nGroups, with
+ * both operands packed so that the K loop reads them contiguously:
+ *   a: [mBlocks][K][4]                         (4 rows of A interleaved)
+ *   b: [nGroups >> 1][K][8], then [K][4] if nGroups is odd (column blocks of B)
+ *   dst: rows of dstStride bytes.
+ * A 4 x 8 tile of accumulators lives in registers over all of K (8 chains hide the add latency;
+ * 11 of the 16 SIMD registers on x64). Packing is what the shapes it is for need: dy rows of
+ * Co*4 bytes fall into two L1 sets when read down a column, and one whole activation is K.
+ */
+function packedGemmBody(): number[] {
+  const I32 = 0x7f;
+  const V128 = 0x7b;
+  const b: number[] = [];
+  b.push(2, 9, I32, 11, V128);
+  b.push(I32_CONST, 0, ...set(G_M));
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(G_M), ...get(G_MB), I32_GE_S, BR_IF, 1);
+  // aBase = a + m*K*16 ; dRow = dst + m*4*dstStride
+  b.push(
+    ...get(G_A),
+    ...get(G_M),
+    ...get(G_K),
+    I32_MUL,
+    I32_CONST,
+    ...sleb(4),
+    I32_SHL,
+    I32_ADD,
+    ...set(G_ABASE),
+  );
+  b.push(
+    ...get(G_DST),
+    ...get(G_M),
+    I32_CONST,
+    ...sleb(2),
+    I32_SHL,
+    ...get(G_DS),
+    I32_MUL,
+    I32_ADD,
+    ...set(G_DROW),
+  );
+  b.push(I32_CONST, 0, ...set(G_Q));
+  b.push(...get(G_B), ...set(G_BBLK));
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(G_Q), I32_CONST, ...sleb(2), I32_ADD, ...get(G_NG), I32_GT_S, BR_IF, 1);
+  b.push(...gemmTile(2));
+  b.push(BR, 0, END, END);
+  b.push(BLOCK, VOID);
+  b.push(...get(G_Q), ...get(G_NG), I32_GE_S, BR_IF, 0);
+  b.push(...gemmTile(1));
+  b.push(END);
+  b.push(...get(G_M), I32_CONST, ...sleb(1), I32_ADD, ...set(G_M));
+  b.push(BR, 0, END, END);
+  b.push(END);
+  return [...uleb(b.length), ...b];
+}
+
 // Elementwise activation gradients: (x, dy, out, n16, lo, hi), pointers in bytes, n16 blocks
 // of 16 float32 (the caller does the < 16 tail).
 const M_X = 0;
@@ -415,22 +545,24 @@ function buildModule(): Uint8Array {
   ]);
   // memory imported without a maximum so it matches whatever tfjs allocated
   const imports = section(2, [1, ...str("env"), ...str("memory"), 0x02, 0x00, 0x01]);
-  const funcs = section(3, [5, 0, 0, 1, 2, 2]);
+  const funcs = section(3, [6, 0, 0, 1, 2, 2, 0]);
   const exports = section(7, [
-    5,
+    6,
     ...[...str("channelDot"), 0x00, 0],
     ...[...str("channelAxpy"), 0x00, 1],
     ...[...str("outerAcc"), 0x00, 2],
     ...[...str("reluGrad"), 0x00, 3],
     ...[...str("clipGrad"), 0x00, 4],
+    ...[...str("packedGemm"), 0x00, 5],
   ]);
   const code = section(10, [
-    5,
+    6,
     ...body(groupBlock),
     ...body(axpyBlock),
     ...outerBody(),
     ...reluGradBody(),
     ...clipGradBody(),
+    ...packedGemmBody(),
   ]);
   return new Uint8Array([
     0x00,
@@ -471,6 +603,19 @@ export interface SimdKernels {
   reluGrad: (x: number, dy: number, out: number, n16: number, lo: number, hi: number) => void;
   /** clipGrad(x, dy, out, n16, lo, hi): out = lo <= x <= hi ? dy : 0, see clipGradBody */
   clipGrad: (x: number, dy: number, out: number, n16: number, lo: number, hi: number) => void;
+  /**
+   * packedGemm(dst, a, b, K, mBlocks, nGroups, dstStride): dst += A B with packed operands (see
+   * packedGemmBody and packGemmB)
+   */
+  packedGemm: (
+    dst: number,
+    a: number,
+    b: number,
+    K: number,
+    mBlocks: number,
+    nGroups: number,
+    dstStride: number,
+  ) => void;
 }
 
 let compiled: object | null | undefined;
@@ -499,6 +644,7 @@ export function simdKernelsFor(memory: WasmMemory | undefined): SimdKernels | nu
     outerAcc: inst.exports.outerAcc as SimdKernels["outerAcc"],
     reluGrad: inst.exports.reluGrad as SimdKernels["reluGrad"],
     clipGrad: inst.exports.clipGrad as SimdKernels["clipGrad"],
+    packedGemm: inst.exports.packedGemm as SimdKernels["packedGemm"],
   };
   instances.set(memory, k);
   return k;

@@ -41,6 +41,18 @@ const convCases: Case[] = [
   { N: 2, H: 9, W: 7, C: 16, O: 24, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
   { N: 2, H: 9, W: 7, C: 8, O: 5, Kh: 1, Kw: 1, s: [2, 2], pad: "valid" },
   { N: 1, H: 5, W: 6, C: 40, O: 33, Kh: 1, Kw: 1, s: [1, 1], pad: "valid" },
+  // small maps with many channels (ResNet-18 layer3/4 at 64 px): the packed SIMD GEMM filter
+  // gradient (and input gradient: 2x2 maps, and strided convs to at most 4x4); an odd number of channel groups (tail tile), a 'same' stride-2 conv on an odd map,
+  // a pre-padded stride-2 'valid' one, a strided 1x1 shortcut, explicit padding, and more pixels
+  // than one GEMM pass takes (N*Ho*Wo > 512)
+  { N: 2, H: 4, W: 4, C: 256, O: 256, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
+  { N: 2, H: 2, W: 2, C: 512, O: 512, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
+  { N: 2, H: 7, W: 7, C: 96, O: 100, Kh: 3, Kw: 3, s: [2, 2], pad: "same" },
+  { N: 2, H: 6, W: 6, C: 128, O: 76, Kh: 3, Kw: 3, s: [2, 2], pad: "valid" },
+  { N: 2, H: 8, W: 8, C: 128, O: 256, Kh: 1, Kw: 1, s: [2, 2], pad: "valid" },
+  { N: 1, H: 5, W: 6, C: 64, O: 132, Kh: 3, Kw: 3, s: [2, 2], pad: P(1, 2, 0, 1) },
+  { N: 3, H: 14, W: 14, C: 96, O: 96, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
+  { N: 33, H: 8, W: 8, C: 64, O: 132, Kh: 3, Kw: 3, s: [2, 2], pad: "same" },
 ];
 
 afterEach(() => {
@@ -111,11 +123,12 @@ describe("cached input-gradient filters", () => {
   it("give the same result cached, uncached and on a cache hit, and go with their filter", async () => {
     await tf.setBackend("wasm");
     const r = rng(4242);
-    // a 1x1, a 3x3 stride-1 and a 3x3 stride-2 (phase) input gradient
+    // a 1x1, a 3x3 stride-1 and a 3x3 stride-2 (phase) input gradient, and the packed GEMM's
     const cases: Case[] = [
       { N: 2, H: 6, W: 6, C: 24, O: 40, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
       { N: 2, H: 6, W: 6, C: 72, O: 16, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
       { N: 2, H: 7, W: 7, C: 70, O: 8, Kh: 3, Kw: 3, s: [2, 2], pad: "same" },
+      { N: 2, H: 2, W: 2, C: 128, O: 96, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
     ];
     for (const c of cases) {
       const [Ho, Wo] = outSize(c);

@@ -1,8 +1,9 @@
 /**
  * Conv2DBackpropFilter for the wasm backend, which ships none (tfjs#8474). Which path runs depends
  * on the shape, by thresholds measured on this machine: the SIMD rank-1 kernel (simdDot.ts) for
- * small channel blocks, a GEMM for 1x1 filters, im2col + GEMM for few patch rows, and otherwise
- * one XNNPACK convolution ("the convolution trick").
+ * small channel blocks, a GEMM for 1x1 filters, the SIMD packed GEMM for larger channel blocks
+ * (channels multiples of 4), im2col + GEMM for few patch rows, and otherwise one XNNPACK
+ * convolution ("the convolution trick").
  *
  * XNNPACK re-packs the weight operand of every fresh tensor (a [24,16384]x[16384,144] matmul:
  * 162 ms with a fresh B, 22 ms with a cached one, on a loaded machine), which is why filter
@@ -35,10 +36,16 @@ const OUTER_MAX_ELEMS = 65536;
  * so the rank-1 kernel wins only while one tap's [Ci, Co] block fits in L1
  * (measured, fresh tensors, batch 16: 128x128x3->32 s2 44 vs 164 ms,
  * 64x64x32->32 s1 614 vs 798, 16x16x64->64 86 vs 150, but 8x8x128->128
- * 164 vs 129 ms).
+ * 164 vs 129 ms). Against the packed GEMM (conv2dBackpropFilterGemm) it still won on big maps
+ * with few channels (batch 32, loaded machine: 16x16x64->64 44 vs 67 ms, 32x32x32->32 45 vs 87).
  */
 const KXK_OUTER_MAX_ELEMS = 8192;
 const OUTER_CHUNK_PIXELS = 512;
+/**
+ * Pixels per packed-GEMM pass (conv2dBackpropFilterGemm): the packed dy block (pixels x Co) stays
+ * in L2 and a 4-row x panel (pixels x 16 bytes) in L1; dW accumulates across passes in float32.
+ */
+const GEMM_CHUNK_PIXELS = 512;
 
 /**
  * 1x1 filter gradient dW = x^T dy with both operands read in place. Pixels
@@ -175,6 +182,105 @@ function conv2dBackpropFilterSimd(
 }
 
 /**
+ * KxK filter gradient as GEMMs on the SIMD packedGemm: per pixel chunk and tap,
+ * dW[t] [Ci, Co] += x_t^T dy over the pixels whose tap reads inside x (a 2x2 map with a 3x3
+ * 'same' filter has 4 of 9 taps in the padding; they are skipped, not multiplied by zeros). x_t
+ * is packed straight from x, 4 channels interleaved, and dy in column blocks of 8 (once per chunk
+ * for taps that see every pixel), so no operand is transposed and XNNPACK packs nothing. For the
+ * small maps of deep layers (ResNet-18 layer3/4 at 64 px: 4x4x256 and 2x2x512, so only 128-512
+ * pixels per batch) the convolution trick and im2col + BatchMatMul both ran at a third of the
+ * forward convolution's rate or less; see the README table. Needs Ci and Co multiples of 4.
+ */
+function conv2dBackpropFilterGemm(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeom,
+  packedGemm: NonNullable<ReturnType<typeof simdKernelsFor>>["packedGemm"],
+): TensorInfo {
+  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
+  const P = N * Ho * Wo;
+  const HoWo = Ho * Wo;
+  const CB = Ci >> 2;
+  const groups = Co >> 2;
+  const pairs = groups >> 1;
+  const chunk = Math.min(P, GEMM_CHUNK_PIXELS);
+  const out = backend.makeOutput([Kh, Kw, Ci, Co], "float32");
+  const aPack = backend.makeOutput([Ci * chunk], "float32");
+  // [0, chunk*Co): dy of every pixel of the chunk; then dy of one tap's pixels
+  const bPack = backend.makeOutput([2 * chunk * Co], "float32");
+  const outOff = heapOffset(backend, out);
+  const aOff = heapOffset(backend, aPack);
+  const bOff = heapOffset(backend, bPack);
+  const xs = f32(backend, x);
+  const ds = f32(backend, dy);
+  const as = f32(backend, aPack);
+  const bs = f32(backend, bPack);
+  f32(backend, out).fill(0);
+  const xAt = new Int32Array(chunk);
+  const dyAt = new Int32Array(chunk);
+  /** dy rows dyAt[0..n) -> [pairs][n][8], then [n][4] for an odd group, from bs[base] */
+  const packDy = (base: number, n: number) => {
+    let o = base;
+    for (let q = 0; q < pairs; q++) {
+      for (let j = 0; j < n; j++, o += 8) {
+        const s = (dyAt[j] as number) + q * 8;
+        for (let k = 0; k < 8; k++) bs[o + k] = ds[s + k] as number;
+      }
+    }
+    if (groups & 1) {
+      for (let j = 0; j < n; j++, o += 4) {
+        const s = (dyAt[j] as number) + pairs * 8;
+        for (let k = 0; k < 4; k++) bs[o + k] = ds[s + k] as number;
+      }
+    }
+  };
+  for (let p0 = 0; p0 < P; p0 += chunk) {
+    const n = Math.min(chunk, P - p0);
+    let fullPacked = false;
+    for (let kh = 0; kh < Kh; kh++) {
+      for (let kw = 0; kw < Kw; kw++) {
+        let nv = 0;
+        for (let p = p0; p < p0 + n; p++) {
+          const img = Math.floor(p / HoWo);
+          const r = p - img * HoWo;
+          const oy = Math.floor(r / Wo);
+          const iy = oy * sh + kh - pt;
+          const ix = (r - oy * Wo) * sw + kw - pl;
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+          xAt[nv] = ((img * H + iy) * W + ix) * Ci;
+          dyAt[nv] = p * Co;
+          nv++;
+        }
+        if (nv === 0) continue;
+        // x_t rows -> [CB][nv][4]
+        const panel = nv * 4;
+        for (let j = 0; j < nv; j++) {
+          for (let s = xAt[j] as number, e = s + Ci, d = j * 4; s < e; s += 4, d += panel) {
+            as[d] = xs[s] as number;
+            as[d + 1] = xs[s + 1] as number;
+            as[d + 2] = xs[s + 2] as number;
+            as[d + 3] = xs[s + 3] as number;
+          }
+        }
+        let bBase = chunk * Co;
+        if (nv === n) {
+          if (!fullPacked) packDy(0, n);
+          fullPacked = true;
+          bBase = 0;
+        } else {
+          packDy(bBase, nv);
+        }
+        const t = kh * Kw + kw;
+        packedGemm(outOff + t * Ci * Co * 4, aOff, bOff + bBase * 4, nv, CB, groups, Co * 4);
+      }
+    }
+  }
+  free(backend, aPack, bPack);
+  return out;
+}
+
+/**
  * dW = colsT [Kh*Kw*Ci, P] x dy [P, Co]: the GEMM's result is already in
  * filter layout, and the packed operand is dy, not the larger im2col matrix.
  */
@@ -265,7 +371,10 @@ function conv2dBackpropFilterImpl(
   const simdK = simdFor(backend);
   if (simdK && Ci * Co <= KXK_OUTER_MAX_ELEMS)
     return conv2dBackpropFilterSimd(backend, x, dy, g, simdK.outerAcc);
-  if (Kh * Kw * Ci <= wasmKernelOptions.filterIm2colMaxRows) return conv2dBackpropFilterIm2col(backend, x, dy, g);
+  if (simdK && Ci % 4 === 0 && Co % 4 === 0)
+    return conv2dBackpropFilterGemm(backend, x, dy, g, simdK.packedGemm);
+  if (Kh * Kw * Ci <= wasmKernelOptions.filterIm2colMaxRows)
+    return conv2dBackpropFilterIm2col(backend, x, dy, g);
 
   // Only input rows/cols some output actually reads; a 'valid' strided conv
   // may skip trailing ones, and explicit padding cannot be negative.

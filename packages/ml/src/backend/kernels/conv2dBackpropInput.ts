@@ -1,9 +1,11 @@
 /**
  * Conv2DBackpropInput for the wasm backend. The shipped kernel is a scalar C++ loop; this one keeps
  * the arithmetic in XNNPACK (phase decomposition, also used by the depthwise fallback) or, for few
- * input channels, one GEMM plus a JS scatter (col2im).
+ * input channels, one GEMM plus a JS scatter (col2im), or, for many channels on small maps, the
+ * SIMD packed GEMM per tap plus the same scatter.
  */
 import type { TensorInfo } from "@tensorflow/tfjs";
+import type { simdKernelsFor } from "../simdDot.js";
 import {
   type ConvGeom,
   type ConvGradAttrs,
@@ -15,7 +17,27 @@ import {
 } from "./convGeometry.js";
 import { cachedFilter } from "./filterCache.js";
 import { wasmKernelOptions } from "./options.js";
-import { f32, free, run, type WasmBackendLike, wasmKernel } from "./wasmKernel.js";
+import { f32, free, heapOffset, run, simdFor, type WasmBackendLike, wasmKernel } from "./wasmKernel.js";
+
+/** Pixels per packed-GEMM pass of conv2dBackpropInputGemm (bounds its column buffer). */
+const GEMM_CHUNK_PIXELS = 512;
+
+/**
+ * Where the packed GEMM beats the phase convolutions, measured at batch 32 with a fresh filter per
+ * call as in training (CPU ms per call, old/new, loaded machine): strided convs with at most 4x4
+ * output maps (6x6x256->512 s2 48/17, 10x10x128->256 s2 21/19, 1x1 4x4x256->512 s2 6.7/4.9) and
+ * stride-1 ones on 2x2 maps (2x2x512->512 67/21), but not stride 1 from 4x4 up (4x4x256 24/27,
+ * 8x8x128 19/32), where one XNNPACK conv does all taps at once. 1x1 stride-1 gradients keep
+ * their one convolution with the cached transposed filter: on MobileNetV2's 2x2 maps at 64 px
+ * (320->1280, 960->160, 160->960) the GEMM was not clearly faster (best wall 8.0 vs 10.2 ms, mean
+ * CPU 9.2 vs 7.0, loaded machine).
+ */
+function useInputGemm(g: ConvGeom): boolean {
+  const map = g.Ho * g.Wo;
+  const strided = g.sh * g.sw > 1;
+  if (g.Kh * g.Kw === 1 && !strided) return false;
+  return g.Ci % 4 === 0 && g.Ci * g.Co > 8192 && (map <= 4 || (map <= 16 && strided));
+}
 
 /**
  * XNNPACK in this build has fast depthwise microkernels for 3x3 and 5x5 only;
@@ -193,6 +215,113 @@ function conv2dBackpropInputCol2im(
 }
 
 /**
+ * col2im with the SIMD packedGemm: per pixel chunk and tap t, colsT [Ci, pixels] = W[t] x dy^T
+ * over the pixels whose tap lands inside dx (taps in the padding are skipped, not multiplied),
+ * then added into dx. The filter, the large operand, is the GEMM's streamed side: 4 of its rows
+ * interleaved, Co contiguous as stored (kept per filter by cachedFilter), and dy is packed in
+ * blocks of 8 pixels, re-read from L2. No XNNPACK operator is created, so nothing is re-packed
+ * per fresh tensor. For the small maps of deep layers the phase convolutions have only a few
+ * output pixels per image, which XNNPACK tiles poorly (ResNet-18 layer3/4 at 64 px, see the
+ * README table). Needs Ci a multiple of 4.
+ */
+function conv2dBackpropInputGemm(
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  g: ConvGeom,
+  packedGemm: NonNullable<ReturnType<typeof simdKernelsFor>>["packedGemm"],
+): TensorInfo {
+  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
+  const P = N * Ho * Wo;
+  const HoWo = Ho * Wo;
+  const R = Kh * Kw * Ci;
+  const chunk = Math.min(Math.ceil(P / 4) * 4, GEMM_CHUNK_PIXELS);
+  // W [R, Co] as [R/4][Co][4]: tap t's rows are blocks t*Ci/4 ..
+  const packW = (): TensorInfo => {
+    const t = backend.makeOutput([R * Co], "float32");
+    const ws = f32(backend, filter);
+    const as = f32(backend, t);
+    for (let r = 0; r < R; r++) {
+      for (let co = 0, s = r * Co, d = (r >> 2) * Co * 4 + (r & 3); co < Co; co++, d += 4)
+        as[d] = ws[s + co] as number;
+    }
+    return t;
+  };
+  const aPack = cachedFilter(backend, filter, "gemm:w4", packW);
+  const out = backend.makeOutput([N, H, W, Ci], "float32");
+  // [0, chunk*Co): dy^T of every pixel of the chunk; then dy^T of one tap's pixels
+  const bPack = backend.makeOutput([2 * chunk * Co], "float32");
+  const colsT = backend.makeOutput([Ci * chunk], "float32");
+  const aOff = heapOffset(backend, aPack.t);
+  const bOff = heapOffset(backend, bPack);
+  const cOff = heapOffset(backend, colsT);
+  const ds = f32(backend, dy);
+  const bs = f32(backend, bPack);
+  const cs = f32(backend, colsT);
+  const o = f32(backend, out);
+  o.fill(0);
+  const dxAt = new Int32Array(chunk);
+  const dyAt = new Int32Array(chunk);
+  /** dy rows dyAt[0..n) as columns: [pairs][Co][8], then [Co][4]; zeros past n */
+  const packDyT = (base: number, n: number) => {
+    const groups = Math.ceil(n / 4);
+    const pairs = groups >> 1;
+    bs.fill(0, base, base + groups * 4 * Co);
+    for (let j = 0; j < n; j++) {
+      const q = j >> 3;
+      const w = q < pairs ? 8 : 4;
+      const s = dyAt[j] as number;
+      for (let co = 0, d = base + q * Co * 8 + (j - q * 8); co < Co; co++, d += w)
+        bs[d] = ds[s + co] as number;
+    }
+  };
+  for (let p0 = 0; p0 < P; p0 += chunk) {
+    const n = Math.min(chunk, P - p0);
+    let fullPacked = false;
+    for (let kh = 0; kh < Kh; kh++) {
+      for (let kw = 0; kw < Kw; kw++) {
+        let nv = 0;
+        for (let p = p0; p < p0 + n; p++) {
+          const img = Math.floor(p / HoWo);
+          const r = p - img * HoWo;
+          const oy = Math.floor(r / Wo);
+          const iy = oy * sh + kh - pt;
+          const ix = (r - oy * Wo) * sw + kw - pl;
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+          dxAt[nv] = ((img * H + iy) * W + ix) * Ci;
+          dyAt[nv] = p * Co;
+          nv++;
+        }
+        if (nv === 0) continue;
+        let bBase = chunk * Co;
+        if (nv === n) {
+          if (!fullPacked) packDyT(0, n);
+          fullPacked = true;
+          bBase = 0;
+        } else {
+          packDyT(bBase, nv);
+        }
+        const groups = Math.ceil(nv / 4);
+        const nPad = groups * 4;
+        cs.fill(0, 0, Ci * nPad);
+        const t = kh * Kw + kw;
+        packedGemm(cOff, aOff + t * Ci * Co * 4, bOff + bBase * 4, Co, Ci >> 2, groups, nPad * 4);
+        for (let ci = 0; ci < Ci; ci++) {
+          const row = ci * nPad;
+          for (let j = 0; j < nv; j++) {
+            const d = (dxAt[j] as number) + ci;
+            o[d] = (o[d] as number) + (cs[row + j] as number);
+          }
+        }
+      }
+    }
+  }
+  free(backend, bPack, colsT);
+  aPack.release();
+  return out;
+}
+
+/**
  * A 1x1 input gradient with at least `pointwiseConvMinCi` input channels (see
  * WasmKernelOptions) is dy x W^T, one 1x1 convolution with the (cached, see
  * cachedFilter) transposed filter; XNNPACK handles it well down to a few
@@ -209,6 +338,8 @@ export const conv2DBackpropInputConfig = wasmKernel<"dy" | "filter", ConvGradAtt
     ) {
       return conv2dBackpropInputCol2im(backend, dy, filter, g);
     }
+    const simd = simdFor(backend);
+    if (simd && useInputGemm(g)) return conv2dBackpropInputGemm(backend, dy, filter, g, simd.packedGemm);
     return backpropInputByPhases(backend, dy, filter, g, false);
   },
 );
