@@ -1,4 +1,5 @@
 import type { TensorInfo } from "@tensorflow/tfjs";
+import { wasmKernelOptions } from "./options.js";
 import { callShipped, f32, free, run, type WasmBackendLike, wasmKernel } from "./wasmKernel.js";
 
 /**
@@ -20,6 +21,7 @@ export const fusedBatchNormConfig = wasmKernel<"x" | "mean" | "variance", { vari
     const perChannel = (t: TensorInfo | undefined) =>
       t === undefined || (t.dtype === "float32" && t.shape.length === 1 && t.shape[0] === C);
     if (
+      !wasmKernelOptions.batchNorm ||
       x.dtype !== "float32" ||
       x.shape.length < 2 ||
       !perChannel(mean) ||

@@ -25,6 +25,11 @@ export interface WasmKernelOptions {
    * the convolution trick (conv2dBackpropFilter.ts). Default 64.
    */
   filterIm2colMaxRows: number;
+  /**
+   * Run FusedBatchNorm as per-channel scale and shift plus the backend's SIMD Multiply and Add
+   * (batchNorm.ts); `false` runs the shipped scalar kernel for every call. Default true.
+   */
+  batchNorm: boolean;
 }
 
 export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
@@ -32,6 +37,7 @@ export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.f
   filterCache: true,
   pointwiseConvMinCi: 8,
   filterIm2colMaxRows: 64,
+  batchNorm: true,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */
