@@ -15,7 +15,7 @@ import {
 import type { PipelineConfig } from "@xnn/shared";
 
 // `pnpm bench profile [--models mobilenet_v2,resnet18] [--size 64] [--batch 32] [--epochs 2]
-//   [--n 1000] [--ft-layers 15] [--top 12] [--backend wasm] [--batchnorm-kernel on|off|both]`
+//   [--n 1000] [--ft-layers 15] [--top 12] [--backend wasm] [--batchnorm-kernel off|on|both]`
 //
 // Where one FE and one FT epoch spend their time, as `pnpm bench study` trains them (64 px, batch 32,
 // FE on cached features, FT of the last 15 layers from the FE checkpoint, no augmentation, probes
@@ -24,7 +24,8 @@ import type { PipelineConfig } from "@xnn/shared";
 // checkpoint and resume-state writes) and self time per kernel, split by where it ran (the tape's
 // forward, its backward, outside any tape). One process, one core, in this process. Database writes
 // are not on this path: the training thread posts each epoch to the worker's main thread, which
-// writes it to Postgres while the next epoch trains. `--batchnorm-kernel both` runs each FT twice,
+// writes it to Postgres while the next epoch trains. `--batchnorm-kernel on` runs our wasm
+// FusedBatchNorm (off by default, kernels/options.ts); `both` runs each FT twice,
 // back to back from the same FE checkpoint, with the shipped wasm FusedBatchNorm and with ours
 // (kernels/batchNorm.ts), and ends with one line per model comparing them.
 const { values } = parseArgs({
@@ -37,7 +38,7 @@ const { values } = parseArgs({
     "ft-layers": { type: "string", default: "15" },
     top: { type: "string", default: "12" },
     backend: { type: "string", default: "wasm" },
-    "batchnorm-kernel": { type: "string", default: "on" },
+    "batchnorm-kernel": { type: "string", default: "off" },
   },
 });
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -189,7 +190,7 @@ function groupBy<T extends ProfileEntry>(xs: readonly T[], key: (x: T) => string
 const comparisons: string[] = [];
 for (const arch of values.models.split(",")) {
   const feDir = path.join(work, `${arch}-fe`);
-  setWasmKernelOptions({ batchNorm: values["batchnorm-kernel"] !== "off" });
+  setWasmKernelOptions({ batchNorm: values["batchnorm-kernel"] === "on" });
   await profiled(`${arch} FE (cached features)`, config(arch, "fe", 0), feDir);
   const ftInit = path.join(feDir, "checkpoint");
   const ft: Record<string, { wallMs: number; batchNormMs: number }> = {};
@@ -210,7 +211,7 @@ for (const arch of values.models.split(",")) {
     );
   }
 }
-setWasmKernelOptions({ batchNorm: values["batchnorm-kernel"] !== "off" });
+setWasmKernelOptions({ batchNorm: values["batchnorm-kernel"] === "on" });
 // The probes, once, on the last model: FT with explanation probes (2 images per class).
 const last = values.models.split(",").at(-1) as string;
 await profiled(

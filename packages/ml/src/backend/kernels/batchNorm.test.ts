@@ -1,9 +1,18 @@
 import * as tf from "@tensorflow/tfjs";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_WASM_KERNEL_OPTIONS } from "./options.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
 import { randArr, relErr, rng, TOL, useWasmWithCpuReference } from "./testing/parity.js";
 
-beforeAll(useWasmWithCpuReference);
+beforeAll(async () => {
+  await useWasmWithCpuReference();
+  // Off by default (options.ts); these tests are about our kernel.
+  setWasmKernelOptions({ batchNorm: true });
+});
+
+afterAll(() => {
+  setWasmKernelOptions({ batchNorm: DEFAULT_WASM_KERNEL_OPTIONS.batchNorm });
+});
 
 /** tf.batchNorm on `backend` with fresh tensors from the same arrays. */
 async function batchNormOn(

@@ -7,7 +7,8 @@
  * - every backend: the FusedBatchNorm and Tile gradients (batchNormGrad.ts, tile.ts). Gradients
  *   are process-wide in tfjs; these give the same values as tfjs-core's (Tile's up to rounding).
  * - wasm: the kernels the wasm package lacks or runs slowly (conv and depthwise gradients, Tile,
- *   Sum, Mean, the ReLU6-gradient elementwise ops, Identity, FusedBatchNorm), keeping each replaced shipped kernel
+ *   Sum, Mean, the ReLU6-gradient elementwise ops, Identity, FusedBatchNorm: that one behind a switch that
+ *   is off by default, options.ts), keeping each replaced shipped kernel
  *   as the fallback for the cases ours leave to it; and the fused ReLU / clip gradient kernels with
  *   the Relu, Relu6 and ClipByValue gradients that use them (activationGrads.ts).
  * - cpu, tensorflow: nothing beyond the gradients; their own kernels are complete.

@@ -27,7 +27,11 @@ export interface WasmKernelOptions {
   filterIm2colMaxRows: number;
   /**
    * Run FusedBatchNorm as per-channel scale and shift plus the backend's SIMD Multiply and Add
-   * (batchNorm.ts); `false` runs the shipped scalar kernel for every call. Default true.
+   * (batchNorm.ts); `false` runs the shipped scalar kernel for every call. Default false for now:
+   * the kernel is as accurate as the shipped one, but its different rounding sends the learning
+   * test's from-scratch MobileNetV2 down another trajectory whose lesion-mask share (0.483) is under
+   * that test's bar, and the test's measure has to become less seed-sensitive first (README,
+   * `pnpm bench study`).
    */
   batchNorm: boolean;
 }
@@ -37,7 +41,7 @@ export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.f
   filterCache: true,
   pointwiseConvMinCi: 8,
   filterIm2colMaxRows: 64,
-  batchNorm: true,
+  batchNorm: false,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */
