@@ -4,11 +4,18 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { initBackend, loadPipelineFile, PhaseProfiler, type ProfileEntry, runPipeline } from "@xnn/ml";
+import {
+  initBackend,
+  loadPipelineFile,
+  PhaseProfiler,
+  type ProfileEntry,
+  runPipeline,
+  setWasmKernelOptions,
+} from "@xnn/ml";
 import type { PipelineConfig } from "@xnn/shared";
 
 // `pnpm bench profile [--models mobilenet_v2,resnet18] [--size 64] [--batch 32] [--epochs 2]
-//   [--n 1000] [--ft-layers 15] [--top 12] [--backend wasm]`
+//   [--n 1000] [--ft-layers 15] [--top 12] [--backend wasm] [--batchnorm-kernel off|on|both]`
 //
 // Where one FE and one FT epoch spend their time, as `pnpm bench study` trains them (64 px, batch 32,
 // FE on cached features, FT of the last 15 layers from the FE checkpoint, no augmentation, probes
@@ -17,7 +24,11 @@ import type { PipelineConfig } from "@xnn/shared";
 // checkpoint and resume-state writes) and self time per kernel, split by where it ran (the tape's
 // forward, its backward, outside any tape). One process, one core, in this process. Database writes
 // are not on this path: the training thread posts each epoch to the worker's main thread, which
-// writes it to Postgres while the next epoch trains.
+// writes it to Postgres while the next epoch trains. `--batchnorm-kernel on` runs our wasm
+// FusedBatchNorm (off by default, kernels/options.ts); `both` runs each FT twice,
+// back to back from the same FE checkpoint, with the shipped wasm FusedBatchNorm and with ours
+// (kernels/batchNorm.ts), and ends with one line per model comparing them (FusedBatchNorm self
+// time: ours runs the backend's Multiply and Add, timed as those kernels; the epoch time is the figure).
 const { values } = parseArgs({
   options: {
     models: { type: "string", default: "mobilenet_v2,resnet18" },
@@ -28,6 +39,7 @@ const { values } = parseArgs({
     "ft-layers": { type: "string", default: "15" },
     top: { type: "string", default: "12" },
     backend: { type: "string", default: "wasm" },
+    "batchnorm-kernel": { type: "string", default: "off" },
   },
 });
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -35,6 +47,9 @@ const work = path.join(root, ".xnn", "bench-profile");
 const size = Number(values.size);
 const epochs = Number(values.epochs);
 const top = Number(values.top);
+const bnModes = { on: ["on"], off: ["off"], both: ["off", "on"] }[values["batchnorm-kernel"]];
+if (!bnModes)
+  throw new Error(`--batchnorm-kernel: expected on, off or both, got ${values["batchnorm-kernel"]}`);
 const load = () =>
   os
     .loadavg()
@@ -94,6 +109,8 @@ async function profiled(label: string, cfg: PipelineConfig, runDir: string, init
   }
   const wall = performance.now() - t0;
   print(label, profiler, wall);
+  const bn = profiler.report().kernels.filter((k) => k.name === "FusedBatchNorm");
+  return { wallMs: wall, batchNormMs: sum(bn) };
 }
 
 function print(label: string, profiler: PhaseProfiler, wallMs: number) {
@@ -171,17 +188,31 @@ function groupBy<T extends ProfileEntry>(xs: readonly T[], key: (x: T) => string
   return [...m.values()].sort((a, b) => b.ms - a.ms);
 }
 
+const comparisons: string[] = [];
 for (const arch of values.models.split(",")) {
   const feDir = path.join(work, `${arch}-fe`);
+  setWasmKernelOptions({ batchNorm: values["batchnorm-kernel"] === "on" });
   await profiled(`${arch} FE (cached features)`, config(arch, "fe", 0), feDir);
   const ftInit = path.join(feDir, "checkpoint");
-  await profiled(
-    `${arch} FT-${values["ft-layers"]}`,
-    config(arch, "ft", 0),
-    path.join(work, `${arch}-ft`),
-    ftInit,
-  );
+  const ft: Record<string, { wallMs: number; batchNormMs: number }> = {};
+  for (const mode of bnModes) {
+    setWasmKernelOptions({ batchNorm: mode === "on" });
+    ft[mode] = await profiled(
+      `${arch} FT-${values["ft-layers"]} (FusedBatchNorm kernel ${mode === "on" ? "ours" : "shipped"})`,
+      config(arch, "ft", 0),
+      path.join(work, `${arch}-ft`),
+      ftInit,
+    );
+  }
+  if (ft.on && ft.off) {
+    const s = (ms: number) => (ms / 1000 / epochs).toFixed(2);
+    comparisons.push(
+      `${arch} FT-${values["ft-layers"]}: ${s(ft.off.wallMs)} s/epoch shipped FusedBatchNorm (${s(ft.off.batchNormMs)} s in it), ` +
+        `${s(ft.on.wallMs)} s/epoch ours (${s(ft.on.batchNormMs)} s self time in it, without the Multiply and Add it calls)`,
+    );
+  }
 }
+setWasmKernelOptions({ batchNorm: values["batchnorm-kernel"] === "on" });
 // The probes, once, on the last model: FT with explanation probes (2 images per class).
 const last = values.models.split(",").at(-1) as string;
 await profiled(
@@ -190,3 +221,5 @@ await profiled(
   path.join(work, `${last}-ft-probes`),
   path.join(work, `${last}-fe`, "checkpoint"),
 );
+if (comparisons.length > 0)
+  console.log(`\n## FusedBatchNorm kernel (load ${load()})\n${comparisons.join("\n")}`);
