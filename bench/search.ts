@@ -62,8 +62,25 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** One run of a sweep as the per-point table shows it. */
+interface RunRow {
+  trial: number;
+  stage: string;
+  params: Record<string, unknown>;
+  status: string;
+  epochs: number;
+  bestValF1: number | null;
+  testF1: number | null;
+  reason: string | null;
+  /** val F1 by epoch, epoch 1 first. */
+  curve: number[];
+  /** train loss by epoch, epoch 1 first. */
+  lossCurve: number[];
+}
+
 interface Outcome {
   label: string;
+  rows: RunRow[];
   runs: number;
   wallS: number;
   cpuS: number;
@@ -118,9 +135,33 @@ async function runSweep(withRule: boolean): Promise<Outcome> {
   const runs = await prisma.run.findMany({ where: { sweepId } });
   const statuses: Record<string, number> = {};
   for (const r of runs) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+  const curves = await prisma.epochMetric.findMany({
+    where: {
+      run: { sweepId },
+      OR: [
+        { split: "val", name: "f1" },
+        { split: "train", name: "loss" },
+      ],
+    },
+    orderBy: { epoch: "asc" },
+  });
+  const rows: RunRow[] = runs.map((r) => ({
+    trial: r.trial ?? -1,
+    stage: r.stage,
+    params: (r.params ?? {}) as Record<string, unknown>,
+    status: r.status,
+    epochs: r.epochsDone,
+    bestValF1: r.bestValF1,
+    testF1: r.testF1,
+    reason: (r.pruned as { reason?: string } | null)?.reason ?? null,
+    curve: curves.filter((m) => m.runId === r.id && m.split === "val").map((m) => m.value),
+    lossCurve: curves.filter((m) => m.runId === r.id && m.split === "train").map((m) => m.value),
+  }));
+  rows.sort((a, b) => a.trial - b.trial || a.stage.localeCompare(b.stage));
   const best = runs.filter((r) => r.testF1 !== null).sort((a, b) => (b.testF1 ?? 0) - (a.testF1 ?? 0))[0];
   return {
     label: withRule ? `with ${loaded.search.earlyTerminate?.method}` : "without early termination",
+    rows,
     runs: runs.length,
     wallS,
     cpuS: [...lastCpu.values()].reduce((a, b) => a + b, 0),
@@ -131,7 +172,59 @@ async function runSweep(withRule: boolean): Promise<Outcome> {
   };
 }
 
+const f2 = (x: number | null | undefined) => (x == null ? "–" : x.toFixed(3));
+const short = (v: unknown) => (typeof v === "number" ? Number(v.toPrecision(3)).toString() : String(v));
+
+/**
+ * Both sweeps side by side, one line per run of each point: what the point was, how far each sweep
+ * trained it and what it scored, and why ASHA stopped it. Then the val F1 curves, which show whether
+ * the same point trains the same way in both sweeps (same config, same seed).
+ */
+function pointTable(full: Outcome, asha: Outcome): string {
+  const keyOf = (r: RunRow) => `${r.trial}/${r.stage}`;
+  const ashaBy = new Map(asha.rows.map((r) => [keyOf(r), r]));
+  const axes = [...new Set(full.rows.flatMap((r) => Object.keys(r.params)))];
+  const cols = (r: RunRow | undefined) =>
+    r
+      ? `${r.status.padEnd(9)} ${String(r.epochs).padStart(2)} ${f2(r.bestValF1).padStart(5)} ${f2(r.testF1).padStart(5)}`
+      : "–".padEnd(24);
+  const lines = [
+    `point ${axes.map((a) => a.replace(/^.*\./, "").padStart(12)).join(" ")} stage | ` +
+      `without: status ep  val  test | with: status    ep  val  test | same curve | prune reason`,
+  ];
+  for (const r of full.rows) {
+    const a = ashaBy.get(keyOf(r));
+    const n = Math.min(r.curve.length, a?.curve.length ?? 0);
+    const same =
+      a === undefined || n === 0
+        ? "–"
+        : r.curve.slice(0, n).every((v, i) => Math.abs(v - a.curve[i]!) < 1e-9) &&
+            r.lossCurve.slice(0, n).every((v, i) => Math.abs(v - a.lossCurve[i]!) < 1e-9)
+          ? `yes (${n} ep)`
+          : `NO (${n} ep)`;
+    lines.push(
+      `${String(r.trial).padStart(5)} ${axes.map((k) => short(r.params[k]).padStart(12)).join(" ")} ${r.stage.padEnd(5)} | ` +
+        `${cols(r)} | ${cols(a)} | ${same.padEnd(10)} | ${a?.reason ?? ""}`,
+    );
+  }
+  for (const [title, of] of [
+    ["val F1", (r: RunRow) => r.curve],
+    ["train loss", (r: RunRow) => r.lossCurve],
+  ] as const) {
+    lines.push(`${title} by epoch (without | with):`);
+    for (const r of full.rows) {
+      const a = ashaBy.get(keyOf(r));
+      const fmt = (xs: number[]) => xs.map((v) => v.toFixed(3)).join(" ");
+      lines.push(
+        `${String(r.trial).padStart(5)} ${r.stage.padEnd(3)} ${fmt(of(r))} | ${a ? fmt(of(a)) : ""}`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
 try {
+  console.log(`load before: ${readFileSync("/proc/loadavg", "utf8").trim()}`);
   await generateSynthetic({ out: dataDir, n: Number(args.n), size: Number(args.size), seed: 7 });
   const full = await runSweep(false);
   const asha = await runSweep(true);
@@ -144,6 +237,8 @@ try {
   );
   console.log(row(full));
   console.log(row(asha));
+  console.log(pointTable(full, asha));
+  console.log(`load after: ${readFileSync("/proc/loadavg", "utf8").trim()}`);
   const saving = full.cpuS / Math.max(asha.cpuS, 1e-9);
   const f1Gap = (full.bestTestF1 ?? 0) - (asha.bestTestF1 ?? 0);
   console.log(

@@ -1,6 +1,6 @@
 import type { EarlyTerminate } from "@xnn/shared";
 import { describe, expect, it } from "vitest";
-import { ashaRungs, type Curve, decide } from "./pruneRule";
+import { ashaRungs, type Curve, decide, decideSweep, type SweepRun } from "./pruneRule";
 
 /** A curve from its values at epochs 1, 2, ...; epoch e recorded at start + 100 * (e - 1) ms. */
 function curve(runId: string, start: number, values: number[], maxEpochs = 9): Curve {
@@ -164,5 +164,109 @@ describe("decide: median", () => {
     const late = decide(medianLoss, "z", [...four, curve("z", 200, [0.9, 0.66])]);
     expect(late).toMatchObject({ prune: true, numbers: { epoch: 2, of: 5 } });
     expect(late.prune && late.numbers.threshold).toBeCloseTo(0.65, 12);
+  });
+});
+
+describe("decideSweep", () => {
+  // train.loss of three FE runs at epochs 1-3 (rung 1 only below maxEpochs 3): fe1 reached epoch 1
+  // first, fe2 second with a worse loss, fe3 third with the best.
+  const lossRule: EarlyTerminate = { ...asha, metric: "train.loss" };
+  const fe = (id: string, status: string): SweepRun => ({
+    id,
+    stage: "fe",
+    status,
+    feRunId: null,
+    maxEpochs: 3,
+  });
+  const ft = (id: string, status: string, feRunId: string): SweepRun => ({
+    id,
+    stage: "ft",
+    status,
+    feRunId,
+    maxEpochs: 9,
+  });
+  const points = new Map(
+    [
+      curve("fe1", 100, [0.9, 0.8, 0.7], 3),
+      curve("fe2", 110, [1.0, 0.9, 0.8], 3),
+      curve("fe3", 120, [0.5, 0.4, 0.3], 3),
+    ].map((c) => [c.runId, c.points]),
+  );
+
+  it("prunes the queued FT run of an FE run that ended before a pass judged it, as a pass in time would have", () => {
+    const runs = [fe("fe1", "succeeded"), fe("fe2", "succeeded"), fe("fe3", "succeeded")];
+    const fts = [ft("ft1", "queued", "fe1"), ft("ft2", "queued", "fe2"), ft("ft3", "queued", "fe3")];
+    const inTime = decide(
+      lossRule,
+      "fe2",
+      [...points].map(([runId, p]) => ({ runId, maxEpochs: 3, points: p })),
+    );
+    expect(inTime).toMatchObject({ prune: true, numbers: { epoch: 1, rank: 2, of: 2 } });
+    expect(decideSweep(lossRule, [...runs, ...fts], points)).toEqual([
+      {
+        runId: "ft2",
+        prune: true,
+        reason: `its FE run fe2 ended before the rule stopped it; ${(inTime as { reason: string }).reason}`,
+        numbers: null,
+        feRunId: "fe2",
+      },
+    ]);
+  });
+
+  it("stops a running FE run itself, and leaves FT runs of pruned, failed or kept FE runs alone", () => {
+    const runs = [
+      fe("fe1", "succeeded"),
+      fe("fe2", "running"),
+      fe("fe3", "succeeded"),
+      ft("ft1", "queued", "fe1"),
+      ft("ft2", "queued", "fe2"),
+      ft("ft3", "queued", "fe3"),
+    ];
+    expect(decideSweep(lossRule, runs, points).map((d) => d.runId)).toEqual(["fe2"]);
+    const ended = runs.map((r) => (r.id === "fe2" ? { ...r, status: "pruned" } : r));
+    expect(decideSweep(lossRule, ended, points)).toEqual([]);
+    const failed = runs.map((r) => (r.id === "fe2" ? { ...r, status: "failed" } : r));
+    expect(decideSweep(lossRule, failed, points)).toEqual([]);
+  });
+
+  it("judges FT runs against FT runs only", () => {
+    // ft9's loss is worse than every FE run's but it is the first FT run at its rung: it goes on.
+    const ftPoints = new Map([...points, ["ft9", curve("ft9", 50, [2.0, 1.5], 9).points]]);
+    const runs = [fe("fe1", "succeeded"), fe("fe3", "succeeded"), ft("ft9", "running", "fe1")];
+    expect(decideSweep(lossRule, runs, ftPoints)).toEqual([]);
+  });
+});
+
+describe("decideSweep with stages", () => {
+  const ftOnly: EarlyTerminate = { ...asha, metric: "train.loss", stages: ["ft"] };
+  const run = (id: string, stage: string, status: string, feRunId: string | null = null): SweepRun => ({
+    id,
+    stage,
+    status,
+    feRunId,
+    maxEpochs: 3,
+  });
+  // Each cohort: a reached rung 1 first with loss 0.5, b second with a worse 0.9.
+  const points = new Map(
+    [
+      curve("feA", 100, [0.5]),
+      curve("feB", 110, [0.9]),
+      curve("ftA", 200, [0.5]),
+      curve("ftB", 210, [0.9]),
+    ].map((c) => [c.runId, c.points]),
+  );
+
+  it("judges only the runs of the listed stages, and prunes no FT run for an FE run it does not judge", () => {
+    const runs = [
+      run("feA", "fe", "succeeded"),
+      run("feB", "fe", "running"),
+      run("feC", "fe", "succeeded"),
+      run("ftA", "ft", "running", "feA"),
+      run("ftB", "ft", "running", "feA"),
+      run("ftC", "ft", "queued", "feB"),
+    ];
+    expect(decideSweep(ftOnly, runs, points).map((d) => d.runId)).toEqual(["ftB"]);
+    const every = { ...ftOnly, stages: undefined };
+    expect(decideSweep(every, runs, points).map((d) => d.runId)).toEqual(["feB", "ftB"]);
   });
 });

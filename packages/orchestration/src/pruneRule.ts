@@ -110,3 +110,63 @@ function range(from: number, to: number): number[] {
   for (let i = from; i <= to; i++) out.push(i);
   return out;
 }
+
+/** A run of a sweep as the pruner sees it. */
+export interface SweepRun {
+  id: string;
+  /** Runs compete within their stage: FE with FE, FT with FT. */
+  stage: string;
+  status: string;
+  /** An FT run's FE run. */
+  feRunId: string | null;
+  maxEpochs: number;
+}
+
+export type SweepDecision =
+  | { runId: string; prune: true; reason: string; numbers: PruneNumbers }
+  | { runId: string; prune: true; reason: string; numbers: null; feRunId: string };
+
+/**
+ * What the rule stops in a sweep now: each running run it prunes, and each FT run still queued
+ * whose FE run the rule prunes; only runs of the rule's `stages` are judged. The second case is the one timing would otherwise decide: an FE
+ * run on cached features trains its epochs in seconds and often ends before any pass sees it, and
+ * an FE run that ended is no longer stopped, yet the rule's verdict on it is the same as if a pass
+ * had come in time (decisions depend on recorded curves only), so the FT runs that would start from
+ * it are pruned as they would have been.
+ */
+export function decideSweep(
+  rule: EarlyTerminate,
+  runs: readonly SweepRun[],
+  pointsByRun: ReadonlyMap<string, CurvePoint[]>,
+): SweepDecision[] {
+  const cohorts = new Map<string, Curve[]>();
+  for (const r of runs) {
+    const curve: Curve = { runId: r.id, maxEpochs: r.maxEpochs, points: pointsByRun.get(r.id) ?? [] };
+    cohorts.set(r.stage, [...(cohorts.get(r.stage) ?? []), curve]);
+  }
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const judged = (r: SweepRun) => !rule.stages || (rule.stages as readonly string[]).includes(r.stage);
+  const judge = (r: SweepRun) => decide(rule, r.id, cohorts.get(r.stage) ?? []);
+  const out: SweepDecision[] = [];
+  for (const run of runs) {
+    if (run.status === "running") {
+      if (!judged(run)) continue;
+      const d = judge(run);
+      if (d.prune) out.push({ runId: run.id, prune: true, reason: d.reason, numbers: d.numbers });
+      continue;
+    }
+    const fe = run.status === "queued" && run.feRunId ? byId.get(run.feRunId) : undefined;
+    // A running FE run is stopped itself (and prunes its FT runs as it ends); a pruned one already did.
+    if (!fe || fe.status !== "succeeded" || !judged(fe)) continue;
+    const d = judge(fe);
+    if (d.prune)
+      out.push({
+        runId: run.id,
+        prune: true,
+        reason: `its FE run ${fe.id} ended before the rule stopped it; ${d.reason}`,
+        numbers: null,
+        feRunId: fe.id,
+      });
+  }
+  return out;
+}

@@ -8,14 +8,16 @@ import {
   pruneKey,
 } from "@xnn/shared";
 import type { Redis } from "ioredis";
-import { type Curve, decide } from "./pruneRule";
+import { type CurvePoint, decideSweep, type SweepRun } from "./pruneRule";
 
 /**
  * The scheduler side of early termination. Each pass reads the curves of every open sweep that
  * has an `earlyTerminate` rule, judges each running run against the runs of its sweep and stage
  * (FE runs with FE runs, FT with FT), and asks the worker of each run the rule stops to stop it
  * (a Redis key, as cancellation does). The worker lets the run finish the epoch in progress, ends
- * it as `pruned` there and prunes the FT runs that would start from it. Decisions depend only on
+ * it as `pruned` there and prunes the FT runs that would start from it. An FE run that ended before
+ * a pass judged it has its queued FT runs asked to stop instead (decideSweep); their worker ends
+ * them as `pruned` before they start. Decisions depend only on
  * recorded curves (see pruneRule), so passes may repeat, overlap or run in several API processes.
  */
 export interface PrunerDeps {
@@ -28,14 +30,6 @@ export interface PruneAction {
   runId: string;
   sweepId: string;
   signal: PruneSignal;
-}
-
-interface RunRow {
-  id: string;
-  sweepId: string;
-  stage: string;
-  status: string;
-  maxEpochs: number;
 }
 
 interface MetricRow {
@@ -73,37 +67,27 @@ export async function prunePass(deps: PrunerDeps): Promise<PruneAction[]> {
 async function pruneSweep(deps: PrunerDeps, sweepId: string, rule: EarlyTerminate): Promise<PruneAction[]> {
   const { sql } = deps;
   const [split, name] = rule.metric.split(".") as [string, string];
-  const runs = await sql<RunRow[]>`
-    SELECT id, "sweepId", stage::text AS stage, status::text AS status,
+  const runs = await sql<SweepRun[]>`
+    SELECT id, stage::text AS stage, status::text AS status, "feRunId",
       COALESCE((config->'train'->>'epochs')::int, 0) AS "maxEpochs"
     FROM "Run" WHERE "sweepId" = ${sweepId}`;
-  const running = runs.filter((r) => r.status === "running");
-  if (running.length === 0) return [];
+  if (!runs.some((r) => r.status === "running" || (r.status === "queued" && r.feRunId))) return [];
   const metrics = await sql<MetricRow[]>`
     SELECT m."runId", m.epoch, m.value, m."createdAt" AS at
     FROM "EpochMetric" m JOIN "Run" r ON r.id = m."runId"
     WHERE r."sweepId" = ${sweepId} AND m.split = ${split} AND m.name = ${name}`;
-  const pointsByRun = new Map<string, Curve["points"]>();
+  const pointsByRun = new Map<string, CurvePoint[]>();
   for (const m of metrics) {
     const list = pointsByRun.get(m.runId) ?? [];
     list.push({ epoch: m.epoch, value: m.value, at: m.at.getTime() });
     pointsByRun.set(m.runId, list);
   }
-  const cohorts = new Map<string, Curve[]>();
-  for (const r of runs) {
-    const curve: Curve = { runId: r.id, maxEpochs: r.maxEpochs, points: pointsByRun.get(r.id) ?? [] };
-    cohorts.set(r.stage, [...(cohorts.get(r.stage) ?? []), curve]);
-  }
-  const actions: PruneAction[] = [];
-  for (const run of running) {
-    const decision = decide(rule, run.id, cohorts.get(run.stage) ?? []);
-    if (decision.prune) {
-      actions.push({
-        runId: run.id,
-        sweepId,
-        signal: { reason: decision.reason, numbers: decision.numbers },
-      });
-    }
-  }
-  return actions;
+  return decideSweep(rule, runs, pointsByRun).map((d) => ({
+    runId: d.runId,
+    sweepId,
+    signal:
+      d.numbers === null
+        ? { reason: d.reason, numbers: null, feRunId: d.feRunId }
+        : { reason: d.reason, numbers: d.numbers },
+  }));
 }

@@ -37,5 +37,14 @@ export const earlyTerminateSchema = z.strictObject({
   reductionFactor: z.number().gt(1).max(100).default(3),
   /** Median rule: how many other runs must have reached an epoch before it is compared there. */
   minRuns: z.number().int().min(1).default(3),
+  /**
+   * The stages whose runs the rule judges; absent: every stage. An FE run on a frozen backbone
+   * without pretrained weights scores at the class prior whatever its point, so its curve cannot
+   * rank points: `[ft]` judges only the FT runs. Left out of the parsed rule when absent.
+   */
+  stages: z
+    .array(z.enum(["fe", "ft"]))
+    .min(1)
+    .optional(),
 });
 export type EarlyTerminate = z.infer<typeof earlyTerminateSchema>;

@@ -216,6 +216,15 @@ describe("search bad input is reported at its line, and nothing is expanded", ()
     ]);
   });
 
+  it("an unknown stage for early termination, while a known one parses", () => {
+    const rule = `${RANDOM}earlyTerminate:\n  method: asha\n  metric: train.loss\n`;
+    expect(load(`${rule}  stages: [ft]\n`).search.earlyTerminate?.stages).toEqual(["ft"]);
+    expect(load(rule).search.earlyTerminate).not.toHaveProperty("stages");
+    expect(issuesOf(`${rule}  stages: [ft, xx]\n`)).toEqual([
+      '16:16 earlyTerminate.stages[1]: unknown value "xx"; expected one of "fe", "ft"',
+    ]);
+  });
+
   it("an unknown metric for early termination", () => {
     const text = `${RANDOM}earlyTerminate:\n  method: asha\n  metric: val.f2\n`;
     expect(issuesOf(text)).toEqual([

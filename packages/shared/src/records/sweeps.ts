@@ -38,6 +38,7 @@ export const sweepSearchSchema = z.object({
       minEpochs: z.number().int(),
       reductionFactor: z.number(),
       minRuns: z.number().int(),
+      stages: z.array(z.string()).optional(),
     })
     .nullable(),
 });

@@ -21,7 +21,8 @@ export function describeSearch(search: SweepSearch): string[] {
       et.method === "asha"
         ? `rungs at ${et.minEpochs} x ${et.reductionFactor}^k epochs, top 1/${et.reductionFactor} go on`
         : `from epoch ${et.minEpochs}, against the median of at least ${et.minRuns} runs`;
-    lines.push(`Early termination: ${et.method} on ${et.metric} (${detail})`);
+    const stages = et.stages ? `, ${et.stages.join(" and ").toUpperCase()} runs only` : "";
+    lines.push(`Early termination: ${et.method} on ${et.metric} (${detail}${stages})`);
   }
   return lines;
 }
