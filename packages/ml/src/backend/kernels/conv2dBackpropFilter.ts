@@ -16,6 +16,7 @@ import {
   type ConvGradAttrs,
   conv2dValidPadded,
   filterGradGeometry,
+  tapPixels,
   transposeNAC,
 } from "./convGeometry.js";
 import { wasmKernelOptions } from "./options.js";
@@ -198,9 +199,8 @@ function conv2dBackpropFilterGemm(
   g: ConvGeom,
   packedGemm: NonNullable<ReturnType<typeof simdKernelsFor>>["packedGemm"],
 ): TensorInfo {
-  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
+  const { N, Ci, Ho, Wo, Co, Kh, Kw } = g;
   const P = N * Ho * Wo;
-  const HoWo = Ho * Wo;
   const CB = Ci >> 2;
   const groups = Co >> 2;
   const pairs = groups >> 1;
@@ -240,18 +240,7 @@ function conv2dBackpropFilterGemm(
     let fullPacked = false;
     for (let kh = 0; kh < Kh; kh++) {
       for (let kw = 0; kw < Kw; kw++) {
-        let nv = 0;
-        for (let p = p0; p < p0 + n; p++) {
-          const img = Math.floor(p / HoWo);
-          const r = p - img * HoWo;
-          const oy = Math.floor(r / Wo);
-          const iy = oy * sh + kh - pt;
-          const ix = (r - oy * Wo) * sw + kw - pl;
-          if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-          xAt[nv] = ((img * H + iy) * W + ix) * Ci;
-          dyAt[nv] = p * Co;
-          nv++;
-        }
+        const nv = tapPixels(g, p0, n, kh, kw, xAt, dyAt);
         if (nv === 0) continue;
         // x_t rows -> [CB][nv][4]
         const panel = nv * 4;

@@ -13,6 +13,7 @@ import {
   depthwisePadded,
   IM2COL_MAX_ROWS,
   inputGradGeometry,
+  tapPixels,
   transposeNAC,
 } from "./convGeometry.js";
 import { cachedFilter } from "./filterCache.js";
@@ -231,9 +232,8 @@ function conv2dBackpropInputGemm(
   g: ConvGeom,
   packedGemm: NonNullable<ReturnType<typeof simdKernelsFor>>["packedGemm"],
 ): TensorInfo {
-  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
+  const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw } = g;
   const P = N * Ho * Wo;
-  const HoWo = Ho * Wo;
   const R = Kh * Kw * Ci;
   const chunk = Math.min(Math.ceil(P / 4) * 4, GEMM_CHUNK_PIXELS);
   // W [R, Co] as [R/4][Co][4]: tap t's rows are blocks t*Ci/4 ..
@@ -280,18 +280,7 @@ function conv2dBackpropInputGemm(
     let fullPacked = false;
     for (let kh = 0; kh < Kh; kh++) {
       for (let kw = 0; kw < Kw; kw++) {
-        let nv = 0;
-        for (let p = p0; p < p0 + n; p++) {
-          const img = Math.floor(p / HoWo);
-          const r = p - img * HoWo;
-          const oy = Math.floor(r / Wo);
-          const iy = oy * sh + kh - pt;
-          const ix = (r - oy * Wo) * sw + kw - pl;
-          if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-          dxAt[nv] = ((img * H + iy) * W + ix) * Ci;
-          dyAt[nv] = p * Co;
-          nv++;
-        }
+        const nv = tapPixels(g, p0, n, kh, kw, dxAt, dyAt);
         if (nv === 0) continue;
         let bBase = chunk * Co;
         if (nv === n) {

@@ -227,3 +227,34 @@ export function transposeNAC(
  * XNNPACK tiling is poor when its output has only Kh*Kw*Ci pixels.
  */
 export const IM2COL_MAX_ROWS = 64;
+
+/**
+ * The output pixels p0 .. p0+n-1 whose filter tap (kh, kw) reads inside the input map (taps on the
+ * padding are skipped): for the i-th of them, `inAt[i]` is the offset of its input pixel in an NHWC
+ * input (or input gradient) and `dyAt[i]` that of its row in dy. Returns how many there are.
+ */
+export function tapPixels(
+  g: ConvGeom,
+  p0: number,
+  n: number,
+  kh: number,
+  kw: number,
+  inAt: Int32Array,
+  dyAt: Int32Array,
+): number {
+  const { H, W, Ci, Ho, Wo, Co, sh, sw, pt, pl } = g;
+  const HoWo = Ho * Wo;
+  let nv = 0;
+  for (let p = p0; p < p0 + n; p++) {
+    const img = Math.floor(p / HoWo);
+    const r = p - img * HoWo;
+    const oy = Math.floor(r / Wo);
+    const iy = oy * sh + kh - pt;
+    const ix = (r - oy * Wo) * sw + kw - pl;
+    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+    inAt[nv] = ((img * H + iy) * W + ix) * Ci;
+    dyAt[nv] = p * Co;
+    nv++;
+  }
+  return nv;
+}
