@@ -6,9 +6,9 @@ import {
   RUNS_QUEUE,
   type RunJobPayload,
   type RunSpec,
+  runCost,
   runIdFor,
   runJobId,
-  runCost,
   runJobOptions,
   runPriority,
 } from "@xnn/shared";

@@ -12,7 +12,13 @@ describe("submitSweep", () => {
     expect(result).toMatchObject({ created: true, runs: 12, jobs: 12, status: "queued" });
     expect(await stack.prisma.sweep.count()).toBe(1);
     expect(await stack.prisma.run.count()).toBe(12);
-    const counts = await stack.queue.getJobCounts("waiting-children", "wait", "prioritized", "active", "delayed");
+    const counts = await stack.queue.getJobCounts(
+      "waiting-children",
+      "wait",
+      "prioritized",
+      "active",
+      "delayed",
+    );
     // Every run job has a priority (longest chain first), so the 6 ready FE jobs are "prioritized".
     expect(counts).toEqual({ "waiting-children": 6, wait: 0, prioritized: 6, active: 0, delayed: 0 });
 

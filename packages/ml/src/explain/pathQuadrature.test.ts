@@ -55,7 +55,9 @@ describe("integratePath", () => {
       },
     );
     const want = [1, 4, 2, 4, 1].map((w) => w / 12);
-    s.weights.forEach((w, k) => expect(w).toBeCloseTo(want[k] as number, 15));
+    s.weights.forEach((w, k) => {
+      expect(w).toBeCloseTo(want[k] as number, 15);
+    });
   });
 
   it("Simpson integrates a cubic path score exactly where the trapezoid does not", async () => {

@@ -54,7 +54,9 @@ function close(actual: number, expected: number, what: string): void {
 }
 function closeArr(actual: readonly number[], expected: readonly number[], what: string): void {
   expect(actual.length, `${what} length`).toBe(expected.length);
-  actual.forEach((a, i) => close(a, expected[i] as number, `${what}[${i}]`));
+  actual.forEach((a, i) => {
+    close(a, expected[i] as number, `${what}[${i}]`);
+  });
 }
 function closeCurve(actual: Curve, expected: Curve, what: string): void {
   closeArr(actual.precision, expected.precision, `${what}.precision`);

@@ -1,4 +1,4 @@
-import { Builder, type ST } from "./blocks.js";
+import type { Builder, ST } from "./blocks.js";
 import { GRN } from "./layers.js";
 
 export interface ConvNeXtV2Config {

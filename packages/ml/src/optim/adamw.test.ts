@@ -83,7 +83,9 @@ describe("AdamW", () => {
     );
     traj.forEach((t, i) => {
       const got = [...t.kernel.flat(), ...t.bias];
-      got.forEach((g, j) => expect(Math.abs(g - (expected[i]?.[j] as number))).toBeLessThan(2e-6));
+      got.forEach((g, j) => {
+        expect(Math.abs(g - (expected[i]?.[j] as number))).toBeLessThan(2e-6);
+      });
     });
     // Decay applied after the step instead would differ by lr*wd*step ~ 1e-5 per step: the check above can tell.
     opt.dispose();
@@ -95,10 +97,12 @@ describe("AdamW", () => {
     traj.forEach((t, i) => {
       const want = fx.trajectory[i];
       if (!want) throw new Error("fixture too short");
-      t.kernel
-        .flat()
-        .forEach((g, j) => expect(Math.abs(g - (want.kernel.flat()[j] as number))).toBeLessThan(2e-6));
-      t.bias.forEach((g, j) => expect(Math.abs(g - (want.bias[j] as number))).toBeLessThan(2e-6));
+      t.kernel.flat().forEach((g, j) => {
+        expect(Math.abs(g - (want.kernel.flat()[j] as number))).toBeLessThan(2e-6);
+      });
+      t.bias.forEach((g, j) => {
+        expect(Math.abs(g - (want.bias[j] as number))).toBeLessThan(2e-6);
+      });
     });
     opt.dispose();
   });
@@ -112,16 +116,22 @@ describe("AdamW", () => {
       opt.applyGradients({ resume_k: g });
       g.dispose();
     };
-    fx.steps.slice(0, 3).forEach((s) => step(a, s));
+    fx.steps.slice(0, 3).forEach((s) => {
+      step(a, s);
+    });
     const saved = await a.getWeights();
     const snapshot = saved.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
     const b = make();
     await b.setWeights(snapshot);
     const kernelAt3 = kernel.arraySync();
-    fx.steps.slice(3).forEach((s) => step(a, s));
+    fx.steps.slice(3).forEach((s) => {
+      step(a, s);
+    });
     const continued = kernel.arraySync();
     kernel.assign(tf.tensor2d(kernelAt3 as number[][]));
-    fx.steps.slice(3).forEach((s) => step(b, s));
+    fx.steps.slice(3).forEach((s) => {
+      step(b, s);
+    });
     expect(kernel.arraySync()).toEqual(continued);
     tf.dispose([kernel, ...saved.map((w) => w.tensor)]);
     a.dispose();

@@ -1,4 +1,4 @@
 export * from "./explain";
 export * from "./prune";
-export * from "./runs";
 export * from "./runPriority";
+export * from "./runs";
