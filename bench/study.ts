@@ -12,12 +12,13 @@ import { FlowProducer } from "bullmq";
 import { spawnWorker, waitFor } from "../apps/gpu-worker/src/testing/workerHarness";
 
 // `pnpm bench study [--processes N] [--n 1000] [--size 64] [--epochs 10] [--ft-layers 15]
-//   [--models mobilenet_v2,resnet18] [--skip-torch]`
+//   [--models mobilenet_v2,resnet18] [--skip-torch] [--torch-once]`
 // The study's sweep shape (models x {none, balanced} x FE then FT of the last 15 layers, at most
 // --epochs per stage, explanation probes off) on `pnpm data:synth` output, through submitSweep and
 // real `pnpm worker` processes (one per core), against bench/study_torch.py: the same recipe in
 // PyTorch, the runs one after another, every core. Prints each side's wall time, per-run test F1,
 // each worker process's peak memory, the machine's load, and the ratio torch / xnn (> 1: xnn first).
+// PyTorch runs twice, before and after xnn, and the ratio uses their mean (see runTorch's caller).
 const { values } = parseArgs({
   options: {
     processes: { type: "string", default: String(os.availableParallelism()) },
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     "ft-layers": { type: "string", default: "15" },
     models: { type: "string", default: "mobilenet_v2,resnet18" },
     "skip-torch": { type: "boolean", default: false },
+    "torch-once": { type: "boolean", default: false },
   },
 });
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -110,15 +112,38 @@ axes:
   stage: [fe, ft]
 `;
 
+// PyTorch runs before and after xnn (unless --skip-torch): on a shared or virtual machine one half
+// can land on a slow stretch (PyTorch's wall time for this sweep ranged 227-347 s within an hour
+// here), so the ratio is printed against each PyTorch run and against their mean, and the spread
+// of the two PyTorch runs says how far to trust it. --torch-once runs PyTorch only after xnn.
+const withTorch = !values["skip-torch"];
+const torchBefore = withTorch && !values["torch-once"] ? await runTorch("before xnn") : undefined;
+
 const xnn = await runXnn();
 console.log(`\nxnn: ${xnn.runs.length} runs on ${processes} worker processes in ${xnn.seconds.toFixed(1)} s`);
 for (const r of xnn.runs) console.log(`  ${r.key.padEnd(28)} ${r.status.padEnd(9)} test F1 ${fmt(r.testF1)}`);
 for (const [i, mb] of xnn.peakMb.entries())
   console.log(`  worker ${i} peak memory (VmHWM): ${mb.toFixed(0)} MB`);
 
-if (!values["skip-torch"]) {
+if (withTorch) {
+  const torchAfter = await runTorch("after xnn");
+  const torchRuns = [torchBefore, torchAfter].filter((t): t is number => t !== undefined);
+  const mean = torchRuns.reduce((x, y) => x + y, 0) / torchRuns.length;
+  const ratio = (t: number) => (t / xnn.seconds).toFixed(2);
+  console.log("");
+  if (torchBefore !== undefined)
+    console.log(
+      `PyTorch spread: ${torchBefore.toFixed(1)} s before, ${torchAfter.toFixed(1)} s after (${((Math.abs(torchAfter - torchBefore) / Math.min(torchAfter, torchBefore)) * 100).toFixed(0)}% apart); ratio against each ${ratio(torchBefore)} / ${ratio(torchAfter)}`,
+    );
   console.log(
-    `\nPyTorch (bench/study_torch.py, sequential, ${os.availableParallelism()} threads), load ${load()}`,
+    `ratio PyTorch / xnn wall time: ${ratio(mean)}${torchRuns.length > 1 ? " (PyTorch's mean)" : ""} (>= 1: xnn finishes first; target 1.0, floor 0.6); load after ${load()}`,
+  );
+}
+
+/** One run of bench/study_torch.py on the same data; prints its runs and returns its wall time. */
+async function runTorch(when: string): Promise<number> {
+  console.log(
+    `\nPyTorch ${when} (bench/study_torch.py, sequential, ${os.availableParallelism()} threads), load ${load()}`,
   );
   const out = await run("/usr/bin/python3", [
     path.join(root, "bench", "study_torch.py"),
@@ -145,14 +170,12 @@ if (!values["skip-torch"]) {
     seconds: number;
     runs: Array<{ key: string; testF1: number; epochs: number; seconds: number }>;
   };
-  console.log(`PyTorch: ${torch.runs.length} runs in ${torch.seconds.toFixed(1)} s`);
+  console.log(`PyTorch ${when}: ${torch.runs.length} runs in ${torch.seconds.toFixed(1)} s`);
   for (const r of torch.runs)
     console.log(
       `  ${r.key.padEnd(28)} ${r.epochs} epochs ${r.seconds.toFixed(1).padStart(6)} s  test F1 ${fmt(r.testF1)}`,
     );
-  console.log(
-    `\nratio PyTorch / xnn wall time: ${(torch.seconds / xnn.seconds).toFixed(2)} (>= 1: xnn finishes first; target 1.0, floor 0.6); load after ${load()}`,
-  );
+  return torch.seconds;
 }
 
 function fmt(v: number | null | undefined): string {
