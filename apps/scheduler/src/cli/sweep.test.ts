@@ -51,9 +51,11 @@ describe("pnpm sweep", () => {
     expect(res.code).toBe(0);
     const lines = res.stdout.trimEnd().split("\n");
     expect(lines[0]).toBe("Search: random, 12 points, seed 7");
-    expect(res.stdout).toMatch(/^ {2}train\.learningRate +loguniform\(0\.0003, 0\.03\)$/m);
+    expect(res.stdout).toMatch(/^ {2}train\.learningRate +loguniform\(0\.0001, 0\.1\)$/m);
     expect(res.stdout).toMatch(/^ {2}stage +\[fe, ft\] {2}\(fixed\)$/m);
-    expect(res.stdout).toMatch(/^Early termination: asha on val\.f1 \(rungs at 1 x 3\^k epochs/m);
+    expect(res.stdout).toMatch(
+      /^Early termination: asha on train\.loss \(rungs at 2 x 2\^k epochs, top 1\/2 go on, FT runs only\)$/m,
+    );
     expect(res.stdout).toContain("expands to 24 runs:");
     const runLines = lines.filter((l) => / {2}mobilenet_v2-none-f[et]-t\d\d /.test(l));
     expect(runLines).toHaveLength(24);
