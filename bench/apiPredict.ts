@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { FileArtifactStore } from "@xnn/artifacts";
 import type { createSql, PrismaClient } from "@xnn/db";
-import { buildModel, generateSynthetic, initBackend, saveCheckpoint } from "@xnn/ml";
+import { generateSynthetic, initBackend, saveCheckpoint } from "@xnn/ml";
 import { submitSweep } from "@xnn/orchestration";
 import { seedRuns } from "@xnn/scheduler/testing";
 import { createRedis, loadSweepText, RUNS_QUEUE } from "@xnn/shared";
@@ -11,6 +11,7 @@ import { FlowProducer, Queue } from "bullmq";
 import { stringify } from "yaml";
 import { spawnWorker, type WorkerProcess, waitFor } from "../apps/gpu-worker/src/testing/workerHarness";
 import { grayPng } from "../apps/scheduler/src/api/testing/grayPng";
+import { benchIgModel } from "./igFixture";
 
 // The predict half of `pnpm bench api`: POST /api/predict at 224 px against a version whose
 // checkpoint is `pnpm bench ig`'s model (MobileNetV2 1.0, random weights, 3 classes), explained by a
@@ -92,13 +93,7 @@ async function measurePhase(ctx: PredictBenchContext): Promise<Phase> {
 /** A version of TASK whose checkpoint is MobileNetV2 1.0 at 224 px, stored where the worker reads artifacts. */
 async function seedVersion(ctx: PredictBenchContext, artifactDir: string, work: string): Promise<void> {
   await initBackend("auto");
-  const { model } = await buildModel({
-    arch: "mobilenet_v2",
-    imageSize: SIZE,
-    numClasses: 3,
-    dropout: 0.2,
-    seed: 1,
-  });
+  const model = await benchIgModel(SIZE);
   const local = path.join(work, "mobilenet_v2-224");
   await saveCheckpoint(model, local);
   model.dispose();

@@ -1,7 +1,6 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import {
-  buildModel,
   decodeImage,
   initBackend,
   integratedGradients,
@@ -12,6 +11,7 @@ import {
   scanDataset,
   tf,
 } from "@xnn/ml";
+import { benchIgImage, benchIgModel } from "./igFixture";
 
 // `pnpm bench ig-evals --checkpoint DIR --data DIR [--size 64] [--count 20] [--schemes ...]`:
 // what an Integrated Gradients scheme costs in load-independent units, no timing. For each scheme
@@ -101,14 +101,8 @@ for (const dir of a.checkpoint as string[]) {
 }
 if (a["bench-model"]) {
   const size = Number(a.size ?? 128);
-  const { model } = await buildModel({
-    arch: "mobilenet_v2",
-    imageSize: size,
-    numClasses: 3,
-    dropout: 0.2,
-    seed: 1,
-  });
-  const x = new Float32Array(size * size * 3).map((_, i) => Math.sin(i * 0.37));
+  const model = await benchIgModel(size);
+  const x = benchIgImage(size);
   cases.push({
     label: `bench ig model @${size}px`,
     model: prepareForExplanation(model),

@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { buildModel, initBackend, integratedGradients, prepareForExplanation, type tf } from "@xnn/ml";
+import { initBackend, integratedGradients, prepareForExplanation, type tf } from "@xnn/ml";
+import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
 // `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 1] [--torch-threads 1] [--no-fold] [--chunk N]`: seconds
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
@@ -28,20 +29,13 @@ const sizes = (a.sizes as string).split(",").map(Number);
 const steps = Number(a.steps);
 const reps = Number(a.reps);
 // Same chunking rule as integratedGradients' default (about 16 points at 128 px), for both sides.
-const chunkFor = (s: number) =>
-  a.chunk ? Number(a.chunk) : Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (s * s))));
+const chunkFor = (s: number) => benchIgChunk(s, a.chunk as string | undefined);
 
 const backend = await initBackend("auto");
 console.log(`backend: ${backend.backend} (${backend.reason})`);
 const results: { size: number; tfjs: number; torch?: number }[] = [];
 for (const size of sizes) {
-  const { model: built } = await buildModel({
-    arch: "mobilenet_v2",
-    imageSize: size,
-    numClasses: 3,
-    dropout: 0.2,
-    seed: 1,
-  });
+  const built = await benchIgModel(size);
   // What the explanation code runs: prepareForExplanation(model).
   const t0 = performance.now();
   const model = fold ? prepareForExplanation(built) : built;
@@ -59,7 +53,7 @@ for (const size of sizes) {
           .join(", "),
     );
   }
-  const x = new Float32Array(size * size * 3).map((_, i) => Math.sin(i * 0.37));
+  const x = benchIgImage(size);
   // Warm-up with one full chunk (chunk + 1 points), so that the first timed run does not pay for
   // the first batch of that size (wasm heap growth, kernel set-up: ~1 s at 128 px); same in torch.
   const w = chunkFor(size);

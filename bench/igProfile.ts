@@ -1,6 +1,7 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { buildModel, initBackend, integratedGradients, PhaseProfiler, prepareForExplanation } from "@xnn/ml";
+import { initBackend, integratedGradients, PhaseProfiler, prepareForExplanation } from "@xnn/ml";
+import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
 // `pnpm bench igProfile [--sizes 128,224] [--steps 50] [--top 15] [--chunk N]`: where one Integrated Gradients
 // explanation spends its time, per kernel (self time) and by pass (the forward pass inside the
@@ -18,8 +19,7 @@ const { values: a } = parseArgs({
 });
 const steps = Number(a.steps);
 const top = Number(a.top);
-const chunkFor = (s: number) =>
-  a.chunk ? Number(a.chunk) : Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (s * s))));
+const chunkFor = (s: number) => benchIgChunk(s, a.chunk as string | undefined);
 const load = () =>
   os
     .loadavg()
@@ -28,15 +28,9 @@ const load = () =>
 const backend = await initBackend("auto");
 console.log(`backend ${backend.backend}; ${os.availableParallelism()} cores; load ${load()} (1/5/15 min)`);
 for (const size of (a.sizes as string).split(",").map(Number)) {
-  const { model: built } = await buildModel({
-    arch: "mobilenet_v2",
-    imageSize: size,
-    numClasses: 3,
-    dropout: 0.2,
-    seed: 1,
-  });
+  const built = await benchIgModel(size);
   const model = prepareForExplanation(built);
-  const x = new Float32Array(size * size * 3).map((_, i) => Math.sin(i * 0.37));
+  const x = benchIgImage(size);
   const opts = { steps, maxSteps: steps, target: 0, chunkSize: chunkFor(size) };
   await integratedGradients(model, x, opts);
   const profiler = new PhaseProfiler();
