@@ -534,35 +534,106 @@ function clipGradBody(): number[] {
   return [...uleb(b.length), ...b];
 }
 
+// adamwStep: one AdamW step over n4 groups of 4 float32, the caller doing the < 4 tail.
+// Params: p, m, v, g, outP, outM, outV (byte pointers), n4, then f32 factor, b1, c1, b2, c2, oma1,
+// oma2, eps, negLr.
+const A_P = 0;
+const A_M = 1;
+const A_V = 2;
+const A_G = 3;
+const A_OP = 4;
+const A_OM = 5;
+const A_OV = 6;
+const A_N = 7;
+const A_F32 = 8; // factor, b1, c1, b2, c2, oma1, oma2, eps, negLr: params 8..16
+const F32X4_SQRT = [SIMD, ...uleb(0xe3)];
+const F32X4_DIV = [SIMD, ...uleb(0xe7)];
+
+/**
+ * adamwStep(p, m, v, g, outP, outM, outV, n4, factor, b1, c1, b2, c2, oma1, oma2, eps, negLr):
+ * tfjs' AdamOptimizer.applyGradients for one variable after AdamW's decay (optim/adamw.ts), every
+ * operation in the same order and each rounded to float32 as tfjs' wasm kernels round it, so the
+ * results are bit for bit those of the op-by-op step:
+ *   p1 = p * factor
+ *   m' = m * b1 + g * c1               v' = v * b2 + (g * g) * c2
+ *   p' = ((m' / oma1) / (sqrt(v' / oma2) + eps)) * negLr + p1
+ */
+function adamwBody(): number[] {
+  const V128 = 0x7b;
+  const I = 17; // i32 byte offset
+  const P = 18; // v128 locals from here
+  const G = 19;
+  const M = 20;
+  const V = 21;
+  const K = 22; // 9 splatted constants: 22..30
+  const b: number[] = [2, 1, 0x7f, 13, V128];
+  for (let j = 0; j < 9; j++) b.push(...get(A_F32 + j), ...F32X4_SPLAT, ...set(K + j));
+  const FACTOR = K;
+  const B1 = K + 1;
+  const C1 = K + 2;
+  const B2 = K + 3;
+  const C2 = K + 4;
+  const OMA1 = K + 5;
+  const OMA2 = K + 6;
+  const EPS = K + 7;
+  const NEG_LR = K + 8;
+  const at = (ptr: number) => [...get(ptr), ...get(I), I32_ADD];
+  b.push(I32_CONST, 0, ...set(I));
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(A_N), I32_EQZ, BR_IF, 1);
+  b.push(...at(A_P), ...v128Load(0), ...get(FACTOR), ...F32X4_MUL, ...set(P));
+  b.push(...at(A_G), ...v128Load(0), ...set(G));
+  // m' = m * b1 + g * c1
+  b.push(...at(A_M), ...v128Load(0), ...get(B1), ...F32X4_MUL, ...get(G), ...get(C1), ...F32X4_MUL);
+  b.push(...F32X4_ADD, ...set(M));
+  // v' = v * b2 + (g * g) * c2
+  b.push(...at(A_V), ...v128Load(0), ...get(B2), ...F32X4_MUL, ...get(G), ...get(G), ...F32X4_MUL);
+  b.push(...get(C2), ...F32X4_MUL, ...F32X4_ADD, ...set(V));
+  b.push(...at(A_OM), ...get(M), ...v128Store(0));
+  b.push(...at(A_OV), ...get(V), ...v128Store(0));
+  // p' = ((m' / oma1) / (sqrt(v' / oma2) + eps)) * negLr + p1
+  b.push(...at(A_OP), ...get(M), ...get(OMA1), ...F32X4_DIV);
+  b.push(...get(V), ...get(OMA2), ...F32X4_DIV, ...F32X4_SQRT, ...get(EPS), ...F32X4_ADD, ...F32X4_DIV);
+  b.push(...get(NEG_LR), ...F32X4_MUL, ...get(P), ...F32X4_ADD, ...v128Store(0));
+  b.push(...get(I), I32_CONST, ...sleb(16), I32_ADD, ...set(I));
+  b.push(...get(A_N), I32_CONST, ...sleb(1), I32_SUB, ...set(A_N));
+  b.push(BR, 0, END, END);
+  b.push(END);
+  return [...uleb(b.length), ...b];
+}
+
 function buildModule(): Uint8Array {
   const I32 = 0x7f;
   const F32 = 0x7d;
   const type = section(1, [
-    3,
+    4,
     ...[0x60, 7, ...new Array<number>(7).fill(I32), 0],
     ...[0x60, 8, ...new Array<number>(8).fill(I32), 0],
     ...[0x60, 6, I32, I32, I32, I32, F32, F32, 0],
+    ...[0x60, 17, ...new Array<number>(8).fill(I32), ...new Array<number>(9).fill(F32), 0],
   ]);
   // memory imported without a maximum so it matches whatever tfjs allocated
   const imports = section(2, [1, ...str("env"), ...str("memory"), 0x02, 0x00, 0x01]);
-  const funcs = section(3, [6, 0, 0, 1, 2, 2, 0]);
+  const funcs = section(3, [7, 0, 0, 1, 2, 2, 0, 3]);
   const exports = section(7, [
-    6,
+    7,
     ...[...str("channelDot"), 0x00, 0],
     ...[...str("channelAxpy"), 0x00, 1],
     ...[...str("outerAcc"), 0x00, 2],
     ...[...str("reluGrad"), 0x00, 3],
     ...[...str("clipGrad"), 0x00, 4],
     ...[...str("packedGemm"), 0x00, 5],
+    ...[...str("adamwStep"), 0x00, 6],
   ]);
   const code = section(10, [
-    6,
+    7,
     ...body(groupBlock),
     ...body(axpyBlock),
     ...outerBody(),
     ...reluGradBody(),
     ...clipGradBody(),
     ...packedGemmBody(),
+    ...adamwBody(),
   ]);
   return new Uint8Array([
     0x00,
@@ -616,6 +687,26 @@ export interface SimdKernels {
     nGroups: number,
     dstStride: number,
   ) => void;
+  /** One AdamW step of one variable over n4 * 4 floats, see adamwBody. */
+  adamwStep: (
+    p: number,
+    m: number,
+    v: number,
+    g: number,
+    outP: number,
+    outM: number,
+    outV: number,
+    n4: number,
+    factor: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    oma1: number,
+    oma2: number,
+    eps: number,
+    negLr: number,
+  ) => void;
 }
 
 let compiled: object | null | undefined;
@@ -645,6 +736,7 @@ export function simdKernelsFor(memory: WasmMemory | undefined): SimdKernels | nu
     reluGrad: inst.exports.reluGrad as SimdKernels["reluGrad"],
     clipGrad: inst.exports.clipGrad as SimdKernels["clipGrad"],
     packedGemm: inst.exports.packedGemm as SimdKernels["packedGemm"],
+    adamwStep: inst.exports.adamwStep as SimdKernels["adamwStep"],
   };
   instances.set(memory, k);
   return k;

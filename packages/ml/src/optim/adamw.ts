@@ -1,8 +1,20 @@
 import * as tf from "@tensorflow/tfjs";
+import { ADAMW_KERNEL, type AdamWStepAttrs } from "../backend/kernels/adamw.js";
 
 /** tfjs types this as a map of Variables, but gradients are plain tensors (as variableGrads returns). */
 type GradientsArg = tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[];
 type SuperArg = Parameters<tf.AdamOptimizer["applyGradients"]>[0];
+
+/**
+ * tf.AdamOptimizer's private state (tfjs-core 4.22, pinned by the lockfile), which the fused step
+ * keeps in the same places so getWeights / setWeights (resume state, checkpoints) see no difference.
+ */
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+  accumulatedSecondMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+}
 
 export interface AdamWOptions {
   learningRate: number;
@@ -58,6 +70,10 @@ export class AdamW extends tf.AdamOptimizer {
   }
 
   override applyGradients(variableGradients: GradientsArg): void {
+    if (tf.getKernel(ADAMW_KERNEL, tf.getBackend())) {
+      this.applyFused(variableGradients);
+      return;
+    }
     const factor = 1 - this.learningRate * this.weightDecay;
     if (factor !== 1) {
       const entries = Array.isArray(variableGradients)
@@ -74,6 +90,68 @@ export class AdamW extends tf.AdamOptimizer {
       });
     }
     super.applyGradients(variableGradients as SuperArg);
+  }
+
+  /**
+   * The step above with one kernel per variable (backend/kernels/adamw.ts) where the backend has
+   * it: the same values bit for bit (the decay, then tf.AdamOptimizer.applyGradients' operations in
+   * its order), the moments kept in tf.AdamOptimizer's own slots.
+   */
+  private applyFused(variableGradients: GradientsArg): void {
+    const self = this as unknown as AdamInternals;
+    const names = Array.isArray(variableGradients)
+      ? variableGradients.map((g) => g.name)
+      : Object.keys(variableGradients);
+    const decay = 1 - this.learningRate * this.weightDecay;
+    const fr = Math.fround;
+    tf.tidy(() => {
+      // tfjs computes 1 - beta^t in float32 from its float32 accumulators.
+      const oma1 = fr(1 - (self.accBeta1.dataSync()[0] as number));
+      const oma2 = fr(1 - (self.accBeta2.dataSync()[0] as number));
+      names.forEach((name, i) => {
+        const value = tf.engine().registeredVariables[name];
+        if (!value) throw new Error(`AdamW: no registered variable named '${name}'`);
+        self.accumulatedFirstMoment[i] ??= {
+          originalName: `${name}/m`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+        self.accumulatedSecondMoment[i] ??= {
+          originalName: `${name}/v`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+        const grad = Array.isArray(variableGradients)
+          ? variableGradients[i]?.tensor
+          : (variableGradients as Record<string, tf.Tensor | null>)[name];
+        // Like PyTorch, a parameter without a gradient this step is neither decayed nor stepped.
+        if (grad == null) return;
+        const m = self.accumulatedFirstMoment[i].variable;
+        const v = self.accumulatedSecondMoment[i].variable;
+        const attrs: AdamWStepAttrs = {
+          factor: decay !== 1 && this.decayFilter(name) ? fr(decay) : 1,
+          beta1: fr(this.beta1),
+          c1: fr(1 - this.beta1),
+          beta2: fr(this.beta2),
+          c2: fr(1 - this.beta2),
+          oma1,
+          oma2,
+          epsilon: fr(this.epsilon),
+          negLr: fr(-this.learningRate),
+        };
+        const [p2, m2, v2] = tf
+          .engine()
+          .runKernel(
+            ADAMW_KERNEL,
+            { p: value, m, v, g: grad },
+            attrs as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor[];
+        m.assign(m2 as tf.Tensor);
+        v.assign(v2 as tf.Tensor);
+        value.assign(p2 as tf.Tensor);
+      });
+      self.accBeta1.assign(tf.mul(self.accBeta1, this.beta1));
+      self.accBeta2.assign(tf.mul(self.accBeta2, this.beta2));
+    });
+    this.incrementIterations();
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -7,7 +7,7 @@
  * - every backend: the FusedBatchNorm and Tile gradients (batchNormGrad.ts, tile.ts). Gradients
  *   are process-wide in tfjs; these give the same values as tfjs-core's (Tile's up to rounding).
  * - wasm: the kernels the wasm package lacks or runs slowly (conv and depthwise gradients, Tile,
- *   Sum, Mean, the ReLU6-gradient elementwise ops, Identity, FusedBatchNorm: that one behind a switch that
+ *   Sum, Mean, one AdamW step per variable (adamw.ts), the ReLU6-gradient elementwise ops, Identity, FusedBatchNorm: that one behind a switch that
  *   is off by default, options.ts), keeping each replaced shipped kernel
  *   as the fallback for the cases ours leave to it; and the fused ReLU / clip gradient kernels with
  *   the Relu, Relu6 and ClipByValue gradients that use them (activationGrads.ts).
@@ -23,6 +23,7 @@ import * as tf from "@tensorflow/tfjs";
 // that has happened before installKernels replaces some of them (and keeps them as fallbacks).
 import "@tensorflow/tfjs-backend-wasm";
 import { clipGradConfig, fusedActivationGradConfigs, reluGradConfig } from "./activationGrads.js";
+import { adamwStepConfig } from "./adamw.js";
 import { fusedBatchNormConfig } from "./batchNorm.js";
 import { batchNormGradConfig } from "./batchNormGrad.js";
 import { conv2DBackpropFilterConfig } from "./conv2dBackpropFilter.js";
@@ -52,6 +53,7 @@ export const wasmKernelConfigs: readonly tf.KernelConfig[] = [
   reluGradConfig,
   clipGradConfig,
   fusedBatchNormConfig,
+  adamwStepConfig,
 ];
 
 /**
