@@ -548,6 +548,16 @@ const A_N = 7;
 const A_F32 = 8; // factor, b1, c1, b2, c2, oma1, oma2, eps, negLr: params 8..16
 const F32X4_SQRT = [SIMD, ...uleb(0xe3)];
 const F32X4_DIV = [SIMD, ...uleb(0xe7)];
+const F32X4_SUB = [SIMD, ...uleb(0xe5)];
+const F64X2_ADD = [SIMD, ...uleb(0xf0)];
+const F64X2_DIV = [SIMD, ...uleb(0xf3)];
+const F64X2_PROMOTE_LOW_F32X4 = [SIMD, ...uleb(0x5f)];
+const F32X4_DEMOTE_F64X2_ZERO = [SIMD, ...uleb(0x5e)];
+const I8X16_SHUFFLE = (lanes: number[]) => [SIMD, ...uleb(0x0d), ...lanes];
+/** Bytes 8-15 of the first operand into bytes 0-7 (the rest: don't care). */
+const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** Bytes 0-7 of the first operand, then bytes 0-7 of the second. */
+const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /**
  * adamwStep(p, m, v, g, outP, outM, outV, n4, factor, b1, c1, b2, c2, oma1, oma2, eps, negLr):
@@ -602,6 +612,67 @@ function adamwBody(): number[] {
   return [...uleb(b.length), ...b];
 }
 
+/**
+ * batchNorm(x, out, mean, scale, nf, offset, nPix, groups): per pixel, for channel c of groups * 4
+ * (channels innermost), out = f32(offset[c] + f32((x - mean[c]) * scale[c]) / nf[c]) with the
+ * division and the addition in float64: what the shipped wasm FusedBatchNorm compiles to (its
+ * normalisation factors are doubles, so C promotes the rest of the expression), four channels at a
+ * time. mean and scale are float32 per channel; nf (sqrt(variance + eps) in float32, widened) and
+ * offset are float64 per channel, from the caller.
+ */
+function batchNormBody(): number[] {
+  const [X, OUT, MEAN, SCALE, NF, OFFSET, NPIX, GROUPS] = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+  const C = 8; // i32: byte offset of the channel group in the float32 operands
+  const G = 9; // i32: groups left in this pixel
+  const E = 10; // v128: f32((x - mean) * scale)
+  const LO = 11; // v128: lanes 0-1 in float64, then their result
+  const HI = 12; // v128: lanes 2-3
+  const b: number[] = [2, 2, 0x7f, 3, 0x7b];
+  const ch32 = (ptr: number) => [...get(ptr), ...get(C), I32_ADD, ...v128Load(0)];
+  // The float64 operands sit at twice the float32 offset: bytes 2c..2c+16 and 2c+16..2c+32.
+  const ch64 = (ptr: number, half: 0 | 1) => [
+    ...get(ptr),
+    ...get(C),
+    I32_CONST,
+    1,
+    I32_SHL,
+    I32_ADD,
+    ...v128Load(16 * half),
+  ];
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(NPIX), I32_EQZ, BR_IF, 1);
+  b.push(I32_CONST, 0, ...set(C), ...get(GROUPS), ...set(G));
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(G), I32_EQZ, BR_IF, 1);
+  b.push(...get(X), ...v128Load(0), ...ch32(MEAN), ...F32X4_SUB, ...ch32(SCALE), ...F32X4_MUL, ...set(E));
+  b.push(
+    ...get(E),
+    ...F64X2_PROMOTE_LOW_F32X4,
+    ...ch64(NF, 0),
+    ...F64X2_DIV,
+    ...ch64(OFFSET, 0),
+    ...F64X2_ADD,
+  );
+  b.push(...F32X4_DEMOTE_F64X2_ZERO, ...set(LO));
+  b.push(...get(E), ...get(E), ...I8X16_SHUFFLE(HIGH_TO_LOW), ...F64X2_PROMOTE_LOW_F32X4);
+  b.push(
+    ...ch64(NF, 1),
+    ...F64X2_DIV,
+    ...ch64(OFFSET, 1),
+    ...F64X2_ADD,
+    ...F32X4_DEMOTE_F64X2_ZERO,
+    ...set(HI),
+  );
+  b.push(...get(OUT), ...get(LO), ...get(HI), ...I8X16_SHUFFLE(LOW_HALVES), ...v128Store(0));
+  for (const ptr of [X, OUT, C]) b.push(...get(ptr), I32_CONST, ...sleb(16), I32_ADD, ...set(ptr));
+  b.push(...get(G), I32_CONST, ...sleb(1), I32_SUB, ...set(G));
+  b.push(BR, 0, END, END);
+  b.push(...get(NPIX), I32_CONST, ...sleb(1), I32_SUB, ...set(NPIX));
+  b.push(BR, 0, END, END);
+  b.push(END);
+  return [...uleb(b.length), ...b];
+}
+
 function buildModule(): Uint8Array {
   const I32 = 0x7f;
   const F32 = 0x7d;
@@ -614,9 +685,9 @@ function buildModule(): Uint8Array {
   ]);
   // memory imported without a maximum so it matches whatever tfjs allocated
   const imports = section(2, [1, ...str("env"), ...str("memory"), 0x02, 0x00, 0x01]);
-  const funcs = section(3, [7, 0, 0, 1, 2, 2, 0, 3]);
+  const funcs = section(3, [8, 0, 0, 1, 2, 2, 0, 3, 1]);
   const exports = section(7, [
-    7,
+    8,
     ...[...str("channelDot"), 0x00, 0],
     ...[...str("channelAxpy"), 0x00, 1],
     ...[...str("outerAcc"), 0x00, 2],
@@ -624,9 +695,10 @@ function buildModule(): Uint8Array {
     ...[...str("clipGrad"), 0x00, 4],
     ...[...str("packedGemm"), 0x00, 5],
     ...[...str("adamwStep"), 0x00, 6],
+    ...[...str("batchNorm"), 0x00, 7],
   ]);
   const code = section(10, [
-    7,
+    8,
     ...body(groupBlock),
     ...body(axpyBlock),
     ...outerBody(),
@@ -634,6 +706,7 @@ function buildModule(): Uint8Array {
     ...clipGradBody(),
     ...packedGemmBody(),
     ...adamwBody(),
+    ...batchNormBody(),
   ]);
   return new Uint8Array([
     0x00,
@@ -687,6 +760,17 @@ export interface SimdKernels {
     nGroups: number,
     dstStride: number,
   ) => void;
+  /** batchNorm(x, out, mean, scale, nf, offset, nPix, groups), see batchNormBody */
+  batchNorm: (
+    x: number,
+    out: number,
+    mean: number,
+    scale: number,
+    nf: number,
+    offset: number,
+    nPix: number,
+    groups: number,
+  ) => void;
   /** One AdamW step of one variable over n4 * 4 floats, see adamwBody. */
   adamwStep: (
     p: number,
@@ -737,6 +821,7 @@ export function simdKernelsFor(memory: WasmMemory | undefined): SimdKernels | nu
     clipGrad: inst.exports.clipGrad as SimdKernels["clipGrad"],
     packedGemm: inst.exports.packedGemm as SimdKernels["packedGemm"],
     adamwStep: inst.exports.adamwStep as SimdKernels["adamwStep"],
+    batchNorm: inst.exports.batchNorm as SimdKernels["batchNorm"],
   };
   instances.set(memory, k);
   return k;

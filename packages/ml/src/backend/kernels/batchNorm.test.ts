@@ -1,18 +1,38 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type SimdKernels, simdKernelsFor } from "../simdDot.js";
 import { DEFAULT_WASM_KERNEL_OPTIONS } from "./options.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
 import { randArr, relErr, rng, TOL, useWasmWithCpuReference } from "./testing/parity.js";
+import type { WasmBackendLike } from "./wasmKernel.js";
 
 beforeAll(async () => {
   await useWasmWithCpuReference();
-  // Off by default (options.ts); these tests are about our kernel.
-  setWasmKernelOptions({ batchNorm: true });
+  expect(DEFAULT_WASM_KERNEL_OPTIONS.batchNorm).toBe(true);
 });
 
 afterAll(() => {
   setWasmKernelOptions({ batchNorm: DEFAULT_WASM_KERNEL_OPTIONS.batchNorm });
 });
+
+/** Counts the calls of the SIMD loop our kernel runs, for as long as `body` runs. */
+async function countingSimdCalls<T>(body: () => Promise<T>): Promise<{ result: T; calls: number }> {
+  const memory = (tf.findBackend("wasm") as unknown as WasmBackendLike).wasm?.asm?.memory;
+  const k = simdKernelsFor(memory) as SimdKernels;
+  const original = k.batchNorm;
+  let calls = 0;
+  k.batchNorm = (...a) => {
+    calls++;
+    original(...a);
+  };
+  try {
+    return { result: await body(), calls };
+  } finally {
+    k.batchNorm = original;
+  }
+}
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
 /** tf.batchNorm on `backend` with fresh tensors from the same arrays. */
 async function batchNormOn(
@@ -46,7 +66,7 @@ describe("FusedBatchNorm on wasm", () => {
   const cases: { label: string; xShape: number[]; offset: boolean; scale: boolean }[] = [
     { label: "NHWC with offset and scale", xShape: [3, 5, 7, 16], offset: true, scale: true },
     { label: "NHWC without scale", xShape: [2, 4, 4, 8], offset: true, scale: false },
-    { label: "NHWC without offset or scale", xShape: [2, 3, 3, 5], offset: false, scale: false },
+    { label: "NHWC without offset or scale", xShape: [2, 3, 3, 12], offset: false, scale: false },
     { label: "rank 2 (a dense layer's batch norm)", xShape: [6, 12], offset: true, scale: true },
   ];
   for (const c of cases) {
@@ -84,13 +104,48 @@ describe("FusedBatchNorm on wasm", () => {
     expect(relErr(wasm, cpu)).toBeLessThan(1e-5);
   });
 
+  it("leaves calls without scale or offset to the shipped kernel", async () => {
+    const r = rng(3);
+    const arrays = {
+      x: randArr(2 * 4 * 4 * 8, r),
+      mean: randArr(8, r),
+      variance: randArr(8, r).map((v) => Math.abs(v) + 0.1),
+    };
+    const { calls } = await countingSimdCalls(async () => {
+      await batchNormOn("wasm", [2, 4, 4, 8], arrays, [8], 1e-3);
+      await batchNormOn("wasm", [2, 4, 4, 8], { ...arrays, offset: randArr(8, r) }, [8], 1e-3);
+    });
+    expect(calls).toBe(0);
+  });
+
+  it("leaves channel counts that are not a multiple of 4 to the shipped kernel, with the same values", async () => {
+    const r = rng(9);
+    const xShape = [2, 3, 3, 5];
+    const arrays = {
+      x: randArr(90, r),
+      mean: randArr(5, r),
+      variance: randArr(5, r).map((v) => Math.abs(v) + 0.1),
+    };
+    const { result: wasm, calls } = await countingSimdCalls(() =>
+      batchNormOn("wasm", xShape, arrays, [5], 1e-3),
+    );
+    expect(calls).toBe(0);
+    const cpu = await batchNormOn("cpu", xShape, arrays, [5], 1e-3);
+    expect(relErr(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
   it("frees its per-channel temporaries", async () => {
-    const x = tf.ones([2, 4, 4, 3]);
-    const p = tf.ones([3]);
+    const x = tf.ones([2, 4, 4, 8]);
+    const p = tf.ones([8]);
     const before = tf.engine().backend.numDataIds();
-    const y = tf.batchNorm(x, p, p, p, p, 1e-3);
-    expect(tf.engine().backend.numDataIds()).toBe(before + 1);
-    tf.dispose([x, p, y]);
+    const { calls } = await countingSimdCalls(async () => {
+      const y = tf.batchNorm(x, p, p, p, p, 1e-3);
+      const z = tf.batchNorm(x, p, p, p, p, 1e-3);
+      expect(tf.engine().backend.numDataIds()).toBe(before + 2);
+      tf.dispose([y, z]);
+    });
+    expect(calls).toBe(2);
+    tf.dispose([x, p]);
   });
 
   // How BatchNormalization runs in training: the batch's own moments, then FusedBatchNorm. The
@@ -136,26 +191,55 @@ describe("FusedBatchNorm on wasm", () => {
     });
   });
 
-  it("runs the shipped kernel when switched off, with the same values", async () => {
-    const r = rng(5);
-    const xShape = [2, 4, 4, 8];
-    const arrays = {
-      x: randArr(2 * 4 * 4 * 8, r),
-      mean: randArr(8, r),
-      variance: randArr(8, r).map((v) => Math.abs(v) + 0.1),
-      offset: randArr(8, r),
-      scale: randArr(8, r),
-    };
-    const ours = await batchNormOn("wasm", xShape, arrays, [8], 1e-3);
-    const before = setWasmKernelOptions({ batchNorm: false });
-    try {
-      const shipped = await batchNormOn("wasm", xShape, arrays, [8], 1e-3);
-      // Different operation order (x * a + b against ((x - mean) * rsqrt) * scale + offset): some
-      // of the 256 values round differently, which is what shows that the other path ran.
-      expect(shipped.some((v, i) => v !== ours[i])).toBe(true);
-      expect(relErr(ours, shipped)).toBeLessThan(1e-5);
-    } finally {
-      setWasmKernelOptions(before);
-    }
-  });
+  // The point of this kernel: the same values as the shipped one, bit for bit, so switching it on
+  // changes no trained model (learning.test.ts's from-scratch MobileNetV2 follows any rounding).
+  const exactCases: {
+    label: string;
+    xShape: number[];
+    moments?: boolean;
+  }[] = [
+    { label: "NHWC, offset and scale", xShape: [4, 9, 9, 32] },
+    { label: "NHWC, another shape", xShape: [2, 5, 5, 16] },
+    { label: "rank 2", xShape: [7, 1280] },
+    {
+      label: "training mode (the batch's moments)",
+      xShape: [8, 8, 8, 96],
+      moments: true,
+    },
+  ];
+  for (const c of exactCases) {
+    it(`gives the shipped kernel's values bit for bit: ${c.label}`, async () => {
+      const n = c.xShape.reduce((a, b) => a * b, 1);
+      const C = c.xShape.at(-1) as number;
+      const r = rng(n + C);
+      const x = randArr(n, r).map((v, i) => (c.moments ? 3 + (i % C) / 7 + v : v * 4));
+      const arrays = {
+        x,
+        mean: randArr(C, r),
+        variance: randArr(C, r).map((v) => Math.abs(v) * 3 + 1e-4),
+        offset: randArr(C, r),
+        scale: randArr(C, r),
+      };
+      if (c.moments) {
+        const { mean, variance } = tf.tidy(() => tf.moments(tf.tensor(x, c.xShape), [0, 1, 2]));
+        arrays.mean = Float32Array.from(await mean.data());
+        arrays.variance = Float32Array.from(await variance.data());
+        tf.dispose([mean, variance]);
+      }
+      const { result: ours, calls } = await countingSimdCalls(() =>
+        batchNormOn("wasm", c.xShape, arrays, [C], 1e-3),
+      );
+      expect(calls).toBe(1);
+      const before = setWasmKernelOptions({ batchNorm: false });
+      try {
+        const { result: shipped, calls: shippedCalls } = await countingSimdCalls(() =>
+          batchNormOn("wasm", c.xShape, arrays, [C], 1e-3),
+        );
+        expect(shippedCalls).toBe(0);
+        expect(bits(ours)).toEqual(bits(shipped));
+      } finally {
+        setWasmKernelOptions(before);
+      }
+    });
+  }
 });

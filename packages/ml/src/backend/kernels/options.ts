@@ -26,12 +26,9 @@ export interface WasmKernelOptions {
    */
   filterIm2colMaxRows: number;
   /**
-   * Run FusedBatchNorm as per-channel scale and shift plus the backend's SIMD Multiply and Add
-   * (batchNorm.ts); `false` runs the shipped scalar kernel for every call. Default false for now:
-   * the kernel is as accurate as the shipped one, but like any rounding change (a learning rate
-   * 1e-6 lower does the same with the shipped kernel) it sends learning.test.ts's from-scratch
-   * MobileNetV2 down another trajectory, and that test's lesion-mask share swings across its bar
-   * with the trajectory (README, `pnpm bench study`). On once that test no longer hangs on one run.
+   * Run FusedBatchNorm four channels at a time (batchNorm.ts), bit for bit the shipped scalar
+   * kernel's values; `false` runs the shipped kernel for every call (tests compare the two).
+   * Default true.
    */
   batchNorm: boolean;
 }
@@ -41,7 +38,7 @@ export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.f
   filterCache: true,
   pointwiseConvMinCi: 8,
   filterIm2colMaxRows: 64,
-  batchNorm: false,
+  batchNorm: true,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */
