@@ -4,8 +4,9 @@
  * runs does not depend on which module happened to be imported or called first.
  *
  * What is installed:
- * - every backend: the FusedBatchNorm and Tile gradients (batchNormGrad.ts, tile.ts). Gradients
- *   are process-wide in tfjs; these give the same values as tfjs-core's (Tile's up to rounding).
+ * - every backend: the FusedBatchNorm, Mean and Tile gradients (batchNormGrad.ts, meanGrad.ts,
+ *   tile.ts). Gradients are process-wide in tfjs; these give the same values as tfjs-core's (Tile's
+ *   up to rounding).
  * - wasm: the kernels the wasm package lacks or runs slowly (conv and depthwise gradients, Tile,
  *   Sum, Mean, one AdamW step per variable (adamw.ts), the ReLU6-gradient elementwise ops, Identity, FusedBatchNorm: that one behind a switch that
  *   is off by default, options.ts), keeping each replaced shipped kernel
@@ -32,6 +33,7 @@ import { depthwiseBackpropFilterConfig } from "./depthwiseBackpropFilter.js";
 import { depthwiseBackpropInputConfig } from "./depthwiseBackpropInput.js";
 import { greaterEqualConfig, lessEqualConfig, logicalAndConfig, selectConfig } from "./elementwise.js";
 import { identityConfig } from "./identity.js";
+import { meanGradConfig } from "./meanGrad.js";
 import { meanConfig, sumConfig } from "./reductions.js";
 import { tileConfig, tileGradConfig } from "./tile.js";
 import { shippedWasmKernels, WASM } from "./wasmKernel.js";
@@ -84,6 +86,7 @@ export function installKernels(backendName: string): void {
   if (installedFor.has(backendName)) return;
   if (installedFor.size === 0) {
     installGradient(batchNormGradConfig);
+    installGradient(meanGradConfig);
     installGradient(tileGradConfig);
   }
   if (backendName === WASM) {
@@ -129,6 +132,7 @@ export function kernelOwners(backendName: string): Record<string, "xnn" | "tfjs"
   }
   const gradients = [
     tf.FusedBatchNorm,
+    tf.Mean,
     tf.Tile,
     ...(backendName === WASM ? ["Relu", "Relu6", "ClipByValue"] : []),
   ];
