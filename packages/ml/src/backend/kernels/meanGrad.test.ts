@@ -14,7 +14,7 @@ function tfjsCoreMeanGrad(dy: tf.Tensor, x: tf.Tensor, axis: number | number[]):
 const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
 
 describe("Mean's gradient (one broadcast instead of Fill, Multiply and Divide)", () => {
-  for (const backend of ["wasm", "cpu"]) {
+  for (const backend of ["wasm", "cpu"] as const) {
     describe(backend, () => {
       beforeAll(async () => {
         await initBackend(backend);
