@@ -31,6 +31,7 @@ import { depthwiseBackpropFilterConfig } from "./depthwiseBackpropFilter.js";
 import { depthwiseBackpropInputConfig } from "./depthwiseBackpropInput.js";
 import { greaterEqualConfig, lessEqualConfig, logicalAndConfig, selectConfig } from "./elementwise.js";
 import { identityConfig } from "./identity.js";
+import { pointwiseInputGradConfig } from "./pointwiseInputGrad.js";
 import { meanConfig, sumConfig } from "./reductions.js";
 import { tileConfig, tileGradConfig } from "./tile.js";
 import { shippedWasmKernels, WASM } from "./wasmKernel.js";
@@ -52,6 +53,7 @@ export const wasmKernelConfigs: readonly tf.KernelConfig[] = [
   reluGradConfig,
   clipGradConfig,
   fusedBatchNormConfig,
+  pointwiseInputGradConfig,
 ];
 
 /**
