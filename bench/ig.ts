@@ -28,8 +28,8 @@ const fold = !a["no-fold"];
 const sizes = (a.sizes as string).split(",").map(Number);
 const steps = Number(a.steps);
 const reps = Number(a.reps);
-// Same chunking rule as integratedGradients' default (about 16 points at 128 px), for both sides.
-const chunkFor = (s: number) => benchIgChunk(s, a.chunk as string | undefined);
+// Points per batch: integratedGradients' default for the tfjs model (or --chunk), the same for torch.
+const chunks = new Map<number, number>();
 
 const backend = await initBackend("auto");
 console.log(`backend: ${backend.backend} (${backend.reason})`);
@@ -54,9 +54,11 @@ for (const size of sizes) {
     );
   }
   const x = benchIgImage(size);
+  const chunk = await benchIgChunk(model, steps + 1, a.chunk as string | undefined);
+  chunks.set(size, chunk);
   // Warm-up with one full chunk (chunk + 1 points), so that the first timed run does not pay for
   // the first batch of that size (wasm heap growth, kernel set-up: ~1 s at 128 px); same in torch.
-  const w = chunkFor(size);
+  const w = chunk;
   await integratedGradients(model, x, { steps: w, maxSteps: w, chunkSize: w, rule: "trapezoid" });
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -66,7 +68,7 @@ for (const size of sizes) {
       maxSteps: steps,
       rule: "trapezoid",
       target: 0,
-      chunkSize: chunkFor(size),
+      chunkSize: chunk,
     });
     times.push((performance.now() - t) / 1000);
   }
@@ -74,7 +76,7 @@ for (const size of sizes) {
   times.sort((p, q) => p - q);
   results.push({ size, tfjs: times[Math.floor(times.length / 2)] as number });
   console.log(
-    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunkFor(size)}${fold ? ", folded" : ""}; median of [${all}])`,
+    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunk}${fold ? ", folded" : ""}; median of [${all}])`,
   );
   model.dispose();
   if (model !== built) built.dispose();
@@ -94,7 +96,7 @@ if (probe.status !== 0) {
       sizes.join(","),
       String(steps),
       a["torch-threads"] as string,
-      sizes.map(chunkFor).join(","),
+      sizes.map((s) => chunks.get(s) as number).join(","),
       String(reps),
       fold ? "fold" : "nofold",
     ],

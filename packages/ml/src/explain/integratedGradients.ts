@@ -139,12 +139,16 @@ export function refinementRoundPoints(height: number, width: number): number {
 }
 
 /**
- * Tensor bytes that the gradient batches of one explanation may hold at once (the tape's
- * activations and the backward pass' temporaries). MobileNetV2 1.0 takes ~38 MiB per point at
- * 224 px (10 points a batch) and ConvNeXt V2 atto ~4x that (2-3 a batch); see pointsPerBatch.
+ * Tensor bytes that one forward/backward batch of path points may hold (the tape's activations and
+ * the backward pass' temporaries, as the engine counts them). Measured per point at 224 px:
+ * MobileNetV2 1.0 78 MiB, ResNet-18 59 MiB, ConvNeXt V2 atto 548 MiB (210 MiB at 128 px); so
+ * ConvNeXt gets 4 points a batch at 224 px (its heap reached 3.6 GiB at 10), the CNNs the cap.
  */
-export const IG_BATCH_BUDGET_BYTES = 384 * 1024 * 1024;
-/** More points per batch stopped paying off (per-batch dispatch is already amortised). */
+export const IG_BATCH_BUDGET_BYTES = 2.5 * 1024 ** 3;
+/**
+ * Beyond this, larger batches bought nothing measurable: MobileNetV2 at 224 px, 51 points, CPU
+ * seconds per explanation at 5 / 13 points a batch about 3.1 / 2.9 (load 6-8, indicative).
+ */
 const MAX_POINTS_PER_BATCH = 16;
 const perPointBytesOf = new WeakMap<tf.LayersModel, Map<string, number>>();
 
