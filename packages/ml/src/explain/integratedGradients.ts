@@ -142,12 +142,15 @@ export function refinementRoundPoints(height: number, width: number): number {
  * Tensor bytes that one forward/backward batch of path points may hold (the tape's activations and
  * the backward pass' temporaries, as the engine counts them). Measured per point at 224 px:
  * MobileNetV2 1.0 78 MiB, ResNet-18 59 MiB, ConvNeXt V2 atto 548 MiB (210 MiB at 128 px); so
- * ConvNeXt gets 4 points a batch at 224 px (its heap reached 3.6 GiB at 10), the CNNs the cap.
+ * ConvNeXt gets 4 points a batch at 224 px (its heap reached 3.6 GiB at 10), the CNNs the cap
+ * (MAX_POINTS_PER_BATCH).
  */
 export const IG_BATCH_BUDGET_BYTES = 2.5 * 1024 ** 3;
 /**
- * Beyond this, larger batches bought nothing measurable: MobileNetV2 at 224 px, 51 points, CPU
- * seconds per explanation at 5 / 13 points a batch about 3.1 / 2.9 (load 6-8, indicative).
+ * At most 16 points a batch, and at most twice refinementRoundPoints (10 at 224 px, 16 at 128 px):
+ * MobileNetV2 1.0, 51 points, CPU seconds per explanation alternating in one process (load 3-6,
+ * indicative): at 224 px 2.67 at 5 points, 2.60 at 9, 2.75 at 13; at 128 px about the same at 9
+ * to 16. Past ~10 points at 224 px a batch's activations stop paying for the dispatch they save.
  */
 const MAX_POINTS_PER_BATCH = 16;
 const perPointBytesOf = new WeakMap<tf.LayersModel, Map<string, number>>();
@@ -155,10 +158,10 @@ const perPointBytesOf = new WeakMap<tf.LayersModel, Map<string, number>>();
 /**
  * How many path points one forward/backward batch takes for this model: IG_BATCH_BUDGET_BYTES over
  * the peak tensor bytes of one point's gradient (measured once per model and output, by one
- * batch-of-1 gradient under tf.profile, then cached), at most MAX_POINTS_PER_BATCH. Larger batches
- * amortise the per-kernel dispatch (10-14% of an explanation at 5 points a batch, README), but the
- * memory a point takes differs by model far more than by image size (ConvNeXt's LayerNorm and GELU
- * temporaries), so the number of points is read off the model itself, not off the pixel count.
+ * batch-of-1 gradient under tf.profile, then cached), within the cap of MAX_POINTS_PER_BATCH. Larger
+ * batches amortise the per-kernel dispatch (10-14% of an explanation at 5 points a batch, README),
+ * but the memory a point takes differs by model far more than by image size (ConvNeXt's LayerNorm
+ * and GELU temporaries), so the memory bound is read off the model itself, not off the pixel count.
  */
 export async function pointsPerBatch(
   model: tf.LayersModel,
@@ -173,7 +176,8 @@ export async function pointsPerBatch(
     if (!byKey) perPointBytesOf.set(model, (byKey = new Map()));
     byKey.set(key, bytes);
   }
-  return Math.max(1, Math.min(MAX_POINTS_PER_BATCH, Math.floor(IG_BATCH_BUDGET_BYTES / Math.max(1, bytes))));
+  const most = Math.min(MAX_POINTS_PER_BATCH, 2 * refinementRoundPoints(H, W));
+  return Math.max(1, Math.min(most, Math.floor(IG_BATCH_BUDGET_BYTES / Math.max(1, bytes))));
 }
 
 /** Peak tensor bytes above the starting point while the input gradient of one point is taken. */
