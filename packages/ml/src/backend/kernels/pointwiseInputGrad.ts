@@ -3,13 +3,13 @@
  * nothing), as one kernel: dx [P, Ci] = (dy masked by the activation's derivative) [P, Co] x W^T,
  * P = N*H*W pixels. For explanation (FusedConv's gradient); training keeps Conv2DBackpropInput.
  *
- * Two paths, by shape. The GEMM path packs the masked dy in 4-pixel blocks (the mask costs nothing
- * extra: it is applied while packing) and runs simdDot's packedGemm against W^T packed once per
+ * Two paths, by shape. The GEMM path packs the masked dy in 4-pixel blocks (the mask is applied
+ * while packing: no pass of its own) and runs simdDot's packedGemm against W^T packed once per
  * filter (cachedFilter). Otherwise the activation gradient kernel and then Conv2DBackpropInput
  * (XNNPACK's 1x1 convolution with the transposed filter) run as they would without this kernel.
  *
- * Why by shape (`pnpm bench kernels`-style probe, MobileNetV2 1.0's 1x1 layers at 128 and 224 px,
- * in one process, XNNPACK and the GEMM alternating; README "`pnpm bench ig`"): packedGemm's own
+ * Why by shape (a one-off probe of MobileNetV2 1.0's 1x1 layers at 128 and 224 px, XNNPACK and the
+ * GEMM alternating in one process on the same tensors; root README "`pnpm bench ig`"): packedGemm's own
  * loop is 1.1-1.8x faster than XNNPACK on every layer once both operands are packed, but packing
  * dy is a JS loop over P x Co floats. That is paid back where each packed row meets many output
  * columns (Ci >= 2 Co: the projection layers, 1.0-1.5x) or where the map is small enough that
