@@ -2,10 +2,18 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { initBackend, integratedGradients, prepareForExplanation, type tf } from "@xnn/ml";
+import {
+  initBackend,
+  integratedGradients,
+  type PointwiseGradPath,
+  prepareForExplanation,
+  refinementRoundPoints,
+  setPointwiseInputGradPath,
+  type tf,
+} from "@xnn/ml";
 import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
-// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 1] [--torch-threads 1] [--no-fold] [--chunk N]`: seconds
+// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 1] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack|gemm]`: seconds
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
 // adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
 // /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
@@ -20,18 +28,25 @@ const { values: a } = parseArgs({
     "torch-threads": { type: "string", default: "1" },
     python: { type: "string", default: "/usr/bin/python3" },
     "no-fold": { type: "boolean", default: false },
-    // Path points per forward/backward batch on both sides; default the rule below.
+    // Path points per tfjs forward/backward batch; default integratedGradients' own (pointsPerBatch).
     chunk: { type: "string" },
+    // Path points per PyTorch batch; default ~16 at 128 px scaled by pixel count (5 at 224 px).
+    // Not the tfjs number: PyTorch on one thread is ~3x slower at 13 points than at 5 at 224 px.
+    "torch-chunk": { type: "string" },
+    // 1x1 input gradients: "auto" (GEMM or XNNPACK by shape), "xnnpack" (as before the GEMM path)
+    pointwise: { type: "string", default: "auto" },
   },
 });
 const fold = !a["no-fold"];
 const sizes = (a.sizes as string).split(",").map(Number);
 const steps = Number(a.steps);
 const reps = Number(a.reps);
-// Same chunking rule as integratedGradients' default (about 16 points at 128 px), for both sides.
-const chunkFor = (s: number) => benchIgChunk(s, a.chunk as string | undefined);
+// Points per batch: integratedGradients' default for the tfjs model (or --chunk); torch its own.
+const torchChunk = (size: number) =>
+  a["torch-chunk"] ? Number(a["torch-chunk"]) : refinementRoundPoints(size, size);
 
 const backend = await initBackend("auto");
+setPointwiseInputGradPath(a.pointwise as PointwiseGradPath);
 console.log(`backend: ${backend.backend} (${backend.reason})`);
 const results: { size: number; tfjs: number; torch?: number }[] = [];
 for (const size of sizes) {
@@ -54,9 +69,10 @@ for (const size of sizes) {
     );
   }
   const x = benchIgImage(size);
+  const chunk = await benchIgChunk(model, steps + 1, a.chunk as string | undefined);
   // Warm-up with one full chunk (chunk + 1 points), so that the first timed run does not pay for
   // the first batch of that size (wasm heap growth, kernel set-up: ~1 s at 128 px); same in torch.
-  const w = chunkFor(size);
+  const w = chunk;
   await integratedGradients(model, x, { steps: w, maxSteps: w, chunkSize: w, rule: "trapezoid" });
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -66,7 +82,7 @@ for (const size of sizes) {
       maxSteps: steps,
       rule: "trapezoid",
       target: 0,
-      chunkSize: chunkFor(size),
+      chunkSize: chunk,
     });
     times.push((performance.now() - t) / 1000);
   }
@@ -74,7 +90,7 @@ for (const size of sizes) {
   times.sort((p, q) => p - q);
   results.push({ size, tfjs: times[Math.floor(times.length / 2)] as number });
   console.log(
-    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunkFor(size)}${fold ? ", folded" : ""}; median of [${all}])`,
+    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunk}${fold ? ", folded" : ""}; median of [${all}])`,
   );
   model.dispose();
   if (model !== built) built.dispose();
@@ -94,7 +110,7 @@ if (probe.status !== 0) {
       sizes.join(","),
       String(steps),
       a["torch-threads"] as string,
-      sizes.map(chunkFor).join(","),
+      sizes.map(torchChunk).join(","),
       String(reps),
       fold ? "fold" : "nofold",
     ],
@@ -106,6 +122,7 @@ if (probe.status !== 0) {
     for (const line of run.stdout.trim().split("\n")) {
       const r = JSON.parse(line) as {
         size: number;
+        chunk: number;
         seconds: number;
         threads: number;
         torch: string;
@@ -115,7 +132,7 @@ if (probe.status !== 0) {
       const row = results.find((x) => x.size === r.size);
       if (row) row.torch = r.seconds;
       console.log(
-        `torch ${r.torch} cpu ${r.threads} thread(s) ${r.size} px: ${r.seconds.toFixed(2)} s per explanation (${r.folded ? "folded, " : ""}median of [${(r.all ?? [r.seconds]).map((t) => t.toFixed(2)).join(", ")}])`,
+        `torch ${r.torch} cpu ${r.threads} thread(s) ${r.size} px: ${r.seconds.toFixed(2)} s per explanation (chunk ${r.chunk}, ${r.folded ? "folded, " : ""}median of [${(r.all ?? [r.seconds]).map((t) => t.toFixed(2)).join(", ")}])`,
       );
     }
   }

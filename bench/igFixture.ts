@@ -1,4 +1,4 @@
-import { buildModel, type tf } from "@xnn/ml";
+import { buildModel, pointsPerBatch, type tf } from "@xnn/ml";
 
 /**
  * The explanation benchmarks' fixture (bench ig, igProfile, ig-evals, api's predict rows): MobileNetV2
@@ -22,11 +22,16 @@ export function benchIgImage(size: number): Float32Array {
 }
 
 /**
- * Path points per batch: `override` when given, else integratedGradients' default rule (about 16
- * points at 128 px, fewer for larger images, at most 64).
+ * Path points per forward/backward batch of `points` evaluations: `override` when given, else
+ * integratedGradients' default (pointsPerBatch: from the model's measured gradient memory), evened
+ * out over the batches as integratedGradients does (51 points at most 16 a batch: 4 of 13), so a
+ * PyTorch side given this number batches the same way.
  */
-export function benchIgChunk(size: number, override?: string): number {
-  return override
-    ? Number(override)
-    : Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (size * size))));
+export async function benchIgChunk(
+  model: tf.LayersModel,
+  points: number,
+  override?: string,
+): Promise<number> {
+  const most = override ? Number(override) : await pointsPerBatch(model);
+  return Math.ceil(points / Math.ceil(points / most));
 }

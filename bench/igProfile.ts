@@ -19,7 +19,6 @@ const { values: a } = parseArgs({
 });
 const steps = Number(a.steps);
 const top = Number(a.top);
-const chunkFor = (s: number) => benchIgChunk(s, a.chunk as string | undefined);
 const load = () =>
   os
     .loadavg()
@@ -31,7 +30,8 @@ for (const size of (a.sizes as string).split(",").map(Number)) {
   const built = await benchIgModel(size);
   const model = prepareForExplanation(built);
   const x = benchIgImage(size);
-  const opts = { steps, maxSteps: steps, target: 0, chunkSize: chunkFor(size) };
+  const chunk = await benchIgChunk(model, steps + 1, a.chunk as string | undefined);
+  const opts = { steps, maxSteps: steps, target: 0, chunkSize: chunk };
   await integratedGradients(model, x, opts);
   const profiler = new PhaseProfiler();
   const undo = profiler.installKernelTimers();
@@ -46,7 +46,7 @@ for (const size of (a.sizes as string).split(",").map(Number)) {
   const total = kernels.reduce((s, k) => s + k.ms, 0);
   const by = (place: string) => kernels.filter((k) => k.place === place).reduce((s, k) => s + k.ms, 0);
   console.log(
-    `\n## ${size} px, ${steps + 1} gradient evaluations, chunk ${chunkFor(size)}: ${(wall / 1000).toFixed(2)} s (load ${load()})`,
+    `\n## ${size} px, ${steps + 1} gradient evaluations, chunk ${chunk}: ${(wall / 1000).toFixed(2)} s (load ${load()})`,
   );
   console.log(
     `kernels ${(total / 1000).toFixed(2)} s (forward ${(by("forward") / 1000).toFixed(2)}, backward ${(by("backward") / 1000).toFixed(2)}, outside the tape ${(by("other") / 1000).toFixed(2)}); the rest (dispatch, JS) ${((wall - total) / 1000).toFixed(2)} s`,

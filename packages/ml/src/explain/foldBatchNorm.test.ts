@@ -4,7 +4,8 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { ModelName } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../backend/index.js";
+import { initBackend, setPointwiseInputGradPath } from "../backend/index.js";
+import { POINTWISE_INPUT_GRAD_KERNEL } from "../backend/kernels/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../checkpoint/index.js";
 import { buildSmallModel } from "../testing.js";
 import { calibrateBatchNorm } from "../train/batchnorm.js";
@@ -180,6 +181,35 @@ describe("foldBatchNorm on the project's architectures", () => {
       expect(Array.from(logits(model, x))).toEqual(Array.from(refLogits));
       x.dispose();
       model.dispose();
+    });
+  }
+
+  for (const path of ["gemm", "xnnpack"] as const) {
+    it(`mobilenet_v2 48px with every 1x1 input gradient on the ${path} path: same input gradients`, async () => {
+      const { model } = await buildSmallModel({ arch: "mobilenet_v2", imageSize: 48, seed: 5 });
+      await trainedLikeBatchNorms(model, 48, 11);
+      // 7 samples: pixel counts that are not a multiple of 4 (the GEMM's tail block)
+      const x = randomInput(7, 48, 23);
+      const ref = probAndGrad(model, x);
+      const folded = foldBatchNorm(model);
+      const previous = setPointwiseInputGradPath(path);
+      try {
+        const profile = await tf.profile(() => {
+          probAndGrad(folded, x);
+          return [];
+        });
+        // the 1x1 convolutions' gradients go through the one kernel, whichever path it takes
+        expect(profile.kernels.filter((k) => k.name === POINTWISE_INPUT_GRAD_KERNEL).length).toBeGreaterThan(
+          20,
+        );
+        const got = probAndGrad(folded, x);
+        expectGradientsMatch(got.g, ref.g, 7);
+      } finally {
+        setPointwiseInputGradPath(previous);
+        folded.dispose();
+        model.dispose();
+        x.dispose();
+      }
     });
   }
 

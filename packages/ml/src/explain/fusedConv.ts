@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { RELU_GRAD_KERNEL } from "../backend/kernels/index.js";
+import { POINTWISE_INPUT_GRAD_KERNEL, RELU_GRAD_KERNEL } from "../backend/kernels/index.js";
 
 export type FusedActivation = "linear" | "relu" | "relu6";
 
@@ -117,6 +117,12 @@ export class FusedConv extends tf.layers.Layer {
       dimRoundingMode: undefined,
     };
     const activation = this.activation;
+    const pointwise =
+      conv &&
+      this.kernelSize[0] === 1 &&
+      this.kernelSize[1] === 1 &&
+      this.strides[0] === 1 &&
+      this.strides[1] === 1;
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
       const inputs: tf.NamedTensorMap = bias ? { x, filter, bias } : { x, filter };
@@ -129,6 +135,23 @@ export class FusedConv extends tf.layers.Layer {
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          if (
+            pointwise &&
+            tf.getKernel(POINTWISE_INPUT_GRAD_KERNEL, tf.getBackend()) &&
+            dy.dtype === "float32"
+          ) {
+            // Mask and input gradient of a 1x1 convolution in one kernel (a GEMM where that pays).
+            const y = saved[0] as tf.Tensor;
+            const inputs: tf.NamedTensorMap = activation === "linear" ? { dy, filter } : { dy, filter, y };
+            const hi =
+              activation === "linear" ? null : activation === "relu6" ? BELOW_SIX : Number.POSITIVE_INFINITY;
+            return [
+              tf.engine().runKernel(POINTWISE_INPUT_GRAD_KERNEL, inputs, {
+                inputShape: x.shape,
+                hi,
+              } as unknown as tf.NamedAttrMap) as tf.Tensor,
+            ];
+          }
           const g = activation === "linear" ? dy : activationGrad(dy, saved[0] as tf.Tensor, activation);
           const dx = tf
             .engine()

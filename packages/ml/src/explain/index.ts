@@ -27,11 +27,14 @@ export {
   DEFAULT_IG_RULE,
   DEFAULT_IG_STEPS,
   DEFAULT_IG_TOLERANCE,
+  IG_BATCH_BUDGET_BYTES,
   IG_SCHEME_REVISION,
   type IgOutput,
   type IntegratedGradientsOptions,
   type IntegratedGradientsResult,
   integratedGradients,
+  pointsPerBatch,
+  refinementRoundPoints,
   resolveIgScheme,
 } from "./integratedGradients.js";
 export { loadMask, positiveMaskShare } from "./maskShare.js";

@@ -2,7 +2,12 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
 import { withInputGradientsOnly } from "./inputGradientsOnly.js";
-import { blackBaseline, integratedGradients } from "./integratedGradients.js";
+import {
+  blackBaseline,
+  IG_BATCH_BUDGET_BYTES,
+  integratedGradients,
+  pointsPerBatch,
+} from "./integratedGradients.js";
 
 const S = 16;
 let model: tf.LayersModel;
@@ -147,6 +152,38 @@ describe("integratedGradients", () => {
         );
       expect(worst).toBeLessThanOrEqual(1e-5 * scale);
     }
+  });
+
+  it("refines the same points whatever the batch size (rounds are sized by the image, not the batch)", async () => {
+    const x = samples[2] as Float32Array;
+    const opts = { steps: 4, maxSteps: 64, tolerance: 0.001 };
+    const byOne = await integratedGradients(model, x, { ...opts, chunkSize: 1 });
+    const byMany = await integratedGradients(model, x, { ...opts, chunkSize: 64 });
+    // refinement happened, in several rounds, and both runs chose the same grid
+    expect(byOne.stepsUsed).toBeGreaterThan(4);
+    expect(byMany.stepsUsed).toBe(byOne.stepsUsed);
+    expect(byOne.batches).toBeGreaterThan(byMany.batches);
+    expect(byMany.completenessGap).toBeCloseTo(byOne.completenessGap, 4);
+  });
+
+  it("takes points per batch from the model's gradient memory, at most 16", async () => {
+    const small = await pointsPerBatch(model);
+    expect(small).toBe(16); // a 16 px toy net takes little memory per point: the cap
+    // a net with one 64x64x8192 activation (128 MiB a point, kept for the backward pass, plus its
+    // gradient of the same size) gets fewer
+    const input = tf.input({ shape: [64, 64, 3] });
+    let h = tf.layers
+      .conv2d({ filters: 8192, kernelSize: 1, activation: "relu" })
+      .apply(input) as tf.SymbolicTensor;
+    h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
+    const big = tf.model({
+      inputs: input,
+      outputs: tf.layers.dense({ units: 2 }).apply(h) as tf.SymbolicTensor,
+    });
+    const points = await pointsPerBatch(big);
+    expect(points).toBeGreaterThanOrEqual(1);
+    expect(points).toBeLessThanOrEqual(Math.floor(IG_BATCH_BUDGET_BYTES / (2 * 128 * 2 ** 20)));
+    big.dispose();
   });
 
   it("with the budget equal to steps it is the plain uniform trapezoid, whatever the tolerance", async () => {

@@ -77,7 +77,11 @@ export interface IntegratedGradientsOptions {
    * 64 px, about 1360 at 128 px and 440 at 224 px.
    */
   maxGradientBytes?: number;
-  /** Interpolation points per forward/backward batch. Default: ~16 at 128 px, scaled by pixel count. */
+  /**
+   * Most interpolation points per forward/backward batch. Default: from the model's own gradient
+   * memory (pointsPerBatch). Batching changes no result beyond float rounding: the refinement
+   * rounds are sized by the image (refinementRoundPoints), not by this.
+   */
   chunkSize?: number;
   /**
    * Which output is attributed. Default "probability" (softmax of the logits), the usual IG output
@@ -125,9 +129,76 @@ export function blackBaseline(
   return out;
 }
 
-function defaultChunk(height: number, width: number): number {
-  // ~16 interpolation points of 128x128 keep the MobileNetV2 backward pass well inside wasm's 4 GB.
+/**
+ * Most new points one refinement round asks for: ~16 at 128 px, scaled by pixel count. Part of the
+ * IG scheme (which points get evaluated), so it depends on the image size only, never on the model
+ * or the memory at hand: changing it needs an IG_SCHEME_REVISION bump.
+ */
+export function refinementRoundPoints(height: number, width: number): number {
   return Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (height * width))));
+}
+
+/**
+ * Tensor bytes that one forward/backward batch of path points may hold (the tape's activations and
+ * the backward pass' temporaries, as the engine counts them). Measured per point at 224 px:
+ * MobileNetV2 1.0 78 MiB, ResNet-18 59 MiB, ConvNeXt V2 atto 548 MiB (210 MiB at 128 px); so
+ * ConvNeXt gets 4 points a batch at 224 px (its heap reached 3.6 GiB at 10), the CNNs the cap
+ * (MAX_POINTS_PER_BATCH).
+ */
+export const IG_BATCH_BUDGET_BYTES = 2.5 * 1024 ** 3;
+/**
+ * At most 16 points a batch, and at most twice refinementRoundPoints (10 at 224 px, 16 at 128 px):
+ * MobileNetV2 1.0, 51 points, CPU seconds per explanation alternating in one process (load 3-6,
+ * indicative): at 224 px 2.67 at 5 points, 2.60 at 9, 2.75 at 13; at 128 px about the same at 9
+ * to 16. Past ~10 points at 224 px a batch's activations stop paying for the dispatch they save.
+ */
+const MAX_POINTS_PER_BATCH = 16;
+const perPointBytesOf = new WeakMap<tf.LayersModel, Map<string, number>>();
+
+/**
+ * How many path points one forward/backward batch takes for this model: IG_BATCH_BUDGET_BYTES over
+ * the peak tensor bytes of one point's gradient (measured once per model and output, by one
+ * batch-of-1 gradient under tf.profile, then cached), within the cap of MAX_POINTS_PER_BATCH. Larger
+ * batches amortise the per-kernel dispatch (10-14% of an explanation at 5 points a batch, README),
+ * but the memory a point takes differs by model far more than by image size (ConvNeXt's LayerNorm
+ * and GELU temporaries), so the memory bound is read off the model itself, not off the pixel count.
+ */
+export async function pointsPerBatch(
+  model: tf.LayersModel,
+  output: IgOutput = "probability",
+): Promise<number> {
+  const [H, W] = inputShape(model);
+  const key = `${H}x${W}:${output}`;
+  let byKey = perPointBytesOf.get(model);
+  let bytes = byKey?.get(key);
+  if (bytes === undefined) {
+    bytes = await measurePerPointBytes(model, H, W, output);
+    if (!byKey) perPointBytesOf.set(model, (byKey = new Map()));
+    byKey.set(key, bytes);
+  }
+  const most = Math.min(MAX_POINTS_PER_BATCH, 2 * refinementRoundPoints(H, W));
+  return Math.max(1, Math.min(most, Math.floor(IG_BATCH_BUDGET_BYTES / Math.max(1, bytes))));
+}
+
+/** Peak tensor bytes above the starting point while the input gradient of one point is taken. */
+async function measurePerPointBytes(
+  model: tf.LayersModel,
+  H: number,
+  W: number,
+  output: IgOutput,
+): Promise<number> {
+  const grad = tf.grad((xs: tf.Tensor) => {
+    const logits = model.apply(xs, { training: false }) as tf.Tensor2D;
+    const out = output === "probability" ? tf.softmax(logits) : logits;
+    return out.slice([0, 0], [-1, 1]).sum();
+  });
+  const start = tf.memory().numBytes;
+  const info = await tf.profile(() => {
+    tf.tidy(() => withInputGradientsOnly(() => grad(tf.zeros([1, H, W, 3]))));
+    return [];
+  });
+  // peakBytes is the engine's byte count after the kernel that left the most allocated.
+  return Math.max(0, info.peakBytes - start);
 }
 
 function inputShape(model: tf.LayersModel): [number, number] {
@@ -201,7 +272,8 @@ export async function integratedGradients(
   const memorySteps = Math.floor(gradientBytes / (n * 4)) - 1;
   const maxSteps = Math.max(steps, Math.min(opts.maxSteps ?? DEFAULT_IG_MAX_STEPS, memorySteps));
   const tolerance = opts.tolerance ?? DEFAULT_IG_TOLERANCE;
-  const chunk = Math.max(1, Math.floor(opts.chunkSize ?? defaultChunk(H, W)));
+  if (opts.chunkSize !== undefined && !(opts.chunkSize >= 1))
+    throw new Error(`integratedGradients: chunkSize must be at least 1, got ${opts.chunkSize}`);
   if (!Number.isInteger(steps) || steps < 1)
     throw new Error(`integratedGradients: steps must be a positive integer, got ${steps}`);
 
@@ -258,11 +330,15 @@ export async function integratedGradients(
     return col.sum();
   });
 
+  const perBatch = Math.floor(opts.chunkSize ?? (await pointsPerBatch(model, output)));
   let batches = 0;
   const evaluate = async (alphas: readonly number[]): Promise<PathPoint[]> => {
     const out: PathPoint[] = [];
-    for (let start = 0; start < alphas.length; start += chunk) {
-      const part = alphas.slice(start, start + chunk);
+    // As few batches as perBatch allows, of even sizes (51 points at 10 a batch: 6 of 8-9, not
+    // five of 10 and a batch of 1 that pays a whole batch's dispatch for one point).
+    const size = Math.ceil(alphas.length / Math.ceil(alphas.length / perBatch));
+    for (let start = 0; start < alphas.length; start += size) {
+      const part = alphas.slice(start, start + size);
       batches++;
       const buf = new Float32Array(part.length * n);
       part.forEach((a, k) => {
@@ -287,7 +363,14 @@ export async function integratedGradients(
     return out;
   };
 
-  const path = await integratePath(evaluate, { steps, maxSteps, tolerance, delta, chunk, rule });
+  const path = await integratePath(evaluate, {
+    steps,
+    maxSteps,
+    tolerance,
+    delta,
+    chunk: refinementRoundPoints(H, W),
+    rule,
+  });
   // attr_i = (x_i - x'_i) * sum_k w_k g_k,i, the sums in float64.
   const acc = new Float64Array(n);
   path.points.forEach((p, k) => {

@@ -44,7 +44,7 @@ export interface PathQuadratureOptions {
   tolerance: number;
   /** f(1) - f(0): the denominator of the relative gap. */
   delta: number;
-  /** Most new points asked for in one refinement round (one forward/backward batch). */
+  /** Most new points asked for in one refinement round (evaluate may batch them as it likes). */
   chunk: number;
   rule: QuadratureRule;
 }

@@ -1,6 +1,11 @@
 export { CLIP_GRAD_KERNEL, RELU_GRAD_KERNEL } from "./activationGrads.js";
 export { clearWasmFilterCache } from "./filterCache.js";
 export {
+  POINTWISE_INPUT_GRAD_KERNEL,
+  type PointwiseGradPath,
+  setPointwiseInputGradPath,
+} from "./pointwiseInputGrad.js";
+export {
   assertKernelsInstalled,
   installKernels,
   kernelOwners,

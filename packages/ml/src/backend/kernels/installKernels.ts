@@ -34,6 +34,7 @@ import { depthwiseBackpropInputConfig } from "./depthwiseBackpropInput.js";
 import { greaterEqualConfig, lessEqualConfig, logicalAndConfig, selectConfig } from "./elementwise.js";
 import { identityConfig } from "./identity.js";
 import { meanGradConfig } from "./meanGrad.js";
+import { pointwiseInputGradConfig } from "./pointwiseInputGrad.js";
 import { meanConfig, sumConfig } from "./reductions.js";
 import { tileConfig, tileGradConfig } from "./tile.js";
 import { shippedWasmKernels, WASM } from "./wasmKernel.js";
@@ -56,6 +57,7 @@ export const wasmKernelConfigs: readonly tf.KernelConfig[] = [
   clipGradConfig,
   fusedBatchNormConfig,
   adamwStepConfig,
+  pointwiseInputGradConfig,
 ];
 
 /**

@@ -1,0 +1,67 @@
+import os from "node:os";
+import {
+  initBackend,
+  integratedGradients,
+  type PointwiseGradPath,
+  prepareForExplanation,
+  setPointwiseInputGradPath,
+} from "@xnn/ml";
+import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
+
+// `pnpm bench igBatching [size] [reps] [chunk:path,...]`: CPU seconds of one Integrated Gradients
+// explanation (the `pnpm bench ig` model, 51 points) per configuration of points per batch (chunk)
+// and 1x1 input-gradient path (auto | xnnpack | gemm), the configurations alternating in one
+// process so that a loaded machine slows them alike. Default: the previous default (~16 points at
+// 128 px scaled by pixels, XNNPACK) against today's (pointsPerBatch, auto).
+await initBackend("auto");
+const size = Number(process.argv[2] ?? 224);
+const reps = Number(process.argv[3] ?? 5);
+const built = await benchIgModel(size);
+const model = prepareForExplanation(built);
+const x = benchIgImage(size);
+const oldChunk = Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (size * size))));
+const newChunk = await benchIgChunk(model, 51);
+const spec = process.argv[4] ?? `${oldChunk}:xnnpack,${newChunk}:auto`;
+const cfgs: Record<string, { chunk: number; path: PointwiseGradPath }> = {};
+for (const part of spec.split(",")) {
+  const [c, p] = part.split(":");
+  cfgs[part] = { chunk: Number(c), path: (p ?? "auto") as PointwiseGradPath };
+}
+const run = async (c: { chunk: number; path: PointwiseGradPath }) => {
+  setPointwiseInputGradPath(c.path);
+  return integratedGradients(model, x, { steps: 50, maxSteps: 50, target: 0, chunkSize: c.chunk });
+};
+for (const c of Object.values(cfgs)) await run(c);
+const cpu: Record<string, number[]> = {};
+const wall: Record<string, number[]> = {};
+for (const k of Object.keys(cfgs)) {
+  cpu[k] = [];
+  wall[k] = [];
+}
+for (let r = 0; r < reps; r++)
+  for (const [k, c] of Object.entries(cfgs)) {
+    const u0 = process.cpuUsage();
+    const t0 = performance.now();
+    await run(c);
+    const u = process.cpuUsage(u0);
+    cpu[k]?.push((u.user + u.system) / 1e6);
+    wall[k]?.push((performance.now() - t0) / 1000);
+  }
+const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
+const min = (v: number[]) => Math.min(...v);
+console.log(`${size} px: chunk:path configurations, alternating; default new chunk ${newChunk}`);
+const keys = Object.keys(cfgs);
+for (const k of keys)
+  console.log(
+    `  ${k}: cpu median ${med(cpu[k] as number[]).toFixed(2)} min ${min(cpu[k] as number[]).toFixed(2)}; wall median ${med(wall[k] as number[]).toFixed(2)} [${(cpu[k] as number[]).map((t) => t.toFixed(2)).join(", ")}]`,
+  );
+for (const k of keys.slice(1))
+  console.log(
+    `  ${keys[0]} / ${k} cpu: median ${(med(cpu[keys[0] as string] as number[]) / med(cpu[k] as number[])).toFixed(3)}, min ${(min(cpu[keys[0] as string] as number[]) / min(cpu[k] as number[])).toFixed(3)}`,
+  );
+console.log(
+  `  load ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
