@@ -137,8 +137,13 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       new ProgressHook(runDir, opts, resume?.reportedThrough),
       ...(opts.hooks ?? []),
       // Last: a stop after the epoch lands once every other hook has checkpointed and reported it.
-      ...(opts.shouldStop || opts.stopAfterEpoch
-        ? [new StopRequestHook({ now: opts.shouldStop, afterEpoch: opts.stopAfterEpoch }, log)]
+      ...(opts.shouldStop || opts.stopAfterEpoch || opts.epochGate
+        ? [
+            new StopRequestHook(
+              { now: opts.shouldStop, afterEpoch: opts.stopAfterEpoch, epochGate: opts.epochGate },
+              log,
+            ),
+          ]
         : []),
     ];
 

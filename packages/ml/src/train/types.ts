@@ -96,6 +96,13 @@ export interface TrainOptions {
    * nothing.
    */
   stopAfterEpoch?: () => boolean;
+  /**
+   * Awaited after each epoch was checkpointed and reported, before the next starts (and on a resume
+   * before the first epoch of the attempt): where a caller decides whether the run goes on (a
+   * sweep's rung, judged by its early-termination rule) and, to stop it there, makes the
+   * `stopAfterEpoch` request before it resolves. Not awaited after the last epoch.
+   */
+  epochGate?: (epoch: number) => Promise<void>;
   /** More hooks, called after the built-in ones (before the stop-request hook) at every point of the loop. */
   hooks?: TrainingHook[];
   /** Where the time goes, for `pnpm bench profile`; off when absent. */
