@@ -10,7 +10,7 @@ import type {
   TrainThreadMessage,
   TrainThreadStatus,
 } from "./protocol";
-import { STOP_AFTER_EPOCH, STOP_NOW } from "./protocol";
+import { GATE_SLOT, STOP_AFTER_EPOCH, STOP_FLAG_BYTES, STOP_NOW, STOP_SLOT } from "./protocol";
 
 /** The data set itself is unusable (missing folder, empty class): retrying cannot help. */
 export class DatasetUnusableError extends Error {
@@ -36,6 +36,12 @@ export interface TrainHandle {
    * `stop()` still stops at the next batch.
    */
   stopAfterEpoch(): void;
+  /**
+   * Let the job go on past `epoch`, one of its `epochGates`: the thread waits there, before the
+   * next epoch, until this is called (or stop() is). Make a stopAfterEpoch() request first to end
+   * the run at that epoch.
+   */
+  openGate(epoch: number): void;
   done: Promise<TrainOutcome>;
 }
 
@@ -43,6 +49,11 @@ export interface TrainEvents {
   log: (msg: string, fields?: Record<string, unknown>, level?: "info" | "warn") => void;
   epoch: (m: EpochRecord) => void;
   resumed: (epoch: number, history: EpochRecord[]) => void;
+  /**
+   * The job waits after `epoch`, one of its epochGates (its epoch record came first), until
+   * TrainHandle.openGate(epoch). Absent: every gate opens at once.
+   */
+  gate?: (epoch: number) => void;
 }
 
 /** What runs a worker's jobs: one per worker process, started once, used by every job. */
@@ -117,6 +128,7 @@ class TrainingThread {
     if (m.type === "log") job.on.log(m.msg, m.fields, m.level);
     else if (m.type === "epoch") job.on.epoch(m.metrics);
     else if (m.type === "resumed") job.on.resumed(m.epoch, m.history);
+    else if (m.type === "gate") job.on.gate?.(m.epoch);
     else {
       this.job = null;
       this.worker.unref();
@@ -204,13 +216,17 @@ export class ThreadTrainer implements Trainer {
   }
 
   train(input: TrainJobInput, on: TrainEvents): TrainHandle {
-    const stopFlag = new SharedArrayBuffer(4);
+    const stopFlag = new SharedArrayBuffer(STOP_FLAG_BYTES);
     const done = (async () => {
       if (this.closed) throw new Error("trainer is closed");
       const t = this.idle.pop() ?? this.spawn();
       try {
         await t.ready;
-        const outcome = await t.run(input, stopFlag, on);
+        const outcome = await t.run(
+          input,
+          stopFlag,
+          on.gate ? on : { ...on, gate: (e) => handle.openGate(e) },
+        );
         this.idle.push(t);
         return outcome;
       } catch (err) {
@@ -226,12 +242,21 @@ export class ThreadTrainer implements Trainer {
       }
     })();
     const flag = new Int32Array(stopFlag);
-    return {
-      stop: () => void Atomics.store(flag, 0, STOP_NOW),
+    const handle: TrainHandle = {
+      stop: () => {
+        Atomics.store(flag, STOP_SLOT, STOP_NOW);
+        // A thread waiting at a gate wakes and stops at its next batch.
+        Atomics.notify(flag, GATE_SLOT);
+      },
       // Never weakens a stop-now request already made.
-      stopAfterEpoch: () => void Atomics.compareExchange(flag, 0, 0, STOP_AFTER_EPOCH),
+      stopAfterEpoch: () => void Atomics.compareExchange(flag, STOP_SLOT, 0, STOP_AFTER_EPOCH),
+      openGate: (epoch) => {
+        if (Atomics.load(flag, GATE_SLOT) < epoch) Atomics.store(flag, GATE_SLOT, epoch);
+        Atomics.notify(flag, GATE_SLOT);
+      },
       done,
     };
+    return handle;
   }
 
   async close(): Promise<void> {
