@@ -21,6 +21,7 @@ import { readPruneSignal, storePrunedCheckpoint, watchPruneSignal } from "./prun
 import type { WorkerRegistry } from "./registry";
 import { LeaseLostError, type ResultsStore } from "./resultsStore";
 import { ResumeMirror } from "./resumeMirror";
+import { artifactFeatureDirs } from "./sharedFeatureDirs";
 import type { RunDatasets } from "./runDatasets";
 import { withRetry } from "./withRetry";
 
@@ -200,8 +201,9 @@ export async function runTrainingJob(
   };
 
   const handle = ctx.trainer.train(
-    { config, resumeHash, runDir, initFrom, epochGates: rule?.epochs ?? [] },
+    { config, resumeHash, runDir, initFrom, epochGates: rule?.epochs ?? [], shareFeatures: true },
     {
+      features: artifactFeatureDirs(ctx.artifacts),
       gate: (epoch) => void checkRung(epoch),
       log: (msg, fields, level) => {
         if (level === "warn") log.warn(fields ?? {}, msg);

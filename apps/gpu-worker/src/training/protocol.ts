@@ -25,6 +25,20 @@ export interface TrainJobInput {
    * early-termination rule whether it goes on. Absent or empty: no waiting.
    */
   epochGates?: number[];
+  /**
+   * Look the FE feature pass up among earlier runs' and leave this one's for later runs (the
+   * parent's TrainEvents.features answers); absent or false: every run computes its own.
+   */
+  shareFeatures?: boolean;
+}
+
+/** Parent -> thread: the answer to a `features` request. */
+export interface FeaturesReply {
+  type: "features-reply";
+  id: number;
+  /** get: the local directory of the entry, or null when there is none. */
+  dir: string | null;
+  error?: string;
 }
 
 /** Parent -> thread. */
@@ -67,6 +81,8 @@ export type TrainThreadMessage =
   | { type: "epoch"; metrics: EpochRecord }
   /** Waiting after this epoch (one of the job's epochGates) until the parent opens its gate. */
   | { type: "gate"; epoch: number }
+  /** A shared feature entry: fetch the one under `key`, or keep the one written in `dir`. Answered by a FeaturesReply. */
+  | { type: "features"; id: number; op: "get" | "put"; key: string; dir?: string }
   | {
       type: "done";
       result: Omit<FinalResults, "checkpoint"> & {

@@ -3,6 +3,7 @@ import { StopRequestedError } from "@xnn/shared";
 import type { EpochRecord, FinalResults } from "../services/resultsStore";
 import type {
   BackendInUse,
+  FeaturesReply,
   BackendRequest,
   TrainJobInput,
   TrainJobMessage,
@@ -54,6 +55,14 @@ export interface TrainEvents {
    * TrainHandle.openGate(epoch). Absent: every gate opens at once.
    */
   gate?: (epoch: number) => void;
+  /** Where shared backbone features live (the job's shareFeatures); absent: none are found or kept. */
+  features?: SharedFeatureDirs;
+}
+
+/** Shared feature entries as local directories (the worker keeps them in the artifact store). */
+export interface SharedFeatureDirs {
+  get(key: string): Promise<string | null>;
+  put(key: string, dir: string): Promise<void>;
 }
 
 /** What runs a worker's jobs: one per worker process, started once, used by every job. */
@@ -129,6 +138,7 @@ class TrainingThread {
     else if (m.type === "epoch") job.on.epoch(m.metrics);
     else if (m.type === "resumed") job.on.resumed(m.epoch, m.history);
     else if (m.type === "gate") job.on.gate?.(m.epoch);
+    else if (m.type === "features") void this.answerFeatures(m, job.on.features);
     else {
       this.job = null;
       this.worker.unref();
@@ -145,6 +155,24 @@ class TrainingThread {
         job.reject(err);
       }
     }
+  }
+
+  private async answerFeatures(
+    m: Extract<TrainThreadMessage, { type: "features" }>,
+    dirs: SharedFeatureDirs | undefined,
+  ): Promise<void> {
+    let reply: FeaturesReply;
+    try {
+      if (m.op === "get")
+        reply = { type: "features-reply", id: m.id, dir: dirs ? await dirs.get(m.key) : null };
+      else {
+        if (dirs && m.dir) await dirs.put(m.key, m.dir);
+        reply = { type: "features-reply", id: m.id, dir: null };
+      }
+    } catch (err) {
+      reply = { type: "features-reply", id: m.id, dir: null, error: (err as Error).message };
+    }
+    if (this.alive) this.worker.postMessage(reply);
   }
 
   run(input: TrainJobInput, stopFlag: SharedArrayBuffer, on: TrainEvents): Promise<TrainOutcome> {

@@ -1,7 +1,17 @@
 import { parentPort, threadId, workerData } from "node:worker_threads";
-import { backendInitCount, DatasetError, initBackend, readResumeState, runPipeline, tf } from "@xnn/ml";
+import path from "node:path";
+import {
+  backendInitCount,
+  DatasetError,
+  featureStoreOverDirs,
+  initBackend,
+  readResumeState,
+  runPipeline,
+  tf,
+} from "@xnn/ml";
 import { StopRequestedError } from "@xnn/shared";
 import type {
+  FeaturesReply,
   TrainJobInput,
   TrainJobMessage,
   TrainThreadBoot,
@@ -81,6 +91,29 @@ async function gateOpened(flags: Int32Array, epoch: number): Promise<void> {
   }
 }
 
+/** Requests to the parent for shared feature entries, by id, until their reply comes. */
+const featureRequests = new Map<
+  number,
+  { resolve: (dir: string | null) => void; reject: (e: Error) => void }
+>();
+let nextFeatureRequest = 0;
+
+function askParent(op: "get" | "put", key: string, dir?: string): Promise<string | null> {
+  const id = nextFeatureRequest++;
+  return new Promise((resolve, reject) => {
+    featureRequests.set(id, { resolve, reject });
+    post({ type: "features", id, op, key, ...(dir ? { dir } : {}) });
+  });
+}
+
+function onFeaturesReply(m: FeaturesReply): void {
+  const request = featureRequests.get(m.id);
+  if (!request) return;
+  featureRequests.delete(m.id);
+  if (m.error) request.reject(new Error(m.error));
+  else request.resolve(m.dir);
+}
+
 async function runJobIn(input: TrainJobInput, stops: Stops): Promise<TrainThreadMessage> {
   let resumeFrom = (await readResumeState(input.runDir)) ?? undefined;
   if (resumeFrom && resumeFrom.configHash !== input.resumeHash) {
@@ -102,6 +135,15 @@ async function runJobIn(input: TrainJobInput, stops: Stops): Promise<TrainThread
     shouldStop: stops.now,
     stopAfterEpoch: stops.afterEpoch,
     ...(stops.epochGate ? { epochGate: stops.epochGate } : {}),
+    ...(input.shareFeatures
+      ? {
+          featureStore: featureStoreOverDirs({
+            fetch: (key) => askParent("get", key),
+            store: async (key, dir) => void (await askParent("put", key, dir)),
+            scratch: path.join(input.runDir, "shared-features"),
+          }),
+        }
+      : {}),
     log: (msg, fields, level) => post({ type: "log", msg, fields, ...(level ? { level } : {}) }),
   });
   return {
@@ -135,6 +177,7 @@ try {
   post({ type: "init-failed", message: (err as Error).message });
   process.exit(1);
 }
-parentPort!.on("message", (m: TrainJobMessage) => {
-  void runJob(m);
+parentPort!.on("message", (m: TrainJobMessage | FeaturesReply) => {
+  if (m.type === "features-reply") onFeaturesReply(m);
+  else void runJob(m);
 });

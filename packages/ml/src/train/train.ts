@@ -105,6 +105,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         log,
         keep: (d) => void disposables.push(d),
         evalBatchSize,
+        ...(opts.featureStore ? { featureStore: opts.featureStore } : {}),
       });
     // With cached features, this is where the backbone runs over the data set.
     const inputs = profiler

@@ -3,6 +3,7 @@ import type { SkippedImage } from "../data/loader.js";
 import type { Evaluation } from "../metrics/evaluate.js";
 import type { BestTrackerState, EarlyStoppingState, PlateauState } from "./callbacks.js";
 import type { TrainingHook } from "./hooks/trainingHook.js";
+import type { FeatureStore } from "./sharedFeatures.js";
 import type { PhaseProfiler } from "./profile.js";
 
 /** One epoch's figures; the record is defined in packages/shared (it is stored and served). */
@@ -103,6 +104,11 @@ export interface TrainOptions {
    * `stopAfterEpoch` request before it resolves. Not awaited after the last epoch.
    */
   epochGate?: (epoch: number) => Promise<void>;
+  /**
+   * Backbone features of earlier runs (an FE run with cached features looks its feature pass up
+   * there, and leaves its own for later runs); absent: every run computes its own.
+   */
+  featureStore?: FeatureStore;
   /** More hooks, called after the built-in ones (before the stop-request hook) at every point of the loop. */
   hooks?: TrainingHook[];
   /** Where the time goes, for `pnpm bench profile`; off when absent. */
