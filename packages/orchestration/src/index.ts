@@ -1,6 +1,6 @@
 export { buildFlows, fineTuneFlow, type RunJobSource, runJob } from "./buildFlows";
-export { type Proposal, type ProposerDeps, proposePass } from "./proposeRuns";
 export { judgeRun, type RunRule, runRule } from "./judgeRun";
+export { type Proposal, type ProposerDeps, proposePass } from "./proposeRuns";
 export {
   ashaRungs,
   type Curve,

@@ -1,7 +1,7 @@
 import type { Sql } from "@xnn/db";
 import { type EarlyTerminate, earlyTerminateSchema, type PruneSignal } from "@xnn/shared";
-import { pruneSweep } from "./pruner";
 import { judgedEpochs } from "./pruneRule";
+import { pruneSweep } from "./pruner";
 
 /**
  * The worker side of early termination. The search scheduler's passes stop a run only once its

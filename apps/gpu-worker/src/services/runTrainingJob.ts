@@ -21,8 +21,8 @@ import { readPruneSignal, storePrunedCheckpoint, watchPruneSignal } from "./prun
 import type { WorkerRegistry } from "./registry";
 import { LeaseLostError, type ResultsStore } from "./resultsStore";
 import { ResumeMirror } from "./resumeMirror";
-import { artifactFeatureDirs } from "./sharedFeatureDirs";
 import type { RunDatasets } from "./runDatasets";
+import { artifactFeatureDirs } from "./sharedFeatureDirs";
 import { withRetry } from "./withRetry";
 
 export interface RunContext {

@@ -3,8 +3,8 @@ import { StopRequestedError } from "@xnn/shared";
 import type { EpochRecord, FinalResults } from "../services/resultsStore";
 import type {
   BackendInUse,
-  FeaturesReply,
   BackendRequest,
+  FeaturesReply,
   TrainJobInput,
   TrainJobMessage,
   TrainThreadBoot,

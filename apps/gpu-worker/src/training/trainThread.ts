@@ -1,5 +1,5 @@
-import { parentPort, threadId, workerData } from "node:worker_threads";
 import path from "node:path";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import {
   backendInitCount,
   DatasetError,

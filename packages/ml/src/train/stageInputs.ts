@@ -6,6 +6,7 @@ import type { ScannedDataset } from "../data/scan.js";
 import { calibrateBatchNorm } from "./batchnorm.js";
 import { collectFeatures, type FeatureCache, featureBatches, splitHead } from "./featureCache.js";
 import type { HeapGuard } from "./heapError.js";
+import { yieldToEventLoop } from "./loop.js";
 import {
   batchNormWeights,
   type FeatureStore,
@@ -13,7 +14,6 @@ import {
   setBatchNormWeights,
   sharedFeaturesKey,
 } from "./sharedFeatures.js";
-import { yieldToEventLoop } from "./loop.js";
 import type { Forward } from "./trainStep.js";
 import type { TrainLog } from "./types.js";
 

@@ -3,8 +3,8 @@ import type { SkippedImage } from "../data/loader.js";
 import type { Evaluation } from "../metrics/evaluate.js";
 import type { BestTrackerState, EarlyStoppingState, PlateauState } from "./callbacks.js";
 import type { TrainingHook } from "./hooks/trainingHook.js";
-import type { FeatureStore } from "./sharedFeatures.js";
 import type { PhaseProfiler } from "./profile.js";
+import type { FeatureStore } from "./sharedFeatures.js";
 
 /** One epoch's figures; the record is defined in packages/shared (it is stored and served). */
 export type EpochMetrics = EpochRecord;
