@@ -78,7 +78,7 @@ async function insertRival(sweepId: string) {
 }
 
 describe("early termination with a real worker", () => {
-  it("a pruned FE run finishes the epoch in progress when the prune arrives and stops there, its metrics and best checkpoint intact; its FT run is pruned unstarted", async () => {
+  it("a pruned FE run stops at the epoch boundary of its rung (its worker asks the rule before the next epoch), its metrics and best checkpoint intact; its FT run is pruned unstarted", async () => {
     const { prisma, redis, sql } = stack;
     const prefix = testQueuePrefix();
     const loaded = searchSweep();
@@ -118,25 +118,22 @@ describe("early termination with a real worker", () => {
       ),
       numbers: { rule: "asha", metric: "val.loss", epoch: 1, threshold: 0, of: 2, rank: 2, keep: 1 },
     });
-    expect(feDone.epochsDone).toBeGreaterThanOrEqual(1);
-    expect(feDone.epochsDone).toBeLessThan(EPOCHS);
+    // Exactly the rung's epochs: the worker held the thread at the end of epoch 1 until the rule's
+    // verdict was in, so no step of epoch 2 ran (before, the prune arrived mid epoch 2, which was
+    // trained to its end).
+    expect(feDone.epochsDone).toBe(1);
 
-    // The trainer logs where it first saw the prune: in which epoch, after how many of its steps (all
-    // of them: while validating). That epoch was finished and is the run's last; a stop at the next
-    // batch would have ended the run one epoch earlier, without it.
+    // The trainer logs where it first saw the prune: at the end of epoch 1, every step done.
     const seen = worker.lines().filter((l) => l.runId === fe.id && l.msg === STOP_AFTER_EPOCH_SEEN);
     expect(seen, worker.output().slice(-3000)).toHaveLength(1);
     const { epoch: inProgress, batch, steps } = seen[0] as { epoch: number; batch: number; steps: number };
-    console.info(`prune seen in epoch ${inProgress} after ${batch} of its ${steps} steps`);
-    expect(batch).toBeGreaterThanOrEqual(0);
-    expect(batch).toBeLessThanOrEqual(steps);
-    expect(feDone.epochsDone).toBe(inProgress);
+    expect([inProgress, batch]).toEqual([1, steps]);
     expect(worker.lines().some((l) => l.runId === fe.id && l.msg === `epoch ${inProgress}/${EPOCHS}`)).toBe(
       true,
     );
 
     // Every epoch it recorded is whole (all ten metrics, validation's included), numbered
-    // 1..epochsDone, the one in progress when the prune came included; nothing after it.
+    // 1..epochsDone; nothing after it.
     const metrics = await prisma.epochMetric.findMany({ where: { runId: fe.id } });
     const epochs = [...new Set(metrics.map((m) => m.epoch))].sort((a, b) => a - b);
     expect(epochs).toEqual(Array.from({ length: feDone.epochsDone }, (_, i) => i + 1));
@@ -184,8 +181,9 @@ describe("early termination with a real worker", () => {
       60_000,
     );
     await queue.close();
-    expect(worker.output()).toContain(
-      "pruned by the sweep's early-termination rule; stopping after the epoch in progress",
+    // The worker's own rung check decided (the search scheduler, polling, may rarely get there first).
+    expect(worker.output()).toMatch(
+      /pruned at epoch 1 by the sweep's early-termination rule; stopping before the next epoch|pruned by the sweep's early-termination rule; stopping after the epoch in progress/,
     );
 
     // Pruned runs are the search working: the sweep succeeded.

@@ -6,6 +6,12 @@ export type { EpochEnd, LoopState, TrainingHook } from "./train/hooks/trainingHo
 export { STOP_AFTER_EPOCH_SEEN } from "./train/hooks/stopRequestHook.js";
 export { splitHead } from "./train/featureCache.js";
 export {
+  type FeatureStore,
+  featureStoreOverDirs,
+  type SharedFeatures,
+  SHARED_FEATURES_VERSION,
+} from "./train/sharedFeatures.js";
+export {
   createTrainStep,
   probeStep,
   type TrainStepOptions,

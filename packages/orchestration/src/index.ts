@@ -1,6 +1,14 @@
 export { buildFlows, fineTuneFlow, type RunJobSource, runJob } from "./buildFlows";
+export { judgeRun, type RunRule, runRule } from "./judgeRun";
 export { type Proposal, type ProposerDeps, proposePass } from "./proposeRuns";
-export { ashaRungs, type Curve, type CurvePoint, decide, type PruneDecision } from "./pruneRule";
+export {
+  ashaRungs,
+  type Curve,
+  type CurvePoint,
+  decide,
+  judgedEpochs,
+  type PruneDecision,
+} from "./pruneRule";
 export { type PruneAction, type PrunerDeps, prunePass } from "./pruner";
 export {
   type ReconcileAction,

@@ -1,6 +1,6 @@
 import type { EarlyTerminate } from "@xnn/shared";
 import { describe, expect, it } from "vitest";
-import { ashaRungs, type Curve, decide, decideSweep, type SweepRun } from "./pruneRule";
+import { ashaRungs, type Curve, decide, decideSweep, judgedEpochs, type SweepRun } from "./pruneRule";
 
 /** A curve from its values at epochs 1, 2, ...; epoch e recorded at start + 100 * (e - 1) ms. */
 function curve(runId: string, start: number, values: number[], maxEpochs = 9): Curve {
@@ -33,6 +33,17 @@ describe("ashaRungs", () => {
     expect(ashaRungs(2, 2, 20)).toEqual([2, 4, 8, 16]);
     expect(ashaRungs(1, 1.5, 5)).toEqual([1, 2, 3]);
     expect(ashaRungs(3, 3, 3)).toEqual([]);
+  });
+});
+
+describe("judgedEpochs", () => {
+  it("are where a worker waits for the verdict: ASHA's rungs, every median epoch before the last, none for a stage left alone", () => {
+    expect(judgedEpochs({ ...asha, minEpochs: 2, reductionFactor: 2, stages: ["ft"] }, "ft", 16)).toEqual([
+      2, 4, 8,
+    ]);
+    expect(judgedEpochs({ ...asha, minEpochs: 2, reductionFactor: 2, stages: ["ft"] }, "fe", 16)).toEqual([]);
+    expect(judgedEpochs(asha, "fe", 10)).toEqual([1, 3, 9]);
+    expect(judgedEpochs(medianLoss, "ft", 5)).toEqual([2, 3, 4]);
   });
 });
 

@@ -38,6 +38,17 @@ export function ashaRungs(minEpochs: number, reductionFactor: number, maxEpochs:
 }
 
 /**
+ * The epochs at which the rule judges a run of `stage` configured for `maxEpochs` (its rungs, for
+ * ASHA); empty when the rule leaves that stage alone. A worker waits for the verdict at these.
+ */
+export function judgedEpochs(rule: EarlyTerminate, stage: string, maxEpochs: number): number[] {
+  if (rule.stages && !(rule.stages as readonly string[]).includes(stage)) return [];
+  return rule.method === "asha"
+    ? ashaRungs(rule.minEpochs, rule.reductionFactor, maxEpochs)
+    : range(rule.minEpochs, maxEpochs - 1);
+}
+
+/**
  * Should `runId` stop? `curves` holds the metric's curve of every run it competes with (the same
  * sweep and stage), its own included.
  */

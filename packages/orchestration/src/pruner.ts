@@ -64,7 +64,12 @@ export async function prunePass(deps: PrunerDeps): Promise<PruneAction[]> {
   return actions;
 }
 
-async function pruneSweep(deps: PrunerDeps, sweepId: string, rule: EarlyTerminate): Promise<PruneAction[]> {
+/** What the rule stops in one sweep now (decideSweep on its recorded curves). */
+export async function pruneSweep(
+  deps: Pick<PrunerDeps, "sql">,
+  sweepId: string,
+  rule: EarlyTerminate,
+): Promise<PruneAction[]> {
   const { sql } = deps;
   const [split, name] = rule.metric.split(".") as [string, string];
   const runs = await sql<SweepRun[]>`

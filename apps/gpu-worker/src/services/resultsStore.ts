@@ -6,7 +6,8 @@ import {
   type Sql,
   type TransactionSql,
 } from "@xnn/db";
-import { faultPoint } from "@xnn/shared";
+import { judgeRun, type RunRule, runRule } from "@xnn/orchestration";
+import { faultPoint, type PruneSignal } from "@xnn/shared";
 import {
   type EpochRecord,
   type ExplanationQuality,
@@ -239,6 +240,16 @@ export class ResultsStore {
   }
 
   /** Ends the run as pruned, keeping its best checkpoint; its FT runs are pruned with it (see endRunPruned). */
+  /** The early-termination rule of the run's sweep and the epochs it judges the run at; null: none. */
+  runRule(runId: string): Promise<RunRule | null> {
+    return runRule(this.sql, runId);
+  }
+
+  /** The rule's verdict on the run from the curves stored now (its latest epoch must be stored). */
+  judgeRun(runId: string, rule: RunRule): Promise<PruneSignal | null> {
+    return judgeRun(this.sql, runId, rule);
+  }
+
   async markPruned(
     runId: string,
     sweepId: string,

@@ -22,6 +22,7 @@ import type { WorkerRegistry } from "./registry";
 import { LeaseLostError, type ResultsStore } from "./resultsStore";
 import { ResumeMirror } from "./resumeMirror";
 import type { RunDatasets } from "./runDatasets";
+import { artifactFeatureDirs } from "./sharedFeatureDirs";
 import { withRetry } from "./withRetry";
 
 export interface RunContext {
@@ -44,6 +45,9 @@ export interface RunContext {
   /** Registers the data set a run trains on and links the run to its version (absent: not recorded). */
   datasets?: RunDatasets;
 }
+
+/** How long a rung check may take before the run goes on without its verdict. */
+export const RUNG_CHECK_TIMEOUT_MS = 30_000;
 
 /** The run cannot start: it already ended, or it used up its crash budget. Never retried. */
 export class RunNotStartedError extends UnrecoverableError {
@@ -135,6 +139,12 @@ export async function runTrainingJob(
   const resumeMirror = new ResumeMirror(ctx.artifacts, runDir, payload.runId, log);
   await failOnBadArtifact(ctx, payload, "resume state", () => resumeMirror.pull());
 
+  // The sweep's early-termination rule, where it judges this run: the thread waits at each epoch it
+  // judges (its rungs) until the worker has the verdict, so a run pruned there trains nothing more.
+  const rule = await store.runRule(payload.runId).catch((err: Error) => {
+    log.warn({ err: err.message }, "could not read the sweep's early-termination rule; no rung checks");
+    return null;
+  });
   let cancelled = false;
   // Set when the sweep's early-termination rule stops this run (a holder: it is set in a callback).
   const prune: { signal: PruneSignal | null } = { signal: null };
@@ -158,9 +168,43 @@ export async function runTrainingJob(
     if (err instanceof LeaseLostError) loseLease(err.message);
   });
 
+  const stopForPrune = (signal: PruneSignal, how: string) => {
+    if (prune.signal) return;
+    log.info({ reason: signal.reason }, how);
+    prune.signal = signal;
+    handle.stopAfterEpoch();
+  };
+  /**
+   * At a rung: once the epoch is in Postgres, the rule's verdict (the scheduler's, should it have
+   * come first), then the gate opens. A check that fails or outlasts RUNG_CHECK_TIMEOUT_MS lets the
+   * run go on: the search scheduler still judges it, one epoch later.
+   */
+  const checkRung = async (epoch: number) => {
+    try {
+      const signal = await withTimeout(RUNG_CHECK_TIMEOUT_MS, async () => {
+        await outbox.drain();
+        return (
+          (rule ? await store.judgeRun(payload.runId, rule) : null) ??
+          (await readPruneSignal(ctx.redis, payload.runId))
+        );
+      });
+      if (signal)
+        stopForPrune(
+          signal,
+          `pruned at epoch ${epoch} by the sweep's early-termination rule; stopping before the next epoch`,
+        );
+    } catch (err) {
+      log.warn({ epoch, err: (err as Error).message }, "rung check failed; the run goes on");
+    } finally {
+      handle.openGate(epoch);
+    }
+  };
+
   const handle = ctx.trainer.train(
-    { config, resumeHash, runDir, initFrom },
+    { config, resumeHash, runDir, initFrom, epochGates: rule?.epochs ?? [], shareFeatures: true },
     {
+      features: artifactFeatureDirs(ctx.artifacts),
+      gate: (epoch) => void checkRung(epoch),
       log: (msg, fields, level) => {
         if (level === "warn") log.warn(fields ?? {}, msg);
         else log.info(fields ?? {}, msg);
@@ -195,14 +239,12 @@ export async function runTrainingJob(
   );
   // A pruned run finishes the epoch in progress (recorded, validated, checkpointed) and ends there;
   // a cancel or a shutdown stops at the next batch and drops it.
-  const pruneWatch = watchPruneSignal(ctx.redis, payload.runId, (signal) => {
-    log.info(
-      { reason: signal.reason },
+  const pruneWatch = watchPruneSignal(ctx.redis, payload.runId, (signal) =>
+    stopForPrune(
+      signal,
       "pruned by the sweep's early-termination rule; stopping after the epoch in progress",
-    );
-    prune.signal = signal;
-    handle.stopAfterEpoch();
-  });
+    ),
+  );
   const unsubscribeStop = ctx.onStopRequest(() => handle.stop());
   const unsubscribeLock = ctx.onLockLost(String(job.id), () =>
     loseLease("BullMQ could not renew the job's lock"),
@@ -301,6 +343,18 @@ export async function runTrainingJob(
     testF1: r.test.f1,
     epochs: r.epochsRun,
   });
+}
+
+async function withTimeout<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no verdict within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([fn(), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A record of the data, not a condition of training: a failure is logged and the run goes on. */

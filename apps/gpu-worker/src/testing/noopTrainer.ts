@@ -72,5 +72,5 @@ function noopTrain(
       checkpoint: { sha256: "0".repeat(64), sizeBytes: 0, epoch: 1 },
     },
   };
-  return { stop: () => {}, stopAfterEpoch: () => {}, done: Promise.resolve(outcome) };
+  return { stop: () => {}, stopAfterEpoch: () => {}, openGate: () => {}, done: Promise.resolve(outcome) };
 }

@@ -19,15 +19,43 @@ export interface TrainJobInput {
   resumeHash: string;
   runDir: string;
   initFrom: string | null;
+  /**
+   * Epochs after which the thread waits, before it starts the next, until the parent opens the
+   * gate (TrainHandle.openGate): the sweep's rungs for this run, where the parent asks the
+   * early-termination rule whether it goes on. Absent or empty: no waiting.
+   */
+  epochGates?: number[];
+  /**
+   * Look the FE feature pass up among earlier runs' and leave this one's for later runs (the
+   * parent's TrainEvents.features answers); absent or false: every run computes its own.
+   */
+  shareFeatures?: boolean;
+}
+
+/** Parent -> thread: the answer to a `features` request. */
+export interface FeaturesReply {
+  type: "features-reply";
+  id: number;
+  /** get: the local directory of the entry, or null when there is none. */
+  dir: string | null;
+  error?: string;
 }
 
 /** Parent -> thread. */
 export interface TrainJobMessage {
   type: "job";
   input: TrainJobInput;
-  /** Int32Array over it: index 0 holds 0 (train on), STOP_NOW or STOP_AFTER_EPOCH. */
+  /**
+   * Int32Array over it: index STOP_SLOT holds 0 (train on), STOP_NOW or STOP_AFTER_EPOCH; index
+   * GATE_SLOT the last epoch whose gate the parent opened.
+   */
   stopFlag: SharedArrayBuffer;
 }
+
+export const STOP_SLOT = 0;
+export const GATE_SLOT = 1;
+/** Bytes of a job's stop flag: two Int32 slots. */
+export const STOP_FLAG_BYTES = 8;
 
 /** Stop flag: stop at the next batch, dropping the epoch in progress (cancel, shutdown, lost lease). */
 export const STOP_NOW = 1;
@@ -51,6 +79,10 @@ export type TrainThreadMessage =
   | { type: "log"; msg: string; fields?: Record<string, unknown>; level?: "info" | "warn" }
   | { type: "resumed"; epoch: number; history: EpochRecord[] }
   | { type: "epoch"; metrics: EpochRecord }
+  /** Waiting after this epoch (one of the job's epochGates) until the parent opens its gate. */
+  | { type: "gate"; epoch: number }
+  /** A shared feature entry: fetch the one under `key`, or keep the one written in `dir`. Answered by a FeaturesReply. */
+  | { type: "features"; id: number; op: "get" | "put"; key: string; dir?: string }
   | {
       type: "done";
       result: Omit<FinalResults, "checkpoint"> & {

@@ -99,6 +99,41 @@ describe("ThreadTrainer", () => {
     expect(next.initCount).toBe(1);
   }, 300_000);
 
+  it("a job waits after each of its epoch gates until the parent opens it; a stop asked for before opening ends it at exactly that epoch", async () => {
+    const trainer = newTrainer();
+    await trainer.start();
+    const reported: number[] = [];
+    const gates: { epoch: number; reported: number[]; heldFor: number[] }[] = [];
+    const handle = trainer.train(
+      { ...job(config(5), path.join(tmp, "gated")), epochGates: [1, 2] },
+      events({
+        epoch: (m) => void reported.push(m.epoch),
+        gate: (epoch) => {
+          const atGate = [...reported];
+          // Hold epoch 1's gate a while: nothing of epoch 2 may be reported meanwhile.
+          setTimeout(() => {
+            gates.push({ epoch, reported: atGate, heldFor: [...reported] });
+            if (epoch === 2) handle.stopAfterEpoch();
+            handle.openGate(epoch);
+          }, 300);
+        },
+      }),
+    );
+    await expect(handle.done).rejects.toThrow(/^training stopped on request after epoch 2$/);
+    expect(gates).toEqual([
+      { epoch: 1, reported: [1], heldFor: [1] },
+      { epoch: 2, reported: [1, 2], heldFor: [1, 2] },
+    ]);
+    expect(reported).toEqual([1, 2]);
+
+    // Without a gate handler every gate opens at once.
+    const on = events();
+    const open = await trainer.train({ ...job(config(2), path.join(tmp, "ungated")), epochGates: [1] }, on)
+      .done;
+    expect(open.result.epochsRun).toBe(2);
+    expect(on.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+  }, 300_000);
+
   it("asked to stop after the epoch in progress, a job finishes and reports that epoch, then stops; it never weakens a stop() already made", async () => {
     const trainer = newTrainer();
     await trainer.start();

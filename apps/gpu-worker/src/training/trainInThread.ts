@@ -4,13 +4,14 @@ import type { EpochRecord, FinalResults } from "../services/resultsStore";
 import type {
   BackendInUse,
   BackendRequest,
+  FeaturesReply,
   TrainJobInput,
   TrainJobMessage,
   TrainThreadBoot,
   TrainThreadMessage,
   TrainThreadStatus,
 } from "./protocol";
-import { STOP_AFTER_EPOCH, STOP_NOW } from "./protocol";
+import { GATE_SLOT, STOP_AFTER_EPOCH, STOP_FLAG_BYTES, STOP_NOW, STOP_SLOT } from "./protocol";
 
 /** The data set itself is unusable (missing folder, empty class): retrying cannot help. */
 export class DatasetUnusableError extends Error {
@@ -36,6 +37,12 @@ export interface TrainHandle {
    * `stop()` still stops at the next batch.
    */
   stopAfterEpoch(): void;
+  /**
+   * Let the job go on past `epoch`, one of its `epochGates`: the thread waits there, before the
+   * next epoch, until this is called (or stop() is). Make a stopAfterEpoch() request first to end
+   * the run at that epoch.
+   */
+  openGate(epoch: number): void;
   done: Promise<TrainOutcome>;
 }
 
@@ -43,6 +50,19 @@ export interface TrainEvents {
   log: (msg: string, fields?: Record<string, unknown>, level?: "info" | "warn") => void;
   epoch: (m: EpochRecord) => void;
   resumed: (epoch: number, history: EpochRecord[]) => void;
+  /**
+   * The job waits after `epoch`, one of its epochGates (its epoch record came first), until
+   * TrainHandle.openGate(epoch). Absent: every gate opens at once.
+   */
+  gate?: (epoch: number) => void;
+  /** Where shared backbone features live (the job's shareFeatures); absent: none are found or kept. */
+  features?: SharedFeatureDirs;
+}
+
+/** Shared feature entries as local directories (the worker keeps them in the artifact store). */
+export interface SharedFeatureDirs {
+  get(key: string): Promise<string | null>;
+  put(key: string, dir: string): Promise<void>;
 }
 
 /** What runs a worker's jobs: one per worker process, started once, used by every job. */
@@ -117,6 +137,8 @@ class TrainingThread {
     if (m.type === "log") job.on.log(m.msg, m.fields, m.level);
     else if (m.type === "epoch") job.on.epoch(m.metrics);
     else if (m.type === "resumed") job.on.resumed(m.epoch, m.history);
+    else if (m.type === "gate") job.on.gate?.(m.epoch);
+    else if (m.type === "features") void this.answerFeatures(m, job.on.features);
     else {
       this.job = null;
       this.worker.unref();
@@ -133,6 +155,24 @@ class TrainingThread {
         job.reject(err);
       }
     }
+  }
+
+  private async answerFeatures(
+    m: Extract<TrainThreadMessage, { type: "features" }>,
+    dirs: SharedFeatureDirs | undefined,
+  ): Promise<void> {
+    let reply: FeaturesReply;
+    try {
+      if (m.op === "get")
+        reply = { type: "features-reply", id: m.id, dir: dirs ? await dirs.get(m.key) : null };
+      else {
+        if (dirs && m.dir) await dirs.put(m.key, m.dir);
+        reply = { type: "features-reply", id: m.id, dir: null };
+      }
+    } catch (err) {
+      reply = { type: "features-reply", id: m.id, dir: null, error: (err as Error).message };
+    }
+    if (this.alive) this.worker.postMessage(reply);
   }
 
   run(input: TrainJobInput, stopFlag: SharedArrayBuffer, on: TrainEvents): Promise<TrainOutcome> {
@@ -204,13 +244,17 @@ export class ThreadTrainer implements Trainer {
   }
 
   train(input: TrainJobInput, on: TrainEvents): TrainHandle {
-    const stopFlag = new SharedArrayBuffer(4);
+    const stopFlag = new SharedArrayBuffer(STOP_FLAG_BYTES);
     const done = (async () => {
       if (this.closed) throw new Error("trainer is closed");
       const t = this.idle.pop() ?? this.spawn();
       try {
         await t.ready;
-        const outcome = await t.run(input, stopFlag, on);
+        const outcome = await t.run(
+          input,
+          stopFlag,
+          on.gate ? on : { ...on, gate: (e) => handle.openGate(e) },
+        );
         this.idle.push(t);
         return outcome;
       } catch (err) {
@@ -226,12 +270,21 @@ export class ThreadTrainer implements Trainer {
       }
     })();
     const flag = new Int32Array(stopFlag);
-    return {
-      stop: () => void Atomics.store(flag, 0, STOP_NOW),
+    const handle: TrainHandle = {
+      stop: () => {
+        Atomics.store(flag, STOP_SLOT, STOP_NOW);
+        // A thread waiting at a gate wakes and stops at its next batch.
+        Atomics.notify(flag, GATE_SLOT);
+      },
       // Never weakens a stop-now request already made.
-      stopAfterEpoch: () => void Atomics.compareExchange(flag, 0, 0, STOP_AFTER_EPOCH),
+      stopAfterEpoch: () => void Atomics.compareExchange(flag, STOP_SLOT, 0, STOP_AFTER_EPOCH),
+      openGate: (epoch) => {
+        if (Atomics.load(flag, GATE_SLOT) < epoch) Atomics.store(flag, GATE_SLOT, epoch);
+        Atomics.notify(flag, GATE_SLOT);
+      },
       done,
     };
+    return handle;
   }
 
   async close(): Promise<void> {

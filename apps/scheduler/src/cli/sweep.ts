@@ -225,7 +225,11 @@ function printExpansion(loaded: LoadedSweep, json: boolean): void {
     return;
   }
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  for (const line of describeSearch(loaded.search)) out(line);
+  for (const line of describeSearch(
+    loaded.search,
+    loaded.runs.map((r) => r.config.train.epochs),
+  ))
+    out(line);
   if (loaded.search.method === "bayes") {
     out(
       `Sweep ${loaded.name} (task ${loaded.task}) starts with ${loaded.runs.length} runs drawn at random; ` +

@@ -98,6 +98,7 @@ function standardHooks(
     receiver?: ProgressReceiver;
     shouldStop?: () => boolean;
     stopAfterEpoch?: () => boolean;
+    epochGate?: (epoch: number) => Promise<void>;
   } = {},
 ) {
   const best = new BestCheckpointHook(model, path.join(runDir, "checkpoint"), o.saved);
@@ -112,7 +113,7 @@ function standardHooks(
     new EpochLogHook((msg, fields) => void logged.push({ msg, fields })),
     new ProgressHook(runDir, o.receiver ?? {}, o.saved?.reportedThrough),
     new StopRequestHook(
-      { now: o.shouldStop, afterEpoch: o.stopAfterEpoch },
+      { now: o.shouldStop, afterEpoch: o.stopAfterEpoch, epochGate: o.epochGate },
       (msg, fields) => void logged.push({ msg, fields }),
     ),
   ];
@@ -318,6 +319,111 @@ describe("runEpochs with its hooks", () => {
     });
     model.dispose();
     optimizer.dispose();
+  });
+
+  it("an epoch gate holds the next epoch back until it resolves; a stop it requests ends training at that epoch, before any step of the next", async () => {
+    const curve = { loss: [1, 0.9, 0.8, 0.7, 0.6, 0.5], f1: [0.2, 0.5, 0.4, 0.7, 0.8, 0.9] };
+    const runDir = path.join(tmp, "gate");
+    const reported: number[] = [];
+    const gates: { epoch: number; stepsAtEntry: number; stepsAtExit: number }[] = [];
+    const model = markerModel();
+    const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 0 });
+    let stop = false;
+    const loop = freshLoop(6);
+    const { hooks, best, logged } = standardHooks(runDir, model, optimizer, {
+      receiver: { onEpoch: (m) => void reported.push(m.epoch) },
+      stopAfterEpoch: () => stop,
+      // The rung at epoch 4 takes a while to decide, then stops the run; every other epoch goes on at once.
+      epochGate: async (epoch) => {
+        const stepsAtEntry = loop.globalStep;
+        if (epoch === 4) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          stop = true;
+        }
+        gates.push({ epoch, stepsAtEntry, stepsAtExit: loop.globalStep });
+      },
+    });
+    const stopped = runEpochs(loop, scripted(curve, model, optimizer).source, hooks);
+    await expect(stopped).rejects.toThrow(/stopped on request after epoch 4$/);
+
+    // The gate saw each epoch once, after it was reported; while epoch 4's gate decided, no step ran.
+    expect(gates).toEqual(
+      [1, 2, 3, 4].map((e) => ({ epoch: e, stepsAtEntry: e * STEPS, stepsAtExit: e * STEPS })),
+    );
+    expect(reported).toEqual([1, 2, 3, 4]);
+    expect(loop.globalStep).toBe(4 * STEPS);
+    expect(loop.history.map((m) => m.epoch)).toEqual([1, 2, 3, 4]);
+    expect(logged.find((l) => l.msg === STOP_AFTER_EPOCH_SEEN)?.fields).toEqual({
+      epoch: 4,
+      batch: STEPS,
+      steps: STEPS,
+    });
+    expect(best.checkpoint?.epoch).toBe(4);
+    const state = await readResumeState(runDir);
+    expect([state?.epoch, state?.reportedThrough]).toEqual([4, 4]);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it("an epoch gate is not awaited after the last epoch nor after early stopping; on a resume it decides on the resumed epoch first", async () => {
+    // Early stopping (patience 3) ends this curve after epoch 4: no gate then.
+    const flat = { loss: [1, 1, 1, 1, 1, 1] };
+    const seen: number[] = [];
+    const a = { model: markerModel(), optimizer: new AdamW({ learningRate: 1e-3, weightDecay: 0 }) };
+    const ha = standardHooks(path.join(tmp, "gate-early"), a.model, a.optimizer, {
+      epochGate: async (e) => void seen.push(e),
+    });
+    const early = freshLoop(6);
+    await runEpochs(early, scripted(flat, a.model, a.optimizer).source, ha.hooks);
+    expect(early.history).toHaveLength(4);
+    expect(seen).toEqual([1, 2, 3]);
+
+    // A three-epoch run: gates at 1 and 2, none after 3.
+    seen.length = 0;
+    const hb = standardHooks(path.join(tmp, "gate-last"), a.model, a.optimizer, {
+      epochGate: async (e) => void seen.push(e),
+    });
+    await runEpochs(freshLoop(3), scripted({ loss: [1, 0.9, 0.8] }, a.model, a.optimizer).source, hb.hooks);
+    expect(seen).toEqual([1, 2]);
+
+    // The worker dies while epoch 2's gate decides; the next attempt asks the gate about epoch 2
+    // before it takes a step, and stops there when told to.
+    const runDir = path.join(tmp, "gate-resume");
+    const curve = { loss: [1, 0.9, 0.8, 0.7] };
+    const first = { model: markerModel(), optimizer: new AdamW({ learningRate: 1e-3, weightDecay: 0 }) };
+    const b = standardHooks(runDir, first.model, first.optimizer, {
+      epochGate: async (e) => {
+        if (e === 2) throw new Error("worker died");
+      },
+    });
+    await expect(
+      runEpochs(freshLoop(4), scripted(curve, first.model, first.optimizer).source, b.hooks),
+    ).rejects.toThrow("worker died");
+    const state = await readResumeState(runDir);
+    if (!state) throw new Error("no resume state");
+    expect(state.epoch).toBe(2);
+    const again = { model: markerModel(), optimizer: new AdamW({ learningRate: 1e-3, weightDecay: 0 }) };
+    let stop = false;
+    seen.length = 0;
+    const c = standardHooks(runDir, again.model, again.optimizer, {
+      saved: state,
+      stopAfterEpoch: () => stop,
+      epochGate: async (e) => {
+        seen.push(e);
+        stop = true;
+      },
+    });
+    const resumed = freshLoop(4, state);
+    await expect(
+      runEpochs(resumed, scripted(curve, again.model, again.optimizer).source, c.hooks),
+    ).rejects.toThrow(/stopped on request after epoch 2$/);
+    expect(seen).toEqual([2]);
+    expect(resumed.globalStep).toBe(2 * STEPS);
+    expect(resumed.history.map((m) => m.epoch)).toEqual([1, 2]);
+    for (const r of [a, first, again]) {
+      r.model.dispose();
+      r.optimizer.dispose();
+    }
   });
 
   it("an epoch completed but never reported (a crash in between) reaches the caller on resume, once", async () => {

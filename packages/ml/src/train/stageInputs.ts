@@ -7,6 +7,13 @@ import { calibrateBatchNorm } from "./batchnorm.js";
 import { collectFeatures, type FeatureCache, featureBatches, splitHead } from "./featureCache.js";
 import type { HeapGuard } from "./heapError.js";
 import { yieldToEventLoop } from "./loop.js";
+import {
+  batchNormWeights,
+  type FeatureStore,
+  type SharedFeatures,
+  setBatchNormWeights,
+  sharedFeaturesKey,
+} from "./sharedFeatures.js";
 import type { Forward } from "./trainStep.js";
 import type { TrainLog } from "./types.js";
 
@@ -40,6 +47,22 @@ export interface StageInputOptions {
   keep: (d: { dispose(): void }) => void;
   /** Images per inference pass (feature caching, validation): the batch, or fewer where it does not fit. */
   evalBatchSize: number;
+  /** Features computed by earlier runs of the same backbone on the same data (FE with cached features). */
+  featureStore?: FeatureStore;
+}
+
+/** The shared entry under `key`, or null (none, or unreadable: logged, and the run computes its own). */
+async function sharedFeatures(
+  store: FeatureStore,
+  key: string,
+  log: TrainLog,
+): Promise<SharedFeatures | null> {
+  try {
+    return await store.get(key);
+  } catch (err) {
+    log("shared backbone features unreadable; computing them", { err: (err as Error).message }, "warn");
+    return null;
+  }
 }
 
 /**
@@ -92,20 +115,61 @@ export async function prepareStageInputs(
     const t0 = performance.now();
     const { extractor, head } = split();
     const eopts = { root, batchSize: o.evalBatchSize, imageSize: data.imageSize, report: o.report };
-    try {
-      const calibrated = await calibrateBatchNorm(
-        extractor,
-        (async function* () {
-          for await (const b of batches(scanned.splits.train, eopts)) yield tf.tensor4d(b.xs, b.shape);
-        })(),
-        yieldToEventLoop,
+    const store = o.featureStore;
+    const key = store
+      ? await sharedFeaturesKey(extractor, scanned.splits, {
+          root,
+          imageSize: data.imageSize,
+          batchSize: o.evalBatchSize,
+        })
+      : null;
+    const shared = store && key ? await sharedFeatures(store, key, o.log) : null;
+    if (shared) {
+      setBatchNormWeights(extractor, shared.batchNorm);
+      o.report.skipped.push(...shared.skipped);
+      trainCache = shared.train;
+      valCache = shared.val;
+      o.log(
+        "backbone features and BatchNorm statistics from an earlier run's feature pass (shared feature cache)",
+        {
+          key: key?.slice(0, 12),
+        },
       );
-      o.log("BatchNorm running statistics recalibrated on the training images", { batches: calibrated });
-      trainCache = await collectFeatures(extractor, scanned.splits.train, eopts);
-      valCache = await collectFeatures(extractor, scanned.splits.val, eopts);
-    } catch (err) {
-      throw o.guard("feature caching", err);
+    } else {
+      const skippedBefore = o.report.skipped.length;
+      try {
+        const calibrated = await calibrateBatchNorm(
+          extractor,
+          (async function* () {
+            for await (const b of batches(scanned.splits.train, eopts)) yield tf.tensor4d(b.xs, b.shape);
+          })(),
+          yieldToEventLoop,
+        );
+        o.log("BatchNorm running statistics recalibrated on the training images", { batches: calibrated });
+        trainCache = await collectFeatures(extractor, scanned.splits.train, eopts);
+        valCache = await collectFeatures(extractor, scanned.splits.val, eopts);
+      } catch (err) {
+        throw o.guard("feature caching", err);
+      }
+      if (store && key) {
+        const entry: SharedFeatures = {
+          train: trainCache,
+          val: valCache,
+          batchNorm: batchNormWeights(extractor),
+          skipped: o.report.skipped.slice(skippedBefore),
+        };
+        await store.put(key, entry).then(
+          () => o.log("backbone features shared for later runs", { key }),
+          (err: Error) =>
+            o.log(
+              "could not share the backbone features; later runs compute their own",
+              { err: err.message },
+              "warn",
+            ),
+        );
+      }
     }
+    if (!trainCache || !valCache) throw new Error("feature caching produced no features");
     forward = (x, training) => head.apply(x, { training }) as tf.Tensor2D;
     const secs = (performance.now() - t0) / 1000;
     o.log(

@@ -105,6 +105,7 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
         log,
         keep: (d) => void disposables.push(d),
         evalBatchSize,
+        ...(opts.featureStore ? { featureStore: opts.featureStore } : {}),
       });
     // With cached features, this is where the backbone runs over the data set.
     const inputs = profiler
@@ -137,8 +138,13 @@ export async function trainPipeline(config: PipelineConfig, opts: TrainOptions):
       new ProgressHook(runDir, opts, resume?.reportedThrough),
       ...(opts.hooks ?? []),
       // Last: a stop after the epoch lands once every other hook has checkpointed and reported it.
-      ...(opts.shouldStop || opts.stopAfterEpoch
-        ? [new StopRequestHook({ now: opts.shouldStop, afterEpoch: opts.stopAfterEpoch }, log)]
+      ...(opts.shouldStop || opts.stopAfterEpoch || opts.epochGate
+        ? [
+            new StopRequestHook(
+              { now: opts.shouldStop, afterEpoch: opts.stopAfterEpoch, epochGate: opts.epochGate },
+              log,
+            ),
+          ]
         : []),
     ];
 

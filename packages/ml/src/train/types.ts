@@ -4,6 +4,7 @@ import type { Evaluation } from "../metrics/evaluate.js";
 import type { BestTrackerState, EarlyStoppingState, PlateauState } from "./callbacks.js";
 import type { TrainingHook } from "./hooks/trainingHook.js";
 import type { PhaseProfiler } from "./profile.js";
+import type { FeatureStore } from "./sharedFeatures.js";
 
 /** One epoch's figures; the record is defined in packages/shared (it is stored and served). */
 export type EpochMetrics = EpochRecord;
@@ -96,6 +97,18 @@ export interface TrainOptions {
    * nothing.
    */
   stopAfterEpoch?: () => boolean;
+  /**
+   * Awaited after each epoch was checkpointed and reported, before the next starts (and on a resume
+   * before the first epoch of the attempt): where a caller decides whether the run goes on (a
+   * sweep's rung, judged by its early-termination rule) and, to stop it there, makes the
+   * `stopAfterEpoch` request before it resolves. Not awaited after the last epoch.
+   */
+  epochGate?: (epoch: number) => Promise<void>;
+  /**
+   * Backbone features of earlier runs (an FE run with cached features looks its feature pass up
+   * there, and leaves its own for later runs); absent: every run computes its own.
+   */
+  featureStore?: FeatureStore;
   /** More hooks, called after the built-in ones (before the stop-request hook) at every point of the loop. */
   hooks?: TrainingHook[];
   /** Where the time goes, for `pnpm bench profile`; off when absent. */
