@@ -11,6 +11,12 @@ export interface WasmKernelOptions {
    */
   simd: boolean;
   /**
+   * Let packedGemm fuse its multiply-adds (wasm relaxed SIMD's relaxed_madd, vfmadd on x64) where
+   * the runtime supports it (simdDot.ts); `false` runs the mul + add module everywhere. Only the
+   * KxK convolution paths of many channels use packedGemm, none of MobileNetV2's. Default true.
+   */
+  fma: boolean;
+  /**
    * Keep the rearranged filters of input gradients per source filter (filterCache.ts). Changing it
    * frees everything cached. Default true.
    */
@@ -38,6 +44,7 @@ export interface WasmKernelOptions {
 
 export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
   simd: true,
+  fma: true,
   filterCache: true,
   pointwiseConvMinCi: 8,
   filterIm2colMaxRows: 64,
