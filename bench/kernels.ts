@@ -4,7 +4,7 @@
  * 128 px input, batch 16.
  *
  *   pnpm bench kernels [--reps 5] [--cpu-reps 1] [--cpu-batch 1] [--no-cpu] [--batch 16]
- *   pnpm bench kernels --resnet [--reps 5] [--only LABEL-PART]
+ *   pnpm bench kernels --resnet [--reps 5] [--only LABEL-PART] [--compare simd|fma]
  *
  * --resnet: ResNet-18's layer2-4 convolutions at 64 px (maps 8x8 to 2x2, 128-512 channels;
  * stride-2 3x3 convs are pre-padded 'valid' ones, as models/resnet.ts builds them), batch 32
@@ -12,13 +12,16 @@
  * cache hits), each kernel alternating call by call with the SIMD loops switched off
  * (setWasmKernelOptions({ simd: false }): the convolution trick / phase convolutions), best wall ms
  * and best CPU ms of each, and the ratio of CPU times (steadier than wall time on a shared machine).
+ * --compare fma alternates instead with packedGemm's fused multiply-add switched off
+ * (setWasmKernelOptions({ fma: false }): separate mul and add); --compare forward times the forward
+ * FusedConv2D (bias + relu) on the tap GEMM (fusedConv2d.ts, any map size) against XNNPACK.
  *
  * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
  * The cpu backend is so slow (its Conv2DBackpropFilter took 70 s for the
  * batch-16 stem) that it runs at --cpu-batch and is scaled linearly to
  * --batch: every kernel here does work proportional to the batch size.
  */
-import { initBackend, setWasmKernelOptions, tf } from "@xnn/ml";
+import { initBackend, setWasmKernelOptions, tf, type WasmKernelOptions } from "@xnn/ml";
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,6 +29,16 @@ function arg(name: string, dflt: number): number {
   return Number.isFinite(v) ? v : dflt;
 }
 const RESNET = process.argv.includes("--resnet");
+/** What --resnet switches off in every other call: the SIMD loops, their FMA, or the forward tap GEMM. */
+const COMPARE_ARG = process.argv[process.argv.indexOf("--compare") + 1];
+const COMPARE: "simd" | "fma" | "forward" =
+  COMPARE_ARG === "fma" || COMPARE_ARG === "forward" ? COMPARE_ARG : "simd";
+/** The option values alternated: on first, then off. */
+const COMPARED: Record<typeof COMPARE, [Partial<WasmKernelOptions>, Partial<WasmKernelOptions>]> = {
+  simd: [{ simd: true }, { simd: false }],
+  fma: [{ fma: true }, { fma: false }],
+  forward: [{ forwardGemmMaxMap: Number.MAX_SAFE_INTEGER }, { forwardGemmMaxMap: 0 }],
+};
 const REPS = arg("reps", 5);
 const CPU_REPS = arg("cpu-reps", 1);
 const BATCH = arg("batch", RESNET ? 32 : 16);
@@ -323,18 +336,19 @@ function callFresh(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.Name
 }
 
 /**
- * The SIMD paths and the no-SIMD ones (options `simd` on / off), alternating call by call so that
- * load from other processes hits both alike: best wall ms and best CPU ms of each.
+ * The option COMPARE on and off (the SIMD paths and the no-SIMD ones, or packedGemm with and without
+ * FMA), alternating call by call so that load from other processes hits both alike: best wall ms
+ * and best CPU ms of each.
  */
 function timeOnOff(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.NamedAttrMap, reps: number) {
   const on = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
   const off = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
   for (let i = 0; i <= reps; i++) {
-    for (const [simd, acc] of [
-      [true, on],
-      [false, off],
+    for (const [change, acc] of [
+      [COMPARED[COMPARE][0], on],
+      [COMPARED[COMPARE][1], off],
     ] as const) {
-      const before = setWasmKernelOptions({ simd });
+      const before = setWasmKernelOptions(change);
       const r = callFresh(kernel, make, attrs);
       setWasmKernelOptions(before);
       if (i === 0) continue; // warm-up
@@ -345,10 +359,13 @@ function timeOnOff(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.Name
   return { on, off };
 }
 
-/** --resnet: each gradient kernel with the SIMD loops on and off, back to back. */
+/** --resnet: each gradient kernel with COMPARE on and off, back to back. */
 function resnetTable(): void {
+  const [on, off] = { fma: ["fma", "mul+add"], forward: ["tap gemm", "xnnpack"], simd: ["simd", "no-simd"] }[
+    COMPARE
+  ];
   const rows: string[][] = [
-    ["shape", "kernel", "simd ms", "cpu ms", "GFLOP/s", "no-simd ms", "cpu ms", "GFLOP/s", "speed-up (cpu)"],
+    ["shape", "kernel", `${on} ms`, "cpu ms", "GFLOP/s", `${off} ms`, "cpu ms", "GFLOP/s", "speed-up (cpu)"],
   ];
   const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
   for (const sh of resnetShapes.filter((r) => r.label.includes(ONLY))) {
@@ -364,6 +381,11 @@ function resnetTable(): void {
     const dyShape = [BATCH, info.outHeight, info.outWidth, sh.O];
     const gflop = (2 * BATCH * info.outHeight * info.outWidth * sh.K * sh.K * sh.C * sh.O) / 1e9;
     const common = { strides: sh.s, pad: sh.pad, dataFormat: "NHWC" };
+    const forward = {
+      kernel: "FusedConv2D",
+      make: () => ({ x: rand(xShape), filter: rand(fShape), bias: rand([sh.O]) }),
+      attrs: { ...common, dilations: [1, 1], activation: "relu" } as unknown as tf.NamedAttrMap,
+    };
     const jobs = [
       {
         kernel: "Conv2DBackpropFilter",
@@ -376,7 +398,7 @@ function resnetTable(): void {
         attrs: { ...common, inputShape: xShape } as unknown as tf.NamedAttrMap,
       },
     ];
-    for (const job of jobs) {
+    for (const job of COMPARE === "forward" ? [forward] : jobs) {
       const { on, off } = timeOnOff(job.kernel, job.make, job.attrs, REPS);
       const row = [
         sh.label,

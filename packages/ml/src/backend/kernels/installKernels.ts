@@ -30,6 +30,7 @@ import { conv2DBackpropInputConfig } from "./conv2dBackpropInput.js";
 import { depthwiseBackpropFilterConfig } from "./depthwiseBackpropFilter.js";
 import { depthwiseBackpropInputConfig } from "./depthwiseBackpropInput.js";
 import { greaterEqualConfig, lessEqualConfig, logicalAndConfig, selectConfig } from "./elementwise.js";
+import { fusedConv2DConfig } from "./fusedConv2d.js";
 import { identityConfig } from "./identity.js";
 import { meanConfig, sumConfig } from "./reductions.js";
 import { tileConfig, tileGradConfig } from "./tile.js";
@@ -52,6 +53,7 @@ export const wasmKernelConfigs: readonly tf.KernelConfig[] = [
   reluGradConfig,
   clipGradConfig,
   fusedBatchNormConfig,
+  fusedConv2DConfig,
 ];
 
 /**

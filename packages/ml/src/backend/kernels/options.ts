@@ -40,6 +40,11 @@ export interface WasmKernelOptions {
    * with the trajectory (README, `pnpm bench study`). On once that test no longer hangs on one run.
    */
   batchNorm: boolean;
+  /**
+   * Up to how many output pixels per image a many-channel FusedConv2D runs as packedGemm per filter
+   * tap and output position instead of XNNPACK (fusedConv2d.ts); 0 sends every call to XNNPACK.
+   */
+  forwardGemmMaxMap: number;
 }
 
 export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
@@ -49,6 +54,7 @@ export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.f
   pointwiseConvMinCi: 8,
   filterIm2colMaxRows: 64,
   batchNorm: false,
+  forwardGemmMaxMap: 64,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */
