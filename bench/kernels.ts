@@ -175,8 +175,10 @@ const conv = (
   depthwise: false,
 });
 
-/** ResNet-18 at 64 px: layer2 8x8x128, layer3 4x4x256, layer4 2x2x512 (see models/resnet.ts). */
+/** ResNet-18 at 64 px: layer1 16x16x64, layer2 8x8x128, layer3 4x4x256, layer4 2x2x512 (see models/resnet.ts). */
 const resnetShapes: Shape[] = [
+  conv("l1 conv 3x3 s1 16x16x64->64", 16, 64, 64, 3, 1, "same"),
+  conv("l2 conv 3x3 s2 18x18x64->128 (padded)", 18, 64, 128, 3, 2, "valid"),
   conv("l2 conv 3x3 s1 8x8x128->128", 8, 128, 128, 3, 1, "same"),
   conv("l3 conv 3x3 s2 10x10x128->256 (padded)", 10, 128, 256, 3, 2, "valid"),
   conv("l3 shortcut 1x1 s2 8x8x128->256", 8, 128, 256, 1, 2, "valid"),

@@ -26,6 +26,9 @@ import {
   wasmKernel,
 } from "./wasmKernel.js";
 
+/** Bytes of packed filter columns one pass over the output positions reads (see conv2dTapGemm). */
+const COLUMN_BLOCK_BYTES = 128 * 1024;
+
 interface FusedConvAttrs extends ConvGradAttrs {
   activation?: string;
   leakyreluAlpha?: number;
@@ -111,19 +114,28 @@ function conv2dTapGemm(
   const xOff = heapOffset(backend, xPack);
   const yOff = heapOffset(backend, yAcc);
   const bOff = heapOffset(backend, bPack.t);
+  // Column blocks of one tap's packed filter (pairs of groups, contiguous) small enough to stay in
+  // L2 while every output position reads them; the odd group, if any, rides with the last block.
+  const blockPairs = Math.max(1, Math.floor(COLUMN_BLOCK_BYTES / (Ci * 32)));
   for (let kh = 0; kh < Kh; kh++) {
     for (let kw = 0; kw < Kw; kw++) {
       const wAt = bOff + (kh * Kw + kw) * Ci * Co * 4;
-      for (let oy = 0; oy < Ho; oy++) {
-        const iy = oy * sh + kh - pt;
-        if (iy < 0 || iy >= H) continue;
-        for (let ox = 0; ox < Wo; ox++) {
-          const ix = ox * sw + kw - pl;
-          if (ix < 0 || ix >= W) continue;
-          const pos = oy * Wo + ox;
-          const xAt = xOff + (iy * W + ix) * Np * Ci * 4;
-          packedGemm(yOff + pos * Np * Co * 4, xAt, wAt, Ci, mBlocks, groups, Co * 4);
+      for (let p0 = 0; p0 < pairs || (p0 === 0 && groups > 0); p0 += blockPairs) {
+        const last = p0 + blockPairs >= pairs;
+        const nGroups = last ? groups - 2 * p0 : 2 * blockPairs;
+        for (let oy = 0; oy < Ho; oy++) {
+          const iy = oy * sh + kh - pt;
+          if (iy < 0 || iy >= H) continue;
+          for (let ox = 0; ox < Wo; ox++) {
+            const ix = ox * sw + kw - pl;
+            if (ix < 0 || ix >= W) continue;
+            const pos = oy * Wo + ox;
+            const xAt = xOff + (iy * W + ix) * Np * Ci * 4;
+            const dst = yOff + (pos * Np * Co + p0 * 8) * 4;
+            packedGemm(dst, xAt, wAt + p0 * Ci * 32, Ci, mBlocks, nGroups, Co * 4);
+          }
         }
+        if (last) break;
       }
     }
   }
