@@ -14,7 +14,8 @@
  * and best CPU ms of each, and the ratio of CPU times (steadier than wall time on a shared machine).
  * --compare fma alternates instead with packedGemm's fused multiply-add switched off
  * (setWasmKernelOptions({ fma: false }): separate mul and add); --compare forward times the forward
- * FusedConv2D (bias + relu) on the tap GEMM (fusedConv2d.ts, any map size) against XNNPACK.
+ * FusedConv2D (bias + relu) and the stride-1 input gradients on the tap GEMM (fusedConv2d.ts, any
+ * map size) against XNNPACK.
  *
  * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
  * The cpu backend is so slow (its Conv2DBackpropFilter took 70 s for the
@@ -400,7 +401,8 @@ function resnetTable(): void {
         attrs: { ...common, inputShape: xShape } as unknown as tf.NamedAttrMap,
       },
     ];
-    for (const job of COMPARE === "forward" ? [forward] : jobs) {
+    const stride1InputGradient = jobs.filter((j) => j.kernel === "Conv2DBackpropInput" && sh.s === 1);
+    for (const job of COMPARE === "forward" ? [forward, ...stride1InputGradient] : jobs) {
       const { on, off } = timeOnOff(job.kernel, job.make, job.attrs, REPS);
       const row = [
         sh.label,

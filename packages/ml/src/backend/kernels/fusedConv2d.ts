@@ -35,7 +35,7 @@ interface FusedConvAttrs extends ConvGradAttrs {
 }
 
 /** The activations this path applies itself: the clamp bounds. */
-const CLAMPS: Record<string, [number, number]> = {
+export const CLAMPS: Record<string, [number, number]> = {
   linear: [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY],
   relu: [0, Number.POSITIVE_INFINITY],
   relu6: [0, 6],
@@ -59,7 +59,12 @@ export function useForwardGemm(g: ConvGeom): boolean {
   );
 }
 
-function conv2dTapGemm(
+/**
+ * y = act(conv(x, filter) + bias) as one packedGemm per (tap, output position); see the top of this
+ * file. Also the stride-1 input gradient's convolution of dy with the flipped filter
+ * (conv2dBackpropInput.ts). Needs Ci and Co multiples of 4.
+ */
+export function conv2dTapGemm(
   backend: WasmBackendLike,
   x: TensorInfo,
   filter: TensorInfo,
