@@ -110,4 +110,50 @@ describe("FusedConv2D on wasm: the tap GEMM for many channels on small maps", ()
     );
     expect(res.err).toBeLessThan(TOL);
   });
+
+  it("a ResNet-like block's gradients (w.r.t. input, filters, biases) match the cpu backend's", async () => {
+    // two 3x3 convs of a 4x4x128 map with bias + relu: forward on the tap GEMM, stride-1 input
+    // gradients on it too, filter gradients on packedGemm
+    const r = rng(42);
+    const x = data([5, 4, 4, 128], r);
+    const w1 = data([3, 3, 128, 128], r);
+    const w2 = data([3, 3, 128, 132], r);
+    const b1 = data([128], r);
+    const b2 = data([132], r);
+    const grads = async (backend: string) => {
+      await tf.setBackend(backend);
+      const ts = [x, w1, b1, w2, b2].map((v) => tf.tensor(v.data, v.shape));
+      const f = (...a: tf.Tensor[]) => {
+        const [xi, k1, c1, k2, c2] = a as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.Tensor4D, tf.Tensor1D];
+        const h = tf.fused.conv2d({
+          x: xi,
+          filter: k1,
+          strides: 1,
+          pad: "same",
+          bias: c1,
+          activation: "relu",
+        });
+        const y = tf.fused.conv2d({
+          x: h,
+          filter: k2,
+          strides: 1,
+          pad: "same",
+          bias: c2,
+          activation: "relu",
+        });
+        return tf.sum(tf.mul(y, tf.sin(tf.range(0, y.size).reshape(y.shape))));
+      };
+      const gs = tf.grads(f)(ts);
+      const out = await Promise.all(gs.map((g) => g.data() as Promise<Float32Array>));
+      tf.dispose([...ts, ...gs]);
+      return out;
+    };
+    const cpu = await grads("cpu");
+    const wasm = await grads("wasm");
+    expect(
+      useForwardGemm(geometryOf({ N: 5, H: 4, W: 4, C: 128, O: 132, Kh: 3, Kw: 3, s: [1, 1], pad: "same" })),
+    ).toBe(true);
+    for (const [i, g] of wasm.entries())
+      expect(relErr(g, cpu[i] as Float32Array), `gradient ${i}`).toBeLessThan(TOL);
+  });
 });
