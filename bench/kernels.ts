@@ -4,7 +4,8 @@
  * 128 px input, batch 16.
  *
  *   pnpm bench kernels [--reps 5] [--cpu-reps 1] [--cpu-batch 1] [--no-cpu] [--batch 16]
- *   pnpm bench kernels --resnet [--reps 5] [--only LABEL-PART] [--compare simd|fma]
+ *   pnpm bench kernels --resnet [--reps 5] [--only LABEL-PART] [--compare simd|fma|forward]
+ *   pnpm bench kernels --resnet-step [--reps 5] [--batch 32]
  *
  * --resnet: ResNet-18's layer2-4 convolutions at 64 px (maps 8x8 to 2x2, 128-512 channels;
  * stride-2 3x3 convs are pre-padded 'valid' ones, as models/resnet.ts builds them), batch 32
@@ -17,19 +18,25 @@
  * FusedConv2D (bias + relu) and the stride-1 input gradients on the tap GEMM (fusedConv2d.ts, any
  * map size) against XNNPACK.
  *
+ * --resnet-step: whole training steps of ResNet-18 (64 px, every layer trainable, forward and
+ * gradients of all weights, no optimizer), alternating step by step between the defaults and
+ * packedGemm without FMA plus every convolution on XNNPACK ({ fma: false, forwardGemmMaxMap: 0 }),
+ * best and median CPU ms of each (this process's; steadier than wall time on a shared machine).
+ *
  * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
  * The cpu backend is so slow (its Conv2DBackpropFilter took 70 s for the
  * batch-16 stem) that it runs at --cpu-batch and is scaled linearly to
  * --batch: every kernel here does work proportional to the batch size.
  */
-import { initBackend, setWasmKernelOptions, tf, type WasmKernelOptions } from "@xnn/ml";
+import { buildModel, initBackend, setWasmKernelOptions, tf, type WasmKernelOptions } from "@xnn/ml";
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : Number.NaN;
   return Number.isFinite(v) ? v : dflt;
 }
-const RESNET = process.argv.includes("--resnet");
+const RESNET_STEP = process.argv.includes("--resnet-step");
+const RESNET = RESNET_STEP || process.argv.includes("--resnet");
 /** What --resnet switches off in every other call: the SIMD loops, their FMA, or the forward tap GEMM. */
 const COMPARE_ARG = process.argv[process.argv.indexOf("--compare") + 1];
 const COMPARE: "simd" | "fma" | "forward" =
@@ -255,6 +262,7 @@ async function main(): Promise<void> {
     `batch ${BATCH}; wasm: best of ${REPS}; cpu: best of ${CPU_REPS} at batch ${CPU_BATCH}, scaled x${BATCH / CPU_BATCH}\n`,
   );
 
+  if (RESNET_STEP) return resnetSteps();
   if (RESNET) return resnetTable();
 
   const rows: string[][] = [["shape", "kernel", "wasm ms", "cpu ms", "cpu/wasm", "shipped wasm ms"]];
@@ -420,6 +428,56 @@ function resnetTable(): void {
     }
   }
   console.log("\n| " + rows.map((r) => r.join(" | ")).join(" |\n| ") + " |");
+}
+
+/** --resnet-step: ResNet-18 training steps, new kernels and old alternating. */
+async function resnetSteps(): Promise<void> {
+  const { model } = await buildModel({
+    arch: "resnet18",
+    imageSize: 64,
+    numClasses: 3,
+    dropout: 0,
+    seed: 0,
+    headUnits: [],
+  });
+  const x = tf.randomUniform([BATCH, 64, 64, 3], -1, 1);
+  const y = tf.oneHot(tf.randomUniform([BATCH], 0, 3, "int32"), 3).toFloat();
+  const step = () => {
+    const c0 = process.cpuUsage();
+    const { value, grads } = tf.variableGrads(() =>
+      tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor),
+    );
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1e3;
+  };
+  const modes: Array<[string, Partial<WasmKernelOptions>]> = [
+    ["new (defaults)", {}],
+    ["old (fma off, forward on XNNPACK)", { fma: false, forwardGemmMaxMap: 0 }],
+  ];
+  const times = modes.map(() => [] as number[]);
+  for (let i = 0; i <= REPS; i++) {
+    for (const [m, [, change]] of modes.entries()) {
+      const before = setWasmKernelOptions(change);
+      const ms = step();
+      setWasmKernelOptions(before);
+      if (i > 0) times[m]?.push(ms);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+  for (const [m, [label]] of modes.entries()) {
+    const ts = times[m] as number[];
+    console.log(
+      `${label}: best ${best(ts).toFixed(0)} CPU ms, median ${median(ts).toFixed(0)} CPU ms per step (batch ${BATCH})`,
+    );
+  }
+  const [a, b] = times as [number[], number[]];
+  console.log(
+    `old / new: best ${(best(b) / best(a)).toFixed(2)}x, median ${(median(b) / median(a)).toFixed(2)}x`,
+  );
+  tf.dispose([x, y]);
+  model.dispose();
 }
 
 await main();

@@ -1,8 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildModel } from "../../models/build.js";
 import { forwardGeometry } from "./convGeometry.js";
 import { useForwardGemm } from "./fusedConv2d.js";
-import { DEFAULT_WASM_KERNEL_OPTIONS } from "./options.js";
+import { DEFAULT_WASM_KERNEL_OPTIONS, type WasmKernelOptions } from "./options.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
 import {
   type Case,
@@ -156,4 +157,36 @@ describe("FusedConv2D on wasm: the tap GEMM for many channels on small maps", ()
     for (const [i, g] of wasm.entries())
       expect(relErr(g, cpu[i] as Float32Array), `gradient ${i}`).toBeLessThan(TOL);
   });
+
+  it("leaves MobileNetV2 (0.35, 64 px, the learning test's model) bit for bit as it was: a training step's gradients with the new paths on and off", async () => {
+    await tf.setBackend("wasm");
+    const { model } = await buildModel({
+      arch: "mobilenet_v2",
+      widthMultiplier: 0.35,
+      imageSize: 64,
+      numClasses: 3,
+      dropout: 0,
+      seed: 7,
+      headUnits: [],
+    });
+    const r = rng(3);
+    const x = tf.tensor(data([8, 64, 64, 3], r).data, [8, 64, 64, 3]);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], "int32"), 3);
+    const gradients = (change: Partial<WasmKernelOptions>) => {
+      const before = setWasmKernelOptions(change);
+      const { value, grads } = tf.variableGrads(() =>
+        tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor),
+      );
+      const out = Object.values(grads).map((g) => g.dataSync().slice() as Float32Array);
+      tf.dispose([value, ...Object.values(grads)]);
+      setWasmKernelOptions(before);
+      return out;
+    };
+    const on = gradients({});
+    const off = gradients({ fma: false, forwardGemmMaxMap: 0 });
+    expect(on.length).toBeGreaterThan(100);
+    for (const [i, g] of on.entries()) expect(g).toEqual(off[i]);
+    tf.dispose([x, y]);
+    model.dispose();
+  }, 120_000);
 });
