@@ -41,8 +41,10 @@ export interface WasmKernelOptions {
    */
   batchNorm: boolean;
   /**
-   * Up to how many output pixels per image a many-channel FusedConv2D runs as packedGemm per filter
-   * tap and output position instead of XNNPACK (fusedConv2d.ts); 0 sends every call to XNNPACK.
+   * Up to how many output pixels per image a many-channel KxK FusedConv2D, and the convolution of a
+   * stride-1 input gradient, run as packedGemm per filter tap and output position instead of
+   * XNNPACK (fusedConv2d.ts); 0 sends every call to XNNPACK. Default 64 (ResNet-18's layer2-4 at
+   * 64 px).
    */
   forwardGemmMaxMap: number;
 }
