@@ -4,7 +4,8 @@
  * 128 px input, batch 16.
  *
  *   pnpm bench kernels [--reps 5] [--cpu-reps 1] [--cpu-batch 1] [--no-cpu] [--batch 16]
- *   pnpm bench kernels --resnet [--reps 5] [--only LABEL-PART]
+ *   pnpm bench kernels --resnet [--reps 5] [--only LABEL-PART] [--compare simd|fma|forward]
+ *   pnpm bench kernels --resnet-step [--reps 5] [--batch 32]
  *
  * --resnet: ResNet-18's layer2-4 convolutions at 64 px (maps 8x8 to 2x2, 128-512 channels;
  * stride-2 3x3 convs are pre-padded 'valid' ones, as models/resnet.ts builds them), batch 32
@@ -12,20 +13,40 @@
  * cache hits), each kernel alternating call by call with the SIMD loops switched off
  * (setWasmKernelOptions({ simd: false }): the convolution trick / phase convolutions), best wall ms
  * and best CPU ms of each, and the ratio of CPU times (steadier than wall time on a shared machine).
+ * --compare fma alternates instead with packedGemm's fused multiply-add switched off
+ * (setWasmKernelOptions({ fma: false }): separate mul and add); --compare forward times the forward
+ * FusedConv2D (bias + relu) and the stride-1 input gradients on the tap GEMM (fusedConv2d.ts, any
+ * map size) against XNNPACK.
+ *
+ * --resnet-step: whole training steps of ResNet-18 (64 px, every layer trainable, forward and
+ * gradients of all weights, no optimizer; fresh weight buffers before each step, as in training), alternating step by step between the defaults and
+ * packedGemm without FMA plus every convolution on XNNPACK ({ fma: false, forwardGemmMaxMap: 0 }),
+ * best and median CPU ms of each (this process's; steadier than wall time on a shared machine).
  *
  * Single-threaded: wasm in Node runs on one core, and the cpu backend is JS.
  * The cpu backend is so slow (its Conv2DBackpropFilter took 70 s for the
  * batch-16 stem) that it runs at --cpu-batch and is scaled linearly to
  * --batch: every kernel here does work proportional to the batch size.
  */
-import { initBackend, setWasmKernelOptions, tf } from "@xnn/ml";
+import { buildModel, initBackend, setWasmKernelOptions, tf, type WasmKernelOptions } from "@xnn/ml";
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : Number.NaN;
   return Number.isFinite(v) ? v : dflt;
 }
-const RESNET = process.argv.includes("--resnet");
+const RESNET_STEP = process.argv.includes("--resnet-step");
+const RESNET = RESNET_STEP || process.argv.includes("--resnet");
+/** What --resnet switches off in every other call: the SIMD loops, their FMA, or the forward tap GEMM. */
+const COMPARE_ARG = process.argv[process.argv.indexOf("--compare") + 1];
+const COMPARE: "simd" | "fma" | "forward" =
+  COMPARE_ARG === "fma" || COMPARE_ARG === "forward" ? COMPARE_ARG : "simd";
+/** The option values alternated: on first, then off. */
+const COMPARED: Record<typeof COMPARE, [Partial<WasmKernelOptions>, Partial<WasmKernelOptions>]> = {
+  simd: [{ simd: true }, { simd: false }],
+  fma: [{ fma: true }, { fma: false }],
+  forward: [{ forwardGemmMaxMap: Number.MAX_SAFE_INTEGER }, { forwardGemmMaxMap: 0 }],
+};
 const REPS = arg("reps", 5);
 const CPU_REPS = arg("cpu-reps", 1);
 const BATCH = arg("batch", RESNET ? 32 : 16);
@@ -162,8 +183,10 @@ const conv = (
   depthwise: false,
 });
 
-/** ResNet-18 at 64 px: layer2 8x8x128, layer3 4x4x256, layer4 2x2x512 (see models/resnet.ts). */
+/** ResNet-18 at 64 px: layer1 16x16x64, layer2 8x8x128, layer3 4x4x256, layer4 2x2x512 (see models/resnet.ts). */
 const resnetShapes: Shape[] = [
+  conv("l1 conv 3x3 s1 16x16x64->64", 16, 64, 64, 3, 1, "same"),
+  conv("l2 conv 3x3 s2 18x18x64->128 (padded)", 18, 64, 128, 3, 2, "valid"),
   conv("l2 conv 3x3 s1 8x8x128->128", 8, 128, 128, 3, 1, "same"),
   conv("l3 conv 3x3 s2 10x10x128->256 (padded)", 10, 128, 256, 3, 2, "valid"),
   conv("l3 shortcut 1x1 s2 8x8x128->256", 8, 128, 256, 1, 2, "valid"),
@@ -239,6 +262,7 @@ async function main(): Promise<void> {
     `batch ${BATCH}; wasm: best of ${REPS}; cpu: best of ${CPU_REPS} at batch ${CPU_BATCH}, scaled x${BATCH / CPU_BATCH}\n`,
   );
 
+  if (RESNET_STEP) return resnetSteps();
   if (RESNET) return resnetTable();
 
   const rows: string[][] = [["shape", "kernel", "wasm ms", "cpu ms", "cpu/wasm", "shipped wasm ms"]];
@@ -323,18 +347,19 @@ function callFresh(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.Name
 }
 
 /**
- * The SIMD paths and the no-SIMD ones (options `simd` on / off), alternating call by call so that
- * load from other processes hits both alike: best wall ms and best CPU ms of each.
+ * The option COMPARE on and off (the SIMD paths and the no-SIMD ones, or packedGemm with and without
+ * FMA), alternating call by call so that load from other processes hits both alike: best wall ms
+ * and best CPU ms of each.
  */
 function timeOnOff(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.NamedAttrMap, reps: number) {
   const on = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
   const off = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
   for (let i = 0; i <= reps; i++) {
-    for (const [simd, acc] of [
-      [true, on],
-      [false, off],
+    for (const [change, acc] of [
+      [COMPARED[COMPARE][0], on],
+      [COMPARED[COMPARE][1], off],
     ] as const) {
-      const before = setWasmKernelOptions({ simd });
+      const before = setWasmKernelOptions(change);
       const r = callFresh(kernel, make, attrs);
       setWasmKernelOptions(before);
       if (i === 0) continue; // warm-up
@@ -345,10 +370,13 @@ function timeOnOff(kernel: string, make: () => tf.NamedTensorMap, attrs: tf.Name
   return { on, off };
 }
 
-/** --resnet: each gradient kernel with the SIMD loops on and off, back to back. */
+/** --resnet: each gradient kernel with COMPARE on and off, back to back. */
 function resnetTable(): void {
+  const [on, off] = { fma: ["fma", "mul+add"], forward: ["tap gemm", "xnnpack"], simd: ["simd", "no-simd"] }[
+    COMPARE
+  ];
   const rows: string[][] = [
-    ["shape", "kernel", "simd ms", "cpu ms", "GFLOP/s", "no-simd ms", "cpu ms", "GFLOP/s", "speed-up (cpu)"],
+    ["shape", "kernel", `${on} ms`, "cpu ms", "GFLOP/s", `${off} ms`, "cpu ms", "GFLOP/s", "speed-up (cpu)"],
   ];
   const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
   for (const sh of resnetShapes.filter((r) => r.label.includes(ONLY))) {
@@ -364,6 +392,11 @@ function resnetTable(): void {
     const dyShape = [BATCH, info.outHeight, info.outWidth, sh.O];
     const gflop = (2 * BATCH * info.outHeight * info.outWidth * sh.K * sh.K * sh.C * sh.O) / 1e9;
     const common = { strides: sh.s, pad: sh.pad, dataFormat: "NHWC" };
+    const forward = {
+      kernel: "FusedConv2D",
+      make: () => ({ x: rand(xShape), filter: rand(fShape), bias: rand([sh.O]) }),
+      attrs: { ...common, dilations: [1, 1], activation: "relu" } as unknown as tf.NamedAttrMap,
+    };
     const jobs = [
       {
         kernel: "Conv2DBackpropFilter",
@@ -376,7 +409,8 @@ function resnetTable(): void {
         attrs: { ...common, inputShape: xShape } as unknown as tf.NamedAttrMap,
       },
     ];
-    for (const job of jobs) {
+    const stride1InputGradient = jobs.filter((j) => j.kernel === "Conv2DBackpropInput" && sh.s === 1);
+    for (const job of COMPARE === "forward" ? [forward, ...stride1InputGradient] : jobs) {
       const { on, off } = timeOnOff(job.kernel, job.make, job.attrs, REPS);
       const row = [
         sh.label,
@@ -394,6 +428,63 @@ function resnetTable(): void {
     }
   }
   console.log("\n| " + rows.map((r) => r.join(" | ")).join(" |\n| ") + " |");
+}
+
+/** --resnet-step: ResNet-18 training steps, new kernels and old alternating. */
+async function resnetSteps(): Promise<void> {
+  const { model } = await buildModel({
+    arch: "resnet18",
+    imageSize: 64,
+    numClasses: 3,
+    dropout: 0,
+    seed: 0,
+    headUnits: [],
+  });
+  const x = tf.randomUniform([BATCH, 64, 64, 3], -1, 1);
+  const y = tf.oneHot(tf.randomUniform([BATCH], 0, 3, "int32"), 3).toFloat();
+  const step = () => {
+    // fresh weight buffers (same values) before every step, as the optimizer's update makes them in
+    // training, so no per-filter cache (ours, XNNPACK's packed weights) hits
+    for (const w of model.trainableWeights) {
+      const fresh = tf.add(w.read(), 0);
+      w.write(fresh);
+      fresh.dispose();
+    }
+    const c0 = process.cpuUsage();
+    const { value, grads } = tf.variableGrads(() =>
+      tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor),
+    );
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1e3;
+  };
+  const modes: Array<[string, Partial<WasmKernelOptions>]> = [
+    ["new (defaults)", {}],
+    ["old (fma off, forward on XNNPACK)", { fma: false, forwardGemmMaxMap: 0 }],
+  ];
+  const times = modes.map(() => [] as number[]);
+  for (let i = 0; i <= REPS; i++) {
+    for (const [m, [, change]] of modes.entries()) {
+      const before = setWasmKernelOptions(change);
+      const ms = step();
+      setWasmKernelOptions(before);
+      if (i > 0) times[m]?.push(ms);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+  for (const [m, [label]] of modes.entries()) {
+    const ts = times[m] as number[];
+    console.log(
+      `${label}: best ${best(ts).toFixed(0)} CPU ms, median ${median(ts).toFixed(0)} CPU ms per step (batch ${BATCH})`,
+    );
+  }
+  const [a, b] = times as [number[], number[]];
+  console.log(
+    `old / new: best ${(best(b) / best(a)).toFixed(2)}x, median ${(median(b) / median(a)).toFixed(2)}x`,
+  );
+  tf.dispose([x, y]);
+  model.dispose();
 }
 
 await main();

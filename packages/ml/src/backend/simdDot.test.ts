@@ -1,7 +1,14 @@
+import { existsSync, readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "./initBackend.js";
-import { channelDotFor, simdKernelsFor, type WasmMemory } from "./simdDot.js";
+import {
+  channelDotFor,
+  relaxedSimdSupported,
+  type SimdKernels,
+  simdKernelsFor,
+  type WasmMemory,
+} from "./simdDot.js";
 
 interface WasmInternals {
   wasm: { asm: { memory: WasmMemory } };
@@ -11,6 +18,49 @@ interface WasmInternals {
 beforeAll(async () => {
   await initBackend("wasm");
 });
+
+function kernels(options: { fma?: boolean }): SimdKernels {
+  const b = tf.findBackend("wasm") as unknown as WasmInternals;
+  const k = simdKernelsFor(b.wasm.asm.memory, options);
+  if (!k) throw new Error("SIMD kernel unavailable");
+  return k;
+}
+
+/**
+ * dst (M x dstCols, filled with `init`) += A (M x K) B (K x 4*groups), through packedGemm with A
+ * and B packed as it reads them; returns dst.
+ */
+function runPackedGemm(
+  k: SimdKernels,
+  A: Float32Array,
+  B: Float32Array,
+  M: number,
+  K: number,
+  groups: number,
+  dstCols: number,
+  init: number,
+): Float32Array {
+  const b = tf.findBackend("wasm") as unknown as WasmInternals;
+  const off = (t: tf.Tensor) => b.dataIdMap.get(t.dataId).memoryOffset;
+  const Ncols = groups * 4;
+  const ap = new Float32Array(M * K);
+  for (let m = 0; m < M; m++)
+    for (let j = 0; j < K; j++) ap[((m >> 2) * K + j) * 4 + (m & 3)] = A[m * K + j] as number;
+  const bp = new Float32Array(K * Ncols);
+  let o = 0;
+  for (let q = 0; q + 2 <= groups; q += 2)
+    for (let j = 0; j < K; j++) for (let c = 0; c < 8; c++) bp[o++] = B[j * Ncols + q * 4 + c] as number;
+  if (groups & 1)
+    for (let j = 0; j < K; j++)
+      for (let c = 0; c < 4; c++) bp[o++] = B[j * Ncols + (groups - 1) * 4 + c] as number;
+  const ta = tf.tensor1d(ap);
+  const tb = tf.tensor1d(bp);
+  const td = tf.fill([M * dstCols], init);
+  k.packedGemm(off(td), off(ta), off(tb), K, M / 4, groups, dstCols * 4);
+  const got = td.dataSync() as Float32Array;
+  tf.dispose([ta, tb, td]);
+  return got;
+}
 
 describe("channelDot (wasm SIMD on the tfjs heap)", () => {
   it("compiles against the wasm backend's memory (else the slow JS fallback would be used silently)", () => {
@@ -104,48 +154,80 @@ describe("channelDot (wasm SIMD on the tfjs heap)", () => {
     }
   });
 
-  it("packedGemm accumulates A B into dst for every column tail (pairs of groups and an odd one)", () => {
-    const b = tf.findBackend("wasm") as unknown as WasmInternals;
-    const k = simdKernelsFor(b.wasm.asm.memory);
-    if (!k) throw new Error("SIMD kernel unavailable");
-    const off = (t: tf.Tensor) => b.dataIdMap.get(t.dataId).memoryOffset;
-    for (const [M, K, groups] of [
-      [4, 1, 1],
-      [8, 5, 5],
-      [12, 9, 2],
-      [4, 3, 7],
-    ] as const) {
-      const Ncols = groups * 4;
-      const dstCols = Ncols + 3; // columns past the last group the kernel must not touch
-      const A = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i * 0.7));
-      const B = Float32Array.from({ length: K * Ncols }, (_, i) => Math.cos(i * 0.3));
-      const ap = new Float32Array(M * K);
-      for (let m = 0; m < M; m++)
-        for (let j = 0; j < K; j++) ap[((m >> 2) * K + j) * 4 + (m & 3)] = A[m * K + j] as number;
-      const bp = new Float32Array(K * Ncols);
-      let o = 0;
-      for (let q = 0; q + 2 <= groups; q += 2)
-        for (let j = 0; j < K; j++) for (let c = 0; c < 8; c++) bp[o++] = B[j * Ncols + q * 4 + c] as number;
-      if (groups & 1)
-        for (let j = 0; j < K; j++)
-          for (let c = 0; c < 4; c++) bp[o++] = B[j * Ncols + (groups - 1) * 4 + c] as number;
-      const ta = tf.tensor1d(ap);
-      const tb = tf.tensor1d(bp);
-      const td = tf.fill([M * dstCols], 0.5);
-      k.packedGemm(off(td), off(ta), off(tb), K, M / 4, groups, dstCols * 4);
-      const got = td.dataSync();
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < dstCols; n++) {
-          if (n >= Ncols) {
-            expect(got[m * dstCols + n]).toBe(0.5);
-            continue;
+  it("packedGemm accumulates A B into dst for every column tail (pairs of groups and an odd one), fused or not", () => {
+    for (const fma of [true, false]) {
+      const k = kernels({ fma });
+      for (const [M, K, groups] of [
+        [4, 1, 1],
+        [8, 5, 5],
+        [12, 9, 2],
+        [4, 3, 7],
+      ] as const) {
+        const Ncols = groups * 4;
+        const dstCols = Ncols + 3; // columns past the last group the kernel must not touch
+        const A = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i * 0.7));
+        const B = Float32Array.from({ length: K * Ncols }, (_, i) => Math.cos(i * 0.3));
+        const got = runPackedGemm(k, A, B, M, K, groups, dstCols, 0.5);
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < dstCols; n++) {
+            if (n >= Ncols) {
+              expect(got[m * dstCols + n]).toBe(0.5);
+              continue;
+            }
+            let ref = 0.5;
+            for (let j = 0; j < K; j++) ref += (A[m * K + j] as number) * (B[j * Ncols + n] as number);
+            expect(Math.abs((got[m * dstCols + n] as number) - ref)).toBeLessThan(1e-5);
           }
-          let ref = 0.5;
-          for (let j = 0; j < K; j++) ref += (A[m * K + j] as number) * (B[j * Ncols + n] as number);
-          expect(Math.abs((got[m * dstCols + n] as number) - ref)).toBeLessThan(1e-5);
         }
       }
-      tf.dispose([ta, tb, td]);
     }
+  });
+
+  it("packedGemm uses fused multiply-add where relaxed SIMD is available, and not when told not to", () => {
+    // Node 20's V8 has relaxed SIMD behind a flag that simdDot.ts sets; newer runtimes have it on
+    expect(relaxedSimdSupported()).toBe(true);
+    expect(kernels({}).fusedMultiplyAdd).toBe(true);
+    expect(kernels({ fma: false }).fusedMultiplyAdd).toBe(false);
+    // (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24 rounds to 1 + 2^-11 in float32, so after -(1 + 2^-11) a
+    // separate mul and add leave 0 and a fused multiply-add the exact 2^-24. relaxed_madd fuses
+    // only where the CPU has FMA (x64: the fma flag), which this machine's has.
+    const e = 2 ** -12;
+    const A = Float32Array.from([1, 1 + e, 0, 0, 0, 0, 0, 0]); // 4 rows, K = 2
+    const B = Float32Array.from([-(1 + 2 * e), 0, 0, 0, 1 + e, 0, 0, 0]); // K = 2, 4 columns
+    const hasFma = existsSync("/proc/cpuinfo") && /\bfma\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
+    expect(runPackedGemm(kernels({ fma: false }), A, B, 4, 2, 1, 4, 0)[0]).toBe(0);
+    expect(runPackedGemm(kernels({}), A, B, 4, 2, 1, 4, 0)[0]).toBe(hasFma ? 2 ** -24 : 0);
+  });
+
+  it("packedGemm with fused multiply-add agrees with mul + add and is no further from a float64 reference on long reductions", () => {
+    const [M, K, groups] = [8, 1152, 6]; // K as in a 3x3 x 128-channel tap block
+    const Ncols = groups * 4;
+    let seed = 12345;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed / 2 ** 31 - 1;
+    };
+    const A = Float32Array.from({ length: M * K }, rnd);
+    const B = Float32Array.from({ length: K * Ncols }, rnd);
+    const fused = runPackedGemm(kernels({}), A, B, M, K, groups, Ncols, 0);
+    const plain = runPackedGemm(kernels({ fma: false }), A, B, M, K, groups, Ncols, 0);
+    let errFused = 0;
+    let errPlain = 0;
+    let differ = 0;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < Ncols; n++) {
+        let ref = 0;
+        for (let j = 0; j < K; j++) ref += (A[m * K + j] as number) * (B[j * Ncols + n] as number);
+        const f = fused[m * Ncols + n] as number;
+        const p = plain[m * Ncols + n] as number;
+        expect(Math.abs(f - p)).toBeLessThan(1e-4);
+        if (f !== p) differ++;
+        errFused += Math.abs(f - ref);
+        errPlain += Math.abs(p - ref);
+      }
+    }
+    // the sums of errors over all 192 outputs: one rounding per step instead of two
+    expect(errFused).toBeLessThanOrEqual(errPlain);
+    expect(differ).toBeGreaterThan(0);
   });
 });

@@ -17,7 +17,14 @@
  * small maps with many channels), see packedGemmBody; reluGrad and clipGrad are the Relu / ClipByValue gradients as one
  * branch-free pass (a JS loop branches on the sign of x: ~10 ns per element
  * on random signs, measured).
+ *
+ * packedGemm multiplies and adds with relaxed SIMD's f32x4.relaxed_madd where the runtime has it
+ * (see relaxedSimdSupported): one fused multiply-add per accumulator on x64 with FMA3 (vfmadd)
+ * instead of a mul and an add. The other loops keep mul + add: MobileNetV2's depthwise and 1x1
+ * gradients run on them, and the learning test's from-scratch MobileNetV2 follows another
+ * trajectory under any rounding change (README, "pnpm bench study").
  */
+import { setFlagsFromString } from "node:v8";
 
 export interface WasmMemory {
   readonly buffer: ArrayBuffer;
@@ -26,6 +33,7 @@ export interface WasmMemory {
 // This package compiles against ES2023 + @types/node 20, neither of which
 // declares the WebAssembly namespace; only the three members used are typed.
 declare const WebAssembly: {
+  validate: (bytes: Uint8Array) => boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (
     module: object,
@@ -100,6 +108,8 @@ const v128Store = (offset: number) => [SIMD, 0x0b, 0x00, ...uleb(offset)];
 const v128Zero = [SIMD, 0x0c, ...new Array<number>(16).fill(0)];
 const F32X4_ADD = [SIMD, ...uleb(0xe4)];
 const F32X4_MUL = [SIMD, ...uleb(0xe6)];
+/** relaxed SIMD: (a, b, c) -> a * b + c, fused or not as the hardware does it */
+const F32X4_RELAXED_MADD = [SIMD, ...uleb(0x105)];
 
 // locals: params 0..6, then i32 g, i, xp, dp, then v128 acc0..acc3
 const P_X = 0;
@@ -317,9 +327,10 @@ const v128Load32SplatAt = (offset: number) => [SIMD, 0x09, 0x02, ...uleb(offset)
 
 /**
  * One 4-row block of packedGemm against `vecs` (1 or 2) column groups at G_BBLK: the 4 x 4*vecs
- * accumulators stay in registers over the whole K loop, then are added into dst.
+ * accumulators stay in registers over the whole K loop, then are added into dst. `fma` emits
+ * relaxed_madd for each multiply-add, else f32x4.mul then f32x4.add.
  */
-function gemmTile(vecs: number): number[] {
+function gemmTile(vecs: number, fma: boolean): number[] {
   const c: number[] = [];
   const n = 4 * vecs;
   for (let k = 0; k < n; k++) c.push(...v128Zero, ...set(G_ACC + k));
@@ -334,14 +345,9 @@ function gemmTile(vecs: number): number[] {
     c.push(...get(G_AP), ...v128Load32SplatAt(4 * j), ...set(G_S));
     for (let v = 0; v < vecs; v++) {
       const acc = G_ACC + j * vecs + v;
-      c.push(
-        ...get(acc),
-        ...get(G_S),
-        ...get(v === 0 ? G_B0 : G_B1),
-        ...F32X4_MUL,
-        ...F32X4_ADD,
-        ...set(acc),
-      );
+      const bv = v === 0 ? G_B0 : G_B1;
+      if (fma) c.push(...get(G_S), ...get(bv), ...get(acc), ...F32X4_RELAXED_MADD, ...set(acc));
+      else c.push(...get(acc), ...get(G_S), ...get(bv), ...F32X4_MUL, ...F32X4_ADD, ...set(acc));
     }
   }
   c.push(...get(G_AP), I32_CONST, ...sleb(16), I32_ADD, ...set(G_AP));
@@ -374,7 +380,7 @@ function gemmTile(vecs: number): number[] {
  * 11 of the 16 SIMD registers on x64). Packing is what the shapes it is for need: dy rows of
  * Co*4 bytes fall into two L1 sets when read down a column, and one whole activation is K.
  */
-function packedGemmBody(): number[] {
+function packedGemmBody(fma: boolean): number[] {
   const I32 = 0x7f;
   const V128 = 0x7b;
   const b: number[] = [];
@@ -409,11 +415,11 @@ function packedGemmBody(): number[] {
   b.push(...get(G_B), ...set(G_BBLK));
   b.push(BLOCK, VOID, LOOP, VOID);
   b.push(...get(G_Q), I32_CONST, ...sleb(2), I32_ADD, ...get(G_NG), I32_GT_S, BR_IF, 1);
-  b.push(...gemmTile(2));
+  b.push(...gemmTile(2, fma));
   b.push(BR, 0, END, END);
   b.push(BLOCK, VOID);
   b.push(...get(G_Q), ...get(G_NG), I32_GE_S, BR_IF, 0);
-  b.push(...gemmTile(1));
+  b.push(...gemmTile(1, fma));
   b.push(END);
   b.push(...get(G_M), I32_CONST, ...sleb(1), I32_ADD, ...set(G_M));
   b.push(BR, 0, END, END);
@@ -673,7 +679,8 @@ function batchNormBody(): number[] {
   return [...uleb(b.length), ...b];
 }
 
-function buildModule(): Uint8Array {
+/** The module's bytes; `fma`: packedGemm with relaxed_madd (needs relaxed SIMD). */
+function buildModule(fma: boolean): Uint8Array {
   const I32 = 0x7f;
   const F32 = 0x7d;
   const type = section(1, [
@@ -704,7 +711,7 @@ function buildModule(): Uint8Array {
     ...outerBody(),
     ...reluGradBody(),
     ...clipGradBody(),
-    ...packedGemmBody(),
+    ...packedGemmBody(fma),
     ...adamwBody(),
     ...batchNormBody(),
   ]);
@@ -726,6 +733,8 @@ function buildModule(): Uint8Array {
 }
 
 export interface SimdKernels {
+  /** Whether packedGemm fuses its multiply-adds (relaxed_madd), see simdKernelsFor. */
+  fusedMultiplyAdd: boolean;
   channelDot: ChannelDot;
   /**
    * channelAxpy(dst, src, w, nPix, groups, dstStride, srcStride):
@@ -793,27 +802,75 @@ export interface SimdKernels {
   ) => void;
 }
 
-let compiled: object | null | undefined;
-const instances = new WeakMap<WasmMemory, SimdKernels>();
+/**
+ * A module whose one function is f32x4.relaxed_madd of its three v128 parameters: validates only
+ * where the runtime has relaxed SIMD.
+ */
+const RELAXED_MADD_PROBE = ((): Uint8Array => {
+  const fn = [0, ...get(0), ...get(1), ...get(2), ...F32X4_RELAXED_MADD, END];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [1, 0x60, 3, 0x7b, 0x7b, 0x7b, 1, 0x7b]),
+    ...section(3, [1, 0]),
+    ...section(10, [1, ...uleb(fn.length), ...fn]),
+  ]);
+})();
+
+let relaxedSimd: boolean | undefined;
 
 /**
- * Returns the kernel bound to `memory`, or null when this runtime cannot
- * compile wasm SIMD (callers then use a JS loop).
+ * Whether this runtime compiles wasm relaxed SIMD. Node 20's V8 has it behind a flag, which is set
+ * here once (before the first module that uses it is compiled; it changes nothing for modules
+ * without relaxed instructions, tfjs's included). Newer runtimes have it on by default.
  */
-export function simdKernelsFor(memory: WasmMemory | undefined): SimdKernels | null {
-  if (!memory) return null;
-  const hit = instances.get(memory);
-  if (hit) return hit;
-  if (compiled === undefined) {
+export function relaxedSimdSupported(): boolean {
+  if (relaxedSimd === undefined) {
     try {
-      compiled = new WebAssembly.Module(buildModule());
+      if (!WebAssembly.validate(RELAXED_MADD_PROBE)) setFlagsFromString("--experimental-wasm-relaxed-simd");
+      relaxedSimd = WebAssembly.validate(RELAXED_MADD_PROBE);
     } catch {
-      compiled = null;
+      relaxedSimd = false;
     }
   }
-  if (compiled === null) return null;
-  const inst = new WebAssembly.Instance(compiled, { env: { memory } });
+  return relaxedSimd;
+}
+
+/** The compiled modules: with fused multiply-add in packedGemm, and without; null if it failed. */
+const compiled = new Map<boolean, object | null>();
+const instances = new WeakMap<WasmMemory, Map<boolean, SimdKernels>>();
+
+function compiledModule(fma: boolean): object | null {
+  let m = compiled.get(fma);
+  if (m === undefined) {
+    try {
+      m = new WebAssembly.Module(buildModule(fma));
+    } catch {
+      m = null;
+    }
+    compiled.set(fma, m);
+  }
+  return m;
+}
+
+/**
+ * Returns the kernels bound to `memory`, or null when this runtime cannot compile wasm SIMD
+ * (callers then use a JS loop). packedGemm uses fused multiply-add (relaxed SIMD) where the
+ * runtime supports it, unless `options.fma` is false (tests and benchmarks compare the two).
+ */
+export function simdKernelsFor(
+  memory: WasmMemory | undefined,
+  options: { fma?: boolean } = {},
+): SimdKernels | null {
+  if (!memory) return null;
+  const fma = options.fma !== false && relaxedSimdSupported();
+  let byVariant = instances.get(memory);
+  const hit = byVariant?.get(fma);
+  if (hit) return hit;
+  const module = compiledModule(fma);
+  if (module === null) return null;
+  const inst = new WebAssembly.Instance(module, { env: { memory } });
   const k: SimdKernels = {
+    fusedMultiplyAdd: fma,
     channelDot: inst.exports.channelDot as ChannelDot,
     channelAxpy: inst.exports.channelAxpy as ChannelDot,
     outerAcc: inst.exports.outerAcc as SimdKernels["outerAcc"],
@@ -823,7 +880,11 @@ export function simdKernelsFor(memory: WasmMemory | undefined): SimdKernels | nu
     adamwStep: inst.exports.adamwStep as SimdKernels["adamwStep"],
     batchNorm: inst.exports.batchNorm as SimdKernels["batchNorm"],
   };
-  instances.set(memory, k);
+  if (!byVariant) {
+    byVariant = new Map();
+    instances.set(memory, byVariant);
+  }
+  byVariant.set(fma, k);
   return k;
 }
 

@@ -53,6 +53,10 @@ const convCases: Case[] = [
   { N: 1, H: 5, W: 6, C: 64, O: 132, Kh: 3, Kw: 3, s: [2, 2], pad: P(1, 2, 0, 1) },
   { N: 3, H: 14, W: 14, C: 96, O: 96, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
   { N: 33, H: 8, W: 8, C: 64, O: 132, Kh: 3, Kw: 3, s: [2, 2], pad: "same" },
+  // stride-1 input gradients of maps up to 8x8 on the forward tap GEMM (fusedConv2d.ts): a batch
+  // that is not a multiple of 4, an odd number of channel groups, 'valid' padding
+  { N: 3, H: 8, W: 8, C: 132, O: 128, Kh: 3, Kw: 3, s: [1, 1], pad: "same" },
+  { N: 2, H: 6, W: 6, C: 128, O: 96, Kh: 3, Kw: 3, s: [1, 1], pad: "valid" },
 ];
 
 afterEach(() => {

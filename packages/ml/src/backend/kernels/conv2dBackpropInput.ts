@@ -17,6 +17,7 @@ import {
   transposeNAC,
 } from "./convGeometry.js";
 import { cachedFilter } from "./filterCache.js";
+import { CLAMPS, conv2dTapGemm, useForwardGemm } from "./fusedConv2d.js";
 import { wasmKernelOptions } from "./options.js";
 import { f32, free, heapOffset, run, simdFor, type WasmBackendLike, wasmKernel } from "./wasmKernel.js";
 
@@ -58,7 +59,9 @@ function dwKernelSize(k: number): number {
  * plain stride-1 convolution of dy with a sub-filter, and the phases
  * interleave into dx. That keeps all arithmetic inside XNNPACK and avoids the
  * s*s-fold waste of convolving a zero-dilated dy. Stride 1 is the one-phase
- * case, where explicit padding lands the result exactly on dx.
+ * case, where explicit padding lands the result exactly on dx; given packedGemm, that convolution
+ * runs on the forward pass's tap GEMM where it would (fusedConv2d.ts: many channels, small maps),
+ * which beat XNNPACK there (`pnpm bench kernels --resnet --compare forward`).
  */
 export function backpropInputByPhases(
   backend: WasmBackendLike,
@@ -66,6 +69,7 @@ export function backpropInputByPhases(
   filter: TensorInfo,
   g: ConvGeom,
   depthwise: boolean,
+  packedGemm?: NonNullable<ReturnType<typeof simdKernelsFor>>["packedGemm"],
 ): TensorInfo {
   const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pb, pl, pr } = g;
   const conv = depthwise ? depthwisePadded : conv2dValidPadded;
@@ -108,7 +112,25 @@ export function backpropInputByPhases(
 
   if (sh === 1 && sw === 1 && Kh - 1 - pt >= 0 && Kh - 1 - pb >= 0 && Kw - 1 - pl >= 0 && Kw - 1 - pr >= 0) {
     const sub = subFilter(0, 0, Kh, Kw);
-    const dx = conv(backend, dy, sub.t, [Kh - 1 - pt, Kh - 1 - pb, Kw - 1 - pl, Kw - 1 - pr]);
+    const pads: [number, number, number, number] = [Kh - 1 - pt, Kh - 1 - pb, Kw - 1 - pl, Kw - 1 - pr];
+    // the same convolution, as the forward pass would run it: dy [N, Ho, Wo, Co] -> dx [N, H, W, Ci]
+    const t: ConvGeom = {
+      ...g,
+      H: Ho,
+      W: Wo,
+      Ci: Co,
+      Ho: H,
+      Wo: W,
+      Co: Ci,
+      pt: pads[0],
+      pb: pads[1],
+      pl: pads[2],
+      pr: pads[3],
+    };
+    const dx =
+      !depthwise && packedGemm && useForwardGemm(t)
+        ? conv2dTapGemm(backend, dy, sub.t, undefined, CLAMPS.linear as [number, number], t, packedGemm)
+        : conv(backend, dy, sub.t, pads);
     sub.release();
     return dx;
   }
@@ -329,6 +351,6 @@ export const conv2DBackpropInputConfig = wasmKernel<"dy" | "filter", ConvGradAtt
     }
     const simd = simdFor(backend);
     if (simd && useInputGemm(g)) return conv2dBackpropInputGemm(backend, dy, filter, g, simd.packedGemm);
-    return backpropInputByPhases(backend, dy, filter, g, false);
+    return backpropInputByPhases(backend, dy, filter, g, false, simd?.packedGemm);
   },
 );

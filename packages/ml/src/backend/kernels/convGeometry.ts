@@ -133,6 +133,18 @@ export function inputGradGeometry(
   return g;
 }
 
+/** The checked geometry of a forward convolution (x, filter), depthwise or not. */
+export function forwardGeometry(
+  kernel: string,
+  x: TensorInfo,
+  filter: TensorInfo,
+  a: ConvGradAttrs,
+  depthwise: boolean,
+): ConvGeom {
+  checkFloat(kernel, x, filter);
+  return geometry(kernel, x.shape, filter.shape, a, depthwise);
+}
+
 /** The checked geometry of a filter-gradient call (x, dy; the filter's shape is an attribute). */
 export function filterGradGeometry(
   kernel: string,

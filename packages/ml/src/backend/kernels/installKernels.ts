@@ -32,6 +32,7 @@ import { conv2DBackpropInputConfig } from "./conv2dBackpropInput.js";
 import { depthwiseBackpropFilterConfig } from "./depthwiseBackpropFilter.js";
 import { depthwiseBackpropInputConfig } from "./depthwiseBackpropInput.js";
 import { greaterEqualConfig, lessEqualConfig, logicalAndConfig, selectConfig } from "./elementwise.js";
+import { fusedConv2DConfig } from "./fusedConv2d.js";
 import { identityConfig } from "./identity.js";
 import { meanGradConfig } from "./meanGrad.js";
 import { pointwiseInputGradConfig } from "./pointwiseInputGrad.js";
@@ -58,6 +59,7 @@ export const wasmKernelConfigs: readonly tf.KernelConfig[] = [
   fusedBatchNormConfig,
   adamwStepConfig,
   pointwiseInputGradConfig,
+  fusedConv2DConfig,
 ];
 
 /**

@@ -11,6 +11,12 @@ export interface WasmKernelOptions {
    */
   simd: boolean;
   /**
+   * Let packedGemm fuse its multiply-adds (wasm relaxed SIMD's relaxed_madd, vfmadd on x64) where
+   * the runtime supports it (simdDot.ts); `false` runs the mul + add module everywhere. Only the
+   * KxK convolution paths of many channels use packedGemm, none of MobileNetV2's. Default true.
+   */
+  fma: boolean;
+  /**
    * Keep the rearranged filters of input gradients per source filter (filterCache.ts). Changing it
    * frees everything cached. Default true.
    */
@@ -31,14 +37,23 @@ export interface WasmKernelOptions {
    * Default true.
    */
   batchNorm: boolean;
+  /**
+   * Up to how many output pixels per image a many-channel KxK FusedConv2D, and the convolution of a
+   * stride-1 input gradient, run as packedGemm per filter tap and output position instead of
+   * XNNPACK (fusedConv2d.ts); 0 sends every call to XNNPACK. Default 64 (ResNet-18's layer2-4 at
+   * 64 px).
+   */
+  forwardGemmMaxMap: number;
 }
 
 export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
   simd: true,
+  fma: true,
   filterCache: true,
   pointwiseConvMinCi: 8,
   filterIm2colMaxRows: 64,
   batchNorm: true,
+  forwardGemmMaxMap: 64,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */

@@ -73,7 +73,9 @@ export function wasmKernel<I extends string, A = Record<string, unknown>>(
 
 /** The SIMD loops for this backend's heap, or null (no wasm SIMD, or switched off in the options). */
 export function simdFor(backend: WasmBackendLike) {
-  return wasmKernelOptions.simd ? simdKernelsFor(backend.wasm?.asm?.memory) : null;
+  return wasmKernelOptions.simd
+    ? simdKernelsFor(backend.wasm?.asm?.memory, { fma: wasmKernelOptions.fma })
+    : null;
 }
 
 export function heapOffset(backend: WasmBackendLike, t: TensorInfo): number {
