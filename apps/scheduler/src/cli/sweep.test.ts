@@ -54,7 +54,7 @@ describe("pnpm sweep", () => {
     expect(res.stdout).toMatch(/^ {2}train\.learningRate +loguniform\(0\.0001, 0\.1\)$/m);
     expect(res.stdout).toMatch(/^ {2}stage +\[fe, ft\] {2}\(fixed\)$/m);
     expect(res.stdout).toMatch(
-      /^Early termination: asha on train\.loss \(rungs at 2 x 2\^k epochs: 2, 4, 8 of 16, top 1\/2 go on, FT runs only\)$/m,
+      /^Early termination: asha on train\.loss \(rungs at 2 x 2\^k epochs: 2, 4, 8, 16 of 24, top 1\/2 go on, FT runs only\)$/m,
     );
     expect(res.stdout).toContain("expands to 24 runs:");
     const runLines = lines.filter((l) => / {2}mobilenet_v2-none-f[et]-t\d\d /.test(l));
