@@ -49,59 +49,56 @@ export const adamwStepConfig = wasmKernel<"p" | "m" | "v" | "g", AdamWStepAttrs>
     const n = tf.util.sizeFromShape(p.shape);
     const k = simdFor(backend);
     let start = 0;
+    // The scalars as float32, as the wasm function's f32 parameters receive them.
+    const {
+      factor,
+      beta1: b1,
+      c1,
+      beta2: b2,
+      c2,
+      oma1,
+      oma2,
+      epsilon: eps,
+      negLr,
+    } = Object.fromEntries(Object.entries(a).map(([key, v]) => [key, fr(v)])) as unknown as AdamWStepAttrs;
     if (k) {
       start = n - (n % 4);
-      const off = (t: tf.TensorInfo) => heapOffset(backend, t);
+      const [pp, mp, vp, gp, opp, omp, ovp] = [p, m, v, g, outP, outM, outV].map((t) =>
+        heapOffset(backend, t),
+      );
       k.adamwStep(
-        off(p),
-        off(m),
-        off(v),
-        off(g),
-        off(outP),
-        off(outM),
-        off(outV),
+        pp!,
+        mp!,
+        vp!,
+        gp!,
+        opp!,
+        omp!,
+        ovp!,
         start / 4,
-        a.factor,
-        a.beta1,
-        a.c1,
-        a.beta2,
-        a.c2,
-        a.oma1,
-        a.oma2,
-        a.epsilon,
-        a.negLr,
+        factor,
+        b1,
+        c1,
+        b2,
+        c2,
+        oma1,
+        oma2,
+        eps,
+        negLr,
       );
     }
     // The tail (or everything, without wasm SIMD): the same operations, each rounded to float32.
-    const [P, M, V, G, oP, oM, oV] = [p, m, v, g, outP, outM, outV].map((t) => f32(backend, t)) as [
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-    ];
-    const factor = fr(a.factor);
-    const [b1, c1, b2, c2, oma1, oma2, eps, negLr] = [
-      a.beta1,
-      a.c1,
-      a.beta2,
-      a.c2,
-      a.oma1,
-      a.oma2,
-      a.epsilon,
-      a.negLr,
-    ].map(fr) as number[] as [number, number, number, number, number, number, number, number];
+    const [P, M, V, G, oP, oM, oV] = [p, m, v, g, outP, outM, outV].map((t) =>
+      f32(backend, t),
+    ) as Float32Array[];
     for (let i = start; i < n; i++) {
-      const p1 = fr((P[i] as number) * factor);
-      const gi = G[i] as number;
-      const mi = fr(fr((M[i] as number) * b1) + fr(gi * c1));
-      const vi = fr(fr((V[i] as number) * b2) + fr(fr(gi * gi) * c2));
-      oM[i] = mi;
-      oV[i] = vi;
+      const p1 = fr((P![i] as number) * factor);
+      const gi = G![i] as number;
+      const mi = fr(fr((M![i] as number) * b1) + fr(gi * c1));
+      const vi = fr(fr((V![i] as number) * b2) + fr(fr(gi * gi) * c2));
+      oM![i] = mi;
+      oV![i] = vi;
       const q = fr(fr(mi / oma1) / fr(fr(Math.sqrt(fr(vi / oma2))) + eps));
-      oP[i] = fr(fr(q * negLr) + p1);
+      oP![i] = fr(fr(q * negLr) + p1);
     }
     return [outP, outM, outV];
   },
