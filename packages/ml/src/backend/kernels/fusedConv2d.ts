@@ -12,7 +12,7 @@
  * filter once per tap (kept per filter by cachedFilter, which hits in inference).
  */
 import type { TensorInfo } from "@tensorflow/tfjs";
-import type { simdKernelsFor } from "../simdDot.js";
+import type { SimdKernels } from "../simdDot.js";
 import { type ConvGeom, type ConvGradAttrs, forwardGeometry } from "./convGeometry.js";
 import { cachedFilter } from "./filterCache.js";
 import { wasmKernelOptions } from "./options.js";
@@ -71,7 +71,7 @@ export function conv2dTapGemm(
   bias: TensorInfo | undefined,
   clamp: [number, number],
   g: ConvGeom,
-  packedGemm: NonNullable<ReturnType<typeof simdKernelsFor>>["packedGemm"],
+  packedGemm: SimdKernels["packedGemm"],
 ): TensorInfo {
   const { N, H, W, Ci, Ho, Wo, Co, Kh, Kw, sh, sw, pt, pl } = g;
   const mBlocks = Math.ceil(N / 4);

@@ -16,8 +16,10 @@
  * XNNPACK's own per-call cost dominates (P <= 640: 1.0-1.5x), and lost on the expansion layers of
  * large maps (0.6-0.9x), which keep XNNPACK.
  */
+
 import type { TensorInfo } from "@tensorflow/tfjs";
 import * as tf from "@tensorflow/tfjs";
+import type { SimdKernels } from "../simdDot.js";
 import { reluGradConfig } from "./activationGrads.js";
 import { conv2DBackpropInputConfig } from "./conv2dBackpropInput.js";
 import { cachedFilter } from "./filterCache.js";
@@ -127,15 +129,7 @@ function pointwiseInputGradGemm(
   inputShape: number[],
   Ci: number,
   Co: number,
-  packedGemm: (
-    dst: number,
-    a: number,
-    b: number,
-    K: number,
-    mBlocks: number,
-    nGroups: number,
-    dstStride: number,
-  ) => void,
+  packedGemm: SimdKernels["packedGemm"],
 ): TensorInfo {
   // B = W^T [Co, Ci] packed as [Ci/8][Co][8], then [Co][4] when Ci/4 is odd (packedGemm's layout).
   const groups = Ci >> 2;
