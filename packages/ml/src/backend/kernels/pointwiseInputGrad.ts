@@ -208,5 +208,5 @@ function pointwiseInputGradGemm(
 
 /** dy where 0 < y <= hi, NaN where y is NaN, else 0: the relu gradient kernel's values. */
 function maskOf(y: number, dy: number, hi: number): number {
-  return y > 0 && y <= hi ? dy : y === y ? 0 : Number.NaN;
+  return y > 0 && y <= hi ? dy : Number.isNaN(y) ? Number.NaN : 0;
 }
