@@ -2,15 +2,18 @@ import os from "node:os";
 import {
   initBackend,
   integratedGradients,
+  type PointwiseForwardPath,
   type PointwiseGradPath,
   prepareForExplanation,
+  setPointwiseForwardPath,
   setPointwiseInputGradPath,
 } from "@xnn/ml";
 import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
 // `pnpm bench igBatching [size] [reps] [chunk:path,...]`: CPU seconds of one Integrated Gradients
 // explanation (the `pnpm bench ig` model, 51 points) per configuration of points per batch (chunk)
-// and 1x1 input-gradient path (auto | xnnpack | gemm), the configurations alternating in one
+// and 1x1 input-gradient path (auto | xnnpack | gemm) and 1x1 forward path (the same; `chunk:grad:forward`,
+// each path auto when left out), the configurations alternating in one
 // process so that a loaded machine slows them alike. Default: the previous default (~16 points at
 // 128 px scaled by pixels, XNNPACK) against today's (pointsPerBatch, auto).
 await initBackend("auto");
@@ -22,13 +25,19 @@ const x = benchIgImage(size);
 const oldChunk = Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (size * size))));
 const newChunk = await benchIgChunk(model, 51);
 const spec = process.argv[4] ?? `${oldChunk}:xnnpack,${newChunk}:auto`;
-const cfgs: Record<string, { chunk: number; path: PointwiseGradPath }> = {};
+type Cfg = { chunk: number; path: PointwiseGradPath; forward: PointwiseForwardPath };
+const cfgs: Record<string, Cfg> = {};
 for (const part of spec.split(",")) {
-  const [c, p] = part.split(":");
-  cfgs[part] = { chunk: Number(c), path: (p ?? "auto") as PointwiseGradPath };
+  const [c, p, f] = part.split(":");
+  cfgs[part] = {
+    chunk: Number(c),
+    path: (p ?? "auto") as PointwiseGradPath,
+    forward: (f ?? "auto") as PointwiseForwardPath,
+  };
 }
-const run = async (c: { chunk: number; path: PointwiseGradPath }) => {
+const run = async (c: Cfg) => {
   setPointwiseInputGradPath(c.path);
+  setPointwiseForwardPath(c.forward);
   return integratedGradients(model, x, { steps: 50, maxSteps: 50, target: 0, chunkSize: c.chunk });
 };
 for (const c of Object.values(cfgs)) await run(c);

@@ -679,22 +679,154 @@ function batchNormBody(): number[] {
   return [...uleb(b.length), ...b];
 }
 
+/**
+ * rowGemm(dst, a, b, bias, K, M, nGroups, aStride, dstStride, lo, hi):
+ *   dst[m][n] = pmin(hi, pmax(lo, bias[n] + sum_{k < K} a[m][k] * b[k][n]))
+ * for m < M, n < 4 * nGroups: a GEMM whose A operand is read in place (rows of aStride bytes, as an
+ * NHWC activation is laid out), with bias (0: none) and a clamp in its epilogue; dst is overwritten
+ * (rows of dstStride bytes). b is packed as packedGemm's B ([nGroups >> 1][K][8], then [K][4] when
+ * nGroups is odd). Each accumulator starts at the bias and adds f32(a * b) for k = 0, 1, ... in turn
+ * with a separate multiply and add, and the clamp is pmax then pmin, or for (0, +Inf) a signed
+ * integer max with 0, or none for (-Inf, +Inf): the order and rounding of XNNPACK's wasm SIMD GEMM
+ * micro-kernels (bias-initialised accumulators, mul + add, the minmax kernels' x86 clamp, the relu
+ * kernels' integer max, the linear kernels' lack of a clamp), so a 1x1 convolution here gives the
+ * shipped kernel's bits, NaNs included. 4 x 8 tiles (8
+ * accumulators in registers over all of K); the M % 4 rows left run as 1 x 8 tiles.
+ */
+function rowGemmBody(): number[] {
+  const [DST, A, B, BIAS, K, M, NG, AS, DS, LO, HI] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10] as const;
+  // i32 locals
+  const MI = 11; // row index
+  const Q = 12; // column group index
+  const I = 13; // K counter
+  const OFF = 14; // byte offset along the rows of A
+  const BP = 15; // B pointer in the K loop
+  const BBLK = 16; // start of the current column block of B
+  const ROW = 17; // r0..r3: the tile's rows of A (17..20)
+  const DROW = 21; // the tile's first dst row
+  const ADDR = 22;
+  const CLAMP = 23; // whether lo or hi is finite
+  const RELU = 24; // lo = 0, hi = +Inf
+  // v128 locals
+  const ACC = 25; // acc0..acc7 (25..32)
+  const B0 = 33;
+  const B1 = 34;
+  const S = 35;
+  const VLO = 36;
+  const VHI = 37;
+  const I32X4_MAX_S = [SIMD, ...uleb(0xb8)];
+  const IF = 0x04;
+  const ELSE = 0x05;
+  const F32X4_PMIN = [SIMD, ...uleb(0xea)];
+  const F32X4_PMAX = [SIMD, ...uleb(0xeb)];
+  const tile = (rows: number, vecs: number): number[] => {
+    const c: number[] = [];
+    // accumulators from the bias (or zero)
+    c.push(...get(BIAS), IF, VOID);
+    for (let v = 0; v < vecs; v++) {
+      c.push(...get(BIAS), ...get(Q), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...v128Load(16 * v));
+      c.push(...set(ACC + v));
+    }
+    c.push(ELSE);
+    for (let v = 0; v < vecs; v++) c.push(...v128Zero, ...set(ACC + v));
+    c.push(END);
+    for (let j = 1; j < rows; j++)
+      for (let v = 0; v < vecs; v++) c.push(...get(ACC + v), ...set(ACC + j * vecs + v));
+    c.push(I32_CONST, 0, ...set(OFF), ...get(BBLK), ...set(BP), ...get(K), ...set(I));
+    c.push(BLOCK, VOID, LOOP, VOID);
+    c.push(...get(I), I32_EQZ, BR_IF, 1);
+    c.push(...get(BP), ...v128Load(0), ...set(B0));
+    if (vecs === 2) c.push(...get(BP), ...v128Load(16), ...set(B1));
+    for (let j = 0; j < rows; j++) {
+      c.push(...get(ROW + j), ...get(OFF), I32_ADD, ...v128Load32Splat, ...set(S));
+      for (let v = 0; v < vecs; v++) {
+        const acc = ACC + j * vecs + v;
+        c.push(...get(acc), ...get(S), ...get(v === 0 ? B0 : B1), ...F32X4_MUL, ...F32X4_ADD, ...set(acc));
+      }
+    }
+    c.push(...get(OFF), I32_CONST, ...sleb(4), I32_ADD, ...set(OFF));
+    c.push(...get(BP), I32_CONST, ...sleb(16 * vecs), I32_ADD, ...set(BP));
+    c.push(...get(I), I32_CONST, ...sleb(1), I32_SUB, ...set(I));
+    c.push(BR, 0, END, END);
+    // epilogue: clamp, store rows j at dRow + j*dstStride + q*16
+    c.push(...get(DROW), ...get(Q), I32_CONST, ...sleb(4), I32_SHL, I32_ADD, ...set(ADDR));
+    c.push(...get(RELU), IF, VOID);
+    for (let k = 0; k < rows * vecs; k++)
+      c.push(...get(ACC + k), ...v128Zero, ...I32X4_MAX_S, ...set(ACC + k));
+    c.push(ELSE, ...get(CLAMP), IF, VOID);
+    for (let k = 0; k < rows * vecs; k++) {
+      c.push(...get(VHI), ...get(VLO), ...get(ACC + k), ...F32X4_PMAX, ...F32X4_PMIN, ...set(ACC + k));
+    }
+    c.push(END, END);
+    for (let j = 0; j < rows; j++) {
+      for (let v = 0; v < vecs; v++) c.push(...get(ADDR), ...get(ACC + j * vecs + v), ...v128Store(16 * v));
+      if (j + 1 < rows) c.push(...get(ADDR), ...get(DS), I32_ADD, ...set(ADDR));
+    }
+    c.push(...get(BP), ...set(BBLK));
+    c.push(...get(Q), I32_CONST, ...sleb(vecs), I32_ADD, ...set(Q));
+    return c;
+  };
+  // all column blocks of one tile of `rows` rows starting at row MI
+  const rowBlock = (rows: number): number[] => {
+    const c: number[] = [];
+    for (let j = 0; j < rows; j++) {
+      c.push(...get(A), ...get(MI), I32_CONST, ...sleb(j), I32_ADD, ...get(AS), I32_MUL, I32_ADD);
+      c.push(...set(ROW + j));
+    }
+    c.push(...get(DST), ...get(MI), ...get(DS), I32_MUL, I32_ADD, ...set(DROW));
+    c.push(I32_CONST, 0, ...set(Q), ...get(B), ...set(BBLK));
+    c.push(BLOCK, VOID, LOOP, VOID);
+    c.push(...get(Q), I32_CONST, ...sleb(2), I32_ADD, ...get(NG), I32_GT_S, BR_IF, 1);
+    c.push(...tile(rows, 2));
+    c.push(BR, 0, END, END);
+    c.push(BLOCK, VOID);
+    c.push(...get(Q), ...get(NG), I32_GE_S, BR_IF, 0);
+    c.push(...tile(rows, 1));
+    c.push(END);
+    c.push(...get(MI), I32_CONST, ...sleb(rows), I32_ADD, ...set(MI));
+    return c;
+  };
+  const b: number[] = [];
+  b.push(2, 14, 0x7f, 13, 0x7b);
+  b.push(...get(LO), ...F32X4_SPLAT, ...set(VLO), ...get(HI), ...F32X4_SPLAT, ...set(VHI));
+  // no clamp at all for (-Inf, +Inf): a NaN stays NaN, as in XNNPACK's linear kernels
+  b.push(...get(LO), F32_CONST, ...f32Bytes(Number.NEGATIVE_INFINITY), 0x5e);
+  b.push(...get(HI), F32_CONST, ...f32Bytes(Number.POSITIVE_INFINITY), 0x5d, 0x72, ...set(CLAMP));
+  // relu as XNNPACK's relu kernels do it: a signed integer max with 0 (NaN stays NaN, -0 -> +0)
+  b.push(...get(LO), F32_CONST, ...f32Bytes(0), 0x5b);
+  b.push(...get(HI), F32_CONST, ...f32Bytes(Number.POSITIVE_INFINITY), 0x5b, 0x71, ...set(RELU));
+  b.push(I32_CONST, 0, ...set(MI));
+  // 4-row tiles while 4 rows are left
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(MI), I32_CONST, ...sleb(4), I32_ADD, ...get(M), I32_GT_S, BR_IF, 1);
+  b.push(...rowBlock(4));
+  b.push(BR, 0, END, END);
+  // then single rows
+  b.push(BLOCK, VOID, LOOP, VOID);
+  b.push(...get(MI), ...get(M), I32_GE_S, BR_IF, 1);
+  b.push(...rowBlock(1));
+  b.push(BR, 0, END, END);
+  b.push(END);
+  return [...uleb(b.length), ...b];
+}
+
 /** The module's bytes; `fma`: packedGemm with relaxed_madd (needs relaxed SIMD). */
 function buildModule(fma: boolean): Uint8Array {
   const I32 = 0x7f;
   const F32 = 0x7d;
   const type = section(1, [
-    4,
+    5,
     ...[0x60, 7, ...new Array<number>(7).fill(I32), 0],
     ...[0x60, 8, ...new Array<number>(8).fill(I32), 0],
     ...[0x60, 6, I32, I32, I32, I32, F32, F32, 0],
     ...[0x60, 17, ...new Array<number>(8).fill(I32), ...new Array<number>(9).fill(F32), 0],
+    ...[0x60, 11, ...new Array<number>(9).fill(I32), F32, F32, 0],
   ]);
   // memory imported without a maximum so it matches whatever tfjs allocated
   const imports = section(2, [1, ...str("env"), ...str("memory"), 0x02, 0x00, 0x01]);
-  const funcs = section(3, [8, 0, 0, 1, 2, 2, 0, 3, 1]);
+  const funcs = section(3, [9, 0, 0, 1, 2, 2, 0, 3, 1, 4]);
   const exports = section(7, [
-    8,
+    9,
     ...[...str("channelDot"), 0x00, 0],
     ...[...str("channelAxpy"), 0x00, 1],
     ...[...str("outerAcc"), 0x00, 2],
@@ -703,9 +835,10 @@ function buildModule(fma: boolean): Uint8Array {
     ...[...str("packedGemm"), 0x00, 5],
     ...[...str("adamwStep"), 0x00, 6],
     ...[...str("batchNorm"), 0x00, 7],
+    ...[...str("rowGemm"), 0x00, 8],
   ]);
   const code = section(10, [
-    8,
+    9,
     ...body(groupBlock),
     ...body(axpyBlock),
     ...outerBody(),
@@ -714,6 +847,7 @@ function buildModule(fma: boolean): Uint8Array {
     ...packedGemmBody(fma),
     ...adamwBody(),
     ...batchNormBody(),
+    ...rowGemmBody(),
   ]);
   return new Uint8Array([
     0x00,
@@ -779,6 +913,23 @@ export interface SimdKernels {
     offset: number,
     nPix: number,
     groups: number,
+  ) => void;
+  /**
+   * rowGemm(dst, a, b, bias, K, M, nGroups, aStride, dstStride, lo, hi): dst = clamp(bias + A B)
+   * with A read in place and B packed as packedGemm's, see rowGemmBody
+   */
+  rowGemm: (
+    dst: number,
+    a: number,
+    b: number,
+    bias: number,
+    K: number,
+    M: number,
+    nGroups: number,
+    aStride: number,
+    dstStride: number,
+    lo: number,
+    hi: number,
   ) => void;
   /** One AdamW step of one variable over n4 * 4 floats, see adamwBody. */
   adamwStep: (
@@ -879,6 +1030,7 @@ export function simdKernelsFor(
     packedGemm: inst.exports.packedGemm as SimdKernels["packedGemm"],
     adamwStep: inst.exports.adamwStep as SimdKernels["adamwStep"],
     batchNorm: inst.exports.batchNorm as SimdKernels["batchNorm"],
+    rowGemm: inst.exports.rowGemm as SimdKernels["rowGemm"],
   };
   if (!byVariant) {
     byVariant = new Map();

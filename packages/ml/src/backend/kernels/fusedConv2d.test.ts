@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildModel } from "../../models/build.js";
 import { forwardGeometry } from "./convGeometry.js";
-import { useForwardGemm } from "./fusedConv2d.js";
+import { setPointwiseForwardPath, useForwardGemm } from "./fusedConv2d.js";
 import { DEFAULT_WASM_KERNEL_OPTIONS, type WasmKernelOptions } from "./options.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
 import {
@@ -189,4 +189,76 @@ describe("FusedConv2D on wasm: the tap GEMM for many channels on small maps", ()
     tf.dispose([x, y]);
     model.dispose();
   }, 120_000);
+});
+
+// 1x1 stride-1 convolutions (MobileNetV2's expansions and projections) on rowGemm: pixel counts
+// that are not a multiple of 4 (the 1-row tail) or below 4, odd numbers of 4-channel output groups
+// (the 4-column tail), input channels that are not a multiple of 4, explicit zero padding.
+const pointwise: Case[] = [
+  { N: 1, H: 7, W: 7, C: 12, O: 20, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
+  { N: 2, H: 5, W: 3, C: 6, O: 8, Kh: 1, Kw: 1, s: [1, 1], pad: "valid" },
+  { N: 3, H: 4, W: 4, C: 96, O: 24, Kh: 1, Kw: 1, s: [1, 1], pad: "same" },
+  { N: 1, H: 2, W: 2, C: 320, O: 1280, Kh: 1, Kw: 1, s: [1, 1], pad: "valid" },
+  { N: 1, H: 1, W: 3, C: 8, O: 4, Kh: 1, Kw: 1, s: [1, 1], pad: P(0, 0, 0, 0) },
+];
+
+describe("FusedConv2D on wasm: 1x1 stride-1 convolutions on rowGemm", () => {
+  afterEach(() => {
+    setPointwiseForwardPath("auto");
+  });
+
+  const runWith = (
+    path: "auto" | "xnnpack",
+    inputs: Record<string, { shape: number[]; data: Float32Array }>,
+    attrs: object,
+  ) => {
+    setPointwiseForwardPath(path);
+    return onBackend("wasm", () => {
+      const ins: Record<string, tf.Tensor> = {};
+      for (const [k, v] of Object.entries(inputs)) ins[k] = tf.tensor(v.data, v.shape);
+      const out = tf.engine().runKernel("FusedConv2D", ins as tf.NamedTensorMap, attrs as never) as tf.Tensor;
+      tf.dispose(Object.values(ins));
+      return out;
+    });
+  };
+
+  for (const [i, c] of pointwise.entries()) {
+    for (const activation of ["relu", "linear", "relu6"] as const) {
+      it(`${caseName(c)} ${activation}${activation === "linear" ? " no bias" : " + bias"}: matches cpu, and XNNPACK bit for bit`, async () => {
+        const r = rng(300 + i);
+        const inputs: Record<string, { shape: number[]; data: Float32Array }> = {
+          x: data([c.N, c.H, c.W, c.C], r),
+          filter: data([c.Kh, c.Kw, c.C, c.O], r),
+        };
+        if (activation !== "linear") inputs.bias = data([c.O], r);
+        const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC", dilations: [1, 1], activation };
+        const res = await compareKernel("FusedConv2D", inputs, attrs);
+        expect(res.err).toBeLessThan(TOL);
+        expect(res.leakedTensors).toBe(0);
+        expect(res.leakedData).toBe(0);
+        const ours = await runWith("auto", inputs, attrs);
+        const xnnpack = await runWith("xnnpack", inputs, attrs);
+        expect(ours).toEqual(xnnpack);
+        if (activation !== "linear") expect(Math.min(...ours)).toBe(0);
+        if (activation === "relu6") expect(Math.max(...ours)).toBeLessThanOrEqual(6);
+      });
+    }
+  }
+
+  it("NaN and infinite inputs give XNNPACK's values (NaN stays NaN under linear and relu, 0 under relu6)", async () => {
+    const c = pointwise[0] as Case;
+    const r = rng(9);
+    const x = data([c.N, c.H, c.W, c.C], r);
+    x.data[5] = Number.NaN;
+    x.data[40] = Number.POSITIVE_INFINITY;
+    x.data[77] = Number.NEGATIVE_INFINITY;
+    for (const activation of ["linear", "relu", "relu6"] as const) {
+      const inputs = { x, filter: data([1, 1, c.C, c.O], r), bias: data([c.O], r) };
+      const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC", dilations: [1, 1], activation };
+      const ours = await runWith("auto", inputs, attrs);
+      const xnnpack = await runWith("xnnpack", inputs, attrs);
+      if (activation !== "relu6") expect(ours.some(Number.isNaN), activation).toBe(true);
+      expect(ours, activation).toEqual(xnnpack);
+    }
+  });
 });

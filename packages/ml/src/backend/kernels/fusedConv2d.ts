@@ -1,7 +1,9 @@
 /**
- * FusedConv2D (convolution + bias + activation) for the wasm backend: many-channel convolutions of
- * small maps run as one SIMD packedGemm per (filter tap, output position) on packed operands; every
- * other call goes to the shipped XNNPACK kernel.
+ * FusedConv2D (convolution + bias + activation) for the wasm backend: 1x1 stride-1 convolutions run
+ * as one SIMD rowGemm on the activation in place (XNNPACK's values bit for bit, 1.16x faster summed
+ * over MobileNetV2 1.0's 1x1 layers at 224 px, batch 9: see conv1x1RowGemm); many-channel KxK
+ * convolutions of small maps run as one SIMD packedGemm per (filter tap, output position) on packed
+ * operands; every other call goes to the shipped XNNPACK kernel.
  *
  * XNNPACK computes a 3x3 'same' convolution of a 2x2 map over all 9 taps (5 of them read the zero
  * padding) and tiles the few output pixels per image poorly; this path multiplies only the taps that
@@ -43,9 +45,9 @@ export const CLAMPS: Record<string, [number, number]> = {
 
 /**
  * Whether the tap GEMM takes this convolution: a KxK filter (K > 1), channels multiples of 4 and
- * many of them, and an output map of at most `forwardGemmMaxMap` pixels. 1x1 convolutions stay on
- * XNNPACK: stride 1 is one plain GEMM, which it does well, and the strided ResNet shortcuts measured
- * slower here (`pnpm bench kernels --resnet --compare forward`: 8x8x128->256 s2 4.1 vs 2.7 ms,
+ * many of them, and an output map of at most `forwardGemmMaxMap` pixels. 1x1 convolutions do not
+ * come here: stride 1 is one plain GEMM (conv1x1RowGemm), and the strided ResNet shortcuts measured
+ * slower on this path (`pnpm bench kernels --resnet --compare forward`: 8x8x128->256 s2 4.1 vs 2.7 ms,
  * 4x4x256->512 s2 2.9 vs 2.6). MobileNetV2's full convolutions are its 1x1 ones and a stem with 3
  * input channels, so none of them come here.
  */
@@ -79,25 +81,7 @@ export function conv2dTapGemm(
   const groups = Co >> 2;
   const pairs = groups >> 1;
   const KK = Kh * Kw;
-  // W [Kh, Kw, Ci, Co] as, per tap, [Co/8][Ci][8] then [Ci][4] if Co/4 is odd
-  const packW = (): TensorInfo => {
-    const t = backend.makeOutput([KK * Ci * Co], "float32");
-    const ws = f32(backend, filter);
-    const bs = f32(backend, t);
-    for (let tap = 0; tap < KK; tap++) {
-      const base = tap * Ci * Co;
-      let d = base;
-      for (let q = 0; q < groups; q += 2) {
-        const w = q < 2 * pairs ? 8 : 4;
-        for (let ci = 0; ci < Ci; ci++) {
-          const s = base + ci * Co + q * 4;
-          for (let c = 0; c < w; c++) bs[d++] = ws[s + c] as number;
-        }
-      }
-    }
-    return t;
-  };
-  const bPack = cachedFilter(backend, filter, "fwd:tap8", packW);
+  const bPack = packedTapFilter(backend, filter, KK, Ci, Co);
   // x as [H*W][Np/4][Ci][4] (images past N are zeros), y accumulated as [Ho*Wo][Np][Co]
   const xPack = backend.makeOutput([H * W * Np * Ci], "float32");
   const yAcc = backend.makeOutput([Ho * Wo * Np * Co], "float32");
@@ -165,6 +149,88 @@ export function conv2dTapGemm(
   return out;
 }
 
+/**
+ * The filter W [Kh, Kw, Ci, Co] as, per tap, [Co/8][Ci][8] then [Ci][4] if Co/4 is odd (packedGemm's
+ * and rowGemm's B), kept per filter by cachedFilter.
+ */
+function packedTapFilter(
+  backend: WasmBackendLike,
+  filter: TensorInfo,
+  KK: number,
+  Ci: number,
+  Co: number,
+): { t: TensorInfo; release: () => void } {
+  const groups = Co >> 2;
+  const pairs = groups >> 1;
+  const packW = (): TensorInfo => {
+    const t = backend.makeOutput([KK * Ci * Co], "float32");
+    const ws = f32(backend, filter);
+    const bs = f32(backend, t);
+    for (let tap = 0; tap < KK; tap++) {
+      const base = tap * Ci * Co;
+      let d = base;
+      for (let q = 0; q < groups; q += 2) {
+        const w = q < 2 * pairs ? 8 : 4;
+        for (let ci = 0; ci < Ci; ci++) {
+          const s = base + ci * Co + q * 4;
+          for (let c = 0; c < w; c++) bs[d++] = ws[s + c] as number;
+        }
+      }
+    }
+    return t;
+  };
+  return cachedFilter(backend, filter, "fwd:tap8", packW);
+}
+
+/**
+ * Which path a 1x1 stride-1 FusedConv2D takes: rowGemm where it can ("auto", the same as "gemm"), or
+ * XNNPACK (parity tests, probes).
+ */
+export type PointwiseForwardPath = "auto" | "gemm" | "xnnpack";
+let pointwisePath: PointwiseForwardPath = "auto";
+
+/** Sets the 1x1 forward path for later calls and returns the previous setting (tests, probes). */
+export function setPointwiseForwardPath(mode: PointwiseForwardPath): PointwiseForwardPath {
+  const previous = pointwisePath;
+  pointwisePath = mode;
+  return previous;
+}
+
+/**
+ * y = act(x W + bias) for a 1x1 stride-1 convolution as one rowGemm over the N*H*W pixels: x is read
+ * in place (no packing), the filter packed once per filter. The same bits as XNNPACK's (see
+ * rowGemmBody). Needs Co a multiple of 4.
+ */
+export function conv1x1RowGemm(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | undefined,
+  clamp: [number, number],
+  rowGemm: SimdKernels["rowGemm"],
+): TensorInfo {
+  const [N, H, W, Ci] = x.shape as [number, number, number, number];
+  const Co = filter.shape[3] as number;
+  const P = N * H * W;
+  const bPack = packedTapFilter(backend, filter, 1, Ci, Co);
+  const out = backend.makeOutput([N, H, W, Co], "float32");
+  rowGemm(
+    heapOffset(backend, out),
+    heapOffset(backend, x),
+    heapOffset(backend, bPack.t),
+    bias ? heapOffset(backend, bias) : 0,
+    Ci,
+    P,
+    Co >> 2,
+    Ci * 4,
+    Co * 4,
+    clamp[0],
+    clamp[1],
+  );
+  bPack.release();
+  return out;
+}
+
 export const fusedConv2DConfig = wasmKernel<"x" | "filter", FusedConvAttrs>(
   "FusedConv2D",
   ["x", "filter"],
@@ -182,6 +248,19 @@ export const fusedConv2DConfig = wasmKernel<"x" | "filter", FusedConvAttrs>(
     ) {
       const g = forwardGeometry("FusedConv2D", x, filter, attrs, false);
       if (useForwardGemm(g)) return conv2dTapGemm(backend, x, filter, bias, clamp, g, simd.packedGemm);
+      if (
+        g.Kh === 1 &&
+        g.Kw === 1 &&
+        g.sh === 1 &&
+        g.sw === 1 &&
+        g.pt === 0 &&
+        g.pl === 0 &&
+        g.Ho === g.H &&
+        g.Wo === g.W &&
+        g.Co % 4 === 0 &&
+        pointwisePath !== "xnnpack"
+      )
+        return conv1x1RowGemm(backend, x, filter, bias, clamp, simd.rowGemm);
     }
     return callShipped("FusedConv2D", args);
   },

@@ -1,5 +1,6 @@
 export { CLIP_GRAD_KERNEL, RELU_GRAD_KERNEL } from "./activationGrads.js";
 export { clearWasmFilterCache } from "./filterCache.js";
+export { type PointwiseForwardPath, setPointwiseForwardPath } from "./fusedConv2d.js";
 export {
   POINTWISE_INPUT_GRAD_KERNEL,
   type PointwiseGradPath,

@@ -4,7 +4,6 @@ import { clearWasmFilterCache } from "./filterCache.js";
 import {
   POINTWISE_INPUT_GRAD_KERNEL,
   type PointwiseGradPath,
-  pointwiseGemmPays,
   setPointwiseInputGradPath,
 } from "./pointwiseInputGrad.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
@@ -124,13 +123,6 @@ describe("XnnPointwiseInputGrad (1x1 input gradient with the activation mask) on
     const got = runKernel(c, dy, y, filter);
     expect(relErr(await got.data(), want)).toBeLessThan(TOL);
     tf.dispose([dy, y, filter, got]);
-  });
-
-  it("takes the GEMM on small maps and projection layers, XNNPACK on large-map expansions", () => {
-    expect(pointwiseGemmPays(5 * 7 * 7, 960, 160)).toBe(true);
-    expect(pointwiseGemmPays(5 * 56 * 56, 24, 144)).toBe(true);
-    expect(pointwiseGemmPays(5 * 56 * 56, 144, 24)).toBe(false);
-    expect(pointwiseGemmPays(5 * 112 * 112, 16, 32)).toBe(false);
   });
 
   it("rejects a filter that is not 1x1", () => {

@@ -3,18 +3,16 @@
  * nothing), as one kernel: dx [P, Ci] = (dy masked by the activation's derivative) [P, Co] x W^T,
  * P = N*H*W pixels. For explanation (FusedConv's gradient); training keeps Conv2DBackpropInput.
  *
- * Two paths, by shape. The GEMM path packs the masked dy in 4-pixel blocks (the mask is applied
- * while packing: no pass of its own) and runs simdDot's packedGemm against W^T packed once per
- * filter (cachedFilter). Otherwise the activation gradient kernel and then Conv2DBackpropInput
- * (XNNPACK's 1x1 convolution with the transposed filter) run as they would without this kernel.
+ * Two paths. The GEMM path masks dy with the activation gradient kernel (one SIMD pass) and runs
+ * simdDot's rowGemm on it in place (no packing) against W^T packed once per filter (cachedFilter):
+ * the same sums in the same order as XNNPACK, so the same bits. Otherwise (no wasm SIMD, or Ci not
+ * a multiple of 4) the activation gradient kernel and then Conv2DBackpropInput (XNNPACK's 1x1
+ * convolution with the transposed filter) run as they would without this kernel.
  *
- * Why by shape (a one-off probe of MobileNetV2 1.0's 1x1 layers at 128 and 224 px, XNNPACK and the
- * GEMM alternating in one process on the same tensors; root README "`pnpm bench ig`"): packedGemm's own
- * loop is 1.1-1.8x faster than XNNPACK on every layer once both operands are packed, but packing
- * dy is a JS loop over P x Co floats. That is paid back where each packed row meets many output
- * columns (Ci >= 2 Co: the projection layers, 1.0-1.5x) or where the map is small enough that
- * XNNPACK's own per-call cost dominates (P <= 640: 1.0-1.5x), and lost on the expansion layers of
- * large maps (0.6-0.9x), which keep XNNPACK.
+ * Measured on MobileNetV2 1.0's 1x1 layers at 224 px, batch 9, each path on the same tensors,
+ * alternating in one process (root README, "`pnpm bench ig`"): 1.18x XNNPACK summed, 0.9-1.95x per
+ * layer. The earlier GEMM path packed dy in JS (4 pixels interleaved), which lost to XNNPACK on the
+ * large maps' expansion layers; reading dy in place removed that cost.
  */
 
 import type { TensorInfo } from "@tensorflow/tfjs";
@@ -37,7 +35,7 @@ export interface PointwiseInputGradAttrs {
   hi: number | null;
 }
 
-/** Which path runs: by shape ("auto"), or one of them for every shape (parity tests, probes). */
+/** Which path runs: the GEMM where it can ("auto", the same as "gemm"), or XNNPACK (parity tests, probes). */
 export type PointwiseGradPath = "auto" | "gemm" | "xnnpack";
 let pathMode: PointwiseGradPath = "auto";
 
@@ -46,16 +44,6 @@ export function setPointwiseInputGradPath(mode: PointwiseGradPath): PointwiseGra
   const previous = pathMode;
   pathMode = mode;
   return previous;
-}
-
-/** Most pixels for which the GEMM path runs whatever the channel counts (small maps). */
-const SMALL_MAP_PIXELS = 640;
-/** Most pixels for the projection-layer clause (beyond it dy's packing stops paying back). */
-const PROJECTION_MAX_PIXELS = 16384;
-
-/** Whether the GEMM path pays for P pixels, Co channels of dy and Ci of dx (measured, see top). */
-export function pointwiseGemmPays(P: number, Co: number, Ci: number): boolean {
-  return P <= SMALL_MAP_PIXELS || (Ci >= 2 * Co && P <= PROJECTION_MAX_PIXELS);
 }
 
 export const pointwiseInputGradConfig = wasmKernel<"dy" | "filter", PointwiseInputGradAttrs>(
@@ -72,14 +60,8 @@ export const pointwiseInputGradConfig = wasmKernel<"dy" | "filter", PointwiseInp
     }
     if ((attrs.hi === null) !== (y === undefined))
       throw new Error(`${POINTWISE_INPUT_GRAD_KERNEL}: input y is needed exactly when hi is set`);
-    const P = N * H * W;
     const simd = simdFor(backend);
-    const gemm =
-      simd !== null &&
-      Ci % 4 === 0 &&
-      dy.dtype === "float32" &&
-      pathMode !== "xnnpack" &&
-      (pathMode === "gemm" || pointwiseGemmPays(P, Co, Ci));
+    const gemm = simd !== null && Ci % 4 === 0 && dy.dtype === "float32" && pathMode !== "xnnpack";
     if (gemm)
       return pointwiseInputGradGemm(
         backend,
@@ -90,7 +72,7 @@ export const pointwiseInputGradConfig = wasmKernel<"dy" | "filter", PointwiseInp
         attrs.inputShape,
         Ci,
         Co,
-        simd.packedGemm,
+        simd.rowGemm,
       );
     // The same kernels FusedConv's gradient runs without this one.
     const masked =
@@ -129,9 +111,9 @@ function pointwiseInputGradGemm(
   inputShape: number[],
   Ci: number,
   Co: number,
-  packedGemm: SimdKernels["packedGemm"],
+  rowGemm: SimdKernels["rowGemm"],
 ): TensorInfo {
-  // B = W^T [Co, Ci] packed as [Ci/8][Co][8], then [Co][4] when Ci/4 is odd (packedGemm's layout).
+  // B = W^T [Co, Ci] packed as [Ci/8][Co][8], then [Co][4] when Ci/4 is odd (rowGemm's layout).
   const groups = Ci >> 2;
   const pairs = groups >> 1;
   const packW = (): TensorInfo => {
@@ -148,65 +130,30 @@ function pointwiseInputGradGemm(
   };
   const bPack = cachedFilter(backend, filter, "gemm:wT8", packW);
   const P = tf.util.sizeFromShape(inputShape) / Ci;
-  const blocks = Math.ceil(P / 4);
-  const full = P >> 2;
+  // dy masked by the activation's derivative: the relu gradient kernel's values, one SIMD pass
+  const masked =
+    y === null
+      ? dy
+      : (reluGradConfig.kernelFunc({
+          inputs: { dy, x: y },
+          attrs: { hi } as unknown as tf.NamedAttrMap,
+          backend: backend as unknown as tf.KernelBackend,
+        }) as TensorInfo);
   const out = backend.makeOutput(inputShape, "float32");
-  const aPack = backend.makeOutput([blocks * 4 * Co], "float32");
-  // the last 4 rows of dx when P is not a multiple of 4 (packedGemm writes whole 4-row blocks)
-  const tail = backend.makeOutput([4 * Ci], "float32");
-  const g = f32(backend, dy);
-  const m = y ? f32(backend, y) : null;
-  const a = f32(backend, aPack);
-  const top = hi ?? Number.POSITIVE_INFINITY;
-  // dy (masked) as [blocks][Co][4]: 4 pixels interleaved, zeros past P.
-  for (let blk = 0; blk < blocks; blk++) {
-    const p0 = 4 * blk;
-    let d = blk * Co * 4;
-    if (p0 + 4 <= P) {
-      const s0 = p0 * Co;
-      const s1 = s0 + Co;
-      const s2 = s1 + Co;
-      const s3 = s2 + Co;
-      if (m) {
-        for (let k = 0; k < Co; k++, d += 4) {
-          a[d] = maskOf(m[s0 + k] as number, g[s0 + k] as number, top);
-          a[d + 1] = maskOf(m[s1 + k] as number, g[s1 + k] as number, top);
-          a[d + 2] = maskOf(m[s2 + k] as number, g[s2 + k] as number, top);
-          a[d + 3] = maskOf(m[s3 + k] as number, g[s3 + k] as number, top);
-        }
-      } else {
-        for (let k = 0; k < Co; k++, d += 4) {
-          a[d] = g[s0 + k] as number;
-          a[d + 1] = g[s1 + k] as number;
-          a[d + 2] = g[s2 + k] as number;
-          a[d + 3] = g[s3 + k] as number;
-        }
-      }
-    } else {
-      for (let r = 0; r < 4; r++) {
-        const s = (p0 + r) * Co;
-        for (let k = 0; k < Co; k++) {
-          const v = p0 + r < P ? (g[s + k] as number) : 0;
-          a[d + k * 4 + r] = m && p0 + r < P ? maskOf(m[s + k] as number, v, top) : v;
-        }
-      }
-    }
-  }
-  f32(backend, out).fill(0);
-  f32(backend, tail).fill(0);
-  const aOff = heapOffset(backend, aPack);
-  const bOff = heapOffset(backend, bPack.t);
-  if (full > 0) packedGemm(heapOffset(backend, out), aOff, bOff, Co, full, groups, Ci * 4);
-  if (blocks > full) {
-    packedGemm(heapOffset(backend, tail), aOff + full * Co * 16, bOff, Co, 1, groups, Ci * 4);
-    f32(backend, out).set(f32(backend, tail).subarray(0, (P - full * 4) * Ci), full * 4 * Ci);
-  }
-  free(backend, aPack, tail);
+  rowGemm(
+    heapOffset(backend, out),
+    heapOffset(backend, masked),
+    heapOffset(backend, bPack.t),
+    0,
+    Co,
+    P,
+    groups,
+    Co * 4,
+    Ci * 4,
+    Number.NEGATIVE_INFINITY,
+    Number.POSITIVE_INFINITY,
+  );
+  if (masked !== dy) free(backend, masked);
   bPack.release();
   return out;
-}
-
-/** dy where 0 < y <= hi, NaN where y is NaN, else 0: the relu gradient kernel's values. */
-function maskOf(y: number, dy: number, hi: number): number {
-  return y > 0 && y <= hi ? dy : Number.isNaN(y) ? Number.NaN : 0;
 }
