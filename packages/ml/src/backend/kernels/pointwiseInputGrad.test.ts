@@ -20,8 +20,8 @@ interface PwCase {
   hi: number | null;
 }
 
-// Pixel counts that are and are not a multiple of 4 (the GEMM's tail block), Ci/4 odd and even
-// (packedGemm's 4-wide tail column group), relu, relu6 and no activation.
+// Pixel counts that are and are not a multiple of 4 (the GEMM's 1-row tail), Ci/4 odd and even
+// (rowGemm's 4-wide tail column group), relu, relu6 and no activation.
 const cases: PwCase[] = [
   { N: 2, H: 4, W: 4, Ci: 16, Co: 8, hi: BELOW_SIX },
   { N: 1, H: 7, W: 7, Ci: 20, Co: 12, hi: BELOW_SIX },
@@ -92,6 +92,19 @@ describe("XnnPointwiseInputGrad (1x1 input gradient with the activation mask) on
         tf.dispose([dy, y, filter]);
       });
     }
+  }
+
+  for (const c of cases) {
+    it(`N${c.N} ${c.H}x${c.W} ${c.Co}->${c.Ci} hi=${c.hi}: the GEMM path gives the XNNPACK path's values bit for bit`, async () => {
+      const { dy, y, filter } = inputs(c, c.Ci * 5 + c.Co);
+      const outs = (["gemm", "xnnpack"] as PointwiseGradPath[]).map((p) => {
+        setPointwiseInputGradPath(p);
+        return runKernel(c, dy, y, filter);
+      });
+      const [a, b] = await Promise.all(outs.map((t) => t.data()));
+      expect(a).toEqual(b);
+      tf.dispose([dy, y, filter, ...outs]);
+    });
   }
 
   it("the GEMM and XNNPACK paths agree where the mask sees NaN activations", async () => {
