@@ -10,8 +10,8 @@
  * convolution with the transposed filter) run as they would without this kernel.
  *
  * Measured on MobileNetV2 1.0's 1x1 layers at 224 px, batch 9, each path on the same tensors,
- * alternating in one process (root README, "`pnpm bench ig`"): 1.18x XNNPACK summed, 0.9-1.95x per
- * layer. The earlier GEMM path packed dy in JS (4 pixels interleaved), which lost to XNNPACK on the
+ * alternating in one process (`pnpm bench pointwise`; root README, "`pnpm bench ig`"): 1.13-1.18x
+ * XNNPACK summed. The earlier GEMM path packed dy in JS (4 pixels interleaved), which lost to XNNPACK on the
  * large maps' expansion layers; reading dy in place removed that cost.
  */
 
