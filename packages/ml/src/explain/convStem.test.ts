@@ -178,7 +178,21 @@ describe("integratedGradients' conv stem path", () => {
     );
     expect(twoBranch.layers.some((l) => l.getClassName() === "XnnFusedConv")).toBe(true);
     expect(convStemOf(twoBranch)).toBeNull();
-    for (const m of [tiny, twoBranch]) {
+    // A linear conv stem followed by a LayerNorm (ConvNeXt's patchify stem): kept on the plain path.
+    const image16 = tf.input({ shape: [16, 16, 3] });
+    const patches = tf.layers.conv2d({ filters: 4, kernelSize: 4, strides: 4 }).apply(image16);
+    const normed = tf.layers.layerNormalization().apply(patches);
+    const linearStem = prepareForExplanation(
+      tf.model({
+        inputs: image16,
+        outputs: tf.layers
+          .dense({ units: 3 })
+          .apply(tf.layers.globalAveragePooling2d({}).apply(normed)) as tf.SymbolicTensor,
+      }),
+    );
+    expect(linearStem.layers[1]?.getClassName()).toBe("XnnFusedConv");
+    expect(convStemOf(linearStem)).toBeNull();
+    for (const m of [tiny, twoBranch, linearStem]) {
       const before = igPathCounts.plain;
       const r = await integratedGradients(m, image(16, 5), { steps: 16, maxSteps: 16, target: 0 });
       expect(igPathCounts.plain).toBe(before + 1);
@@ -190,5 +204,6 @@ describe("integratedGradients' conv stem path", () => {
     }
     tiny.dispose();
     twoBranch.dispose();
+    linearStem.dispose();
   });
 });

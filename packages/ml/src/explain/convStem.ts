@@ -10,8 +10,8 @@ interface GraphNode {
 }
 
 /**
- * A model whose only consumer of its image input is a plain convolution (a FusedConv of kind
- * "conv", as prepareForExplanation makes of MobileNetV2's and ResNet's first conv + batch norm):
+ * A model whose only consumer of its image input is a plain convolution with a ReLU or ReLU6 (a
+ * FusedConv of kind "conv", as prepareForExplanation makes of MobileNetV2's first conv + batch norm):
  * its pre-activation is affine in the input, so along the IG path x' + a (x - x') it is
  * u(a) = [conv(x') + bias] + a conv(x - x'), two convolutions per explanation instead of one per point.
  */
@@ -28,7 +28,7 @@ const stems = new WeakMap<tf.LayersModel, ConvStem | null>();
 
 /**
  * The model's conv stem, or null when the model has none (a first layer that is not a FusedConv
- * conv, the image also feeding another layer, several inputs or outputs): then IG takes its plain
+ * conv with a ReLU or ReLU6, the image also feeding another layer, several inputs or outputs): then IG takes its plain
  * path. Found once per model and cached; the rest of the graph is run on the model's own layers
  * (no weights copied, no layer rewired).
  */
@@ -58,6 +58,10 @@ function findConvStem(model: tf.LayersModel): ConvStem | null {
   if (!stemNode) return null;
   const layer = stemNode.outboundLayer;
   if (!(layer instanceof FusedConv) || layer.kind !== "conv") return null;
+  // Conv + batch norm + ReLU/ReLU6 stems only (MobileNetV2's; ResNet's once its pad is folded). A
+  // linear one (ConvNeXt's patchify conv, whose LayerNorm follows) would be just as affine in the
+  // path, but that model keeps the plain path until the stem path has been checked on it.
+  if (layer.activation !== "relu" && layer.activation !== "relu6") return null;
   if (stemNode.inputTensors.length !== 1 || stemNode.outputTensors.length !== 1) return null;
   const stemOut = stemNode.outputTensors[0] as tf.SymbolicTensor;
   const rest = nodes.filter((n) => n !== stemNode && n.outboundLayer !== image.sourceLayer);
