@@ -163,6 +163,68 @@ describe("integratedGradients' conv stem path", () => {
     expect(rest(stemErrs), msg).toBeLessThanOrEqual(10 * rest(altErrs));
   });
 
+  it("a zero pad before the conv (ResNet's stem) is part of the stem: the plain path's attributions", async () => {
+    const R = 32;
+    const input = tf.input({ shape: [R, R, 3] });
+    let h = tf.layers.zeroPadding2d({ padding: 3 }).apply(input) as tf.SymbolicTensor;
+    h = tf.layers
+      .conv2d({
+        filters: 8,
+        kernelSize: 7,
+        strides: 2,
+        useBias: false,
+        kernelInitializer: tf.initializers.heNormal({ seed: 11 }),
+      })
+      .apply(h) as tf.SymbolicTensor;
+    h = tf.layers.batchNormalization().apply(h) as tf.SymbolicTensor;
+    h = tf.layers.reLU().apply(h) as tf.SymbolicTensor;
+    h = tf.layers
+      .conv2d({
+        filters: 8,
+        kernelSize: 3,
+        strides: 2,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: tf.initializers.heNormal({ seed: 12 }),
+      })
+      .apply(h) as tf.SymbolicTensor;
+    h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
+    const built = tf.model({
+      inputs: input,
+      outputs: tf.layers
+        .dense({ units: 3, kernelInitializer: tf.initializers.glorotNormal({ seed: 13 }) })
+        .apply(h) as tf.SymbolicTensor,
+    });
+    const r = rng(17);
+    const batch = tf.tensor4d(
+      Float32Array.from({ length: 4 * R * R * 3 }, () => (r() - 0.5) * 4),
+      [4, R, R, 3],
+    );
+    await calibrateBatchNorm(built, [batch]);
+    batch.dispose();
+    const resnetLike = prepareForExplanation(built);
+    expect(resnetLike.layers[1]?.getClassName()).toBe("ZeroPadding2D");
+    const stem = convStemOf(resnetLike);
+    expect(stem?.pad).toEqual([
+      [3, 3],
+      [3, 3],
+    ]);
+    expect(stem?.activation).toBe("relu");
+    for (const seed of [1, 2]) {
+      const x = image(R, seed);
+      const opts = { steps: 20, maxSteps: 20, target: seed, chunkSize: 6, output: "logit" as const };
+      const before = { ...igPathCounts };
+      const plain = await integratedGradients(resnetLike, x, { ...opts, convStem: false });
+      const viaStem = await integratedGradients(resnetLike, x, opts);
+      expect(igPathCounts).toEqual({ stem: before.stem + 1, plain: before.plain + 1 });
+      expect(Math.abs(plain.fx - plain.fBaseline)).toBeGreaterThan(1e-3);
+      expect(relErr(viaStem.attributions, plain.attributions)).toBeLessThan(1e-4);
+      expect(Math.abs(viaStem.completenessGap - plain.completenessGap)).toBeLessThan(1e-6);
+    }
+    resnetLike.dispose();
+    built.dispose();
+  });
+
   it("models without a FusedConv stem take the plain path and still explain", async () => {
     // tf.layers' own conv2d first (not prepared for explanation): no stem.
     const tiny = buildTinyClassifier({ imageSize: 16, numClasses: 3, seed: 4 });

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { channelsLast, padOf } from "./foldBatchNorm.js";
 import { activationGrad, type FusedActivation, FusedConv } from "./fusedConv.js";
 
 /** The parts of tfjs-layers' graph node that the stem plan reads (tfjs does not export the type). */
@@ -14,9 +15,13 @@ interface GraphNode {
  * FusedConv of kind "conv", as prepareForExplanation makes of MobileNetV2's first conv + batch norm):
  * its pre-activation is affine in the input, so along the IG path x' + a (x - x') it is
  * u(a) = [conv(x') + bias] + a conv(x - x'), two convolutions per explanation instead of one per point.
+ * A ZeroPadding2D between the image and the conv (ResNet's, where the pad does not fold into the
+ * conv) is part of the stem: padding is linear too.
  */
 export interface ConvStem {
   layer: FusedConv;
+  /** [[top, bottom], [left, right]] zeros added before the conv, or null. */
+  pad: [[number, number], [number, number]] | null;
   activation: FusedActivation;
   strides: [number, number];
   padding: "same" | "valid";
@@ -51,20 +56,32 @@ function findConvStem(model: tf.LayersModel): ConvStem | null {
     .sort((a, b) => b - a)
     .flatMap((d) => byDepth[String(d)] ?? []);
   // The input layer's own node lists the image as its input too.
-  const consumers = nodes.filter(
-    (n) => n.outboundLayer !== image.sourceLayer && n.inputTensors.some((t) => t.id === image.id),
-  );
-  const stemNode = consumers.length === 1 ? consumers[0] : undefined;
+  const consumersOf = (t: tf.SymbolicTensor) =>
+    nodes.filter((n) => n.outboundLayer !== image.sourceLayer && n.inputTensors.some((i) => i.id === t.id));
+  const only = (t: tf.SymbolicTensor): GraphNode | null => {
+    const c = consumersOf(t);
+    const node = c.length === 1 ? (c[0] as GraphNode) : null;
+    return node && node.inputTensors.length === 1 && node.outputTensors.length === 1 ? node : null;
+  };
+  let stemNode = only(image);
+  let padNode: GraphNode | null = null;
+  let pad: ConvStem["pad"] = null;
+  if (stemNode && stemNode.outboundLayer.getClassName() === "ZeroPadding2D") {
+    const cfg = stemNode.outboundLayer.getConfig() as Record<string, unknown>;
+    pad = channelsLast(cfg) ? padOf(cfg) : null;
+    if (!pad) return null;
+    padNode = stemNode;
+    stemNode = only(padNode.outputTensors[0] as tf.SymbolicTensor);
+  }
   if (!stemNode) return null;
   const layer = stemNode.outboundLayer;
   if (!(layer instanceof FusedConv) || layer.kind !== "conv") return null;
-  // Conv + batch norm + ReLU/ReLU6 stems only (MobileNetV2's; ResNet's once its pad is folded). A
-  // linear one (ConvNeXt's patchify conv, whose LayerNorm follows) would be just as affine in the
-  // path, but that model keeps the plain path until the stem path has been checked on it.
+  // Conv + batch norm + ReLU/ReLU6 stems only (MobileNetV2's, ResNet's). A linear one (ConvNeXt's
+  // patchify conv, whose LayerNorm follows) would be just as affine in the path, but that model
+  // keeps the plain path until the stem path has been checked on it.
   if (layer.activation !== "relu" && layer.activation !== "relu6") return null;
-  if (stemNode.inputTensors.length !== 1 || stemNode.outputTensors.length !== 1) return null;
   const stemOut = stemNode.outputTensors[0] as tf.SymbolicTensor;
-  const rest = nodes.filter((n) => n !== stemNode && n.outboundLayer !== image.sourceLayer);
+  const rest = nodes.filter((n) => n !== stemNode && n !== padNode && n.outboundLayer !== image.sourceLayer);
   // Every node left must be computable from the stem's output alone.
   const known = new Set([stemOut.id]);
   for (const n of rest) {
@@ -74,6 +91,7 @@ function findConvStem(model: tf.LayersModel): ConvStem | null {
   if (!known.has(output.id)) return null;
   return {
     layer,
+    pad,
     activation: layer.activation,
     strides: layer.strides,
     padding: layer.padding,
@@ -119,9 +137,23 @@ export function stemActivation(activation: FusedActivation): (u: tf.Tensor) => t
   }) as (u: tf.Tensor) => tf.Tensor;
 }
 
-/** The input gradient of the stem's convolution: one Conv2DBackpropInput, as FusedConv's gradient runs it. */
+/** The stem's pre-activation without its bias: the conv of the (padded) images. */
+export function stemConv(stem: ConvStem, x: tf.Tensor4D): tf.Tensor4D {
+  const { filter } = stem.layer.filterAndBias();
+  const p = stem.pad;
+  const padded = p ? tf.pad(x, [[0, 0], p[0], p[1], [0, 0]]) : x;
+  return tf.conv2d(padded, filter, stem.strides, stem.padding);
+}
+
+/**
+ * The input gradient of the stem: one Conv2DBackpropInput, as FusedConv's gradient runs it, and
+ * the pad's gradient (the slice without the padding), as tf's runs it.
+ */
 export function stemInputGradient(stem: ConvStem, gradU: tf.Tensor, inputShape: number[]): tf.Tensor {
-  return tf
+  const [b, h, w, c] = inputShape as [number, number, number, number];
+  const p = stem.pad;
+  const paddedShape = p ? [b, h + p[0][0] + p[0][1], w + p[1][0] + p[1][1], c] : inputShape;
+  const dx = tf
     .engine()
     .runKernel("Conv2DBackpropInput", { dy: gradU, filter: stem.layer.filterAndBias().filter }, {
       strides: stem.strides,
@@ -129,6 +161,7 @@ export function stemInputGradient(stem: ConvStem, gradU: tf.Tensor, inputShape: 
       dataFormat: "NHWC",
       dilations: [1, 1],
       dimRoundingMode: undefined,
-      inputShape,
+      inputShape: paddedShape,
     } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return p ? tf.slice(dx, [0, p[0][0], p[1][0], 0], [b, h, w, c]) : dx;
 }

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertKernelsInstalled } from "../backend/kernels/index.js";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.js";
-import { convStemOf, stemActivation, stemInputGradient } from "./convStem.js";
+import { convStemOf, stemActivation, stemConv, stemInputGradient } from "./convStem.js";
 import { withInputGradientsOnly } from "./inputGradientsOnly.js";
 import {
   integratePath,
@@ -353,15 +353,11 @@ export async function integratedGradients(
   const stemEnds: tf.Tensor[] = [];
   if (stem) {
     igPathCounts.stem++;
-    // u(a) = u0 + a u1: u0 = conv(x') + bias, u1 = conv(x - x'); the conv is linear (zero padding).
-    const { filter, bias } = stem.layer.filterAndBias();
+    // u(a) = u0 + a u1: u0 = conv(x') + bias, u1 = conv(x - x'); the conv (and a zero pad before
+    // it) is linear.
+    const { bias } = stem.layer.filterAndBias();
     const [u0, u1] = tf.tidy(() => {
-      const both = tf.conv2d(
-        tf.tensor4d(concat(baseline, diff), [2, H, W, 3]),
-        filter,
-        stem.strides,
-        stem.padding,
-      );
+      const both = stemConv(stem, tf.tensor4d(concat(baseline, diff), [2, H, W, 3]));
       const [c0, c1] = tf.split(both, 2, 0) as [tf.Tensor, tf.Tensor];
       return [bias ? tf.add(c0, bias) : c0, c1];
     }) as [tf.Tensor, tf.Tensor];
