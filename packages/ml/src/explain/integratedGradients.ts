@@ -346,6 +346,7 @@ export async function integratedGradients(
     // each sample's own gradient.
     return col.sum();
   };
+  const perBatch = Math.floor(opts.chunkSize ?? (await pointsPerBatch(model, output)));
   const stem = opts.convStem === false ? null : convStemOf(model);
   // Input gradients of a batch of path points, [part.length, H, W, 3].
   let gradients: (part: readonly number[]) => tf.Tensor;
@@ -382,7 +383,6 @@ export async function integratedGradients(
     };
   }
 
-  const perBatch = Math.floor(opts.chunkSize ?? (await pointsPerBatch(model, output)));
   let batches = 0;
   const evaluate = async (alphas: readonly number[]): Promise<PathPoint[]> => {
     const out: PathPoint[] = [];
