@@ -10,10 +10,11 @@ import {
 } from "@xnn/ml";
 import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
-// `pnpm bench igBatching [size] [reps] [chunk:path,...]`: CPU seconds of one Integrated Gradients
-// explanation (the `pnpm bench ig` model, 51 points) per configuration of points per batch (chunk)
-// and 1x1 input-gradient path (auto | xnnpack | gemm) and 1x1 forward path (the same; `chunk:grad:forward`,
-// each path auto when left out), the configurations alternating in one
+// `pnpm bench igBatching [size] [reps] [chunk:grad:forward:stem,...]`: CPU seconds of one Integrated
+// Gradients explanation (the `pnpm bench ig` model, 51 points) per configuration of points per batch
+// (chunk), 1x1 input-gradient path (auto | xnnpack | gemm), 1x1 forward path (the same) and IG path
+// (stem: the conv stem path, the default; plain: forced off, integratedGradients' convStem: false),
+// each left out meaning the default, the configurations alternating in one
 // process so that a loaded machine slows them alike. Default: the previous default (~16 points at
 // 128 px scaled by pixels, XNNPACK) against today's (pointsPerBatch, auto).
 await initBackend("auto");
@@ -25,20 +26,29 @@ const x = benchIgImage(size);
 const oldChunk = Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (size * size))));
 const newChunk = await benchIgChunk(model, 51);
 const spec = process.argv[4] ?? `${oldChunk}:xnnpack,${newChunk}:auto`;
-type Cfg = { chunk: number; path: PointwiseGradPath; forward: PointwiseForwardPath };
+type Cfg = { chunk: number; path: PointwiseGradPath; forward: PointwiseForwardPath; convStem: boolean };
 const cfgs: Record<string, Cfg> = {};
 for (const part of spec.split(",")) {
-  const [c, p, f] = part.split(":");
+  const [c, p, f, stem] = part.split(":");
+  if (stem !== undefined && stem !== "stem" && stem !== "plain")
+    throw new Error(`igBatching: IG path must be stem or plain, got ${stem}`);
   cfgs[part] = {
     chunk: Number(c),
     path: (p ?? "auto") as PointwiseGradPath,
     forward: (f ?? "auto") as PointwiseForwardPath,
+    convStem: stem !== "plain",
   };
 }
 const run = async (c: Cfg) => {
   setPointwiseInputGradPath(c.path);
   setPointwiseForwardPath(c.forward);
-  return integratedGradients(model, x, { steps: 50, maxSteps: 50, target: 0, chunkSize: c.chunk });
+  return integratedGradients(model, x, {
+    steps: 50,
+    maxSteps: 50,
+    target: 0,
+    chunkSize: c.chunk,
+    convStem: c.convStem,
+  });
 };
 for (const c of Object.values(cfgs)) await run(c);
 const cpu: Record<string, number[]> = {};

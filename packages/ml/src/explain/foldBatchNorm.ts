@@ -160,7 +160,7 @@ function isLinear(activation: unknown): boolean {
   return activation === undefined || activation === null || activation === "linear";
 }
 
-function channelsLast(cfg: Json): boolean {
+export function channelsLast(cfg: Json): boolean {
   return cfg.dataFormat === undefined || cfg.dataFormat === null || cfg.dataFormat === "channelsLast";
 }
 
@@ -172,7 +172,7 @@ function pair(v: unknown): [number, number] | null {
 }
 
 /** ZeroPadding2D's padding as [[top, bottom], [left, right]]. */
-function padOf(cfg: Json): [[number, number], [number, number]] | null {
+export function padOf(cfg: Json): [[number, number], [number, number]] | null {
   const p = cfg.padding;
   if (typeof p === "number") {
     return [

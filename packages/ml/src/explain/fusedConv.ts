@@ -89,6 +89,15 @@ export class FusedConv extends tf.layers.Layer {
     this.built = true;
   }
 
+  /** The layer's filter and bias (the variables' own tensors, not copies: never dispose them). */
+  filterAndBias(): { filter: tf.Tensor4D; bias: tf.Tensor1D | null } {
+    if (!this.kernel) throw new Error(`FusedConv '${this.name}' read before build`);
+    return {
+      filter: this.kernel.read() as tf.Tensor4D,
+      bias: (this.bias?.read() as tf.Tensor1D | undefined) ?? null,
+    };
+  }
+
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const [n, h, w, c] = shape;
@@ -187,7 +196,7 @@ export class FusedConv extends tf.layers.Layer {
 tf.serialization.registerClass(FusedConv);
 
 /** dy masked by the activation's derivative, read off the activation's output y. */
-function activationGrad(dy: tf.Tensor, y: tf.Tensor, activation: "relu" | "relu6"): tf.Tensor {
+export function activationGrad(dy: tf.Tensor, y: tf.Tensor, activation: "relu" | "relu6"): tf.Tensor {
   const hi = activation === "relu6" ? BELOW_SIX : Number.POSITIVE_INFINITY;
   if (tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) && dy.dtype === "float32") {
     // one pass: dy where 0 < y <= hi

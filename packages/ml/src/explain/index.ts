@@ -29,6 +29,7 @@ export {
   DEFAULT_IG_TOLERANCE,
   IG_BATCH_BUDGET_BYTES,
   IG_SCHEME_REVISION,
+  igPathCounts,
   type IgOutput,
   type IntegratedGradientsOptions,
   type IntegratedGradientsResult,

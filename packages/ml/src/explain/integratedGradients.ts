@@ -1,8 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertKernelsInstalled } from "../backend/kernels/index.js";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.js";
+import { convStemOf, stemActivation, stemConv, stemInputGradient } from "./convStem.js";
 import { withInputGradientsOnly } from "./inputGradientsOnly.js";
-import { integratePath, type PathSample, type QuadratureRule, relativeGap } from "./pathQuadrature.js";
+import {
+  integratePath,
+  type PathQuadrature,
+  type PathSample,
+  type QuadratureRule,
+  relativeGap,
+} from "./pathQuadrature.js";
 
 export type IgOutput = "probability" | "logit";
 
@@ -88,7 +95,18 @@ export interface IntegratedGradientsOptions {
    * and what the overlay shows; "logit" is the pre-softmax score.
    */
   output?: IgOutput;
+  /**
+   * Whether a model whose first layer is a plain convolution on the image (convStemOf) may take
+   * the stem path: that layer's pre-activation computed twice per explanation (it is affine along
+   * the path) instead of once per point, the gradient taken w.r.t. it and mapped back to the
+   * input by the same Conv2DBackpropInput. The same results up to float rounding. Default true;
+   * false forces the plain path (tests, benchmarks).
+   */
+  convStem?: boolean;
 }
+
+/** How many explanations took each path (the stem path or the plain one), for tests and benchmarks. */
+export const igPathCounts = { stem: 0, plain: 0 };
 
 export interface IntegratedGradientsResult {
   /** [H, W, 3] row-major, same layout as the input. */
@@ -320,17 +338,51 @@ export async function integratedGradients(
   // Per-sample scores come out of the gradient function through this side channel (tf.grad only
   // returns the gradient of their sum).
   let scores: tf.Tensor | null = null;
-  const gradOf = tf.grad((xs: tf.Tensor) => {
-    const logits = model.apply(xs, { training: false }) as tf.Tensor2D;
+  const score = (logits: tf.Tensor2D): tf.Scalar => {
     const out = output === "probability" ? tf.softmax(logits) : logits;
     const col = out.slice([0, target], [-1, 1]);
     scores = tf.keep(col.reshape([-1]));
     // Samples are independent (inference-mode batch norm), so the gradient of the batch sum is
     // each sample's own gradient.
     return col.sum();
-  });
-
+  };
   const perBatch = Math.floor(opts.chunkSize ?? (await pointsPerBatch(model, output)));
+  const stem = opts.convStem === false ? null : convStemOf(model);
+  // Input gradients of a batch of path points, [part.length, H, W, 3].
+  let gradients: (part: readonly number[]) => tf.Tensor;
+  // The stem path's two pre-activation ends [1, h, w, c], kept until the explanation is done.
+  const stemEnds: tf.Tensor[] = [];
+  if (stem) {
+    igPathCounts.stem++;
+    // u(a) = u0 + a u1: u0 = conv(x') + bias, u1 = conv(x - x'); the conv (and a zero pad before
+    // it) is linear.
+    const { bias } = stem.layer.filterAndBias();
+    const [u0, u1] = tf.tidy(() => {
+      const both = stemConv(stem, tf.tensor4d(concat(baseline, diff), [2, H, W, 3]));
+      const [c0, c1] = tf.split(both, 2, 0) as [tf.Tensor, tf.Tensor];
+      return [bias ? tf.add(c0, bias) : c0, c1];
+    }) as [tf.Tensor, tf.Tensor];
+    stemEnds.push(u0, u1);
+    const act = stemActivation(stem.activation);
+    const gradOfU = tf.grad((u: tf.Tensor) => score(stem.rest(act(u)) as tf.Tensor2D));
+    gradients = (part) => {
+      const a = tf.tensor4d(part as number[], [part.length, 1, 1, 1]);
+      const gu = gradOfU(tf.add(u0, tf.mul(a, u1)));
+      return stemInputGradient(stem, gu, [part.length, H, W, 3]);
+    };
+  } else {
+    igPathCounts.plain++;
+    const gradOf = tf.grad((xs: tf.Tensor) => score(model.apply(xs, { training: false }) as tf.Tensor2D));
+    gradients = (part) => {
+      const buf = new Float32Array(part.length * n);
+      part.forEach((a, k) => {
+        const o = k * n;
+        for (let i = 0; i < n; i++) buf[o + i] = (baseline[i] as number) + a * (diff[i] as number);
+      });
+      return gradOf(tf.tensor4d(buf, [part.length, H, W, 3]));
+    };
+  }
+
   let batches = 0;
   const evaluate = async (alphas: readonly number[]): Promise<PathPoint[]> => {
     const out: PathPoint[] = [];
@@ -340,12 +392,7 @@ export async function integratedGradients(
     for (let start = 0; start < alphas.length; start += size) {
       const part = alphas.slice(start, start + size);
       batches++;
-      const buf = new Float32Array(part.length * n);
-      part.forEach((a, k) => {
-        const o = k * n;
-        for (let i = 0; i < n; i++) buf[o + i] = (baseline[i] as number) + a * (diff[i] as number);
-      });
-      const g = tf.tidy(() => withInputGradientsOnly(() => gradOf(tf.tensor4d(buf, [part.length, H, W, 3]))));
+      const g = tf.tidy(() => withInputGradientsOnly(() => gradients(part)));
       const gv = (await g.data()) as Float32Array;
       g.dispose();
       const s = scores as tf.Tensor | null;
@@ -363,14 +410,19 @@ export async function integratedGradients(
     return out;
   };
 
-  const path = await integratePath(evaluate, {
-    steps,
-    maxSteps,
-    tolerance,
-    delta,
-    chunk: refinementRoundPoints(H, W),
-    rule,
-  });
+  let path: PathQuadrature<PathPoint>;
+  try {
+    path = await integratePath(evaluate, {
+      steps,
+      maxSteps,
+      tolerance,
+      delta,
+      chunk: refinementRoundPoints(H, W),
+      rule,
+    });
+  } finally {
+    for (const t of stemEnds) t.dispose();
+  }
   // attr_i = (x_i - x'_i) * sum_k w_k g_k,i, the sums in float64.
   const acc = new Float64Array(n);
   path.points.forEach((p, k) => {
