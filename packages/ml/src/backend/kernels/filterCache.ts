@@ -17,7 +17,8 @@ import * as tf from "@tensorflow/tfjs";
 import { wasmKernelOptions } from "./options.js";
 import { free, type WasmBackendLike } from "./wasmKernel.js";
 
-const FILTER_CACHE_MAX_BYTES = 64 << 20;
+/** The cap on cached bytes (LRU beyond it). */
+export const FILTER_CACHE_MAX_BYTES = 64 << 20;
 interface CachedFilter {
   t: TensorInfo;
   bytes: number;
@@ -96,7 +97,9 @@ export function cachedFilter(
   while (filterCacheBytes + bytes > FILTER_CACHE_MAX_BYTES && filterCache.size > 0) {
     dropEntries(filterCache.keys().next().value as object);
   }
-  const entries = byKey ?? new Map<string, CachedFilter>();
+  // Read the source's entries again: the loop may have evicted (and freed) them, and a stale map
+  // put back would hand out freed filters.
+  const entries = filterCache.get(source.dataId) ?? new Map<string, CachedFilter>();
   entries.set(key, { t: made.t, bytes });
   filterCache.delete(source.dataId);
   filterCache.set(source.dataId, entries);
