@@ -87,7 +87,9 @@ beforeAll(async () => {
   }
   const tx = tf.tensor4d(xs, [n, S, S, 3]);
   const ty = tf.tensor2d(ys, [n, 3]);
-  await model.fit(tx, ty, { epochs: 15, batchSize: 16, verbose: 0 });
+  // no shuffling: the same net every run (shuffled batches once left sample 2 saturated, its
+  // baseline scoring as high as the image, and nothing to refine)
+  await model.fit(tx, ty, { epochs: 15, batchSize: 16, verbose: 0, shuffle: false });
   tf.dispose([tx, ty]);
   samples = [0, 1, 2].map((c) => sample(c, 1000 + c));
 }, 120_000);
