@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -33,7 +34,7 @@ const { values: a } = parseArgs({
     // Path points per PyTorch batch; default ~16 at 128 px scaled by pixel count (5 at 224 px).
     // Not the tfjs number: PyTorch on one thread is ~3x slower at 13 points than at 5 at 224 px.
     "torch-chunk": { type: "string" },
-    // 1x1 input gradients: "auto" (GEMM or XNNPACK by shape), "xnnpack" (as before the GEMM path)
+    // 1x1 input gradients: "auto" (the GEMM, rowGemm), "xnnpack" (as before the GEMM path)
     pointwise: { type: "string", default: "auto" },
   },
 });
@@ -45,6 +46,12 @@ const reps = Number(a.reps);
 const torchChunk = (size: number) =>
   a["torch-chunk"] ? Number(a["torch-chunk"]) : refinementRoundPoints(size, size);
 
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+const loadAtStart = load();
 const backend = await initBackend("auto");
 setPointwiseInputGradPath(a.pointwise as PointwiseGradPath);
 console.log(`backend: ${backend.backend} (${backend.reason})`);
@@ -90,7 +97,7 @@ for (const size of sizes) {
   times.sort((p, q) => p - q);
   results.push({ size, tfjs: times[Math.floor(times.length / 2)] as number });
   console.log(
-    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunk}${fold ? ", folded" : ""}; median of [${all}])`,
+    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunk}${fold ? ", folded" : ""}; median of [${all}]; load ${load()})`,
   );
   model.dispose();
   if (model !== built) built.dispose();
@@ -132,14 +139,17 @@ if (probe.status !== 0) {
       const row = results.find((x) => x.size === r.size);
       if (row) row.torch = r.seconds;
       console.log(
-        `torch ${r.torch} cpu ${r.threads} thread(s) ${r.size} px: ${r.seconds.toFixed(2)} s per explanation (chunk ${r.chunk}, ${r.folded ? "folded, " : ""}median of [${(r.all ?? [r.seconds]).map((t) => t.toFixed(2)).join(", ")}])`,
+        `torch ${r.torch} cpu ${r.threads} thread(s) ${r.size} px: ${r.seconds.toFixed(2)} s per explanation (chunk ${r.chunk}, ${r.folded ? "folded, " : ""}median of [${(r.all ?? [r.seconds]).map((t) => t.toFixed(2)).join(", ")}]; load ${load()} after)`,
       );
     }
   }
 }
-console.log("\nsize  tfjs s  torch s  tfjs/torch");
+// speed = torch s / tfjs s: 1.0x is parity, above it tfjs is faster (issue 20's target: >= 1.0x)
+console.log(
+  `\nsize  tfjs s  torch s  tfjs/torch  speed vs torch   (load ${load()} now; ${loadAtStart} at the start)`,
+);
 for (const r of results) {
   console.log(
-    `${String(r.size).padEnd(5)} ${r.tfjs.toFixed(2).padStart(6)}  ${r.torch === undefined ? "   -   " : r.torch.toFixed(2).padStart(7)}  ${r.torch === undefined ? "-" : (r.tfjs / r.torch).toFixed(2)}`,
+    `${String(r.size).padEnd(5)} ${r.tfjs.toFixed(2).padStart(6)}  ${r.torch === undefined ? "   -   " : r.torch.toFixed(2).padStart(7)}  ${(r.torch === undefined ? "-" : (r.tfjs / r.torch).toFixed(2)).padStart(10)}  ${r.torch === undefined ? "-" : `${(r.torch / r.tfjs).toFixed(2)}x`}`,
   );
 }
