@@ -18,7 +18,9 @@ import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
 // adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
 // /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
-// invocation, with the ratio. tfjs wasm runs on one core; torch is pinned to --torch-threads.
+// invocation, with the ratio: --reps paired rounds (one tfjs explanation per size, then one PyTorch
+// explanation per size in a fresh process), the median of the per-round ratios, and the load beside
+// every round. tfjs wasm runs on one core; torch is pinned to --torch-threads.
 // Both sides explain the model as production does: batch norms folded into the convs
 // (prepareForExplanation here, torch.fx conv+bn fusion there); --no-fold times the raw models.
 const { values: a } = parseArgs({
@@ -55,7 +57,14 @@ const loadAtStart = load();
 const backend = await initBackend("auto");
 setPointwiseInputGradPath(a.pointwise as PointwiseGradPath);
 console.log(`backend: ${backend.backend} (${backend.reason})`);
-const results: { size: number; tfjs: number; torch?: number }[] = [];
+interface Prepared {
+  size: number;
+  model: tf.LayersModel;
+  built: tf.LayersModel;
+  x: Float32Array;
+  chunk: number;
+}
+const prepared: Prepared[] = [];
 for (const size of sizes) {
   const built = await benchIgModel(size);
   // What the explanation code runs: prepareForExplanation(model).
@@ -77,39 +86,36 @@ for (const size of sizes) {
   }
   const x = benchIgImage(size);
   const chunk = await benchIgChunk(model, steps + 1, a.chunk as string | undefined);
-  // Warm-up with one full chunk (chunk + 1 points), so that the first timed run does not pay for
-  // the first batch of that size (wasm heap growth, kernel set-up: ~1 s at 128 px); same in torch.
-  const w = chunk;
-  await integratedGradients(model, x, { steps: w, maxSteps: w, chunkSize: w, rule: "trapezoid" });
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    await integratedGradients(model, x, {
-      steps,
-      maxSteps: steps,
-      rule: "trapezoid",
-      target: 0,
-      chunkSize: chunk,
-    });
-    times.push((performance.now() - t) / 1000);
-  }
-  const all = times.map((t) => t.toFixed(2)).join(", ");
-  times.sort((p, q) => p - q);
-  results.push({ size, tfjs: times[Math.floor(times.length / 2)] as number });
-  console.log(
-    `tfjs ${backend.backend}  ${size} px: ${(results.at(-1) as { tfjs: number }).tfjs.toFixed(2)} s per explanation (${steps + 1} gradient evaluations, chunk ${chunk}${fold ? ", folded" : ""}; median of [${all}]; load ${load()})`,
-  );
-  model.dispose();
-  if (model !== built) built.dispose();
+  // Warm-up with exactly one batch of `chunk` points, the timed runs' batch size, so that the first
+  // timed run does not pay for growing the wasm heap to that batch (page faults: ~1 s at 224 px) or
+  // for the first kernels of that shape; PyTorch warms up with one batch of its own chunk.
+  await integratedGradients(model, x, {
+    steps: chunk - 1,
+    maxSteps: chunk - 1,
+    chunkSize: chunk,
+    rule: "trapezoid",
+  });
+  prepared.push({ size, model, built, x, chunk });
 }
 
 const probe = spawnSync(a.python as string, ["-c", "import torch, torchvision"], { encoding: "utf8" });
-if (probe.status !== 0) {
+const withTorch = probe.status === 0;
+if (!withTorch) {
   console.log(
     `PyTorch: not run (${a.python} cannot import torch/torchvision; apt-get install -y python3-torch python3-torchvision)`,
   );
-} else {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "ig_torch.py");
+}
+const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "ig_torch.py");
+interface TorchLine {
+  size: number;
+  chunk: number;
+  seconds: number;
+  threads: number;
+  torch: string;
+  folded?: boolean;
+}
+/** One PyTorch explanation per size (a fresh process: import, build, fold, warm-up, one timed run). */
+const torchRound = (): TorchLine[] => {
   const run = spawnSync(
     a.python as string,
     [
@@ -118,38 +124,71 @@ if (probe.status !== 0) {
       String(steps),
       a["torch-threads"] as string,
       sizes.map(torchChunk).join(","),
-      String(reps),
+      "1",
       fold ? "fold" : "nofold",
     ],
     { encoding: "utf8", maxBuffer: 1 << 20 },
   );
-  if (run.status !== 0) {
-    console.log(`PyTorch: failed: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);
-  } else {
-    for (const line of run.stdout.trim().split("\n")) {
-      const r = JSON.parse(line) as {
-        size: number;
-        chunk: number;
-        seconds: number;
-        threads: number;
-        torch: string;
-        all?: number[];
-        folded?: boolean;
-      };
-      const row = results.find((x) => x.size === r.size);
-      if (row) row.torch = r.seconds;
-      console.log(
-        `torch ${r.torch} cpu ${r.threads} thread(s) ${r.size} px: ${r.seconds.toFixed(2)} s per explanation (chunk ${r.chunk}, ${r.folded ? "folded, " : ""}median of [${(r.all ?? [r.seconds]).map((t) => t.toFixed(2)).join(", ")}]; load ${load()} after)`,
-      );
-    }
+  if (run.status !== 0)
+    throw new Error(`PyTorch failed: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  return run.stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as TorchLine);
+};
+
+// Paired rounds: each round times one tfjs explanation per size, then one PyTorch explanation per
+// size, so that both sides see the same minutes of this VM (whose speed drifts: PyTorch's 224 px
+// time has ranged 1.5-2.8 s between sessions). Reported per size: each side's median and the
+// median of the per-round speed ratios (torch s / tfjs s).
+const tfjsTimes = new Map<number, number[]>(sizes.map((s) => [s, []]));
+const torchTimes = new Map<number, number[]>(sizes.map((s) => [s, []]));
+let torchInfo: TorchLine | undefined;
+for (let r = 0; r < reps; r++) {
+  for (const p of prepared) {
+    const t = performance.now();
+    await integratedGradients(p.model, p.x, {
+      steps,
+      maxSteps: steps,
+      rule: "trapezoid",
+      target: 0,
+      chunkSize: p.chunk,
+    });
+    tfjsTimes.get(p.size)?.push((performance.now() - t) / 1000);
   }
+  const tfjsLoad = load();
+  let line = `round ${r + 1}/${reps}: tfjs ${prepared.map((p) => `${p.size} px ${(tfjsTimes.get(p.size)?.at(-1) as number).toFixed(2)} s`).join(", ")} (load ${tfjsLoad})`;
+  if (withTorch) {
+    for (const t of torchRound()) {
+      torchTimes.get(t.size)?.push(t.seconds);
+      torchInfo = t;
+    }
+    line += `; torch ${sizes.map((s) => `${s} px ${(torchTimes.get(s)?.at(-1) as number).toFixed(2)} s`).join(", ")} (load ${load()})`;
+  }
+  console.log(line);
 }
+for (const p of prepared) {
+  p.model.dispose();
+  if (p.model !== p.built) p.built.dispose();
+}
+
+const median = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)] as number;
+console.log(
+  `\ntfjs ${backend.backend}: ${steps + 1} gradient evaluations, chunk ${prepared.map((p) => `${p.chunk} at ${p.size} px`).join(", ")}${fold ? ", folded" : ""}`,
+);
+if (torchInfo)
+  console.log(
+    `torch ${torchInfo.torch} cpu ${torchInfo.threads} thread(s): chunk ${sizes.map((s) => `${torchChunk(s)} at ${s} px`).join(", ")}${torchInfo.folded ? ", folded" : ""}`,
+  );
 // speed = torch s / tfjs s: 1.0x is parity, above it tfjs is faster (issue 20's target: >= 1.0x)
 console.log(
-  `\nsize  tfjs s  torch s  tfjs/torch  speed vs torch   (load ${load()} now; ${loadAtStart} at the start)`,
+  `\nsize  tfjs s  torch s  speed vs torch (median of rounds, range)   (load ${load()} now; ${loadAtStart} at the start)`,
 );
-for (const r of results) {
+for (const size of sizes) {
+  const tj = tfjsTimes.get(size) as number[];
+  const th = torchTimes.get(size) as number[];
+  const ratios = th.map((t, i) => t / (tj[i] as number));
   console.log(
-    `${String(r.size).padEnd(5)} ${r.tfjs.toFixed(2).padStart(6)}  ${r.torch === undefined ? "   -   " : r.torch.toFixed(2).padStart(7)}  ${(r.torch === undefined ? "-" : (r.tfjs / r.torch).toFixed(2)).padStart(10)}  ${r.torch === undefined ? "-" : `${(r.torch / r.tfjs).toFixed(2)}x`}`,
+    `${String(size).padEnd(5)} ${median(tj).toFixed(2).padStart(6)}  ${th.length ? median(th).toFixed(2).padStart(7) : "   -   "}  ${ratios.length ? `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` : "-"}`,
   );
 }
