@@ -401,7 +401,8 @@ export async function integratedGradients(
       s.dispose();
       scores = null;
       for (let k = 0; k < part.length; k++) {
-        const grad = gv.slice(k * n, (k + 1) * n);
+        // a view into the batch's own copy (g.data() hands out a fresh array): no per-point copy
+        const grad = gv.subarray(k * n, (k + 1) * n);
         let slope = 0;
         for (let i = 0; i < n; i++) slope += (grad[i] as number) * (diff[i] as number);
         out.push({ alpha: part[k] as number, f: fv[k] as number, slope, grad });
