@@ -29,7 +29,10 @@ function depthwiseBackpropInputSimd(
   const groups = C >> 2;
   const out = backend.makeOutput([N, H, W, C], "float32");
   const o = f32(backend, out);
-  o.fill(0);
+  // dx is zeroed row by row just before the first output row that adds into it (then the adds find
+  // the rows in cache), not in one pass over all of it beforehand: the same zeros, the same sums.
+  // (MobileNetV2's depthwise input gradients at 224 px, batch 9: 1.22x summed, measured alternating.)
+  const rowFloats = W * C;
   const ds = f32(backend, dy);
   const ws = f32(backend, filter);
   const outOff = heapOffset(backend, out);
@@ -43,7 +46,14 @@ function depthwiseBackpropInputSimd(
   }
   const xStep = sw * C;
   for (let n = 0; n < N; n++) {
+    let zeroed = 0; // rows [0, zeroed) of image n are zeroed
+    const zeroRows = (to: number) => {
+      if (to > zeroed) o.fill(0, (n * H + zeroed) * rowFloats, (n * H + to) * rowFloats);
+      zeroed = Math.max(zeroed, to);
+    };
     for (let oy = 0; oy < Ho; oy++) {
+      // the rows this output row adds into end at oy * sh + Kh - pt
+      zeroRows(Math.max(0, Math.min(H, oy * sh + Kh - pt)));
       const dyRow = (n * Ho + oy) * Wo * C;
       for (let kh = 0; kh < Kh; kh++) {
         const iy = oy * sh + kh - pt;
@@ -67,6 +77,7 @@ function depthwiseBackpropInputSimd(
         }
       }
     }
+    zeroRows(H); // rows no output row reaches ('valid' with stride > kernel)
   }
   return out;
 }
