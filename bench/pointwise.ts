@@ -1,9 +1,17 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { initBackend, setPointwiseForwardPath, setPointwiseInputGradPath, tf } from "@xnn/ml";
+import {
+  initBackend,
+  prepareForExplanation,
+  setPointwiseForwardPath,
+  setPointwiseInputGradPath,
+  tf,
+} from "@xnn/ml";
+import { benchIgModel } from "./igFixture";
 
-// `pnpm bench pointwise [--size 224] [--batch 9] [--reps 5]`: MobileNetV2 1.0's 1x1 convolutions
-// (expansions with bias + relu6, linear projections, the last 320 -> 1280) at `size` px and `batch`
+// `pnpm bench pointwise [--size 224] [--batch 9] [--reps 5]`: MobileNetV2 1.0's 1x1 convolutions as
+// the explanation runs them (`pnpm bench ig`'s model after prepareForExplanation: expansions with
+// bias + relu6, linear projections, the last 320 -> 1280) at `size` px and `batch`
 // images, the forward FusedConv2D and the explanation's input gradient (XnnPointwiseInputGrad: the
 // relu6 mask, then dy x W^T), each on rowGemm and on XNNPACK, alternating call by call on the same
 // tensors. Prints ms per call (mean of `reps`), the ratio XNNPACK / rowGemm per layer and summed,
@@ -29,28 +37,22 @@ console.log(
   `${tf.getBackend()}; MobileNetV2 1.0 1x1 layers at ${size} px, batch ${N}, ${reps} calls each; load ${load()}`,
 );
 
-/** [kind, map side, input channels, output channels] of every 1x1 convolution. */
+/** [kind, map side, input channels, output channels] of every 1x1 convolution of the explained model. */
 const layers: [string, number, number, number][] = [];
-const blocks = [
-  [1, 16, 1, 1],
-  [6, 24, 2, 2],
-  [6, 32, 3, 2],
-  [6, 64, 4, 2],
-  [6, 96, 3, 1],
-  [6, 160, 3, 2],
-  [6, 320, 1, 1],
-] as const;
-let side = Math.ceil(size / 2);
-let cin = 32;
-for (const [t, c, n, s] of blocks) {
-  for (let i = 0; i < n; i++) {
-    if (t !== 1) layers.push(["expand", side, cin, cin * t]);
-    side = Math.ceil(side / (i === 0 ? s : 1));
-    layers.push(["project", side, cin * t, c]);
-    cin = c;
+{
+  const built = await benchIgModel(size);
+  const model = prepareForExplanation(built);
+  for (const l of model.layers) {
+    if (l.getClassName() !== "XnnFusedConv") continue;
+    const c = l.getConfig() as { kind: string; kernelSize: number[]; filters: number; activation: string };
+    if (c.kind !== "conv" || c.kernelSize[0] !== 1 || c.kernelSize[1] !== 1) continue;
+    const [, h, , ci] = (l.input as tf.SymbolicTensor).shape as number[];
+    const kind = c.activation === "linear" ? "project" : c.filters === 1280 ? "last" : "expand";
+    layers.push([kind, h as number, ci as number, c.filters]);
   }
+  model.dispose();
+  built.dispose();
 }
-layers.push(["last", side, cin, 1280]);
 
 const timed = (f: () => tf.Tensor): [number, tf.Tensor] => {
   const t0 = performance.now();
