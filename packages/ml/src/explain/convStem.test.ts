@@ -1,24 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
-import { tinyMobileNet } from "../testing.js";
+import { seededUniform as rng, tinyMobileNet } from "../testing.js";
 import { calibrateBatchNorm } from "../train/batchnorm.js";
 import { convStemOf, stemActivation, stemInputGradient } from "./convStem.js";
 import { prepareForExplanation } from "./foldBatchNorm.js";
 import { withInputGradientsOnly } from "./inputGradientsOnly.js";
 import { blackBaseline, igPathCounts, integratedGradients } from "./integratedGradients.js";
 import { buildTinyClassifier } from "./tinyClassifier.js";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A smooth image with noise, in the normalised range. */
 function image(size: number, seed: number): Float32Array {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend, setPointwiseInputGradPath } from "../backend/index.js";
 import { POINTWISE_INPUT_GRAD_KERNEL } from "../backend/kernels/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../checkpoint/index.js";
-import { buildSmallModel } from "../testing.js";
+import { buildSmallModel, seededUniform as rng } from "../testing.js";
 import { calibrateBatchNorm } from "../train/batchnorm.js";
 import { foldBatchNorm, foldBatchNormWithReport, prepareForExplanation, ReLU6 } from "./foldBatchNorm.js";
 import { FusedConv } from "./fusedConv.js";
@@ -24,17 +24,6 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     maxRef = Math.max(maxRef, Math.abs(b[i] as number));
   }
   return maxDiff / Math.max(maxRef, 1e-12);
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

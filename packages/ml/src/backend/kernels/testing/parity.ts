@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { expect } from "vitest";
+import { seededUniform } from "../../../testing.js";
 import { initBackend } from "../../initBackend.js";
 
 export const TOL = 1e-4;
@@ -20,15 +21,10 @@ export async function useWasmWithCpuReference(): Promise<void> {
   await tf.setBackend("wasm");
 }
 
+/** Seeded uniform values on [-0.5, 0.5). */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const u = seededUniform(seed);
+  return () => u() - 0.5;
 }
 
 export function randArr(n: number, r: () => number): Float32Array {
