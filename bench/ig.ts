@@ -157,13 +157,13 @@ for (let r = 0; r < reps; r++) {
     tfjsTimes.get(p.size)?.push((performance.now() - t) / 1000);
   }
   const tfjsLoad = load();
-  let line = `round ${r + 1}/${reps}: tfjs ${prepared.map((p) => `${p.size} px ${(tfjsTimes.get(p.size)?.at(-1) as number).toFixed(2)} s`).join(", ")} (load ${tfjsLoad})`;
+  let line = `round ${r + 1}/${reps}: tfjs ${prepared.map((p) => `${p.size} px ${((tfjsTimes.get(p.size) as number[]).at(-1) as number).toFixed(2)} s`).join(", ")} (load ${tfjsLoad})`;
   if (withTorch) {
     for (const t of torchRound()) {
       torchTimes.get(t.size)?.push(t.seconds);
       torchInfo = t;
     }
-    line += `; torch ${sizes.map((s) => `${s} px ${(torchTimes.get(s)?.at(-1) as number).toFixed(2)} s`).join(", ")} (load ${load()})`;
+    line += `; torch ${sizes.map((s) => `${s} px ${((torchTimes.get(s) as number[]).at(-1) as number).toFixed(2)} s`).join(", ")} (load ${load()})`;
   }
   console.log(line);
 }

@@ -191,7 +191,10 @@ export async function pointsPerBatch(
   let bytes = byKey?.get(key);
   if (bytes === undefined) {
     bytes = await measurePerPointBytes(model, H, W, output);
-    if (!byKey) perPointBytesOf.set(model, (byKey = new Map()));
+    if (!byKey) {
+      byKey = new Map();
+      perPointBytesOf.set(model, byKey);
+    }
     byKey.set(key, bytes);
   }
   const most = Math.min(MAX_POINTS_PER_BATCH, 2 * refinementRoundPoints(H, W));

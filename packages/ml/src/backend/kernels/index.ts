@@ -2,11 +2,6 @@ export { CLIP_GRAD_KERNEL, RELU_GRAD_KERNEL } from "./activationGrads.js";
 export { clearWasmFilterCache } from "./filterCache.js";
 export { type PointwiseForwardPath, setPointwiseForwardPath } from "./fusedConv2d.js";
 export {
-  POINTWISE_INPUT_GRAD_KERNEL,
-  type PointwiseGradPath,
-  setPointwiseInputGradPath,
-} from "./pointwiseInputGrad.js";
-export {
   assertKernelsInstalled,
   installKernels,
   kernelOwners,
@@ -15,4 +10,9 @@ export {
   wasmKernelConfigs,
 } from "./installKernels.js";
 export { DEFAULT_WASM_KERNEL_OPTIONS, type WasmKernelOptions } from "./options.js";
+export {
+  POINTWISE_INPUT_GRAD_KERNEL,
+  type PointwiseGradPath,
+  setPointwiseInputGradPath,
+} from "./pointwiseInputGrad.js";
 export { setWasmKernelOptions } from "./setWasmKernelOptions.js";
