@@ -168,7 +168,7 @@ export function decideSweep(
     }
     const fe = run.status === "queued" && run.feRunId ? byId.get(run.feRunId) : undefined;
     // A running FE run is stopped itself (and prunes its FT runs as it ends); a pruned one already did.
-    if (!fe || fe.status !== "succeeded" || !judged(fe)) continue;
+    if (fe?.status !== "succeeded" || !judged(fe)) continue;
     const d = judge(fe);
     if (d.prune)
       out.push({

@@ -1,6 +1,5 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
-import type { PrismaClient } from "@xnn/db";
 import {
   ConfigError,
   connectRedis,

@@ -99,7 +99,7 @@ export async function saveCheckpoint(model: tf.LayersModel, dir: string): Promis
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
     }),
   );
-  if (!artifacts || !artifacts.weightSpecs || artifacts.weightData === undefined) {
+  if (!artifacts?.weightSpecs || artifacts.weightData === undefined) {
     throw new Error("saveCheckpoint: tfjs produced no weights (is the model built?)");
   }
   const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));

@@ -1,6 +1,6 @@
 export {
-  type CheckpointManifest,
   CheckpointError,
+  type CheckpointManifest,
   type CopyWeightsOptions,
   copyWeights,
   loadCheckpoint,
