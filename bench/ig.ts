@@ -14,7 +14,7 @@ import {
 } from "@xnn/ml";
 import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
-// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 1] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack|gemm]`: seconds
+// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 5] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack|gemm]`: seconds
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
 // adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
 // /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
@@ -27,7 +27,7 @@ const { values: a } = parseArgs({
   options: {
     sizes: { type: "string", default: "128,224" },
     steps: { type: "string", default: "50" },
-    reps: { type: "string", default: "1" },
+    reps: { type: "string", default: "5" },
     "torch-threads": { type: "string", default: "1" },
     python: { type: "string", default: "/usr/bin/python3" },
     "no-fold": { type: "boolean", default: false },
