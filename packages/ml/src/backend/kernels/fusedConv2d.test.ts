@@ -51,6 +51,31 @@ function geometryOf(c: Case) {
   return forwardGeometry("FusedConv2D", x, f, { strides: c.s, pad: c.pad }, false);
 }
 
+type Operands = Record<string, { shape: number[]; data: Float32Array }>;
+
+/** x and filter of case c (and a bias unless linear), seeded; the attributes of that FusedConv2D. */
+function operandsOf(c: Case, seed: number, activation: "relu" | "linear" | "relu6") {
+  const r = rng(seed);
+  const inputs: Operands = {
+    x: data([c.N, c.H, c.W, c.C], r),
+    filter: data([c.Kh, c.Kw, c.C, c.O], r),
+  };
+  if (activation !== "linear") inputs.bias = data([c.O], r);
+  const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC", dilations: [1, 1], activation };
+  return { inputs, attrs };
+}
+
+/** One FusedConv2D call on the wasm backend, its values. */
+function runFusedConv2D(inputs: Operands, attrs: object): Promise<Float32Array> {
+  return onBackend("wasm", () => {
+    const ins: Record<string, tf.Tensor> = {};
+    for (const [k, v] of Object.entries(inputs)) ins[k] = tf.tensor(v.data, v.shape);
+    const out = tf.engine().runKernel("FusedConv2D", ins as tf.NamedTensorMap, attrs as never) as tf.Tensor;
+    tf.dispose(Object.values(ins));
+    return out;
+  });
+}
+
 beforeAll(async () => {
   await useWasmWithCpuReference();
 });
@@ -70,30 +95,14 @@ describe("FusedConv2D on wasm: the tap GEMM for many channels on small maps", ()
   for (const [i, c] of routed.entries()) {
     for (const activation of ["relu", "linear", "relu6"] as const) {
       it(`${caseName(c)} ${activation}${activation === "linear" ? " no bias" : " + bias"}: matches cpu and XNNPACK`, async () => {
-        const r = rng(100 + i);
-        const inputs: Record<string, { shape: number[]; data: Float32Array }> = {
-          x: data([c.N, c.H, c.W, c.C], r),
-          filter: data([c.Kh, c.Kw, c.C, c.O], r),
-        };
-        if (activation !== "linear") inputs.bias = data([c.O], r);
-        const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC", dilations: [1, 1], activation };
+        const { inputs, attrs } = operandsOf(c, 100 + i, activation);
         const gemm = await compareKernel("FusedConv2D", inputs, attrs);
         expect(gemm.err).toBeLessThan(TOL);
         expect(gemm.leakedTensors).toBe(0);
         expect(gemm.leakedData).toBe(0);
-        const run = () =>
-          onBackend("wasm", () => {
-            const ins: Record<string, tf.Tensor> = {};
-            for (const [k, v] of Object.entries(inputs)) ins[k] = tf.tensor(v.data, v.shape);
-            const out = tf
-              .engine()
-              .runKernel("FusedConv2D", ins as tf.NamedTensorMap, attrs as never) as tf.Tensor;
-            tf.dispose(Object.values(ins));
-            return out;
-          });
-        const ours = await run();
+        const ours = await runFusedConv2D(inputs, attrs);
         setWasmKernelOptions({ forwardGemmMaxMap: 0 });
-        const xnnpack = await run();
+        const xnnpack = await runFusedConv2D(inputs, attrs);
         expect(relErr(ours, xnnpack)).toBeLessThan(TOL);
         if (activation !== "linear") expect(Math.min(...ours)).toBe(0);
         if (activation === "relu6") expect(Math.max(...ours)).toBeLessThanOrEqual(6);
@@ -207,31 +216,15 @@ describe("FusedConv2D on wasm: 1x1 stride-1 convolutions on rowGemm", () => {
     setPointwiseForwardPath("auto");
   });
 
-  const runWith = (
-    path: "auto" | "xnnpack",
-    inputs: Record<string, { shape: number[]; data: Float32Array }>,
-    attrs: object,
-  ) => {
+  const runWith = (path: "auto" | "xnnpack", inputs: Operands, attrs: object) => {
     setPointwiseForwardPath(path);
-    return onBackend("wasm", () => {
-      const ins: Record<string, tf.Tensor> = {};
-      for (const [k, v] of Object.entries(inputs)) ins[k] = tf.tensor(v.data, v.shape);
-      const out = tf.engine().runKernel("FusedConv2D", ins as tf.NamedTensorMap, attrs as never) as tf.Tensor;
-      tf.dispose(Object.values(ins));
-      return out;
-    });
+    return runFusedConv2D(inputs, attrs);
   };
 
   for (const [i, c] of pointwise.entries()) {
     for (const activation of ["relu", "linear", "relu6"] as const) {
       it(`${caseName(c)} ${activation}${activation === "linear" ? " no bias" : " + bias"}: matches cpu, and XNNPACK bit for bit`, async () => {
-        const r = rng(300 + i);
-        const inputs: Record<string, { shape: number[]; data: Float32Array }> = {
-          x: data([c.N, c.H, c.W, c.C], r),
-          filter: data([c.Kh, c.Kw, c.C, c.O], r),
-        };
-        if (activation !== "linear") inputs.bias = data([c.O], r);
-        const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC", dilations: [1, 1], activation };
+        const { inputs, attrs } = operandsOf(c, 300 + i, activation);
         const res = await compareKernel("FusedConv2D", inputs, attrs);
         expect(res.err).toBeLessThan(TOL);
         expect(res.leakedTensors).toBe(0);
