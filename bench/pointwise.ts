@@ -3,8 +3,8 @@ import { parseArgs } from "node:util";
 import {
   initBackend,
   prepareForExplanation,
-  setPointwiseForwardPath,
   setPointwiseInputGradPath,
+  setWasmKernelOptions,
   tf,
 } from "@xnn/ml";
 import { benchIgModel } from "./igFixture";
@@ -78,7 +78,7 @@ for (const [kind, h, ci, co] of layers) {
   const dy = tf.randomNormal([N, h, h, co]);
   const y = tf.randomUniform([N, h, h, co], -2, 8);
   const forward = (path: "auto" | "xnnpack") => () => {
-    setPointwiseForwardPath(path);
+    setWasmKernelOptions({ pointwiseForwardGemm: path === "auto" });
     return tf.fused.conv2d({
       x,
       filter: w,
@@ -124,7 +124,7 @@ for (const [kind, h, ci, co] of layers) {
   );
   tf.dispose([x, w, b, dy, y]);
 }
-setPointwiseForwardPath("auto");
+setWasmKernelOptions({ pointwiseForwardGemm: true });
 setPointwiseInputGradPath("auto");
 const [fx, fg] = totals.fwd;
 const [bx, bg] = totals.bwd;

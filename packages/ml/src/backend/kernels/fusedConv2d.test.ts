@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildModel } from "../../models/build.js";
 import { forwardGeometry } from "./convGeometry.js";
-import { setPointwiseForwardPath, useForwardGemm } from "./fusedConv2d.js";
+import { useForwardGemm } from "./fusedConv2d.js";
 import { DEFAULT_WASM_KERNEL_OPTIONS, type WasmKernelOptions } from "./options.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
 import {
@@ -213,11 +213,11 @@ const pointwise: Case[] = [
 
 describe("FusedConv2D on wasm: 1x1 stride-1 convolutions on rowGemm", () => {
   afterEach(() => {
-    setPointwiseForwardPath("auto");
+    setWasmKernelOptions({ pointwiseForwardGemm: true });
   });
 
   const runWith = (path: "auto" | "xnnpack", inputs: Operands, attrs: object) => {
-    setPointwiseForwardPath(path);
+    setWasmKernelOptions({ pointwiseForwardGemm: path === "auto" });
     return runFusedConv2D(inputs, attrs);
   };
 

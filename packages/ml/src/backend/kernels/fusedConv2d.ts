@@ -183,20 +183,6 @@ function packedTapFilter(
 }
 
 /**
- * Which path a 1x1 stride-1 FusedConv2D takes: rowGemm where it can ("auto", the same as "gemm"), or
- * XNNPACK (parity tests, probes).
- */
-export type PointwiseForwardPath = "auto" | "gemm" | "xnnpack";
-let pointwisePath: PointwiseForwardPath = "auto";
-
-/** Sets the 1x1 forward path for later calls and returns the previous setting (tests, probes). */
-export function setPointwiseForwardPath(mode: PointwiseForwardPath): PointwiseForwardPath {
-  const previous = pointwisePath;
-  pointwisePath = mode;
-  return previous;
-}
-
-/**
  * y = act(x W + bias) for a 1x1 stride-1 convolution as one rowGemm over the N*H*W pixels: x is read
  * in place (no packing), the filter packed once per filter. The same bits as XNNPACK's (see
  * rowGemmBody). Needs Co a multiple of 4.
@@ -258,7 +244,7 @@ export const fusedConv2DConfig = wasmKernel<"x" | "filter", FusedConvAttrs>(
         g.Ho === g.H &&
         g.Wo === g.W &&
         g.Co % 4 === 0 &&
-        pointwisePath !== "xnnpack"
+        wasmKernelOptions.pointwiseForwardGemm
       )
         return conv1x1RowGemm(backend, x, filter, bias, clamp, simd.rowGemm);
     }

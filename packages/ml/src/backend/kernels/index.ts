@@ -1,6 +1,5 @@
 export { CLIP_GRAD_KERNEL, RELU_GRAD_KERNEL } from "./activationGrads.js";
 export { clearWasmFilterCache } from "./filterCache.js";
-export { type PointwiseForwardPath, setPointwiseForwardPath } from "./fusedConv2d.js";
 export {
   assertKernelsInstalled,
   installKernels,

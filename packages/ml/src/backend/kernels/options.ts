@@ -44,6 +44,11 @@ export interface WasmKernelOptions {
    * 64 px).
    */
   forwardGemmMaxMap: number;
+  /**
+   * Run 1x1 stride-1 FusedConv2D as simdDot's rowGemm (XNNPACK's values bit for bit, faster:
+   * fusedConv2d.ts); `false` sends them to XNNPACK (parity tests, benchmarks). Default true.
+   */
+  pointwiseForwardGemm: boolean;
 }
 
 export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
@@ -54,6 +59,7 @@ export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.f
   filterIm2colMaxRows: 64,
   batchNorm: true,
   forwardGemmMaxMap: 64,
+  pointwiseForwardGemm: true,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */
