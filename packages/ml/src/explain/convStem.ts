@@ -23,8 +23,6 @@ export interface ConvStem {
   /** [[top, bottom], [left, right]] zeros added before the conv, or null. */
   pad: [[number, number], [number, number]] | null;
   activation: FusedActivation;
-  strides: [number, number];
-  padding: "same" | "valid";
   /** The rest of the model: logits from the stem's (activated) output, with the stem's own node skipped. */
   rest(y: tf.Tensor): tf.Tensor;
 }
@@ -93,8 +91,6 @@ function findConvStem(model: tf.LayersModel): ConvStem | null {
     layer,
     pad,
     activation: layer.activation,
-    strides: layer.strides,
-    padding: layer.padding,
     rest: (y) => runFrom(rest, stemOut, y, output),
   };
 }
@@ -142,7 +138,7 @@ export function stemConv(stem: ConvStem, x: tf.Tensor4D): tf.Tensor4D {
   const { filter } = stem.layer.filterAndBias();
   const p = stem.pad;
   const padded = p ? tf.pad(x, [[0, 0], p[0], p[1], [0, 0]]) : x;
-  return tf.conv2d(padded, filter, stem.strides, stem.padding);
+  return tf.conv2d(padded, filter, stem.layer.strides, stem.layer.padding);
 }
 
 /**
@@ -156,8 +152,8 @@ export function stemInputGradient(stem: ConvStem, gradU: tf.Tensor, inputShape: 
   const dx = tf
     .engine()
     .runKernel("Conv2DBackpropInput", { dy: gradU, filter: stem.layer.filterAndBias().filter }, {
-      strides: stem.strides,
-      pad: stem.padding,
+      strides: stem.layer.strides,
+      pad: stem.layer.padding,
       dataFormat: "NHWC",
       dilations: [1, 1],
       dimRoundingMode: undefined,
