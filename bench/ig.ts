@@ -19,8 +19,16 @@ import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 // adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
 // /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
 // invocation, with the ratio: --reps paired rounds (one tfjs explanation per size, then one PyTorch
-// explanation per size in a fresh process), the median of the per-round ratios, and the load beside
-// every round. tfjs wasm runs on one core; torch is pinned to --torch-threads.
+// explanation per size in a fresh process for each --torch-alloc), the median of the per-round
+// ratios, and the load and each timed run's minor page faults beside every round. tfjs wasm runs on
+// one core; torch is pinned to --torch-threads.
+// --torch-alloc: "plain" runs PyTorch as a plain script does (glibc malloc, its defaults); "steady"
+// with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ fixed. glibc's default threshold moves with
+// what the process has freed, so some processes hand their 8-25 MB activations back to the kernel
+// and fault them in again page by page on every batch (~100k faults per explanation at 128 px) and
+// others keep them: that alone made PyTorch's time bimodal here (0.9 vs 1.8 s at 128 px), while
+// "steady" runs 0.40-0.47 s in every process. "steady" is PyTorch's arithmetic; "plain" is what a
+// user running a script gets.
 // Both sides explain the model as production does: batch norms folded into the convs
 // (prepareForExplanation here, torch.fx conv+bn fusion there); --no-fold times the raw models.
 const { values: a } = parseArgs({
@@ -38,12 +46,22 @@ const { values: a } = parseArgs({
     "torch-chunk": { type: "string" },
     // 1x1 input gradients: "auto" (the GEMM, rowGemm), "xnnpack" (as before the GEMM path)
     pointwise: { type: "string", default: "auto" },
+    "torch-alloc": { type: "string", default: "plain,steady" },
   },
 });
 const fold = !a["no-fold"];
 const sizes = (a.sizes as string).split(",").map(Number);
 const steps = Number(a.steps);
 const reps = Number(a.reps);
+// glibc malloc settings per --torch-alloc mode (32 MiB is the largest fixed mmap threshold glibc
+// takes on 64-bit; every activation of these runs is under it).
+const allocEnv: Record<string, Record<string, string>> = {
+  plain: {},
+  steady: { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(2 ** 32) },
+};
+const allocs = (a["torch-alloc"] as string).split(",");
+for (const m of allocs)
+  if (!(m in allocEnv)) throw new Error(`bench ig: --torch-alloc takes plain and steady, got ${m}`);
 // Points per batch: integratedGradients' default for the tfjs model (or --chunk); torch its own.
 const torchChunk = (size: number) =>
   a["torch-chunk"] ? Number(a["torch-chunk"]) : refinementRoundPoints(size, size);
@@ -110,12 +128,13 @@ interface TorchLine {
   size: number;
   chunk: number;
   seconds: number;
+  faults: number;
   threads: number;
   torch: string;
   folded?: boolean;
 }
 /** One PyTorch explanation per size (a fresh process: import, build, fold, warm-up, one timed run). */
-const torchRound = (): TorchLine[] => {
+const torchRound = (alloc: string): TorchLine[] => {
   const run = spawnSync(
     a.python as string,
     [
@@ -127,7 +146,7 @@ const torchRound = (): TorchLine[] => {
       "1",
       fold ? "fold" : "nofold",
     ],
-    { encoding: "utf8", maxBuffer: 1 << 20 },
+    { encoding: "utf8", maxBuffer: 1 << 20, env: { ...process.env, ...allocEnv[alloc] } },
   );
   if (run.status !== 0)
     throw new Error(`PyTorch failed: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);
@@ -136,16 +155,21 @@ const torchRound = (): TorchLine[] => {
     .split("\n")
     .map((line) => JSON.parse(line) as TorchLine);
 };
+const kilo = (n: number) => `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+const faultsNow = () => process.resourceUsage().minorPageFault;
 
 // Paired rounds: each round times one tfjs explanation per size, then one PyTorch explanation per
-// size, so that both sides see the same minutes of this VM (whose speed drifts: PyTorch's 224 px
-// time has ranged 1.5-2.8 s between sessions). Reported per size: each side's median and the
-// median of the per-round speed ratios (torch s / tfjs s).
+// size per allocator mode, so that all sides see the same minutes of this VM (whose speed drifts:
+// PyTorch's 224 px time has ranged 1.5-2.8 s between sessions). Reported per size: each side's
+// median and the median of the per-round speed ratios (torch s / tfjs s).
 const tfjsTimes = new Map<number, number[]>(sizes.map((s) => [s, []]));
-const torchTimes = new Map<number, number[]>(sizes.map((s) => [s, []]));
+const torchTimes = new Map<string, number[]>();
+const key = (alloc: string, size: number) => `${alloc} ${size}`;
 let torchInfo: TorchLine | undefined;
 for (let r = 0; r < reps; r++) {
+  const parts: string[] = [];
   for (const p of prepared) {
+    const f = faultsNow();
     const t = performance.now();
     await integratedGradients(p.model, p.x, {
       steps,
@@ -154,16 +178,22 @@ for (let r = 0; r < reps; r++) {
       target: 0,
       chunkSize: p.chunk,
     });
-    tfjsTimes.get(p.size)?.push((performance.now() - t) / 1000);
+    const seconds = (performance.now() - t) / 1000;
+    tfjsTimes.get(p.size)?.push(seconds);
+    parts.push(`${p.size} px ${seconds.toFixed(2)} s (${kilo(faultsNow() - f)} faults)`);
   }
-  const tfjsLoad = load();
-  let line = `round ${r + 1}/${reps}: tfjs ${prepared.map((p) => `${p.size} px ${((tfjsTimes.get(p.size) as number[]).at(-1) as number).toFixed(2)} s`).join(", ")} (load ${tfjsLoad})`;
+  let line = `round ${r + 1}/${reps}: tfjs ${parts.join(", ")} (load ${load()})`;
   if (withTorch) {
-    for (const t of torchRound()) {
-      torchTimes.get(t.size)?.push(t.seconds);
-      torchInfo = t;
+    for (const alloc of allocs) {
+      const got = torchRound(alloc);
+      for (const t of got) {
+        const k = key(alloc, t.size);
+        torchTimes.set(k, [...(torchTimes.get(k) ?? []), t.seconds]);
+        torchInfo = t;
+      }
+      line += `; torch ${alloc} ${got.map((t) => `${t.size} px ${t.seconds.toFixed(2)} s (${kilo(t.faults)})`).join(", ")}`;
     }
-    line += `; torch ${sizes.map((s) => `${s} px ${((torchTimes.get(s) as number[]).at(-1) as number).toFixed(2)} s`).join(", ")} (load ${load()})`;
+    line += ` (load ${load()})`;
   }
   console.log(line);
 }
@@ -181,14 +211,16 @@ if (torchInfo)
     `torch ${torchInfo.torch} cpu ${torchInfo.threads} thread(s): chunk ${sizes.map((s) => `${torchChunk(s)} at ${s} px`).join(", ")}${torchInfo.folded ? ", folded" : ""}`,
   );
 // speed = torch s / tfjs s: 1.0x is parity, above it tfjs is faster (issue 20's target: >= 1.0x)
+const shown = withTorch ? allocs : [];
 console.log(
-  `\nsize  tfjs s  torch s  speed vs torch (median of rounds, range)   (load ${load()} now; ${loadAtStart} at the start)`,
+  `\nsize  tfjs s  then per PyTorch allocator: torch s, speed = median of the rounds' ratios (range)   (load ${load()} now; ${loadAtStart} at the start)`,
 );
 for (const size of sizes) {
   const tj = tfjsTimes.get(size) as number[];
-  const th = torchTimes.get(size) as number[];
-  const ratios = th.map((t, i) => t / (tj[i] as number));
-  console.log(
-    `${String(size).padEnd(5)} ${median(tj).toFixed(2).padStart(6)}  ${th.length ? median(th).toFixed(2).padStart(7) : "   -   "}  ${ratios.length ? `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` : "-"}`,
-  );
+  const cells = shown.map((alloc) => {
+    const th = torchTimes.get(key(alloc, size)) ?? [];
+    const ratios = th.map((t, i) => t / (tj[i] as number));
+    return `${alloc} ${median(th).toFixed(2)} s ${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`;
+  });
+  console.log(`${String(size).padEnd(5)} ${median(tj).toFixed(2).padStart(6)}  ${cells.join("   ")}`);
 }

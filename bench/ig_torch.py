@@ -3,8 +3,13 @@ packages/ml/src/explain (MobileNetV2 1.0 + the 20-10-5 ReLU head, softmax probab
 trapezoid on `steps` intervals = steps + 1 gradient evaluations, batched in chunks), timed on CPU.
 Like the tfjs side (prepareForExplanation), the eval-mode batch norms are folded into the convs
 before timing (torch.fx conv+bn fusion); argv[6] == "nofold" skips that.
-Prints one JSON line per image size."""
+Prints one JSON line per image size, with the minor page faults of each timed run: glibc's malloc
+returns large freed blocks to the kernel and takes them back page by page (the dynamic mmap
+threshold), which some processes do on every batch and others never; `pnpm bench ig` runs this
+both as a plain script and with MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ fixed (see there)."""
 import json
+import os
+import resource
 import sys
 import time
 
@@ -60,10 +65,16 @@ for size, chunk in zip(sizes, chunks):
     x = torch.randn(1, 3, size, size)
     baseline = torch.full_like(x, -2.0)
     ig(net, x, baseline, 0, chunk, chunk)  # warm-up: one full chunk, as on the tfjs side
-    times = []
+    runs = []
     for _ in range(reps):
+        f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t = time.perf_counter()
         ig(net, x, baseline, 0, steps, chunk)
-        times.append(time.perf_counter() - t)
-    times.sort()
-    print(json.dumps({"size": size, "chunk": chunk, "threads": threads, "seconds": times[len(times) // 2], "all": times, "folded": fold, "torch": torch.__version__}), flush=True)
+        runs.append((time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f))
+    runs.sort()
+    seconds, faults = runs[len(runs) // 2]
+    print(json.dumps({
+        "size": size, "chunk": chunk, "threads": threads, "seconds": seconds, "faults": faults,
+        "all": [r[0] for r in runs], "folded": fold, "torch": torch.__version__,
+        "mmapThreshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
+    }), flush=True)
