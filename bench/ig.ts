@@ -6,15 +6,14 @@ import { parseArgs } from "node:util";
 import {
   initBackend,
   integratedGradients,
-  type PointwiseGradPath,
   prepareForExplanation,
   refinementRoundPoints,
-  setPointwiseInputGradPath,
+  setWasmKernelOptions,
   type tf,
 } from "@xnn/ml";
 import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
-// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 5] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack|gemm]`: seconds
+// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 5] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack]`: seconds
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
 // adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
 // /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
@@ -73,7 +72,9 @@ const load = () =>
     .join(" ");
 const loadAtStart = load();
 const backend = await initBackend("auto");
-setPointwiseInputGradPath(a.pointwise as PointwiseGradPath);
+if (a.pointwise !== "auto" && a.pointwise !== "xnnpack")
+  throw new Error(`bench ig: --pointwise takes auto and xnnpack, got ${a.pointwise}`);
+setWasmKernelOptions({ pointwiseInputGradGemm: a.pointwise === "auto" });
 console.log(`backend: ${backend.backend} (${backend.reason})`);
 interface Prepared {
   size: number;

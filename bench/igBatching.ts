@@ -1,17 +1,10 @@
 import os from "node:os";
-import {
-  initBackend,
-  integratedGradients,
-  type PointwiseGradPath,
-  prepareForExplanation,
-  setPointwiseInputGradPath,
-  setWasmKernelOptions,
-} from "@xnn/ml";
+import { initBackend, integratedGradients, prepareForExplanation, setWasmKernelOptions } from "@xnn/ml";
 import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 
 // `pnpm bench igBatching [size] [reps] [chunk:grad:forward:stem,...]`: CPU seconds of one Integrated
 // Gradients explanation (the `pnpm bench ig` model, 51 points) per configuration of points per batch
-// (chunk), 1x1 input-gradient path (auto | xnnpack | gemm), 1x1 forward path (auto | xnnpack) and IG path
+// (chunk), 1x1 input-gradient path (auto: rowGemm | xnnpack), 1x1 forward path (auto | xnnpack) and IG path
 // (stem: the conv stem path, the default; plain: forced off, integratedGradients' convStem: false),
 // each left out meaning the default, the configurations alternating in one
 // process so that a loaded machine slows them alike. Default: the previous default (~16 points at
@@ -25,7 +18,7 @@ const x = benchIgImage(size);
 const oldChunk = Math.max(1, Math.min(64, Math.floor((16 * 128 * 128) / (size * size))));
 const newChunk = await benchIgChunk(model, 51);
 const spec = process.argv[4] ?? `${oldChunk}:xnnpack,${newChunk}:auto`;
-type Cfg = { chunk: number; path: PointwiseGradPath; forward: "auto" | "xnnpack"; convStem: boolean };
+type Cfg = { chunk: number; grad: "auto" | "xnnpack"; forward: "auto" | "xnnpack"; convStem: boolean };
 const cfgs: Record<string, Cfg> = {};
 for (const part of spec.split(",")) {
   const [c, p, f, stem] = part.split(":");
@@ -33,14 +26,16 @@ for (const part of spec.split(",")) {
     throw new Error(`igBatching: IG path must be stem or plain, got ${stem}`);
   cfgs[part] = {
     chunk: Number(c),
-    path: (p ?? "auto") as PointwiseGradPath,
+    grad: p === "xnnpack" ? "xnnpack" : "auto",
     forward: f === "xnnpack" ? "xnnpack" : "auto",
     convStem: stem !== "plain",
   };
 }
 const run = async (c: Cfg) => {
-  setPointwiseInputGradPath(c.path);
-  setWasmKernelOptions({ pointwiseForwardGemm: c.forward !== "xnnpack" });
+  setWasmKernelOptions({
+    pointwiseInputGradGemm: c.grad !== "xnnpack",
+    pointwiseForwardGemm: c.forward !== "xnnpack",
+  });
   return integratedGradients(model, x, {
     steps: 50,
     maxSteps: 50,

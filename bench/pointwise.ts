@@ -1,12 +1,6 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
-import {
-  initBackend,
-  prepareForExplanation,
-  setPointwiseInputGradPath,
-  setWasmKernelOptions,
-  tf,
-} from "@xnn/ml";
+import { initBackend, prepareForExplanation, setWasmKernelOptions, tf } from "@xnn/ml";
 import { benchIgModel } from "./igFixture";
 
 // `pnpm bench pointwise [--size 224] [--batch 9] [--reps 5]`: MobileNetV2 1.0's 1x1 convolutions as
@@ -89,7 +83,7 @@ for (const [kind, h, ci, co] of layers) {
     });
   };
   const backward = (path: "auto" | "xnnpack") => () => {
-    setPointwiseInputGradPath(path);
+    setWasmKernelOptions({ pointwiseInputGradGemm: path === "auto" });
     return tf.engine().runKernel("XnnPointwiseInputGrad", relu ? { dy, filter: w, y } : { dy, filter: w }, {
       inputShape: [N, h, h, ci],
       hi: relu ? BELOW_SIX : null,
@@ -124,8 +118,7 @@ for (const [kind, h, ci, co] of layers) {
   );
   tf.dispose([x, w, b, dy, y]);
 }
-setWasmKernelOptions({ pointwiseForwardGemm: true });
-setPointwiseInputGradPath("auto");
+setWasmKernelOptions({ pointwiseForwardGemm: true, pointwiseInputGradGemm: true });
 const [fx, fg] = totals.fwd;
 const [bx, bg] = totals.bwd;
 console.log(

@@ -10,8 +10,6 @@ export {
   clearWasmFilterCache,
   DEFAULT_WASM_KERNEL_OPTIONS,
   kernelsInstalledFor,
-  type PointwiseGradPath,
-  setPointwiseInputGradPath,
   setWasmKernelOptions,
   type WasmKernelOptions,
 } from "./kernels/index.js";

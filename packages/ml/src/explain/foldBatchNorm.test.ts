@@ -4,7 +4,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { ModelName } from "@xnn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initBackend, setPointwiseInputGradPath } from "../backend/index.js";
+import { initBackend, setWasmKernelOptions } from "../backend/index.js";
 import { POINTWISE_INPUT_GRAD_KERNEL } from "../backend/kernels/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../checkpoint/index.js";
 import { buildSmallModel, seededUniform as rng } from "../testing.js";
@@ -181,7 +181,7 @@ describe("foldBatchNorm on the project's architectures", () => {
       const x = randomInput(7, 48, 23);
       const ref = probAndGrad(model, x);
       const folded = foldBatchNorm(model);
-      const previous = setPointwiseInputGradPath(path);
+      const previous = setWasmKernelOptions({ pointwiseInputGradGemm: path === "gemm" });
       try {
         const profile = await tf.profile(() => {
           probAndGrad(folded, x);
@@ -194,7 +194,7 @@ describe("foldBatchNorm on the project's architectures", () => {
         const got = probAndGrad(folded, x);
         expectGradientsMatch(got.g, ref.g, 7);
       } finally {
-        setPointwiseInputGradPath(previous);
+        setWasmKernelOptions({ pointwiseInputGradGemm: previous.pointwiseInputGradGemm });
         folded.dispose();
         model.dispose();
         x.dispose();

@@ -9,9 +9,5 @@ export {
   wasmKernelConfigs,
 } from "./installKernels.js";
 export { DEFAULT_WASM_KERNEL_OPTIONS, type WasmKernelOptions } from "./options.js";
-export {
-  POINTWISE_INPUT_GRAD_KERNEL,
-  type PointwiseGradPath,
-  setPointwiseInputGradPath,
-} from "./pointwiseInputGrad.js";
+export { POINTWISE_INPUT_GRAD_KERNEL } from "./pointwiseInputGrad.js";
 export { setWasmKernelOptions } from "./setWasmKernelOptions.js";

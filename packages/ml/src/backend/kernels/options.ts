@@ -49,6 +49,12 @@ export interface WasmKernelOptions {
    * fusedConv2d.ts); `false` sends them to XNNPACK (parity tests, benchmarks). Default true.
    */
   pointwiseForwardGemm: boolean;
+  /**
+   * Run the explanation's 1x1 input gradients (XnnPointwiseInputGrad: activation mask, then
+   * dy x W^T) on rowGemm (XNNPACK's values bit for bit, faster: pointwiseInputGrad.ts); `false`
+   * runs the mask and XNNPACK's transposed convolution (parity tests, benchmarks). Default true.
+   */
+  pointwiseInputGradGemm: boolean;
 }
 
 export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.freeze({
@@ -60,6 +66,7 @@ export const DEFAULT_WASM_KERNEL_OPTIONS: Readonly<WasmKernelOptions> = Object.f
   batchNorm: true,
   forwardGemmMaxMap: 64,
   pointwiseForwardGemm: true,
+  pointwiseInputGradGemm: true,
 });
 
 /** The live options; only setWasmKernelOptions (index of this folder) writes them. */

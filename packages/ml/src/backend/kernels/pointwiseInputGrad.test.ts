@@ -1,13 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { SimdKernels } from "../simdDot.js";
 import { clearWasmFilterCache } from "./filterCache.js";
-import {
-  POINTWISE_INPUT_GRAD_KERNEL,
-  type PointwiseGradPath,
-  setPointwiseInputGradPath,
-} from "./pointwiseInputGrad.js";
+import { POINTWISE_INPUT_GRAD_KERNEL } from "./pointwiseInputGrad.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
 import { randArr, relErr, rng, TOL, useWasmWithCpuReference } from "./testing/parity.js";
+import { simdFor, type WasmBackendLike } from "./wasmKernel.js";
 
 const BELOW_SIX = 6 - 2 ** -21;
 
@@ -68,20 +66,19 @@ describe("XnnPointwiseInputGrad (1x1 input gradient with the activation mask) on
     await useWasmWithCpuReference();
   });
   afterEach(() => {
-    setPointwiseInputGradPath("auto");
-    setWasmKernelOptions({ simd: true });
+    setWasmKernelOptions({ simd: true, pointwiseInputGradGemm: true });
     clearWasmFilterCache();
   });
 
   for (const c of cases) {
     const name = `N${c.N} ${c.H}x${c.W} ${c.Co}->${c.Ci} hi=${c.hi}`;
-    for (const path of ["gemm", "xnnpack"] as PointwiseGradPath[]) {
+    for (const path of ["gemm", "xnnpack"] as const) {
       it(`${name}: the ${path} path equals mask + conv2dTranspose on cpu`, async () => {
         const { dy, y, filter } = inputs(c, c.Ci * 7 + c.Co);
         await tf.setBackend("cpu");
         const want = await reference(dy as tf.Tensor4D, y as tf.Tensor4D, filter as tf.Tensor4D, c.hi).data();
         await tf.setBackend("wasm");
-        setPointwiseInputGradPath(path);
+        setWasmKernelOptions({ pointwiseInputGradGemm: path === "gemm" });
         // twice: the second call takes the packed filter from the cache
         for (let k = 0; k < 2; k++) {
           const got = runKernel(c, dy, y, filter);
@@ -97,8 +94,8 @@ describe("XnnPointwiseInputGrad (1x1 input gradient with the activation mask) on
   for (const c of cases) {
     it(`N${c.N} ${c.H}x${c.W} ${c.Co}->${c.Ci} hi=${c.hi}: the GEMM path gives the XNNPACK path's values bit for bit`, async () => {
       const { dy, y, filter } = inputs(c, c.Ci * 5 + c.Co);
-      const outs = (["gemm", "xnnpack"] as PointwiseGradPath[]).map((p) => {
-        setPointwiseInputGradPath(p);
+      const outs = (["gemm", "xnnpack"] as const).map((p) => {
+        setWasmKernelOptions({ pointwiseInputGradGemm: p === "gemm" });
         return runKernel(c, dy, y, filter);
       });
       const [a, b] = await Promise.all(outs.map((t) => t.data()));
@@ -114,8 +111,8 @@ describe("XnnPointwiseInputGrad (1x1 input gradient with the activation mask) on
       (await y.data()).map((v, i) => (i % 13 === 0 ? Number.NaN : v)),
       y.shape as [number, number, number, number],
     );
-    const outs = (["gemm", "xnnpack"] as PointwiseGradPath[]).map((p) => {
-      setPointwiseInputGradPath(p);
+    const outs = (["gemm", "xnnpack"] as const).map((p) => {
+      setWasmKernelOptions({ pointwiseInputGradGemm: p === "gemm" });
       return runKernel(c, dy, yNan, filter);
     });
     const [a, b] = await Promise.all(outs.map((t) => t.data()));
@@ -126,13 +123,38 @@ describe("XnnPointwiseInputGrad (1x1 input gradient with the activation mask) on
     tf.dispose([dy, y, yNan, filter, ...outs]);
   });
 
+  it("pointwiseInputGradGemm picks the path: rowGemm when true, none of its calls when false", async () => {
+    const c = cases[1] as PwCase;
+    const { dy, y, filter } = inputs(c, 11);
+    // the kernels' shared SIMD instance for this backend's memory: count its rowGemm calls
+    const simd = simdFor(tf.backend() as unknown as WasmBackendLike) as SimdKernels;
+    const rowGemm = simd.rowGemm;
+    let calls = 0;
+    simd.rowGemm = ((...args: Parameters<typeof rowGemm>) => {
+      calls++;
+      return rowGemm(...args);
+    }) as typeof rowGemm;
+    try {
+      const counted = (gemm: boolean) => {
+        setWasmKernelOptions({ pointwiseInputGradGemm: gemm });
+        calls = 0;
+        runKernel(c, dy, y, filter).dispose();
+        return calls;
+      };
+      expect(counted(true)).toBeGreaterThan(0);
+      expect(counted(false)).toBe(0);
+    } finally {
+      simd.rowGemm = rowGemm;
+      tf.dispose([dy, y, filter]);
+    }
+  });
+
   it("without wasm SIMD the GEMM setting falls back to the XNNPACK path", async () => {
     const c = cases[0] as PwCase;
     const { dy, y, filter } = inputs(c, 5);
-    setPointwiseInputGradPath("xnnpack");
+    setWasmKernelOptions({ pointwiseInputGradGemm: false });
     const want = await runKernel(c, dy, y, filter).data();
-    setWasmKernelOptions({ simd: false });
-    setPointwiseInputGradPath("gemm");
+    setWasmKernelOptions({ simd: false, pointwiseInputGradGemm: true });
     const got = runKernel(c, dy, y, filter);
     expect(relErr(await got.data(), want)).toBeLessThan(TOL);
     tf.dispose([dy, y, filter, got]);

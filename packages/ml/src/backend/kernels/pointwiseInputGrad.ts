@@ -21,6 +21,7 @@ import type { SimdKernels } from "../simdDot.js";
 import { reluGradConfig } from "./activationGrads.js";
 import { conv2DBackpropInputConfig } from "./conv2dBackpropInput.js";
 import { cachedFilter } from "./filterCache.js";
+import { wasmKernelOptions } from "./options.js";
 import { f32, free, heapOffset, simdFor, type WasmBackendLike, wasmKernel } from "./wasmKernel.js";
 
 export const POINTWISE_INPUT_GRAD_KERNEL = "XnnPointwiseInputGrad";
@@ -33,17 +34,6 @@ export interface PointwiseInputGradAttrs {
    * relu6 the largest float below 6 (see FusedConv). null: no activation, no "y" input.
    */
   hi: number | null;
-}
-
-/** Which path runs: the GEMM where it can ("auto", the same as "gemm"), or XNNPACK (parity tests, probes). */
-export type PointwiseGradPath = "auto" | "gemm" | "xnnpack";
-let pathMode: PointwiseGradPath = "auto";
-
-/** Sets the path for later calls and returns the previous setting. */
-export function setPointwiseInputGradPath(mode: PointwiseGradPath): PointwiseGradPath {
-  const previous = pathMode;
-  pathMode = mode;
-  return previous;
 }
 
 export const pointwiseInputGradConfig = wasmKernel<"dy" | "filter", PointwiseInputGradAttrs>(
@@ -61,7 +51,8 @@ export const pointwiseInputGradConfig = wasmKernel<"dy" | "filter", PointwiseInp
     if ((attrs.hi === null) !== (y === undefined))
       throw new Error(`${POINTWISE_INPUT_GRAD_KERNEL}: input y is needed exactly when hi is set`);
     const simd = simdFor(backend);
-    const gemm = simd !== null && Ci % 4 === 0 && dy.dtype === "float32" && pathMode !== "xnnpack";
+    const gemm =
+      simd !== null && Ci % 4 === 0 && dy.dtype === "float32" && wasmKernelOptions.pointwiseInputGradGemm;
     if (gemm)
       return pointwiseInputGradGemm(
         backend,
