@@ -22,7 +22,8 @@ import { benchPredict } from "./apiPredict";
 //   - the data set page's image grid on a 20,000-image data set version (4,000 test images with one
 //     run's predictions): a 48-image page of that run's wrong test predictions by confidence, and a
 //     deep page of the whole set by path: target p95 < 100 ms each
-//   - POST /api/predict at 224 px, explained by a real worker process: p50/p95 warm, then the same
+//   - POST /api/predict at 224 px, explained by a real worker process: p50/p95 warm; /healthz and
+//     the runs list p95 during 5 concurrent explanations (target < 50 ms); then predict p50/p95
 //     while that worker trains a sweep's run on the same host (apiPredict.ts; BENCH_PREDICT=0 skips
 //     it, BENCH_PREDICT_REQUESTS sets the requests per phase, default 5;
 //     BENCH_READS=0 skips the seeding and the reads above)

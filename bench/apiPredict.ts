@@ -19,11 +19,17 @@ import { benchIgModel } from "./igFixture";
 // score barely moves along the path, so the adaptive scheme stops at its initial 50 intervals: each
 // request costs `pnpm bench ig`'s 51 gradient evaluations plus the API, queue and worker around them.
 // Twice: warm with the host otherwise idle, then while the same worker process trains a run of a
-// small synthetic sweep (FE without cached features: the backbone runs forward every step).
+// small synthetic sweep (FE without cached features: the backbone runs forward every step). Between
+// the two, issue 20's "nothing stalls": /healthz and the runs list polled every 50 ms while
+// CONCURRENT explanations are requested at once (p95 against the 50 ms target, beside the same
+// polling with nothing to explain).
 // Every request is a new image (a cache hit would measure Redis, not the explanation).
 
 const SIZE = 224;
 const TASK = "bench-predict-224";
+const CONCURRENT = 5;
+const POLL_MS = 50;
+const STALL_TARGET_MS = 50;
 
 export interface PredictBenchContext {
   prisma: PrismaClient;
@@ -61,7 +67,7 @@ function nextImage(): Buffer {
   return grayPng(SIZE, SIZE, (x, y) => ((x - cx) ** 2 + (y - cy) ** 2 < 900 ? 220 : 30 + ((x + y + k) % 60)));
 }
 
-async function predictOnce(ctx: PredictBenchContext): Promise<{ ms: number; steps: number }> {
+async function predictOnce(ctx: PredictBenchContext): Promise<{ ms: number; steps: number; gap: number }> {
   const form = new FormData();
   form.append("image", new Blob([nextImage()], { type: "image/png" }), "x.png");
   form.append("task", TASK);
@@ -71,12 +77,12 @@ async function predictOnce(ctx: PredictBenchContext): Promise<{ ms: number; step
     headers: { Authorization: `Bearer ${ctx.token}` },
     body: form,
   });
-  const body = (await res.json()) as { stepsUsed?: number; error?: string };
+  const body = (await res.json()) as { stepsUsed?: number; completenessGap?: number; error?: string };
   const ms = performance.now() - t0;
   if (!res.ok) throw new Error(`POST /api/predict -> HTTP ${res.status}: ${body.error ?? ""}`);
   if (res.headers.get("x-explain-cache") !== "miss")
     throw new Error("POST /api/predict was answered from the cache: the bench needs a new image each time");
-  return { ms, steps: body.stepsUsed ?? 0 };
+  return { ms, steps: body.stepsUsed ?? 0, gap: body.completenessGap ?? Number.NaN };
 }
 
 async function measurePhase(ctx: PredictBenchContext): Promise<Phase> {
@@ -88,6 +94,43 @@ async function measurePhase(ctx: PredictBenchContext): Promise<Phase> {
   }
   phase.loadAfter = load();
   return phase;
+}
+
+/** GETs `url` every POLL_MS until `until` settles; each answer's latency in ms. */
+async function poll(ctx: PredictBenchContext, url: string, until: Promise<unknown>): Promise<number[]> {
+  let done = false;
+  void until.finally(() => {
+    done = true;
+  });
+  const ms: number[] = [];
+  while (!done) {
+    const t0 = performance.now();
+    const res = await fetch(`${ctx.base}${url}`, { headers: { Authorization: `Bearer ${ctx.token}` } });
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`GET ${url} -> HTTP ${res.status}`);
+    ms.push(performance.now() - t0);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  return ms;
+}
+
+const POLLED = ["/healthz", "/api/runs?range=[0,24]"] as const;
+
+/**
+ * /healthz and the runs list, polled while nothing is explained (`idle`), then while CONCURRENT
+ * explanations are requested at once: their latencies, and the explanations' times and gaps.
+ */
+async function measureStall(ctx: PredictBenchContext) {
+  const idleFor = new Promise((r) => setTimeout(r, 3_000));
+  const idle = await Promise.all(POLLED.map((u) => poll(ctx, u, idleFor)));
+  const loadBefore = load();
+  const t0 = performance.now();
+  const explaining = Promise.all(Array.from({ length: CONCURRENT }, () => predictOnce(ctx)));
+  const [answers, ...during] = await Promise.all([
+    explaining,
+    ...POLLED.map((u) => poll(ctx, u, explaining)),
+  ]);
+  return { idle, during, answers, seconds: (performance.now() - t0) / 1000, loadBefore, loadAfter: load() };
 }
 
 /** A version of TASK whose checkpoint is MobileNetV2 1.0 at 224 px, stored where the worker reads artifacts. */
@@ -169,6 +212,10 @@ export async function benchPredict(ctx: PredictBenchContext): Promise<void> {
       `predict: worker ready, first request ${(cold.ms / 1000).toFixed(1)} s; measuring warm\n`,
     );
     const warm = await measurePhase(ctx);
+    process.stdout.write(
+      `predict: measuring /healthz and the runs list during ${CONCURRENT} concurrent explanations\n`,
+    );
+    const stall = await measureStall(ctx);
 
     const loaded = loadSweepText(sweepYaml(ctx, dataDir), { baseDir: path.join(ctx.root, "conf") });
     const { sweepId } = await submitSweep({ prisma: ctx.prisma, flows }, loaded);
@@ -197,6 +244,20 @@ export async function benchPredict(ctx: PredictBenchContext): Promise<void> {
     console.log(`first request (loads the model into the worker): ${(cold.ms / 1000).toFixed(2)} s`);
     console.log(row("warm, nothing else running", warm));
     console.log(row("warm, while the worker trains a sweep's run", busy));
+    const p95 = (ms: number[]) =>
+      percentile(
+        [...ms].sort((a, b) => a - b),
+        95,
+      );
+    console.log(
+      `\nnothing stalls: ${CONCURRENT} explanations requested at once, all answered in ${stall.seconds.toFixed(1)} s (gaps ${stall.answers.map((a) => `${(a.gap * 100).toFixed(1)}%`).join(", ")}), load ${fmtLoad(stall.loadBefore)} -> ${fmtLoad(stall.loadAfter)}`,
+    );
+    for (const [i, url] of POLLED.entries()) {
+      const d = stall.during[i] as number[];
+      console.log(
+        `  GET ${url.padEnd(24)} p95 ${p95(d).toFixed(1).padStart(6)} ms (max ${Math.max(...d).toFixed(1)}, n ${d.length}) during; ${p95(stall.idle[i] as number[]).toFixed(1)} ms idle; target ${STALL_TARGET_MS} ms: ${p95(d) < STALL_TARGET_MS ? "met" : "NOT met"}`,
+      );
+    }
     console.log(
       `the run ${run.key} trained epochs ${run.epochsDone} -> ${after.epochsDone} during that phase (status ${after.status})`,
     );
