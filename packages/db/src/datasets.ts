@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { DatasetSizes } from "@xnn/shared/records";
 import type { Sql } from "./sql";
 
 /** What the registry stores about one data set content (the shape of @xnn/ml's describeDataset). */
@@ -10,7 +11,8 @@ export interface DatasetVersionInput {
   imageCount: number;
   classCounts: Record<string, Record<string, number>>;
   formats: Record<string, number>;
-  sizes: object;
+  /** The API parses it back with datasetSizesSchema: a row that does not fit answers 500. */
+  sizes: DatasetSizes;
   unreadable: { path: string; reason: string }[];
   maskCount: number;
   images: {
