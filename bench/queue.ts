@@ -83,6 +83,18 @@ try {
   });
   const runSeconds = (span._max.finishedAt!.getTime() - span._min.startedAt!.getTime()) / 1000;
   const failed = await prisma.run.count({ where: { sweepId, status: "failed" } });
+  if (failed > 0) {
+    // A throughput of failing runs measures the wrong thing: say why they failed.
+    const reasons = await prisma.run.groupBy({
+      by: ["error"],
+      where: { sweepId, status: "failed" },
+      _count: true,
+      orderBy: { _count: { error: "desc" } },
+      take: 3,
+    });
+    for (const r of reasons)
+      console.log(`  ${r._count} runs failed: ${(r.error ?? "(no error recorded)").slice(0, 300)}`);
+  }
   for (const w of workers) w.child.kill("SIGTERM");
   await Promise.all(workers.map((w) => w.exited));
 

@@ -200,6 +200,16 @@ export async function runTrainingJob(
     }
   };
 
+  // A pruned run finishes the epoch in progress (recorded, validated, checkpointed) and ends there;
+  // a cancel or a shutdown stops at the next batch and drops it. Made before train(): a trainer may
+  // report an epoch inside that call (the no-op trainer does), and the epoch callback checks it. Its
+  // own callback runs after a Redis round trip, when `handle` is set.
+  const pruneWatch = watchPruneSignal(ctx.redis, payload.runId, (signal) =>
+    stopForPrune(
+      signal,
+      "pruned by the sweep's early-termination rule; stopping after the epoch in progress",
+    ),
+  );
   const handle = ctx.trainer.train(
     { config, resumeHash, runDir, initFrom, epochGates: rule?.epochs ?? [], shareFeatures: true },
     {
@@ -236,14 +246,6 @@ export async function runTrainingJob(
         pruneWatch.check();
       },
     },
-  );
-  // A pruned run finishes the epoch in progress (recorded, validated, checkpointed) and ends there;
-  // a cancel or a shutdown stops at the next batch and drops it.
-  const pruneWatch = watchPruneSignal(ctx.redis, payload.runId, (signal) =>
-    stopForPrune(
-      signal,
-      "pruned by the sweep's early-termination rule; stopping after the epoch in progress",
-    ),
   );
   const unsubscribeStop = ctx.onStopRequest(() => handle.stop());
   const unsubscribeLock = ctx.onLockLost(String(job.id), () =>
