@@ -1,7 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildModel } from "../../models/build.js";
-import type { SimdKernels } from "../simdDot.js";
 import { forwardGeometry } from "./convGeometry.js";
 import { useForwardGemm } from "./fusedConv2d.js";
 import { DEFAULT_WASM_KERNEL_OPTIONS, type WasmKernelOptions } from "./options.js";
@@ -15,10 +14,10 @@ import {
   P,
   relErr,
   rng,
+  rowGemmCalls,
   TOL,
   useWasmWithCpuReference,
 } from "./testing/parity.js";
-import { simdFor, type WasmBackendLike } from "./wasmKernel.js";
 
 // ResNet-18's many-channel convolutions of small maps (layer2-4 at 64 px) and what varies around
 // them: a batch that is not a multiple of 4 (the packed rows' tail), an odd number of 4-channel
@@ -242,26 +241,9 @@ describe("FusedConv2D on wasm: 1x1 stride-1 convolutions on rowGemm", () => {
 
   it("pointwiseForwardGemm picks the path: rowGemm when true, none of its calls when false", async () => {
     const { inputs, attrs } = operandsOf(pointwise[2] as Case, 17, "relu6");
-    await tf.setBackend("wasm");
-    // the kernels' shared SIMD instance for the wasm backend's memory: count its rowGemm calls
-    const simd = simdFor(tf.backend() as unknown as WasmBackendLike) as SimdKernels;
-    const rowGemm = simd.rowGemm;
-    let calls = 0;
-    simd.rowGemm = ((...args: Parameters<typeof rowGemm>) => {
-      calls++;
-      return rowGemm(...args);
-    }) as typeof rowGemm;
-    try {
-      const counted = async (path: "auto" | "xnnpack") => {
-        calls = 0;
-        await runWith(path, inputs, attrs);
-        return calls;
-      };
-      expect(await counted("auto")).toBeGreaterThan(0);
-      expect(await counted("xnnpack")).toBe(0);
-    } finally {
-      simd.rowGemm = rowGemm;
-    }
+    const counted = (path: "auto" | "xnnpack") => rowGemmCalls(() => runWith(path, inputs, attrs));
+    expect(await counted("auto")).toBeGreaterThan(0);
+    expect(await counted("xnnpack")).toBe(0);
   });
 
   it("NaN and infinite inputs give XNNPACK's values (NaN stays NaN under linear and relu, 0 under relu6)", async () => {

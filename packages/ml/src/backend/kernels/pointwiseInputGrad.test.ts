@@ -1,11 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { SimdKernels } from "../simdDot.js";
 import { clearWasmFilterCache } from "./filterCache.js";
 import { POINTWISE_INPUT_GRAD_KERNEL } from "./pointwiseInputGrad.js";
 import { setWasmKernelOptions } from "./setWasmKernelOptions.js";
-import { randArr, relErr, rng, TOL, useWasmWithCpuReference } from "./testing/parity.js";
-import { simdFor, type WasmBackendLike } from "./wasmKernel.js";
+import { randArr, relErr, rng, rowGemmCalls, TOL, useWasmWithCpuReference } from "./testing/parity.js";
 
 const BELOW_SIX = 6 - 2 ** -21;
 
@@ -126,27 +124,14 @@ describe("XnnPointwiseInputGrad (1x1 input gradient with the activation mask) on
   it("pointwiseInputGradGemm picks the path: rowGemm when true, none of its calls when false", async () => {
     const c = cases[1] as PwCase;
     const { dy, y, filter } = inputs(c, 11);
-    // the kernels' shared SIMD instance for this backend's memory: count its rowGemm calls
-    const simd = simdFor(tf.backend() as unknown as WasmBackendLike) as SimdKernels;
-    const rowGemm = simd.rowGemm;
-    let calls = 0;
-    simd.rowGemm = ((...args: Parameters<typeof rowGemm>) => {
-      calls++;
-      return rowGemm(...args);
-    }) as typeof rowGemm;
-    try {
-      const counted = (gemm: boolean) => {
+    const counted = (gemm: boolean) =>
+      rowGemmCalls(() => {
         setWasmKernelOptions({ pointwiseInputGradGemm: gemm });
-        calls = 0;
         runKernel(c, dy, y, filter).dispose();
-        return calls;
-      };
-      expect(counted(true)).toBeGreaterThan(0);
-      expect(counted(false)).toBe(0);
-    } finally {
-      simd.rowGemm = rowGemm;
-      tf.dispose([dy, y, filter]);
-    }
+      });
+    expect(await counted(true)).toBeGreaterThan(0);
+    expect(await counted(false)).toBe(0);
+    tf.dispose([dy, y, filter]);
   });
 
   it("without wasm SIMD the GEMM setting falls back to the XNNPACK path", async () => {

@@ -10,6 +10,8 @@ import * as tf from "@tensorflow/tfjs";
 import { expect } from "vitest";
 import { seededUniform } from "../../../testing.js";
 import { initBackend } from "../../initBackend.js";
+import type { SimdKernels } from "../../simdDot.js";
+import { simdFor, type WasmBackendLike } from "../wasmKernel.js";
 
 export const TOL = 1e-4;
 
@@ -116,4 +118,25 @@ export function data(shape: number[], r: () => number) {
       r,
     ),
   };
+}
+
+/**
+ * How many times `f` calls rowGemm on the wasm backend's SIMD instance (the one every kernel shares
+ * for that backend's memory): tests of a path switch check that the switch changes the path, not
+ * only that both paths agree.
+ */
+export async function rowGemmCalls(f: () => unknown): Promise<number> {
+  const simd = simdFor(tf.findBackend("wasm") as unknown as WasmBackendLike) as SimdKernels;
+  const rowGemm = simd.rowGemm;
+  let calls = 0;
+  simd.rowGemm = ((...args: Parameters<typeof rowGemm>) => {
+    calls++;
+    return rowGemm(...args);
+  }) as typeof rowGemm;
+  try {
+    await f();
+    return calls;
+  } finally {
+    simd.rowGemm = rowGemm;
+  }
 }
