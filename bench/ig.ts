@@ -12,8 +12,9 @@ import {
   type tf,
 } from "@xnn/ml";
 import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
+import { parseTorchAllocs, type TorchAlloc, torchEnv } from "./torchAlloc";
 
-// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 5] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack]`: seconds
+// `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 5] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack] [--torch-alloc plain,steady]`: seconds
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
 // adaptive refinement) for MobileNetV2 1.0 + the 20-10-5 head on the default backend, and where
 // /usr/bin/python3 imports torch, the same computation in PyTorch (bench/ig_torch.py) in this
@@ -21,13 +22,8 @@ import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
 // explanation per size in a fresh process for each --torch-alloc), the median of the per-round
 // ratios, and the load and each timed run's minor page faults beside every round. tfjs wasm runs on
 // one core; torch is pinned to --torch-threads.
-// --torch-alloc: "plain" runs PyTorch as a plain script does (glibc malloc, its defaults); "steady"
-// with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ fixed. glibc's default threshold moves with
-// what the process has freed, so some processes hand their 8-25 MB activations back to the kernel
-// and fault them in again page by page on every batch (~100k faults per explanation at 128 px) and
-// others keep them: that alone made PyTorch's time bimodal here (0.9 vs 1.8 s at 128 px), while
-// "steady" runs 0.40-0.47 s in every process. "steady" is PyTorch's arithmetic; "plain" is what a
-// user running a script gets.
+// --torch-alloc: PyTorch as a plain script runs ("plain") and/or with glibc malloc's thresholds fixed
+// ("steady"; torchAlloc.ts says why it matters).
 // Both sides explain the model as production does: batch norms folded into the convs
 // (prepareForExplanation here, torch.fx conv+bn fusion there); --no-fold times the raw models.
 const { values: a } = parseArgs({
@@ -52,15 +48,7 @@ const fold = !a["no-fold"];
 const sizes = (a.sizes as string).split(",").map(Number);
 const steps = Number(a.steps);
 const reps = Number(a.reps);
-// glibc malloc settings per --torch-alloc mode (32 MiB is the largest fixed mmap threshold glibc
-// takes on 64-bit; every activation of these runs is under it).
-const allocEnv: Record<string, Record<string, string>> = {
-  plain: {},
-  steady: { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(2 ** 32) },
-};
-const allocs = (a["torch-alloc"] as string).split(",");
-for (const m of allocs)
-  if (!(m in allocEnv)) throw new Error(`bench ig: --torch-alloc takes plain and steady, got ${m}`);
+const allocs = parseTorchAllocs(a["torch-alloc"] as string, "ig");
 // Points per batch: integratedGradients' default for the tfjs model (or --chunk); torch its own.
 const torchChunk = (size: number) =>
   a["torch-chunk"] ? Number(a["torch-chunk"]) : refinementRoundPoints(size, size);
@@ -135,7 +123,7 @@ interface TorchLine {
   folded?: boolean;
 }
 /** One PyTorch explanation per size (a fresh process: import, build, fold, warm-up, one timed run). */
-const torchRound = (alloc: string): TorchLine[] => {
+const torchRound = (alloc: TorchAlloc): TorchLine[] => {
   const run = spawnSync(
     a.python as string,
     [
@@ -147,7 +135,7 @@ const torchRound = (alloc: string): TorchLine[] => {
       "1",
       fold ? "fold" : "nofold",
     ],
-    { encoding: "utf8", maxBuffer: 1 << 20, env: { ...process.env, ...allocEnv[alloc] } },
+    { encoding: "utf8", maxBuffer: 1 << 20, env: torchEnv(alloc) },
   );
   if (run.status !== 0)
     throw new Error(`PyTorch failed: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);

@@ -10,9 +10,10 @@ import { submitSweep } from "@xnn/orchestration";
 import { createRedis, loadSweepText } from "@xnn/shared";
 import { FlowProducer } from "bullmq";
 import { spawnWorker, waitFor } from "../apps/gpu-worker/src/testing/workerHarness";
+import { parseTorchAlloc, torchEnv } from "./torchAlloc";
 
 // `pnpm bench study [--processes N] [--n 1000] [--size 64] [--epochs 10] [--ft-layers 15]
-//   [--models mobilenet_v2,resnet18] [--skip-torch] [--torch-once]`
+//   [--models mobilenet_v2,resnet18] [--skip-torch] [--torch-once] [--torch-alloc plain|steady]`
 // The study's sweep shape (models x {none, balanced} x FE then FT of the last 15 layers, at most
 // --epochs per stage, explanation probes off) on `pnpm data:synth` output, through submitSweep and
 // real `pnpm worker` processes (one per core), against bench/study_torch.py: the same recipe in
@@ -30,6 +31,8 @@ const { values } = parseArgs({
     models: { type: "string", default: "mobilenet_v2,resnet18" },
     "skip-torch": { type: "boolean", default: false },
     "torch-once": { type: "boolean", default: false },
+    // PyTorch's allocator: "plain" (a plain script) or "steady" (torchAlloc.ts)
+    "torch-alloc": { type: "string", default: "plain" },
   },
 });
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -39,6 +42,7 @@ const epochs = Number(values.epochs);
 const batch = Number(values.batch);
 const ftLayers = Number(values["ft-layers"]);
 const models = values.models.split(",");
+const torchAlloc = parseTorchAlloc(values["torch-alloc"], "study");
 const processes = Number(values.processes);
 const FE_LR = 1e-3;
 const FT_LR = 1e-4;
@@ -143,29 +147,33 @@ if (withTorch) {
 /** One run of bench/study_torch.py on the same data; prints its runs and returns its wall time. */
 async function runTorch(when: string): Promise<number> {
   console.log(
-    `\nPyTorch ${when} (bench/study_torch.py, sequential, ${os.availableParallelism()} threads), load ${load()}`,
+    `\nPyTorch ${when} (bench/study_torch.py, sequential, ${os.availableParallelism()} threads, allocator ${torchAlloc}), load ${load()}`,
   );
-  const out = await run("/usr/bin/python3", [
-    path.join(root, "bench", "study_torch.py"),
-    "--data",
-    dataDir,
-    "--size",
-    String(size),
-    "--epochs",
-    String(epochs),
-    "--batch",
-    String(batch),
-    "--fe-lr",
-    String(FE_LR),
-    "--ft-lr",
-    String(FT_LR),
-    "--weight-decay",
-    String(WEIGHT_DECAY),
-    "--ft-layers",
-    String(ftLayers),
-    "--models",
-    models.join(","),
-  ]);
+  const out = await run(
+    "/usr/bin/python3",
+    [
+      path.join(root, "bench", "study_torch.py"),
+      "--data",
+      dataDir,
+      "--size",
+      String(size),
+      "--epochs",
+      String(epochs),
+      "--batch",
+      String(batch),
+      "--fe-lr",
+      String(FE_LR),
+      "--ft-lr",
+      String(FT_LR),
+      "--weight-decay",
+      String(WEIGHT_DECAY),
+      "--ft-layers",
+      String(ftLayers),
+      "--models",
+      models.join(","),
+    ],
+    torchEnv(torchAlloc),
+  );
   const torch = JSON.parse(out.trim().split("\n").at(-1) as string) as {
     seconds: number;
     runs: Array<{ key: string; testF1: number; epochs: number; seconds: number }>;
@@ -284,9 +292,13 @@ function peakRssMb(pid: number | undefined): number {
   }
 }
 
-function run(cmd: string, args: string[]): Promise<string> {
+function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(cmd, args, {
+      cwd: root,
+      env: env ?? process.env,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;

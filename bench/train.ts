@@ -26,9 +26,11 @@ import {
   withBatchNormRestored,
 } from "@xnn/ml";
 import type { ModelName } from "@xnn/shared";
+import { parseTorchAlloc, torchEnv } from "./torchAlloc";
 
 // `pnpm bench train [--models mobilenet_v2,resnet18,convnext_v2_atto] [--sizes 128,224]
 //   [--modes fe,ft,full,infer] [--steps 3] [--batch 32] [--micro-batch auto|N] [--no-torch] [--quick]
+//   [--torch-alloc plain|steady]
 //   [--json out.json]`
 // `pnpm bench train --memory`: MobileNetV2 FT-15 at 224 px, batch 32, one process: its peak resident memory
 //   against the 2 GiB target of issue 16 (add --micro-batch auto for the worker's own choice).
@@ -95,6 +97,8 @@ const { values: a } = parseArgs({
     study: { type: "boolean", default: false },
     memory: { type: "boolean", default: false },
     "no-torch": { type: "boolean", default: false },
+    // PyTorch's allocator: "plain" (a plain script) or "steady" (torchAlloc.ts)
+    "torch-alloc": { type: "string", default: "plain" },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
     procs: { type: "string", default: String(os.availableParallelism()) },
@@ -407,6 +411,7 @@ async function parent(): Promise<void> {
     }
   }
 
+  const torchAlloc = parseTorchAlloc(a["torch-alloc"] as string, "train");
   let torchOk = !a["no-torch"] && !study;
   let torchNote = study ? "not run (--study)" : "not run (--no-torch)";
   if (torchOk) {
@@ -417,7 +422,7 @@ async function parent(): Promise<void> {
       torchOk = false;
       torchNote = `not run: ${python} cannot import torch/torchvision (apt-get install -y python3-torch python3-torchvision)`;
       console.log(`PyTorch: ${torchNote}; tfjs figures only`);
-    } else torchNote = `torch ${probe.stdout.trim()}`;
+    } else torchNote = `torch ${probe.stdout.trim()}, allocator ${torchAlloc}`;
   }
 
   const total = models.length * sizes.length * modes.length;
@@ -501,11 +506,8 @@ async function parent(): Promise<void> {
             String(batch),
             ...(mode === "ft" ? ["--ft-layers", String(n)] : []),
           ];
-          const env = (threads: number) => ({
-            ...process.env,
-            OMP_NUM_THREADS: String(threads),
-            MKL_NUM_THREADS: String(threads),
-          });
+          const env = (threads: number) =>
+            torchEnv(torchAlloc, { OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) });
           progress(i, `${label}: torch, 1 process x 1 thread`);
           const t1 = cellOf(await runConcurrent(python, pyArgs(1), 1, env(1)));
           row.torchProcess = { imgPerSec: t1.imgPerSec, error: t1.error };
@@ -564,6 +566,7 @@ async function parent(): Promise<void> {
       node: process.version,
       tfjsBackend: backendLine,
       torch: torchOk ? (torchVersion ?? torchNote) : torchNote,
+      torchAlloc,
       batch,
       microBatch: microBatch ?? "whole batch",
       steps,
@@ -636,7 +639,7 @@ function summarise(rows: Row[], torch: boolean, torchNote: string): string {
   const lo = rs.reduce((m, x) => (x.q < m.q ? x : m));
   const hi = rs.reduce((m, x) => (x.q > m.q ? x : m));
   const name = (x: { r: Row; q: number }) => `${x.q.toFixed(2)} ${x.r.model} ${x.r.size} ${x.r.mode}`;
-  return `summary: tfjs/torch per host, geometric mean ${geo.toFixed(2)} over ${rs.length} row(s) (min ${name(lo)}, max ${name(hi)})${failedNote}`;
+  return `summary: tfjs/torch per host, geometric mean ${geo.toFixed(2)} over ${rs.length} row(s) (min ${name(lo)}, max ${name(hi)}; ${torchNote})${failedNote}`;
 }
 
 // Last, so every module-level const above is initialised before it runs.
