@@ -13,7 +13,7 @@ import { createTestDatabase, testDatabaseServerUrl, testQueuePrefix, testRedisUr
 import { createServer, createToken } from "@xnn/scheduler";
 import { seedRuns } from "@xnn/scheduler/testing";
 import { connectRedis, createLogger, createRedis } from "@xnn/shared";
-import { benchPredict } from "./apiPredict";
+import { benchPredict } from "./lib/apiPredict";
 
 // `pnpm bench api`: latency of the dashboard's two heaviest reads over real HTTP, on a fresh
 // database holding 10,000 runs and ~500,000 epoch metrics.
@@ -24,7 +24,7 @@ import { benchPredict } from "./apiPredict";
 //     deep page of the whole set by path: target p95 < 100 ms each
 //   - POST /api/predict at 224 px, explained by a real worker process: p50/p95 warm; /healthz and
 //     the runs list p95 during 5 concurrent explanations (target < 50 ms); then predict p50/p95
-//     while that worker trains a sweep's run on the same host (apiPredict.ts; BENCH_PREDICT=0 skips
+//     while that worker trains a sweep's run on the same host (lib/apiPredict.ts; BENCH_PREDICT=0 skips
 //     it, BENCH_PREDICT_REQUESTS sets the requests per phase, default 5;
 //     BENCH_READS=0 skips the seeding and the reads above)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60);

@@ -11,7 +11,7 @@ import {
   scanDataset,
   tf,
 } from "@xnn/ml";
-import { benchIgImage, benchIgModel } from "./igFixture";
+import { benchIgImage, benchIgModel } from "./lib/igFixture";
 
 // `pnpm bench ig-evals --checkpoint DIR --data DIR [--size 64] [--count 20] [--schemes ...]`:
 // what an Integrated Gradients scheme costs in load-independent units, no timing. For each scheme

@@ -11,8 +11,8 @@ import {
   setWasmKernelOptions,
   type tf,
 } from "@xnn/ml";
-import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
-import { parseTorchAllocs, type TorchAlloc, torchEnv } from "./torchAlloc";
+import { benchIgChunk, benchIgImage, benchIgModel } from "./lib/igFixture";
+import { parseTorchAllocs, type TorchAlloc, torchEnv } from "./lib/torchAlloc";
 
 // `pnpm bench ig [--sizes 128,224] [--steps 50] [--reps 5] [--torch-threads 1] [--no-fold] [--chunk N] [--torch-chunk N] [--pointwise auto|xnnpack] [--torch-alloc plain,steady]`: seconds
 // per Integrated Gradients explanation (fixed `steps` intervals, steps + 1 gradient evaluations, no
@@ -23,7 +23,7 @@ import { parseTorchAllocs, type TorchAlloc, torchEnv } from "./torchAlloc";
 // ratios, and the load and each timed run's minor page faults beside every round. tfjs wasm runs on
 // one core; torch is pinned to --torch-threads.
 // --torch-alloc: PyTorch as a plain script runs ("plain") and/or with glibc malloc's thresholds fixed
-// ("steady"; torchAlloc.ts says why it matters).
+// ("steady"; lib/torchAlloc.ts says why it matters).
 // Both sides explain the model as production does: batch norms folded into the convs
 // (prepareForExplanation here, torch.fx conv+bn fusion there); --no-fold times the raw models.
 const { values: a } = parseArgs({

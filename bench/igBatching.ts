@@ -1,6 +1,6 @@
 import os from "node:os";
 import { initBackend, integratedGradients, prepareForExplanation, setWasmKernelOptions } from "@xnn/ml";
-import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
+import { benchIgChunk, benchIgImage, benchIgModel } from "./lib/igFixture";
 
 // `pnpm bench igBatching [size] [reps] [chunk:grad:forward:stem,...]`: CPU seconds of one Integrated
 // Gradients explanation (the `pnpm bench ig` model, 51 points) per configuration of points per batch

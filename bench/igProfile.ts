@@ -1,7 +1,7 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { initBackend, integratedGradients, PhaseProfiler, prepareForExplanation } from "@xnn/ml";
-import { benchIgChunk, benchIgImage, benchIgModel } from "./igFixture";
+import { benchIgChunk, benchIgImage, benchIgModel } from "./lib/igFixture";
 
 // `pnpm bench igProfile [--sizes 128,224] [--steps 50] [--top 15] [--chunk N] [--paths stem,plain]`: where one Integrated Gradients
 // explanation spends its time, per kernel (self time) and by pass (the forward pass inside the

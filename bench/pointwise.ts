@@ -1,7 +1,7 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { initBackend, prepareForExplanation, setWasmKernelOptions, tf } from "@xnn/ml";
-import { benchIgModel } from "./igFixture";
+import { benchIgModel } from "./lib/igFixture";
 
 // `pnpm bench pointwise [--size 224] [--batch 9] [--reps 5]`: MobileNetV2 1.0's 1x1 convolutions as
 // the explanation runs them (`pnpm bench ig`'s model after prepareForExplanation: expansions with

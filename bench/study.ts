@@ -10,7 +10,7 @@ import { submitSweep } from "@xnn/orchestration";
 import { createRedis, loadSweepText } from "@xnn/shared";
 import { FlowProducer } from "bullmq";
 import { spawnWorker, waitFor } from "../apps/gpu-worker/src/testing/workerHarness";
-import { parseTorchAlloc, torchEnv } from "./torchAlloc";
+import { parseTorchAlloc, torchEnv } from "./lib/torchAlloc";
 
 // `pnpm bench study [--processes N] [--n 1000] [--size 64] [--epochs 10] [--ft-layers 15]
 //   [--models mobilenet_v2,resnet18] [--skip-torch] [--torch-once] [--torch-alloc plain|steady]`
@@ -31,7 +31,7 @@ const { values } = parseArgs({
     models: { type: "string", default: "mobilenet_v2,resnet18" },
     "skip-torch": { type: "boolean", default: false },
     "torch-once": { type: "boolean", default: false },
-    // PyTorch's allocator: "plain" (a plain script) or "steady" (torchAlloc.ts)
+    // PyTorch's allocator: "plain" (a plain script) or "steady" (lib/torchAlloc.ts)
     "torch-alloc": { type: "string", default: "plain" },
   },
 });

@@ -26,7 +26,7 @@ import {
   withBatchNormRestored,
 } from "@xnn/ml";
 import type { ModelName } from "@xnn/shared";
-import { parseTorchAlloc, torchEnv } from "./torchAlloc";
+import { parseTorchAlloc, torchEnv } from "./lib/torchAlloc";
 
 // `pnpm bench train [--models mobilenet_v2,resnet18,convnext_v2_atto] [--sizes 128,224]
 //   [--modes fe,ft,full,infer] [--steps 3] [--batch 32] [--micro-batch auto|N] [--no-torch] [--quick]
@@ -97,7 +97,7 @@ const { values: a } = parseArgs({
     study: { type: "boolean", default: false },
     memory: { type: "boolean", default: false },
     "no-torch": { type: "boolean", default: false },
-    // PyTorch's allocator: "plain" (a plain script) or "steady" (torchAlloc.ts)
+    // PyTorch's allocator: "plain" (a plain script) or "steady" (lib/torchAlloc.ts)
     "torch-alloc": { type: "string", default: "plain" },
     quick: { type: "boolean", default: false },
     json: { type: "string" },

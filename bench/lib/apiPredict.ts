@@ -9,8 +9,8 @@ import { seedRuns } from "@xnn/scheduler/testing";
 import { createRedis, loadSweepText, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import { stringify } from "yaml";
-import { spawnWorker, type WorkerProcess, waitFor } from "../apps/gpu-worker/src/testing/workerHarness";
-import { grayPng } from "../apps/scheduler/src/api/testing/grayPng";
+import { spawnWorker, type WorkerProcess, waitFor } from "../../apps/gpu-worker/src/testing/workerHarness";
+import { grayPng } from "../../apps/scheduler/src/api/testing/grayPng";
 import { benchIgModel } from "./igFixture";
 
 // The predict half of `pnpm bench api`: POST /api/predict at 224 px against a version whose
