@@ -4,18 +4,6 @@ import { type BuildModelOptions, type BuiltModel, buildModel } from "./models/bu
 
 export { buildTinyClassifier } from "./explain/tinyClassifier.js";
 
-/** A seeded uniform generator on [0, 1) (mulberry32), for reproducible test data. */
-export function seededUniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type SmallModelOptions = Partial<BuildModelOptions> & { seed: number };
 
 /** A real architecture at test size: 32 px input, 3 classes, dropout 0.2 unless given. */

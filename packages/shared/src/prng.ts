@@ -33,6 +33,22 @@ export function stringSeed(s: string): number {
   return hash32(h);
 }
 
+/**
+ * mulberry32: a one-word seeded generator, uniform on [0, 1). Used where a stream must stay the
+ * same across releases (the promotion check's bootstrap resamples, test data); createRng for the
+ * data pipeline.
+ */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number;

@@ -1,4 +1,5 @@
 import { type DatasetVersionInput, linkRunDataset, registerDatasetVersion } from "@xnn/db";
+import { mulberry32 } from "@xnn/shared";
 import {
   datasetDetailSchema,
   datasetImageSchema,
@@ -9,7 +10,6 @@ import {
 } from "@xnn/shared/records";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { seededRandom } from "../services/stats/seededRandom";
 import { type Harness, listQuery as q, useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
 
@@ -65,7 +65,7 @@ function description(fingerprint: string): DatasetVersionInput {
 
 /** Run i's test predictions: a seeded softmax-like vector, right about 70% of the time. */
 function predictionsOf(i: number) {
-  const random = seededRandom(100 + i);
+  const random = mulberry32(100 + i);
   return description("x")
     .images.filter((im) => im.split === "test")
     .map((im) => {

@@ -1,5 +1,5 @@
+import { mulberry32 } from "@xnn/shared";
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../services/stats/seededRandom";
 import { weightedF1 } from "../services/stats/weightedF1";
 import { useApiHarness } from "./testing/harness";
 import { seedRunId, seedRuns } from "./testing/seedRuns";
@@ -9,8 +9,8 @@ const run = (i: number) => seedRunId("guard", i);
 
 /** A fixed 3-class test set and one run's predictions on it: right with probability `accuracy`. */
 function predictionsOf(seed: number, accuracy: number) {
-  const truth = seededRandom(1);
-  const random = seededRandom(seed);
+  const truth = mulberry32(1);
+  const random = mulberry32(seed);
   return Array.from({ length: TEST_IMAGES }, (_, i) => {
     const label = Math.floor(truth() * 3);
     const predicted = random() < accuracy ? label : (label + 1 + Math.floor(random() * 2)) % 3;

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
+import { mulberry32 as rng } from "@xnn/shared";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../backend/index.js";
-import { seededUniform as rng, tinyMobileNet } from "../testing.js";
+import { tinyMobileNet } from "../testing.js";
 import { calibrateBatchNorm } from "../train/batchnorm.js";
 import { convStemOf, stemActivation, stemInputGradient } from "./convStem.js";
 import { prepareForExplanation } from "./foldBatchNorm.js";

@@ -1,5 +1,5 @@
+import { mulberry32 } from "@xnn/shared";
 import { quantileSorted } from "./percentile";
-import { seededRandom } from "./seededRandom";
 import { addItem, weightedF1, weightedF1FromCounts } from "./weightedF1";
 
 export interface PairedBootstrapInput {
@@ -45,7 +45,7 @@ export function pairedBootstrapF1Difference(input: PairedBootstrapInput): Paired
   if (!Number.isInteger(resamples) || resamples < 1) {
     throw new Error(`pairedBootstrap: resamples must be a positive integer, got ${resamples}`);
   }
-  const random = seededRandom(input.seed);
+  const random = mulberry32(input.seed);
   const candidateF1 = weightedF1(labels, candidate, classCount);
   const baselineF1 = weightedF1(labels, baseline, classCount);
   const differences = new Float64Array(resamples);

@@ -1,10 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { mulberry32 } from "@xnn/shared";
 import { describe, expect, it } from "vitest";
 import { binomialCdfHalf, erfc, mcnemar } from "./mcnemar";
 import { pairedBootstrapF1Difference } from "./pairedBootstrap";
 import { quantileSorted } from "./percentile";
-import { seededRandom } from "./seededRandom";
 import { weightedF1 } from "./weightedF1";
 
 const PYTHON = "/usr/bin/python3";
@@ -37,7 +37,7 @@ function scipyReference(spec: unknown): Reference {
 
 /** A fixed 3-class test set: the baseline is right 70% of the time, the candidate 80%, partly on the same items. */
 function fixedPredictions(n: number, seed: number) {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const labels: number[] = [];
   const candidate: number[] = [];
   const baseline: number[] = [];

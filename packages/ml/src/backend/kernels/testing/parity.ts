@@ -7,8 +7,8 @@
  * that cancel to ~0). Tolerance 1e-4 (TOL) unless a test says otherwise.
  */
 import * as tf from "@tensorflow/tfjs";
+import { mulberry32 } from "@xnn/shared";
 import { expect } from "vitest";
-import { seededUniform } from "../../../testing.js";
 import { initBackend } from "../../initBackend.js";
 import type { SimdKernels } from "../../simdDot.js";
 import { simdFor, type WasmBackendLike } from "../wasmKernel.js";
@@ -25,7 +25,7 @@ export async function useWasmWithCpuReference(): Promise<void> {
 
 /** Seeded uniform values on [-0.5, 0.5). */
 export function rng(seed: number): () => number {
-  const u = seededUniform(seed);
+  const u = mulberry32(seed);
   return () => u() - 0.5;
 }
 
