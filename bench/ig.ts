@@ -152,8 +152,8 @@ const faultsNow = () => process.resourceUsage().minorPageFault;
 // PyTorch's 224 px time has ranged 1.5-2.8 s between sessions). Reported per size: each side's
 // median and the median of the per-round speed ratios (torch s / tfjs s).
 const tfjsTimes = new Map<number, number[]>(sizes.map((s) => [s, []]));
-const torchTimes = new Map<string, number[]>();
 const key = (alloc: string, size: number) => `${alloc} ${size}`;
+const torchTimes = new Map<string, number[]>(allocs.flatMap((m) => sizes.map((s) => [key(m, s), []])));
 let torchInfo: TorchLine | undefined;
 for (let r = 0; r < reps; r++) {
   const parts: string[] = [];
@@ -176,8 +176,7 @@ for (let r = 0; r < reps; r++) {
     for (const alloc of allocs) {
       const got = torchRound(alloc);
       for (const t of got) {
-        const k = key(alloc, t.size);
-        torchTimes.set(k, [...(torchTimes.get(k) ?? []), t.seconds]);
+        torchTimes.get(key(alloc, t.size))?.push(t.seconds);
         torchInfo = t;
       }
       line += `; torch ${alloc} ${got.map((t) => `${t.size} px ${t.seconds.toFixed(2)} s (${kilo(t.faults)})`).join(", ")}`;

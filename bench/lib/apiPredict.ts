@@ -9,8 +9,14 @@ import { seedRuns } from "@xnn/scheduler/testing";
 import { createRedis, loadSweepText, RUNS_QUEUE } from "@xnn/shared";
 import { FlowProducer, Queue } from "bullmq";
 import { stringify } from "yaml";
-import { spawnWorker, type WorkerProcess, waitFor } from "../../apps/gpu-worker/src/testing/workerHarness";
+import {
+  spawnWorker,
+  type WorkerProcess,
+  waitForWorkerReady,
+  waitForWorkers,
+} from "../../apps/gpu-worker/src/testing/workerHarness";
 import { grayPng } from "../../apps/scheduler/src/api/testing/grayPng";
+import { pollLatencies } from "../../apps/scheduler/src/api/testing/pollLatencies";
 import { benchIgModel } from "./igFixture";
 
 // The predict half of `pnpm bench api`: POST /api/predict at 224 px against a version whose
@@ -96,23 +102,8 @@ async function measurePhase(ctx: PredictBenchContext): Promise<Phase> {
   return phase;
 }
 
-/** GETs `url` every POLL_MS until `until` settles; each answer's latency in ms. */
-async function poll(ctx: PredictBenchContext, url: string, until: Promise<unknown>): Promise<number[]> {
-  let done = false;
-  void until.finally(() => {
-    done = true;
-  });
-  const ms: number[] = [];
-  while (!done) {
-    const t0 = performance.now();
-    const res = await fetch(`${ctx.base}${url}`, { headers: { Authorization: `Bearer ${ctx.token}` } });
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`GET ${url} -> HTTP ${res.status}`);
-    ms.push(performance.now() - t0);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-  return ms;
-}
+const poll = (ctx: PredictBenchContext, url: string, until: Promise<unknown>) =>
+  pollLatencies(`${ctx.base}${url}`, { token: ctx.token, until, everyMs: POLL_MS });
 
 const POLLED = ["/healthz", "/api/runs?range=[0,24]"] as const;
 
@@ -199,13 +190,7 @@ export async function benchPredict(ctx: PredictBenchContext): Promise<void> {
       XNN_EXPLAIN: "1",
     });
     const w = worker;
-    await waitFor(
-      "the worker to serve explanations",
-      async () => w.output().includes('"msg":"worker ready"'),
-      300_000,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${w.output().slice(-3000)}`);
-    });
+    await waitForWorkerReady(w, 300_000);
 
     const cold = await predictOnce(ctx);
     process.stdout.write(
@@ -222,11 +207,7 @@ export async function benchPredict(ctx: PredictBenchContext): Promise<void> {
     const training = async () =>
       (await ctx.prisma.run.findFirst({ where: { sweepId, status: "running", epochsDone: { gte: 1 } } })) ??
       undefined;
-    const run = await waitFor("the sweep's run to train its first epoch", training, 600_000, 500).catch(
-      (err: Error) => {
-        throw new Error(`${err.message}\n${w.output().slice(-3000)}`);
-      },
-    );
+    const run = await waitForWorkers(w, "the sweep's run to train its first epoch", training, 600_000, 500);
     process.stdout.write(
       `predict: run ${run.key} training (epoch ${run.epochsDone}); measuring under training\n`,
     );

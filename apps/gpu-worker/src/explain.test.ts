@@ -10,7 +10,7 @@ import { ExplainClient } from "@xnn/serving";
 import { connectRedis, createRedis, sha256 } from "@xnn/shared";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnWorker, type WorkerProcess, waitFor } from "./testing/workerHarness";
+import { spawnWorker, type WorkerProcess, waitForWorkerReady } from "./testing/workerHarness";
 
 // A real worker process (`pnpm worker`'s entry) serving the explain queue beside training.
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -84,13 +84,7 @@ describe("a worker process serving explanations", () => {
       XNN_HEARTBEAT_MS: "500",
     });
     const w = worker;
-    await waitFor(
-      "the worker to serve explanations",
-      async () => w.output().includes('"msg":"worker ready"'),
-      120_000,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${w.output().slice(-3000)}`);
-    });
+    await waitForWorkerReady(w, 120_000);
     expect(w.output()).toContain('"msg":"serving explanations"');
     const row = await prisma.worker.findFirstOrThrow({ where: { status: "active" } });
     expect(row.explains).toBe(true);

@@ -3,7 +3,7 @@ import { testQueuePrefix } from "@xnn/db/testing";
 import { loadSweepText } from "@xnn/shared";
 import { describe, expect, it } from "vitest";
 import { submit, sweepEnded } from "./testing/faultHarness";
-import { repoRoot, spawnWorker, waitFor } from "./testing/workerHarness";
+import { repoRoot, spawnWorker, waitForWorkers } from "./testing/workerHarness";
 import { useWorkerStack } from "./testing/workerStack";
 
 // `pnpm bench queue`'s worker: real processes, Postgres, Redis and BullMQ, with the no-op trainer,
@@ -23,10 +23,11 @@ describe("a worker on the no-op trainer (pnpm bench queue)", () => {
     expect(runs).toBe(4);
     const worker = spawnWorker(stack.workerEnv(prefix), { trainer: "noop" });
     try {
-      const sweep = await waitFor("the sweep to end", () => sweepEnded(stack.prisma, sweepId), 120_000).catch(
-        (err: Error) => {
-          throw new Error(`${err.message}\n${worker.output().slice(-3000)}`);
-        },
+      const sweep = await waitForWorkers(
+        worker,
+        "the sweep to end",
+        () => sweepEnded(stack.prisma, sweepId),
+        120_000,
       );
       const rows = await stack.prisma.run.findMany({ where: { sweepId }, orderBy: { key: "asc" } });
       expect(

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { freePort, lossReport, PrivateRedis, smallSweep, submit, sweepEnded } from "./testing/faultHarness";
 import { TcpProxy } from "./testing/tcpProxy";
 import { QUICK_LOCK_MS, quickTakeover, startTestReconciler, testWorkerEnv } from "./testing/testWorkers";
-import { waitFor } from "./testing/workerHarness";
+import { waitFor, waitForWorkers } from "./testing/workerHarness";
 import { useWorkerStack } from "./testing/workerStack";
 
 // Infrastructure faults in the middle of a sweep of real training runs: Redis restarted with and
@@ -94,9 +94,7 @@ describe("infrastructure faults mid-sweep", () => {
     mkdirSync(redisDir);
     await server.start();
 
-    await waitFor("the sweep to end", () => sweepEnded(stack.prisma, sweepId), 420_000, 500).catch((err) => {
-      throw new Error(`${err.message}\n${pair.map((w) => w.output().slice(-3000)).join("\n---\n")}`);
-    });
+    await waitForWorkers(pair, "the sweep to end", () => sweepEnded(stack.prisma, sweepId), 420_000, 500);
     await reconciler.close();
     const report = await lossReport(stack.prisma, sweepId);
     expect(report, pair.map((w) => w.output().slice(-3000)).join("\n---\n")).toEqual({

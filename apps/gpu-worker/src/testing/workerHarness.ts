@@ -62,6 +62,33 @@ export function spawnWorker(
   return { child, output: () => out, lines, exited };
 }
 
+/**
+ * waitFor while worker processes run: on a timeout the error carries the end of each one's output,
+ * which is where the reason usually is.
+ */
+export function waitForWorkers<T>(
+  workers: WorkerProcess | WorkerProcess[],
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs?: number,
+): Promise<T> {
+  return waitFor(what, check, timeoutMs, everyMs).catch((err: Error) => {
+    const tails = [workers].flat().map((w) => w.output().slice(-3000));
+    throw new Error(`${err.message}\n${tails.join("\n---\n")}`);
+  });
+}
+
+/** Until the worker process has logged "worker ready" (its queues are served). */
+export function waitForWorkerReady(worker: WorkerProcess, timeoutMs: number): Promise<true> {
+  return waitForWorkers(
+    worker,
+    "the worker to be ready",
+    async () => worker.output().includes('"msg":"worker ready"') || undefined,
+    timeoutMs,
+  );
+}
+
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,

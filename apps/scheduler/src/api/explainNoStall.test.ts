@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestExplainWorker, type TestExplainWorker } from "./testing/explainWorker";
 import { grayPng } from "./testing/grayPng";
 import { createHarness, createTestServer, type Harness } from "./testing/harness";
+import { pollLatencies } from "./testing/pollLatencies";
 import { seedRuns } from "./testing/seedRuns";
 import { seedTinyVersions } from "./testing/tinyVersion";
 
@@ -49,24 +50,6 @@ function p95(ms: number[]): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)] as number;
 }
 
-/** Requests `url` every `everyMs` until `stop` resolves; each one's latency in ms. */
-async function poll(url: string, token: string | null, stop: Promise<unknown>, everyMs: number) {
-  const latencies: number[] = [];
-  let done = false;
-  void stop.finally(() => {
-    done = true;
-  });
-  while (!done) {
-    const started = performance.now();
-    const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
-    await res.arrayBuffer();
-    latencies.push(performance.now() - started);
-    expect(res.status).toBe(200);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return latencies;
-}
-
 describe("the API while explanations compute", () => {
   it(`never blocks its event loop during ${CONCURRENT} concurrent explanations: /healthz and the runs list keep answering, and each explanation completes with its gap under 5%`, async () => {
     const token = h.tokens.viewer;
@@ -78,8 +61,8 @@ describe("the API while explanations compute", () => {
     // The same polling with nothing to explain first: the machine's own figures.
     const idleStop = new Promise((r) => setTimeout(r, 1_500));
     const [idleHealth, idleRuns] = await Promise.all([
-      poll(`${base}/healthz`, null, idleStop, 50),
-      poll(`${base}/api/runs?range=[0,24]`, token, idleStop, 50),
+      pollLatencies(`${base}/healthz`, { token: null, until: idleStop, everyMs: 50 }),
+      pollLatencies(`${base}/api/runs?range=[0,24]`, { token, until: idleStop, everyMs: 50 }),
     ]);
     const lag = monitorEventLoopDelay({ resolution: 5 });
     lag.enable();
@@ -111,8 +94,8 @@ describe("the API while explanations compute", () => {
       );
       const [a, hl, rl] = await Promise.all([
         explaining,
-        poll(`${base}/healthz`, null, explaining, 50),
-        poll(`${base}/api/runs?range=[0,24]`, token, explaining, 50),
+        pollLatencies(`${base}/healthz`, { token: null, until: explaining, everyMs: 50 }),
+        pollLatencies(`${base}/api/runs?range=[0,24]`, { token, until: explaining, everyMs: 50 }),
       ]);
       answers.push(...a);
       health.push(...hl);
