@@ -10,7 +10,7 @@ import { ExplainClient } from "@xnn/serving";
 import { connectRedis, createRedis, sha256 } from "@xnn/shared";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnWorker, type WorkerProcess, waitForWorkerReady } from "./testing/workerHarness";
+import { spawnWorker, type WorkerProcess, waitForWorkerReady, waitForWorkers } from "./testing/workerHarness";
 
 // A real worker process (`pnpm worker`'s entry) serving the explain queue beside training.
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -112,6 +112,14 @@ describe("a worker process serving explanations", () => {
     } finally {
       await client.close();
     }
+    // The worker logs it on BullMQ's "completed" event, which can reach this process's pipe after
+    // the client already has the answer.
+    await waitForWorkers(
+      w,
+      'the "explained" log line',
+      async () => w.output().includes('"msg":"explained"') || undefined,
+      10_000,
+    );
     expect(w.output()).toContain('"msg":"explained"');
 
     w.child.kill("SIGTERM");
